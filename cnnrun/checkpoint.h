@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/* Training checkpoints: one safetensors file holding the parameters, the
+ * optimiser state (prefixed "optim."), and in its metadata the position
+ * (epoch, batch, step), the seed and hashes of the graph and settings. */
+#ifndef CNNRUN_CHECKPOINT_H
+#define CNNRUN_CHECKPOINT_H
+
+#include <stdint.h>
+
+#include "cnn/params.h"
+#include "cnn/train.h"
+
+typedef struct checkpoint_position {
+    uint64_t epoch; /* the epoch to continue in */
+    uint64_t batch; /* the next batch of that epoch */
+    uint64_t step;  /* optimiser steps done */
+    uint64_t seed;
+    uint64_t graph_hash;
+    uint64_t settings_hash;
+} checkpoint_position;
+
+/* A hash of the graph's structure: layer names, types and parameter
+ * shapes. */
+uint64_t checkpoint_graph_hash(const cnn_graph *graph);
+
+cnn_status checkpoint_save(cnn_context *ctx, const char *path,
+                           cnn_params *params, const cnn_optim *optim,
+                           const checkpoint_position *pos);
+
+/* Loads parameters and optimiser state; refuses a checkpoint of another
+ * graph or other settings, naming which. */
+cnn_status checkpoint_load(cnn_context *ctx, const char *path,
+                           cnn_params *params, cnn_optim *optim,
+                           checkpoint_position *pos);
+
+#endif

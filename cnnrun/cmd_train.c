@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/* cnnrun train GRAPH --data SPEC --out W.safetensors [settings] */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "trainer.h"
+#include "train_config.h"
+
+static const char train_usage[] =
+    "Usage: cnnrun train GRAPH --data SPEC --out W.safetensors [OPTIONS]\n"
+    "Trains the graph with softmax cross-entropy. Every option may also be\n"
+    "set in the graph's train: section (key with '_' for '-'); the command\n"
+    "line wins.\n\n"
+    "  --data SPEC          training data: fashion-mnist:train, idx:IMG,LBL,\n"
+    "                       folder:DIR; '@N' takes the first N, '[A:B]' a slice\n"
+    "  --val SPEC           validation data, evaluated after every epoch\n"
+    "  --epochs N           (default 1)\n"
+    "  --batch B            (default 64)\n"
+    "  --optimizer sgd|adam (default sgd)\n"
+    "  --lr X               base learning rate (default 0.01)\n"
+    "  --momentum M         SGD momentum (default 0)\n"
+    "  --nesterov           Nesterov momentum\n"
+    "  --weight-decay W     L2 on weights (biases exempt)\n"
+    "  --schedule constant|step|cosine   (default constant)\n"
+    "  --warmup E           linear warm-up over E epochs\n"
+    "  --step-epochs E      step schedule period (default epochs/3)\n"
+    "  --gamma G            step schedule factor (default 0.1)\n"
+    "  --seed S             initialisation, shuffling, augmentation, dropout\n"
+    "  --flip               random horizontal flips\n"
+    "  --crop-padding P     random crops of the image padded by P\n"
+    "  --init W             start from these weights (by name; others keep\n"
+    "                       their initialisation)\n"
+    "  --out W              final weights (safetensors)\n"
+    "  --checkpoint-dir D   write D/last.safetensors after every epoch\n"
+    "  --checkpoint-every N also every N steps\n"
+    "  --resume FILE        continue exactly from a checkpoint\n"
+    "  --log FILE           metrics as JSON lines\n"
+    "  --log-every N        a metrics line every N steps (default 100)\n";
+
+int cmd_train(int argc, char **argv)
+{
+    static const struct option options[] = {
+        CLI_COMMON_OPTIONS,
+        {"data", required_argument, NULL, 'S'},
+        {"val", required_argument, NULL, 'S'},
+        {"epochs", required_argument, NULL, 'S'},
+        {"batch", required_argument, NULL, 'S'},
+        {"optimizer", required_argument, NULL, 'S'},
+        {"lr", required_argument, NULL, 'S'},
+        {"momentum", required_argument, NULL, 'S'},
+        {"nesterov", no_argument, NULL, 'S'},
+        {"weight-decay", required_argument, NULL, 'S'},
+        {"schedule", required_argument, NULL, 'S'},
+        {"warmup", required_argument, NULL, 'S'},
+        {"step-epochs", required_argument, NULL, 'S'},
+        {"gamma", required_argument, NULL, 'S'},
+        {"seed", required_argument, NULL, 'S'},
+        {"init", required_argument, NULL, 'S'},
+        {"out", required_argument, NULL, 'S'},
+        {"checkpoint-dir", required_argument, NULL, 'S'},
+        {"checkpoint-every", required_argument, NULL, 'S'},
+        {"resume", required_argument, NULL, 'S'},
+        {"log", required_argument, NULL, 'S'},
+        {"log-every", required_argument, NULL, 'S'},
+        {"flip", no_argument, NULL, 'S'},
+        {"crop-padding", required_argument, NULL, 'S'},
+        {0, 0, 0, 0}};
+    enum { MAX_SET = 64 };
+    char keys[MAX_SET][32];
+    const char *values[MAX_SET];
+    size_t n_set = 0;
+    cli_common common;
+    train_config cfg;
+    cnn_graph *probe = NULL;
+    cnn_context *ctx;
+    int opt, index, code;
+
+    cli_common_init(&common, "train", train_usage);
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "", options, &index)) != -1) {
+        if (cli_common_option(&common, opt, optarg, &code)) {
+            if (code != CLI_OK || common.help)
+                return code;
+            continue;
+        }
+        if (opt != 'S' || n_set == MAX_SET)
+            continue;
+        /* --weight-decay sets the key weight_decay. */
+        snprintf(keys[n_set], sizeof keys[n_set], "%s", options[index].name);
+        for (char *p = keys[n_set]; *p; p++)
+            if (*p == '-')
+                *p = '_';
+        values[n_set++] = options[index].has_arg ? optarg : "true";
+    }
+    if (optind + 1 != argc)
+        return cli_usage_error(&common, "expected one GRAPH file");
+    ctx = cli_context(&common);
+    if (!ctx)
+        return CLI_FAIL;
+    train_config_defaults(&cfg);
+    /* The graph's train: section first, then the flags over it. */
+    if (cnn_graph_load(ctx, argv[optind], &probe) != CNN_OK) {
+        code = cli_fail(&common, ctx);
+        goto done;
+    }
+    code = CLI_FAIL;
+    if (!train_config_from_graph(&cfg, probe))
+        goto done;
+    for (size_t i = 0; i < n_set; i++) {
+        char origin[48];
+        snprintf(origin, sizeof origin, "--%s", options[0].name ? keys[i] : "");
+        for (char *p = origin; *p; p++)
+            if (*p == '_')
+                *p = '-';
+        if (!train_config_set(&cfg, keys[i], values[i], origin))
+            goto done;
+    }
+    if (!train_config_check(&cfg)) {
+        code = CLI_USAGE;
+        goto done;
+    }
+    code = trainer_run(ctx, argv[optind], &cfg, common.quiet);
+done:
+    /* cfg may point into the probe graph's settings until here. */
+    cnn_graph_destroy(probe);
+    cnn_context_destroy(ctx);
+    return code;
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/* cnnrun: summarize, run, train, evaluate and benchmark graph files. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cnn/context.h"
+#include "cnn/layer.h"
+#include "commands.h"
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+} command;
+
+static const command commands[] = {
+    {"summary", cmd_summary, "per-layer shapes, parameters and FLOPs"},
+    {"init", cmd_init, "write initial weights, reproducible from a seed"},
+    {"forward", cmd_forward, "run a batch through a graph (.npy in and out)"},
+    {"train", cmd_train, "train on a dataset, with checkpoints and logs"},
+    {"eval", cmd_eval, "loss, accuracy, per-class scores, confusion matrix"},
+    {"plugins", cmd_plugins, "list the layer plugins found, or describe one"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "Usage: cnnrun COMMAND [OPTIONS] ...\n\nCommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(out, "  %-14s %s\n", commands[i].name, commands[i].help);
+    fprintf(out, "\nRun 'cnnrun COMMAND --help' for a command's options.\n"
+                 "Exit status: 0 success, 1 bad input or failure, 2 bad "
+                 "usage.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("cnnrun %s (layer ABI %u.%u)\n", cnn_version(),
+               CNN_LAYER_ABI_MAJOR_OF(CNN_LAYER_ABI_VERSION),
+               CNN_LAYER_ABI_MINOR_OF(CNN_LAYER_ABI_VERSION));
+        return CLI_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "cnnrun: error: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return CLI_USAGE;
+}

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/* A graph with its parameters, as most subcommands want it: loaded,
+ * initialised from a seed, then backbone weights and a weights file applied,
+ * each step logged so a user sees what was loaded from where. */
+#ifndef CNNRUN_MODEL_H
+#define CNNRUN_MODEL_H
+
+#include <stdint.h>
+
+#include "cnn/graph.h"
+#include "cnn/params.h"
+
+typedef struct model {
+    cnn_graph *graph;
+    cnn_params *params;
+} model;
+
+/* Loads graph_path; initialises parameters from seed; loads the backbone's
+ * weights when the graph names them; then, when weights_path is given,
+ * loads it strictly (every parameter, no extra tensor). On failure the
+ * context holds the message and m is empty. */
+cnn_status model_open(cnn_context *ctx, const char *graph_path,
+                      const char *weights_path, uint64_t seed, model *m);
+void model_close(model *m);
+
+#endif

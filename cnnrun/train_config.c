@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "train_config.h"
+
+const char *const train_config_keys[] = {
+    "data", "val", "epochs", "batch", "optimizer", "lr", "momentum",
+    "nesterov", "weight_decay", "schedule", "warmup", "step_epochs", "gamma",
+    "seed", "init", "out", "checkpoint_dir", "resume", "log", "flip",
+    "crop_padding", "log_every", "checkpoint_every", NULL};
+
+void train_config_defaults(train_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->epochs = 1;
+    cfg->batch = 64;
+    cfg->optim.kind = CNN_OPTIM_SGD;
+    cfg->schedule.kind = CNN_SCHEDULE_CONSTANT;
+    cfg->schedule.lr = 0.01;
+    cfg->log_every = 100;
+}
+
+static int bad(const char *origin, const char *key, const char *value,
+               const char *want)
+{
+    fprintf(stderr, "cnnrun train: error: %s: %s: '%s' is not %s\n", origin,
+            key, value, want);
+    return 0;
+}
+
+static int parse_bool(const char *v, int *out)
+{
+    if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1")) {
+        *out = 1;
+        return 1;
+    }
+    if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "0")) {
+        *out = 0;
+        return 1;
+    }
+    return 0;
+}
+
+int train_config_set(train_config *c, const char *key, const char *v,
+                     const char *origin)
+{
+    long long i;
+    double d;
+    if (!strcmp(key, "data"))
+        c->data = v;
+    else if (!strcmp(key, "val"))
+        c->val = v;
+    else if (!strcmp(key, "init"))
+        c->init = v;
+    else if (!strcmp(key, "out"))
+        c->out = v;
+    else if (!strcmp(key, "checkpoint_dir"))
+        c->checkpoint_dir = v;
+    else if (!strcmp(key, "resume"))
+        c->resume = v;
+    else if (!strcmp(key, "log"))
+        c->log = v;
+    else if (!strcmp(key, "epochs")) {
+        if (!cli_parse_int(v, 1, 1000000, &i))
+            return bad(origin, key, v, "a whole number from 1 to 1000000");
+        c->epochs = i;
+    } else if (!strcmp(key, "batch")) {
+        if (!cli_parse_int(v, 1, 65536, &i))
+            return bad(origin, key, v, "a whole number from 1 to 65536");
+        c->batch = i;
+    } else if (!strcmp(key, "optimizer")) {
+        if (!strcmp(v, "sgd"))
+            c->optim.kind = CNN_OPTIM_SGD;
+        else if (!strcmp(v, "adam"))
+            c->optim.kind = CNN_OPTIM_ADAM;
+        else
+            return bad(origin, key, v, "one of sgd, adam");
+    } else if (!strcmp(key, "lr")) {
+        if (!cli_parse_double(v, 0.0, 1e3, &d) || d <= 0)
+            return bad(origin, key, v, "a number above 0 and at most 1000");
+        c->schedule.lr = d;
+    } else if (!strcmp(key, "momentum")) {
+        if (!cli_parse_double(v, 0.0, 0.9999, &d))
+            return bad(origin, key, v, "a number from 0 to 0.9999");
+        c->optim.momentum = d;
+    } else if (!strcmp(key, "nesterov")) {
+        if (!parse_bool(v, &c->optim.nesterov))
+            return bad(origin, key, v, "true or false");
+    } else if (!strcmp(key, "weight_decay")) {
+        if (!cli_parse_double(v, 0.0, 1.0, &d))
+            return bad(origin, key, v, "a number from 0 to 1");
+        c->optim.weight_decay = d;
+    } else if (!strcmp(key, "schedule")) {
+        if (!strcmp(v, "constant"))
+            c->schedule.kind = CNN_SCHEDULE_CONSTANT;
+        else if (!strcmp(v, "step"))
+            c->schedule.kind = CNN_SCHEDULE_STEP;
+        else if (!strcmp(v, "cosine"))
+            c->schedule.kind = CNN_SCHEDULE_COSINE;
+        else
+            return bad(origin, key, v, "one of constant, step, cosine");
+    } else if (!strcmp(key, "warmup")) {
+        if (!cli_parse_double(v, 0.0, 1e6, &d))
+            return bad(origin, key, v, "a number of epochs >= 0");
+        c->schedule.warmup_epochs = d;
+    } else if (!strcmp(key, "step_epochs")) {
+        if (!cli_parse_double(v, 0.0, 1e6, &d) || d <= 0)
+            return bad(origin, key, v, "a number of epochs above 0");
+        c->schedule.step_epochs = d;
+    } else if (!strcmp(key, "gamma")) {
+        if (!cli_parse_double(v, 0.0, 1.0, &d) || d <= 0)
+            return bad(origin, key, v, "a number above 0 and at most 1");
+        c->schedule.gamma = d;
+    } else if (!strcmp(key, "seed")) {
+        if (!cli_parse_u64(v, &c->seed))
+            return bad(origin, key, v, "a whole number >= 0");
+    } else if (!strcmp(key, "flip")) {
+        if (!parse_bool(v, &c->flip))
+            return bad(origin, key, v, "true or false");
+    } else if (!strcmp(key, "crop_padding")) {
+        if (!cli_parse_int(v, 0, 1024, &i))
+            return bad(origin, key, v, "a whole number from 0 to 1024");
+        c->crop_padding = i;
+    } else if (!strcmp(key, "log_every")) {
+        if (!cli_parse_int(v, 1, 1000000000, &i))
+            return bad(origin, key, v, "a whole number >= 1");
+        c->log_every = i;
+    } else if (!strcmp(key, "checkpoint_every")) {
+        if (!cli_parse_int(v, 0, 1000000000, &i))
+            return bad(origin, key, v, "a whole number >= 0");
+        c->checkpoint_every = i;
+    } else {
+        fprintf(stderr, "cnnrun train: error: %s: unknown setting '%s' (valid:",
+                origin, key);
+        for (const char *const *k = train_config_keys; *k; k++)
+            fprintf(stderr, " %s", *k);
+        fprintf(stderr, ")\n");
+        return 0;
+    }
+    return 1;
+}
+
+int train_config_from_graph(train_config *cfg, const cnn_graph *graph)
+{
+    const char *key;
+    for (size_t k = 0; (key = cnn_graph_setting_key(graph, k)) != NULL; k++) {
+        int line = 0;
+        char origin[512];
+        const char *value = cnn_graph_setting(graph, key, &line);
+        snprintf(origin, sizeof origin, "%s:%d", cnn_graph_path(graph), line);
+        if (!train_config_set(cfg, key, value, origin))
+            return 0;
+    }
+    return 1;
+}
+
+int train_config_check(const train_config *cfg)
+{
+    if (!cfg->data) {
+        fprintf(stderr, "cnnrun train: error: no training data: give --data "
+                        "SPEC or data: in the graph's train: section\n");
+        return 0;
+    }
+    if (!cfg->out) {
+        fprintf(stderr, "cnnrun train: error: no output: give --out "
+                        "W.safetensors or out: in the graph's train: section\n");
+        return 0;
+    }
+    if (cfg->optim.nesterov && cfg->optim.momentum <= 0) {
+        fprintf(stderr, "cnnrun train: error: --nesterov needs --momentum above 0\n");
+        return 0;
+    }
+    return 1;
+}
+
+static uint64_t mix(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+uint64_t train_config_hash(const train_config *c)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    int32_t kinds[4] = {(int32_t)c->optim.kind, (int32_t)c->schedule.kind,
+                        c->optim.nesterov, c->flip};
+    double reals[8] = {c->optim.momentum, c->optim.weight_decay,
+                       c->schedule.lr, c->schedule.warmup_epochs,
+                       c->schedule.step_epochs, c->schedule.gamma,
+                       (double)c->crop_padding, (double)c->batch};
+    h = mix(h, kinds, sizeof kinds);
+    h = mix(h, reals, sizeof reals);
+    h = mix(h, &c->seed, sizeof c->seed);
+    if (c->data)
+        h = mix(h, c->data, strlen(c->data));
+    return h;
+}

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/* Training settings: defaults, then the graph's train: section, then the
+ * command line, all through one setter so every key means the same
+ * wherever it is written. */
+#ifndef CNNRUN_TRAIN_CONFIG_H
+#define CNNRUN_TRAIN_CONFIG_H
+
+#include <stdint.h>
+
+#include "cnn/graph.h"
+#include "cnn/train.h"
+
+typedef struct train_config {
+    const char *data;
+    const char *val;
+    int64_t epochs;
+    int64_t batch;
+    cnn_optim_config optim;
+    cnn_schedule schedule;
+    uint64_t seed;
+    const char *init;
+    const char *out;
+    const char *checkpoint_dir;
+    const char *resume;
+    const char *log;
+    int flip;
+    int64_t crop_padding;
+    int64_t log_every;        /* steps between metric lines */
+    int64_t checkpoint_every; /* steps between checkpoints; 0: epochs only */
+    /* Strings set from the graph file live in the graph; from argv in argv. */
+} train_config;
+
+void train_config_defaults(train_config *cfg);
+
+/* Applies key = value. origin names where it came from ("--lr" or
+ * "graphs/x.yaml:14") for the message. Returns 0 and prints on error. */
+int train_config_set(train_config *cfg, const char *key, const char *value,
+                     const char *origin);
+
+/* Applies every key of the graph's train: section. */
+int train_config_from_graph(train_config *cfg, const cnn_graph *graph);
+
+/* Checks the combination (required keys, ranges). Prints and returns 0. */
+int train_config_check(const train_config *cfg);
+
+/* A hash of the settings that shape the trajectory (not epochs, paths or
+ * logging), stored in checkpoints so a resume with other settings is
+ * refused. */
+uint64_t train_config_hash(const train_config *cfg);
+
+/* The list of keys, for help and error messages. */
+extern const char *const train_config_keys[];
+
+#endif

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/* What core files share about the context: setting errors and logging. */
+#ifndef CNN_CORE_CONTEXT_INTERNAL_H
+#define CNN_CORE_CONTEXT_INTERNAL_H
+
+#include <stddef.h>
+
+#include "cnn/context.h"
+
+#define CNN_MESSAGE_MAX 1024
+
+#if defined(__GNUC__)
+#define CNN_PRINTF(fmt_index, first_arg)                                       \
+    __attribute__((format(printf, fmt_index, first_arg)))
+#else
+#define CNN_PRINTF(fmt_index, first_arg)
+#endif
+
+/* Records status and a formatted one-line message on ctx; returns status so
+ * callers can write `return cnn_fail(ctx, CNN_ERR_IO, "...", ...)`. */
+cnn_status cnn_fail(cnn_context *ctx, cnn_status status, const char *fmt, ...)
+    CNN_PRINTF(3, 4);
+
+/* Puts "prefix: " before the message already on ctx (adds context as an
+ * error travels up, e.g. the file name). Returns the status on ctx. */
+cnn_status cnn_fail_prefix(cnn_context *ctx, const char *fmt, ...)
+    CNN_PRINTF(2, 3);
+
+/* Sends a message to the installed logger, if any. */
+void cnn_log(cnn_context *ctx, cnn_log_level level, const char *fmt, ...)
+    CNN_PRINTF(3, 4);
+
+/* The explicit plugin directories, CNN_PLUGIN_PATH entries and whether the
+ * default (build tree, install) directories are searched. */
+size_t cnn_context_plugin_dir_count(const cnn_context *ctx);
+const char *cnn_context_plugin_dir(const cnn_context *ctx, size_t index);
+int cnn_context_default_plugin_dirs(const cnn_context *ctx);
+
+/* The registry's per-context cache (owned by plugin_registry.c). */
+struct cnn_plugin_cache;
+struct cnn_plugin_cache **cnn_context_plugin_cache(cnn_context *ctx);
+void cnn_plugin_cache_free(struct cnn_plugin_cache *cache);
+
+#endif

@@ -1,0 +1,366 @@
+/* SPDX-License-Identifier: MIT */
+/* Folder-per-class image datasets: DIR/<class>/<image>.{png,jpg,jpeg}.
+ *
+ * Classes and files are sorted by name (byte order), so labels and item
+ * order never depend on the filesystem's listing order. Every image is
+ * decoded at open time with stb_image, converted to the sample channels by
+ * stb (gray replicated, RGB to ITU-R 601 luma, alpha dropped) and fitted to
+ * the sample size by cnn_data_resize_cover. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include <stb_image.h>
+
+#include "../context_internal.h"
+#include "data_internal.h"
+
+/* Larger image files are refused before reading. */
+#define FOLDER_MAX_FILE_BYTES (256u * 1024u * 1024u)
+
+typedef struct name_list {
+    char **names;
+    size_t count, cap;
+} name_list;
+
+static void names_free(name_list *l)
+{
+    for (size_t i = 0; i < l->count; i++)
+        free(l->names[i]);
+    free(l->names);
+    memset(l, 0, sizeof *l);
+}
+
+static int names_push(name_list *l, char *name)
+{
+    if (l->count == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        char **grown;
+        if (cap > SIZE_MAX / sizeof *grown)
+            return 0;
+        grown = realloc(l->names, cap * sizeof *grown);
+        if (!grown)
+            return 0;
+        l->names = grown;
+        l->cap = cap;
+    }
+    l->names[l->count++] = name;
+    return 1;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char *join_path(const char *dir, const char *name)
+{
+    size_t a = strlen(dir), b = strlen(name);
+    char *p;
+    if (a > SIZE_MAX - b - 2)
+        return NULL;
+    p = malloc(a + b + 2);
+    if (!p)
+        return NULL;
+    memcpy(p, dir, a);
+    p[a] = '/';
+    memcpy(p + a + 1, name, b + 1);
+    return p;
+}
+
+static int is_image_name(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    return dot && (strcasecmp(dot, ".png") == 0 ||
+                   strcasecmp(dot, ".jpg") == 0 ||
+                   strcasecmp(dot, ".jpeg") == 0);
+}
+
+/* Sorted entries of dir (hidden ones skipped): directories when want_dirs,
+ * else regular files with an image extension. Symbolic links count as
+ * what they point to. */
+static cnn_status list_dir(cnn_context *ctx, const char *dir, int want_dirs,
+                           name_list *out)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    memset(out, 0, sizeof *out);
+    if (!d)
+        return cnn_fail(ctx, errno == ENOENT ? CNN_ERR_NOT_FOUND : CNN_ERR_IO,
+                        "%s: cannot open folder: %s", dir, strerror(errno));
+    for (;;) {
+        struct stat st;
+        char *path, *name;
+        int keep;
+        errno = 0;
+        e = readdir(d);
+        if (!e)
+            break;
+        if (e->d_name[0] == '.')
+            continue;
+        if (!want_dirs && !is_image_name(e->d_name))
+            continue;
+        path = join_path(dir, e->d_name);
+        if (!path)
+            goto nomem;
+        keep = stat(path, &st) == 0 &&
+               (want_dirs ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode));
+        free(path);
+        if (!keep)
+            continue;
+        name = cnn_data_strdup(e->d_name);
+        if (!name || !names_push(out, name)) {
+            free(name);
+            goto nomem;
+        }
+    }
+    if (errno) {
+        int err = errno;
+        closedir(d);
+        names_free(out);
+        return cnn_fail(ctx, CNN_ERR_IO, "%s: cannot list folder: %s", dir,
+                        strerror(err));
+    }
+    closedir(d);
+    if (out->count > 1)
+        qsort(out->names, out->count, sizeof *out->names, compare_names);
+    return CNN_OK;
+nomem:
+    closedir(d);
+    names_free(out);
+    return cnn_fail(ctx, CNN_ERR_NOMEM, "%s: out of memory", dir);
+}
+
+static cnn_status read_file(cnn_context *ctx, const char *path,
+                            unsigned char **out, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    unsigned char *buf;
+    size_t n;
+    *out = NULL;
+    if (!f)
+        return cnn_fail(ctx, errno == ENOENT ? CNN_ERR_NOT_FOUND : CNN_ERR_IO,
+                        "%s: cannot open: %s", path, strerror(errno));
+    if (fstat(fileno(f), &st) != 0) {
+        int err = errno;
+        fclose(f);
+        return cnn_fail(ctx, CNN_ERR_IO, "%s: cannot stat: %s", path,
+                        strerror(err));
+    }
+    if (st.st_size <= 0 || (uintmax_t)st.st_size > FOLDER_MAX_FILE_BYTES) {
+        fclose(f);
+        return cnn_fail(ctx, CNN_ERR_FORMAT,
+                        "%s: corrupt image: file size %lld is outside "
+                        "1..%u bytes", path, (long long)st.st_size,
+                        FOLDER_MAX_FILE_BYTES);
+    }
+    n = (size_t)st.st_size;
+    buf = malloc(n);
+    if (!buf) {
+        fclose(f);
+        return cnn_fail(ctx, CNN_ERR_NOMEM, "%s: out of memory", path);
+    }
+    if (fread(buf, 1, n, f) != n) {
+        int err = ferror(f) ? errno : 0;
+        fclose(f);
+        free(buf);
+        return cnn_fail(ctx, CNN_ERR_IO, "%s: read error: %s", path,
+                        err ? strerror(err) : "file shrank while reading");
+    }
+    fclose(f);
+    *out = buf;
+    *len = n;
+    return CNN_OK;
+}
+
+static const char *stb_reason(void)
+{
+    const char *r = stbi_failure_reason();
+    return r ? r : "unknown error";
+}
+
+/* Reads the header of an image: size and channel count. */
+static cnn_status image_info(cnn_context *ctx, const char *path,
+                             const unsigned char *buf, size_t len, int *w,
+                             int *h, int *comp)
+{
+    if (!stbi_info_from_memory(buf, (int)len, w, h, comp))
+        return cnn_fail(ctx, CNN_ERR_FORMAT, "%s: corrupt image: %s", path,
+                        stb_reason());
+    if (*w < 1 || *h < 1 ||
+        (size_t)*w * (size_t)*h > CNN_DATA_MAX_IMAGE_PIXELS)
+        return cnn_fail(ctx, CNN_ERR_FORMAT,
+                        "%s: image size %dx%d is outside 1..%u pixels", path,
+                        *w, *h, CNN_DATA_MAX_IMAGE_PIXELS);
+    return CNN_OK;
+}
+
+/* Decodes one image file into a CHW sample of ds. */
+static cnn_status decode_into(cnn_context *ctx, cnn_dataset *ds,
+                              const char *path, uint8_t *dst)
+{
+    unsigned char *buf, *pix;
+    size_t len;
+    int w, h, comp;
+    cnn_status st = read_file(ctx, path, &buf, &len);
+    if (st != CNN_OK)
+        return st;
+    st = image_info(ctx, path, buf, len, &w, &h, &comp);
+    if (st != CNN_OK) {
+        free(buf);
+        return st;
+    }
+    pix = stbi_load_from_memory(buf, (int)len, &w, &h, &comp, ds->channels);
+    free(buf);
+    if (!pix)
+        return cnn_fail(ctx, CNN_ERR_FORMAT, "%s: corrupt image: %s", path,
+                        stb_reason());
+    if (h == ds->height && w == ds->width) {
+        size_t plane = (size_t)w * (size_t)h;
+        for (size_t c = 0; c < (size_t)ds->channels; c++)
+            for (size_t i = 0; i < plane; i++)
+                dst[c * plane + i] = pix[i * (size_t)ds->channels + c];
+    } else if (!cnn_data_resize_cover(pix, h, w, ds->channels, dst,
+                                      ds->height, ds->width)) {
+        st = cnn_fail(ctx, CNN_ERR_NOMEM, "%s: out of memory resizing",
+                      path);
+    }
+    stbi_image_free(pix);
+    return st;
+}
+
+/* The native geometry: the first image's channels and size. */
+static cnn_status native_geometry(cnn_context *ctx, const char *path,
+                                  cnn_data_geometry *g)
+{
+    unsigned char *buf;
+    size_t len;
+    int w, h, comp;
+    cnn_status st = read_file(ctx, path, &buf, &len);
+    if (st != CNN_OK)
+        return st;
+    st = image_info(ctx, path, buf, len, &w, &h, &comp);
+    free(buf);
+    if (st != CNN_OK)
+        return st;
+    if (w > CNN_DATA_MAX_SIDE || h > CNN_DATA_MAX_SIDE)
+        return cnn_fail(ctx, CNN_ERR_SHAPE,
+                        "%s: image size %dx%d exceeds %d per side", path, w,
+                        h, CNN_DATA_MAX_SIDE);
+    g->channels = comp <= 2 ? 1 : 3;
+    g->height = h;
+    g->width = w;
+    return CNN_OK;
+}
+
+/* Lists DIR/<class>/<image> into paths and labels, class by class. */
+static cnn_status collect(cnn_context *ctx, cnn_dataset *ds, const char *dir,
+                          name_list *paths, int32_t **labels)
+{
+    name_list classes;
+    size_t cap = 0;
+    cnn_status st = list_dir(ctx, dir, 1, &classes);
+    *labels = NULL;
+    memset(paths, 0, sizeof *paths);
+    if (st != CNN_OK)
+        return st;
+    if (classes.count == 0) {
+        names_free(&classes);
+        return cnn_fail(ctx, CNN_ERR_FORMAT,
+                        "%s: no class folders (expected one subfolder per "
+                        "class holding its PNG or JPEG images)", dir);
+    }
+    if (classes.count > INT32_MAX) {
+        names_free(&classes);
+        return cnn_fail(ctx, CNN_ERR_FORMAT, "%s: too many classes", dir);
+    }
+    for (size_t c = 0; c < classes.count && st == CNN_OK; c++) {
+        name_list files;
+        char *cdir = join_path(dir, classes.names[c]);
+        if (!cdir) {
+            st = cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
+            break;
+        }
+        st = list_dir(ctx, cdir, 0, &files);
+        if (st == CNN_OK && files.count == 0)
+            st = cnn_fail(ctx, CNN_ERR_FORMAT,
+                          "%s: empty class folder (no .png, .jpg or .jpeg "
+                          "files)", cdir);
+        for (size_t i = 0; st == CNN_OK && i < files.count; i++) {
+            char *p = join_path(cdir, files.names[i]);
+            if (paths->count == cap) {
+                size_t ncap = cap ? cap * 2 : 256;
+                int32_t *grown = ncap <= SIZE_MAX / sizeof *grown
+                                     ? realloc(*labels, ncap * sizeof *grown)
+                                     : NULL;
+                if (grown) {
+                    *labels = grown;
+                    cap = ncap;
+                }
+            }
+            if (!p || paths->count == cap || !names_push(paths, p)) {
+                free(p);
+                st = cnn_fail(ctx, CNN_ERR_NOMEM, "%s: out of memory", cdir);
+                break;
+            }
+            (*labels)[paths->count - 1] = (int32_t)c;
+        }
+        names_free(&files);
+        free(cdir);
+    }
+    if (st != CNN_OK) {
+        names_free(&classes);
+        names_free(paths);
+        free(*labels);
+        *labels = NULL;
+        return st;
+    }
+    /* The class names move into the dataset. */
+    ds->class_names = classes.names;
+    ds->n_classes = classes.count;
+    return CNN_OK;
+}
+
+cnn_status cnn_data_open_folder(cnn_context *ctx, cnn_dataset *ds,
+                                const char *dir,
+                                const cnn_data_subset *subset,
+                                const cnn_data_geometry *geometry)
+{
+    name_list paths;
+    int32_t *labels;
+    cnn_data_geometry g = *geometry;
+    size_t begin = 0, end = 0;
+    cnn_status st = collect(ctx, ds, dir, &paths, &labels);
+    if (st != CNN_OK)
+        return st;
+    st = cnn_data_subset_resolve(ctx, subset, paths.count, dir, &begin,
+                                 &end);
+    if (st == CNN_OK && g.native)
+        st = native_geometry(ctx, paths.names[begin], &g);
+    if (st == CNN_OK)
+        st = cnn_data_alloc_samples(ctx, ds, end - begin, g.channels,
+                                    g.height, g.width);
+    if (st == CNN_OK) {
+        ds->paths = calloc(end - begin, sizeof *ds->paths);
+        if (!ds->paths)
+            st = cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = begin; st == CNN_OK && i < end; i++) {
+        /* Ownership moves as we go, so the dataset frees what it got. */
+        ds->paths[i - begin] = paths.names[i];
+        paths.names[i] = NULL;
+        ds->labels[i - begin] = labels[i];
+        st = cnn_data_reserve(ctx, ds, i - begin + 1);
+        if (st == CNN_OK)
+            st = decode_into(ctx, ds, ds->paths[i - begin],
+                         ds->pixels + (i - begin) * ds->sample_bytes);
+    }
+    names_free(&paths);
+    free(labels);
+    return st;
+}

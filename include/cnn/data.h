@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+/* Datasets and the batch loader for training and evaluation.
+ *
+ * A dataset is opened from a spec string, decoded once at open time and kept
+ * in memory as uint8 samples already converted to the graph's input size, so
+ * an epoch never touches the disk. A loader walks a dataset in (optionally
+ * shuffled) batches of float tensors, with augmentation and normalisation,
+ * and prefetches the next batch on a background thread.
+ *
+ * Spec syntax:
+ *
+ *   fashion-mnist:train | fashion-mnist:test
+ *       Fashion-MNIST's gzip IDX files from CNN_FASHION_MNIST_DIR
+ *       (/usr/share/datasets/fashion-mnist); ten named classes.
+ *   fashion-mnist:SPLIT:DIR
+ *       The same files from another directory.
+ *   idx:IMAGES,LABELS[,CLASSES]
+ *       An IDX image file (ubyte, 3 dimensions) and an IDX label file
+ *       (ubyte or int32, 1 dimension), each gzip or plain (told apart by the
+ *       gzip magic). CLASSES is the class count; without it, the largest
+ *       label plus one. Class names are the decimal labels.
+ *   folder:DIR
+ *       One subfolder per class, class names (and label numbers) in byte
+ *       order of the subfolder names; .png, .jpg and .jpeg files (any case)
+ *       in each, sorted by name; other files and names starting with '.'
+ *       are skipped. Images are decoded with stb_image.
+ *
+ *   Any spec may end with a subset selection, applied in the order above:
+ *       @N      the first N items
+ *       [A:B]   items A to B-1 (Python slice; A or B may be omitted)
+ *   A bound past the end is an error, not clamped.
+ *
+ * Sample geometry. sample_shape is the graph's input, {N, C, H, W} (N is
+ * ignored) or {C, H, W}, with C 1 or 3. Channels are converted (gray to RGB
+ * by replication, RGB to gray by ITU-R 601 luma; alpha is dropped).
+ *   - Folder images are scaled, keeping their aspect ratio, so that they just
+ *     cover H x W (for a square input: the shorter side becomes H), with
+ *     area averaging when shrinking and bilinear interpolation when
+ *     enlarging, then center-cropped to H x W.
+ *   - IDX images are never resampled: they are placed centered on an
+ *     H x W zero canvas (28x28 into LeNet's 32x32 gets 2 pixels of zero
+ *     border), and center-cropped where they are larger.
+ * A NULL sample_shape keeps the native geometry: IDX images as 1 x rows x
+ * cols; folder images at the channel count (1 for gray, else 3) and size of
+ * the first image, the others converted as above. */
+#ifndef CNN_DATA_H
+#define CNN_DATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cnn/context.h"
+#include "cnn/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Where "fashion-mnist:train" looks when no directory is given. */
+#define CNN_FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
+
+/* Limits applied to untrusted input (larger is refused with a message). */
+#define CNN_DATA_MAX_IMAGE_PIXELS (1u << 26) /* per decoded folder image */
+#define CNN_DATA_MAX_SIDE 16384              /* of the sample shape */
+
+typedef struct cnn_dataset cnn_dataset;
+
+/* Opens and decodes the dataset described by spec (copied). On failure
+ * *out is NULL and the context message names the spec, and the file with
+ * its problem. The dataset is immutable after opening; its accessors may be
+ * called from any thread. */
+cnn_status cnn_dataset_open(cnn_context *ctx, const char *spec,
+                            const cnn_shape *sample_shape, cnn_dataset **out);
+/* Frees the dataset; NULL is a no-op. No loader may still use it. */
+void cnn_dataset_destroy(cnn_dataset *ds);
+
+/* The spec the dataset was opened with. */
+const char *cnn_dataset_spec(const cnn_dataset *ds);
+size_t cnn_dataset_size(const cnn_dataset *ds);
+/* {1, C, H, W} of every sample. */
+cnn_shape cnn_dataset_sample_shape(const cnn_dataset *ds);
+size_t cnn_dataset_class_count(const cnn_dataset *ds);
+/* Owned by the dataset; NULL when i is out of range. */
+const char *cnn_dataset_class_name(const cnn_dataset *ds, size_t i);
+/* Label of item i (0 <= label < class count); -1 when i is out of range. */
+int32_t cnn_dataset_label(const cnn_dataset *ds, size_t i);
+/* All labels, cnn_dataset_size of them; owned by the dataset. */
+const int32_t *cnn_dataset_labels(const cnn_dataset *ds);
+/* Writes item i as C*H*W floats in [0, 1] (value / 255), CHW order.
+ * Returns 0 (writing nothing) when i is out of range, else 1. */
+int cnn_dataset_sample(const cnn_dataset *ds, size_t i, float *out);
+/* Item i as C*H*W bytes, CHW order; owned by the dataset. NULL when out of
+ * range. */
+const uint8_t *cnn_dataset_sample_u8(const cnn_dataset *ds, size_t i);
+/* For folder datasets the image file of item i (for predictions and error
+ * reports), owned by the dataset; NULL for other kinds or out of range. */
+const char *cnn_dataset_item_path(const cnn_dataset *ds, size_t i);
+
+/* ---- batch loader ---- */
+
+typedef struct cnn_loader cnn_loader;
+
+typedef struct cnn_loader_options {
+    size_t batch;        /* samples per batch, >= 1 */
+    uint64_t seed;       /* shuffling and augmentation */
+    int shuffle;         /* a new permutation each epoch */
+    int drop_last;       /* skip a final short batch */
+    int flip;            /* horizontal flip with probability 0.5 */
+    int32_t crop_padding; /* random H x W crop of the sample zero-padded by
+                           * this many pixels on each side; 0 = off */
+    const float *mean;   /* C values subtracted, or NULL for 0; copied */
+    const float *std;    /* C values divided by, or NULL for 1; copied */
+    int prefetch;        /* prepare the next batch on a background thread */
+} cnn_loader_options;
+
+/* Defaults: batch 1, seed 0, shuffle off, drop_last off, no augmentation,
+ * no normalisation, prefetch on. */
+void cnn_loader_options_init(cnn_loader_options *opts);
+
+/* Creates a loader over ds, which must outlive it. A sample becomes
+ *   out = (pixel / 255 - mean[c]) / std[c]
+ * after augmentation; padding pixels are 0 before normalisation (as
+ * torchvision's RandomCrop(padding) then Normalize). Batches depend only on
+ * (seed, epoch, batch index): the permutation of an epoch is a Fisher-Yates
+ * shuffle driven by (seed, epoch), and a sample's flip and crop offsets are
+ * drawn from (seed, epoch, dataset index), so results are bit-identical with
+ * and without prefetch and after cnn_loader_set_position. */
+cnn_status cnn_loader_create(cnn_context *ctx, const cnn_dataset *ds,
+                             const cnn_loader_options *opts,
+                             cnn_loader **out);
+/* Stops the prefetch thread and frees the loader; NULL is a no-op. */
+void cnn_loader_destroy(cnn_loader *loader);
+
+/* Batches per epoch (the final short one included unless drop_last). */
+size_t cnn_loader_batch_count(const cnn_loader *loader);
+
+/* Starts epoch `epoch` at its first batch. */
+cnn_status cnn_loader_begin_epoch(cnn_loader *loader, uint64_t epoch);
+/* Starts epoch `epoch` at batch batch_index (<= batch count), so that a
+ * resumed run sees exactly the batches an uninterrupted one would have. */
+cnn_status cnn_loader_set_position(cnn_loader *loader, uint64_t epoch,
+                                   size_t batch_index);
+/* The next batch of the current epoch: images is set to a [n, C, H, W]
+ * view, *labels to n labels and *count to n. Both buffers belong to the
+ * loader and stay valid until the next call on it. At the end of the
+ * epoch, *count is 0, images has n = 0 and *labels is NULL. Fails when no
+ * epoch was begun. */
+cnn_status cnn_loader_next(cnn_loader *loader, cnn_tensor *images,
+                           const int32_t **labels, size_t *count);
+/* Dataset indices of the current epoch in visiting order (size of the
+ * dataset); owned by the loader, valid until the next begin/set_position. */
+const size_t *cnn_loader_order(const cnn_loader *loader);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

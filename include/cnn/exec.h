@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/* The executor: runs a graph's forward and backward passes for a batch size,
+ * owning activations, their gradients and the shared workspace.
+ *
+ * Inference (training == 0 at create) reuses activation buffers once no
+ * later layer reads them; training keeps what backward needs. */
+#ifndef CNN_EXEC_H
+#define CNN_EXEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cnn/context.h"
+#include "cnn/graph.h"
+#include "cnn/params.h"
+#include "cnn/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct cnn_exec cnn_exec;
+
+typedef struct cnn_exec_options {
+    int64_t batch;   /* largest batch the executor will run */
+    int training;    /* 1: keep activations and allocate gradients */
+    /* Keep this layer's output readable after forward even in inference
+     * mode (for --until and features); -1 for none. */
+    int32_t keep_layer;
+} cnn_exec_options;
+
+/* graph and params must outlive the executor. */
+cnn_status cnn_exec_create(cnn_context *ctx, const cnn_graph *graph,
+                           cnn_params *params, const cnn_exec_options *opts,
+                           cnn_exec **out);
+void cnn_exec_destroy(cnn_exec *exec);
+
+/* Runs layers 0..until (inclusive; pass cnn_graph_output_layer for all) on
+ * input of shape {n, C, H, W}, n <= batch. training selects dropout and the
+ * like; seed feeds the stochastic layers. */
+cnn_status cnn_exec_forward(cnn_exec *exec, const cnn_tensor *input,
+                            int training, uint64_t seed, size_t until);
+
+/* The output of a layer from the last forward pass (borrowed). Valid for
+ * the output layer, keep_layer and, when training, every layer. */
+const cnn_tensor *cnn_exec_output(const cnn_exec *exec, size_t layer);
+
+/* Backpropagates output_grad (dL/d output of the graph's output layer, or of
+ * from_layer when it is not the output), filling parameter gradients of the
+ * trainable layers. With skip_from set, the layer from_layer's own backward
+ * is skipped and output_grad is taken as dL/d(its input) (fused softmax and
+ * cross-entropy). Layers below the lowest trainable one are not visited. */
+cnn_status cnn_exec_backward(cnn_exec *exec, const cnn_tensor *output_grad,
+                             size_t from_layer, int skip_from);
+
+/* Peak bytes held in activations, gradients and workspace. */
+size_t cnn_exec_memory_bytes(const cnn_exec *exec);
+
+/* Per-layer time of the last forward and backward (seconds), when
+ * cnn_exec_set_timing(exec, 1) was called before them. */
+void cnn_exec_set_timing(cnn_exec *exec, int enabled);
+double cnn_exec_forward_seconds(const cnn_exec *exec, size_t layer);
+double cnn_exec_backward_seconds(const cnn_exec *exec, size_t layer);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: MIT */
+/* The cnnrun layer plugin ABI: all a plugin author needs.
+ *
+ * A plugin is a shared object exporting exactly one symbol,
+ * cnn_layer_plugin_entry (use CNN_LAYER_PLUGIN below), which returns a pointer
+ * to a static const cnn_layer_descriptor. The host checks abi_version and
+ * struct_size before it reads anything else, then validates the graph file's
+ * hyperparameters against the descriptor's table before any plugin code runs.
+ *
+ * Lifecycle, per layer of a graph:
+ *   infer_shape (pure; may run many times, for any batch size)
+ *   create      (optional; private state from hyperparameters and input shapes)
+ *   params      (optional; declares the parameter tensors the host allocates)
+ *   forward / backward, any number of times
+ *   destroy     (optional; frees what create made)
+ *
+ * Ownership: the host owns every activation, gradient, parameter and workspace
+ * buffer, and the cnn_layer struct. A plugin owns only layer->state. Tensors
+ * passed to a hook are valid only for the duration of that call.
+ *
+ * Threading: hooks of one layer are never called concurrently. A plugin must
+ * not start threads of its own; for parallel loops it uses env->parallel_for,
+ * and BLAS calls run with the process's single BLAS thread setting.
+ *
+ * Versioning: the major version changes when a field's meaning or position
+ * changes; the minor version changes when fields are appended at the end.
+ * The host refuses another major, a newer minor, or a struct shorter than its
+ * declared minor requires. See docs/plugin-abi.md. */
+#ifndef CNN_LAYER_H
+#define CNN_LAYER_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cnn/status.h"
+#include "cnn/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CNN_LAYER_ABI_MAJOR 1u
+#define CNN_LAYER_ABI_MINOR 1u
+#define CNN_LAYER_ABI_MAKE(major, minor) (((major) << 16) | (minor))
+#define CNN_LAYER_ABI_VERSION                                                  \
+    CNN_LAYER_ABI_MAKE(CNN_LAYER_ABI_MAJOR, CNN_LAYER_ABI_MINOR)
+#define CNN_LAYER_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
+#define CNN_LAYER_ABI_MINOR_OF(v) ((uint32_t)(v)&0xffffu)
+
+/* The one symbol a plugin exports. Never derived from the file name. */
+#define CNN_LAYER_ENTRY_SYMBOL "cnn_layer_plugin_entry"
+
+/* Longest layer type name, hyperparameter name or parameter name, with NUL. */
+#define CNN_NAME_MAX 64
+
+/* ---- Error reporting ---------------------------------------------------- */
+
+/* A message buffer owned by the host. A hook that fails writes one line
+ * (no trailing newline) and returns a non-CNN_OK status. */
+typedef struct cnn_errbuf {
+    char *msg;
+    size_t size;
+} cnn_errbuf;
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static inline cnn_status
+cnn_layer_fail(cnn_errbuf *err, cnn_status status, const char *fmt, ...)
+{
+    if (err && err->msg && err->size) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, err->size, fmt, ap);
+        va_end(ap);
+    }
+    return status;
+}
+
+/* ---- Hyperparameters: declared as data ---------------------------------- */
+
+typedef enum cnn_hparam_kind {
+    CNN_HP_INT = 1,   /* YAML integer */
+    CNN_HP_FLOAT = 2, /* YAML number */
+    CNN_HP_BOOL = 3,  /* YAML true/false */
+    CNN_HP_ENUM = 4,  /* YAML string, one of choices */
+    CNN_HP_INT2 = 5   /* YAML integer n (meaning [n, n]) or [h, w] */
+} cnn_hparam_kind;
+
+typedef struct cnn_hparam_spec {
+    const char *name; /* [a-z][a-z0-9_]*, unique within the descriptor */
+    cnn_hparam_kind kind;
+    const char *help;     /* one line for `cnnrun plugins --describe` */
+    int32_t required;     /* 1: the graph must set it; default ignored */
+    double default_value; /* INT, INT2 (both), FLOAT, BOOL (0/1); ENUM: index */
+    double min_value;     /* inclusive bounds for INT, INT2 and FLOAT */
+    double max_value;
+    const char *const *choices; /* ENUM only: NULL-terminated list */
+} cnn_hparam_spec;
+
+/* A validated value, one per spec, in the descriptor's order. */
+typedef struct cnn_hparam_value {
+    int64_t i[2]; /* INT: i[0]; INT2: {h, w}; BOOL: 0 or 1; ENUM: index */
+    double f;     /* FLOAT */
+} cnn_hparam_value;
+
+/* ---- Parameters: declared by the plugin, owned by the host -------------- */
+
+typedef enum cnn_init_rule {
+    CNN_INIT_ZEROS = 0,
+    CNN_INIT_ONES = 1,
+    CNN_INIT_HE_NORMAL = 2,      /* N(0, 2 / fan_in) */
+    CNN_INIT_HE_UNIFORM = 3,     /* U(-a, a), a = sqrt(6 / fan_in) */
+    CNN_INIT_GLOROT_UNIFORM = 4, /* U(-a, a), a = sqrt(6 / (fan_in + fan_out)) */
+    CNN_INIT_GLOROT_NORMAL = 5,  /* N(0, 2 / (fan_in + fan_out)) */
+    CNN_INIT_FAN_IN_UNIFORM = 6  /* U(-a, a), a = 1 / sqrt(fan_in): PyTorch's
+                                    default for conv and linear layers */
+} cnn_init_rule;
+
+/* Parameter flags. */
+#define CNN_PARAM_NO_DECAY 0x1u /* exempt from weight decay (biases, norms) */
+
+typedef struct cnn_param_spec {
+    char name[CNN_NAME_MAX]; /* "weight", "bias"; saved as "<layer>.<name>" */
+    cnn_shape shape;         /* PyTorch's layout for the same layer */
+    cnn_init_rule init;
+    int64_t fan_in;
+    int64_t fan_out;
+    uint32_t flags;
+} cnn_param_spec;
+
+/* ---- Host services available during forward and backward ---------------- */
+
+typedef void (*cnn_range_fn)(void *arg, size_t begin, size_t end);
+
+typedef struct cnn_layer_env {
+    void *host; /* opaque; pass back to the callbacks */
+    /* Scratch memory of at least n_floats floats, 64-byte aligned, valid
+     * until the hook returns. A second call invalidates the first buffer, so
+     * ask once for the total. NULL when memory is exhausted. */
+    float *(*workspace)(void *host, size_t n_floats);
+    /* Calls fn over disjoint sub-ranges covering [0, n), possibly from
+     * several threads, and returns when all are done. fn must not call
+     * parallel_for or BLAS with more than one thread. */
+    void (*parallel_for)(void *host, size_t n, cnn_range_fn fn, void *arg);
+    int32_t threads; /* the process's thread budget */
+} cnn_layer_env;
+
+/* ---- One layer instance, as the host hands it to every hook ------------- */
+
+typedef struct cnn_layer {
+    const char *name;                /* the graph's layer name */
+    const cnn_hparam_value *hparams; /* validated; descriptor order */
+    const cnn_shape *input_shapes;   /* shapes at create time (batch may vary
+                                        later; other dims never do) */
+    uint32_t n_inputs;
+    void *state; /* the plugin's own: set by create, freed by destroy */
+} cnn_layer;
+
+typedef struct cnn_forward_args {
+    const cnn_tensor *inputs;
+    uint32_t n_inputs;
+    const cnn_tensor *params; /* in the order the params hook declared */
+    uint32_t n_params;
+    cnn_tensor *output; /* shaped by infer_shape; write every element */
+    int32_t training;   /* 1 while training: dropout and friends act */
+    uint64_t seed;      /* per layer and step; backward gets the same one */
+    const cnn_layer_env *env;
+} cnn_forward_args;
+
+typedef struct cnn_backward_args {
+    const cnn_tensor *inputs; /* the forward pass's inputs */
+    uint32_t n_inputs;
+    const cnn_tensor *output;      /* the forward pass's output */
+    const cnn_tensor *output_grad; /* dL/d(output) */
+    /* dL/d(input i), n_inputs entries. Overwrite, do not accumulate. An
+     * entry whose data is NULL is not wanted: skip that product. */
+    cnn_tensor *input_grads;
+    const cnn_tensor *params;
+    uint32_t n_params;
+    /* dL/d(param i), overwritten; NULL when the layer is frozen. */
+    cnn_tensor *param_grads;
+    int32_t training;
+    uint64_t seed;
+    const cnn_layer_env *env;
+} cnn_backward_args;
+
+/* Descriptor flags. */
+/* The output along dim 1 is a probability distribution (softmax). A trainer
+ * may fuse it with cross-entropy and use the gradient p - onehot directly. */
+#define CNN_LAYER_FLAG_PROBABILITIES 0x1u
+/* Forward in training mode depends on args->seed (dropout). */
+#define CNN_LAYER_FLAG_STOCHASTIC 0x2u
+
+/* ---- The descriptor ----------------------------------------------------- */
+
+typedef struct cnn_layer_descriptor {
+    /* ABI 1.0 */
+    uint32_t abi_version; /* CNN_LAYER_ABI_VERSION */
+    uint32_t struct_size; /* sizeof(cnn_layer_descriptor) */
+    const char *type_name; /* [a-z][a-z0-9_]{0,63}, the name graphs use */
+    const char *summary;   /* one line */
+    const cnn_hparam_spec *hparams;
+    uint32_t n_hparams;
+    uint32_t min_inputs; /* usually 1 */
+    uint32_t max_inputs; /* usually 1 */
+    uint32_t flags;      /* CNN_LAYER_FLAG_* */
+
+    /* Required. Pure: output shape from hyperparameters and input shapes
+     * (all with the batch in dims[0]). Rejects impossible inputs, such as a
+     * kernel larger than its padded input, naming the values. */
+    cnn_status (*infer_shape)(const cnn_hparam_value *hparams,
+                              const cnn_shape *inputs, uint32_t n_inputs,
+                              cnn_shape *output, cnn_errbuf *err);
+    /* Optional. Sets layer->state. */
+    cnn_status (*create)(cnn_layer *layer, cnn_errbuf *err);
+    /* Optional (NULL: no parameters). Fills up to capacity specs and sets
+     * *count to the number the layer has; the host calls again with more
+     * room when *count > capacity. */
+    cnn_status (*params)(const cnn_layer *layer, cnn_param_spec *specs,
+                         uint32_t capacity, uint32_t *count, cnn_errbuf *err);
+    /* Required. */
+    cnn_status (*forward)(const cnn_layer *layer, const cnn_forward_args *args,
+                          cnn_errbuf *err);
+    /* Required. */
+    cnn_status (*backward)(const cnn_layer *layer,
+                           const cnn_backward_args *args, cnn_errbuf *err);
+    /* Optional; required when create is given. */
+    void (*destroy)(cnn_layer *layer);
+
+    /* ABI 1.1 */
+    /* Optional. Multiply-adds times two for one forward pass of the given
+     * shapes, for summaries and benchmarks. */
+    uint64_t (*flops)(const cnn_hparam_value *hparams, const cnn_shape *inputs,
+                      uint32_t n_inputs, const cnn_shape *output);
+} cnn_layer_descriptor;
+
+/* Bytes a descriptor of the given minor version must at least span. */
+#define CNN_LAYER_DESCRIPTOR_SIZE_1_0                                          \
+    offsetof(cnn_layer_descriptor, flops)
+#define CNN_LAYER_DESCRIPTOR_SIZE_1_1 sizeof(cnn_layer_descriptor)
+
+typedef const cnn_layer_descriptor *(*cnn_layer_entry_fn)(void);
+
+#if defined(_WIN32)
+#define CNN_LAYER_EXPORT __declspec(dllexport)
+#elif defined(__GNUC__)
+#define CNN_LAYER_EXPORT __attribute__((visibility("default")))
+#else
+#define CNN_LAYER_EXPORT
+#endif
+
+/* Defines the entry symbol. Use once per plugin:
+ *   static const cnn_layer_descriptor relu_descriptor = { ... };
+ *   CNN_LAYER_PLUGIN(relu_descriptor)                                     */
+#define CNN_LAYER_PLUGIN(descriptor)                                           \
+    CNN_LAYER_EXPORT const cnn_layer_descriptor *cnn_layer_plugin_entry(void); \
+    CNN_LAYER_EXPORT const cnn_layer_descriptor *cnn_layer_plugin_entry(void)  \
+    {                                                                          \
+        return &(descriptor);                                                  \
+    }
+
+/* ---- Helpers for plugin code -------------------------------------------- */
+
+/* Deterministic uniform number in [0, 1) from a seed and an element index:
+ * stateless, so backward can recompute forward's random choices. */
+static inline float cnn_uniform_hash(uint64_t seed, uint64_t index)
+{
+    uint64_t z = seed + 0x9e3779b97f4a7c15ull * (index + 1);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return (float)(z >> 40) * (1.0f / 16777216.0f);
+}
+
+/* Output size of a strided window: floor((in + 2 pad - k) / stride) + 1, or
+ * -1 when the window does not fit the padded input. */
+static inline int64_t cnn_window_out(int64_t in, int64_t k, int64_t stride,
+                                     int64_t pad)
+{
+    if (stride < 1 || k < 1 || in + 2 * pad < k)
+        return -1;
+    return (in + 2 * pad - k) / stride + 1;
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,642 @@
+/* SPDX-License-Identifier: MIT */
+/* conv: 2-D convolution, a cross-correlation as in PyTorch's Conv2d.
+ *
+ * Shapes: x [N, C, H, W], w [K, C, kh, kw], b [K], y [N, K, OH, OW] with
+ * OH = floor((H + 2 ph - kh) / sh) + 1 (OW likewise). Per image, with
+ * X = im2col(x) of shape [C kh kw, OH OW] and W viewed as [K, C kh kw]:
+ *
+ *   forward   Y  = W X + b 1^T                               (one GEMM)
+ *   bias      db[k] = sum over n, oh, ow of dy[n, k, oh, ow]
+ *   weight    dW = sum over n of dY X^T; this is dw = x ⋆ dy, the valid
+ *             cross-correlation of the padded input with the (stride-dilated)
+ *             output gradient
+ *   input     dx = col2im(W^T dY); col2im is the adjoint of im2col, so this
+ *             is the full convolution of the zero-padded, stride-dilated dy
+ *             with w rotated by 180°, cropped by the padding
+ *
+ * A 1x1 kernel with stride 1 and no padding has X = x: no im2col at all.
+ * Small outputs put several images side by side in one GEMM (columns
+ * [image 0 | image 1 | ...]) so that BLAS sees a wide enough matrix; large
+ * ones are cut into bands of output rows so that the workspace stays bounded.
+ * BLAS runs on the calling thread with the process's BLAS threads; the
+ * memory-bound passes (im2col, col2im, bias, gathers) go through
+ * env->parallel_for. */
+#include <cblas.h>
+#include <limits.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "cnn/layer.h"
+#include "im2col.h"
+
+enum { HP_FILTERS, HP_KERNEL, HP_STRIDE, HP_PADDING, HP_BIAS, HP_INIT };
+
+static const char *const conv_init_choices[] = {
+    "he_uniform", "he_normal", "glorot_uniform", "torch", NULL};
+
+static const cnn_hparam_spec conv_hparams[] = {
+    {"filters", CNN_HP_INT, "number of output channels", 1, 0, 1, 65536,
+     NULL},
+    {"kernel", CNN_HP_INT2, "kernel size, n or [h, w]", 1, 0, 1, 1024, NULL},
+    {"stride", CNN_HP_INT2, "stride, n or [h, w]", 0, 1, 1, 1024, NULL},
+    {"padding", CNN_HP_INT2, "zero padding on each side, n or [h, w]", 0, 0,
+     0, 1024, NULL},
+    {"bias", CNN_HP_BOOL, "add a learned bias per output channel", 0, 1, 0, 1,
+     NULL},
+    {"init", CNN_HP_ENUM,
+     "weight init; torch: U(+-1/sqrt(fan_in)) for weight and bias, others: "
+     "bias zeros",
+     0, 3, 0, 0, conv_init_choices},
+};
+
+/* Floats of scratch one GEMM may use (32 MiB), and the width below which a
+ * GEMM is worth widening with more images. Overridable at compile time so
+ * that tests can force the banded and partial-batch paths on small inputs. */
+#ifndef CONV_WS_BUDGET
+#define CONV_WS_BUDGET ((size_t)1 << 23)
+#endif
+#ifndef CONV_TARGET_COLS
+#define CONV_TARGET_COLS 1024
+#endif
+/* Below this many floats touched, a pass is not worth spreading on threads. */
+#ifndef CONV_PAR_MIN_WORK
+#define CONV_PAR_MIN_WORK ((size_t)1 << 15)
+#endif
+
+/* Geometry from validated hyperparameters and an input shape. */
+static cnn_status conv_geometry(const cnn_hparam_value *hp,
+                                const cnn_shape *in, conv_geom *g,
+                                cnn_errbuf *err)
+{
+    if (in->rank != 4)
+        return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                              "conv needs a rank-4 NCHW input, got rank %d",
+                              (int)in->rank);
+    if (in->dims[0] < 0 || in->dims[1] < 1 || in->dims[2] < 1 ||
+        in->dims[3] < 1)
+        return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                              "conv input [%lld, %lld, %lld, %lld] has an "
+                              "empty dimension",
+                              (long long)in->dims[0], (long long)in->dims[1],
+                              (long long)in->dims[2], (long long)in->dims[3]);
+    g->c = in->dims[1];
+    g->h = in->dims[2];
+    g->w = in->dims[3];
+    g->kh = hp[HP_KERNEL].i[0];
+    g->kw = hp[HP_KERNEL].i[1];
+    g->sh = hp[HP_STRIDE].i[0];
+    g->sw = hp[HP_STRIDE].i[1];
+    g->ph = hp[HP_PADDING].i[0];
+    g->pw = hp[HP_PADDING].i[1];
+    g->oh = cnn_window_out(g->h, g->kh, g->sh, g->ph);
+    g->ow = cnn_window_out(g->w, g->kw, g->sw, g->pw);
+    if (g->oh < 1 || g->ow < 1) {
+        if (g->ph == g->pw)
+            return cnn_layer_fail(
+                err, CNN_ERR_SHAPE,
+                "kernel %lldx%lld does not fit input %lldx%lld with padding "
+                "%lld",
+                (long long)g->kh, (long long)g->kw, (long long)g->h,
+                (long long)g->w, (long long)g->ph);
+        return cnn_layer_fail(
+            err, CNN_ERR_SHAPE,
+            "kernel %lldx%lld does not fit input %lldx%lld with padding "
+            "%lldx%lld",
+            (long long)g->kh, (long long)g->kw, (long long)g->h,
+            (long long)g->w, (long long)g->ph, (long long)g->pw);
+    }
+    /* BLAS dimensions are int: the column matrix must be indexable. */
+    if (g->c > INT_MAX / (g->kh * g->kw) || g->oh > INT_MAX / g->ow)
+        return cnn_layer_fail(
+            err, CNN_ERR_SHAPE,
+            "conv too large for BLAS: %lld x %lldx%lld kernel elements, "
+            "%lldx%lld outputs",
+            (long long)g->c, (long long)g->kh, (long long)g->kw,
+            (long long)g->oh, (long long)g->ow);
+    return CNN_OK;
+}
+
+static cnn_status conv_infer_shape(const cnn_hparam_value *hp,
+                                   const cnn_shape *inputs, uint32_t n_inputs,
+                                   cnn_shape *output, cnn_errbuf *err)
+{
+    conv_geom g;
+    cnn_status st;
+
+    if (n_inputs != 1)
+        return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                              "conv takes 1 input, got %u", n_inputs);
+    st = conv_geometry(hp, &inputs[0], &g, err);
+    if (st != CNN_OK)
+        return st;
+    *output = cnn_shape4(inputs[0].dims[0], hp[HP_FILTERS].i[0], g.oh, g.ow);
+    return CNN_OK;
+}
+
+static void conv_spec_set(cnn_param_spec *s, const char *name, cnn_shape shape,
+                          cnn_init_rule init, int64_t fan_in, int64_t fan_out,
+                          uint32_t flags)
+{
+    memset(s, 0, sizeof *s);
+    strncpy(s->name, name, sizeof s->name - 1);
+    s->shape = shape;
+    s->init = init;
+    s->fan_in = fan_in;
+    s->fan_out = fan_out;
+    s->flags = flags;
+}
+
+static cnn_status conv_params(const cnn_layer *layer, cnn_param_spec *specs,
+                              uint32_t capacity, uint32_t *count,
+                              cnn_errbuf *err)
+{
+    const cnn_hparam_value *hp = layer->hparams;
+    int64_t k = hp[HP_FILTERS].i[0];
+    int has_bias = hp[HP_BIAS].i[0] != 0;
+    cnn_init_rule wrule, brule = CNN_INIT_ZEROS;
+    conv_geom g;
+    cnn_status st;
+
+    if (layer->n_inputs != 1)
+        return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                              "conv layer '%s' takes 1 input, got %u",
+                              layer->name, layer->n_inputs);
+    st = conv_geometry(hp, &layer->input_shapes[0], &g, err);
+    if (st != CNN_OK)
+        return st;
+    switch (hp[HP_INIT].i[0]) {
+    case 0: wrule = CNN_INIT_HE_UNIFORM; break;
+    case 1: wrule = CNN_INIT_HE_NORMAL; break;
+    case 2: wrule = CNN_INIT_GLOROT_UNIFORM; break;
+    default: /* "torch": PyTorch's Conv2d.reset_parameters */
+        wrule = brule = CNN_INIT_FAN_IN_UNIFORM;
+        break;
+    }
+    /* PyTorch bounds the bias with the weight's fan_in, so both carry it. */
+    int64_t fan_in = g.c * g.kh * g.kw, fan_out = k * g.kh * g.kw;
+    int64_t wdims[4] = {k, g.c, g.kh, g.kw};
+
+    *count = has_bias ? 2u : 1u;
+    if (capacity >= 1)
+        conv_spec_set(&specs[0], "weight", cnn_shape_make(4, wdims), wrule,
+                      fan_in, fan_out, 0);
+    if (has_bias && capacity >= 2)
+        conv_spec_set(&specs[1], "bias", cnn_shape_make(1, &k), brule, fan_in,
+                      fan_out, CNN_PARAM_NO_DECAY);
+    return CNN_OK;
+}
+
+static uint64_t conv_flops(const cnn_hparam_value *hp, const cnn_shape *inputs,
+                           uint32_t n_inputs, const cnn_shape *output)
+{
+    if (n_inputs != 1 || inputs[0].rank != 4 || output->rank != 4)
+        return 0;
+    uint64_t macs = (uint64_t)inputs[0].dims[1] * (uint64_t)hp[HP_KERNEL].i[0] *
+                    (uint64_t)hp[HP_KERNEL].i[1];
+    for (int i = 0; i < 4; i++)
+        macs *= (uint64_t)output->dims[i];
+    return 2 * macs;
+}
+
+/* ---- One forward or backward call --------------------------------------- */
+
+typedef struct conv_run {
+    conv_geom g;
+    int64_t n, k, ckk, ohw;
+    const float *x, *w, *b; /* b NULL without bias */
+    float *y;               /* forward */
+    const float *dy;        /* backward */
+    float *dx, *dw, *db;    /* backward; NULL when not wanted */
+    /* The chunk being processed: images [n0, n0 + cnt), output rows
+     * [oh0, oh1) of each; its column matrix col has ld = cols columns. */
+    int64_t n0, cnt, oh0, oh1;
+    float *col;
+    float *mat; /* [K, cols]: batched forward output or gathered dy */
+    size_t cols;
+    const cnn_layer_env *env;
+} conv_run;
+
+static void conv_parallel(const cnn_layer_env *env, size_t n, size_t work,
+                          cnn_range_fn fn, void *arg)
+{
+    if (n == 0)
+        return;
+    if (n > 1 && work >= CONV_PAR_MIN_WORK && env && env->parallel_for &&
+        env->threads > 1)
+        env->parallel_for(env->host, n, fn, arg);
+    else
+        fn(arg, 0, n);
+}
+
+/* Items are (image in chunk, channel), channel fastest. */
+static void conv_im2col_range(void *arg, size_t begin, size_t end)
+{
+    const conv_run *r = arg;
+    const conv_geom *g = &r->g;
+    size_t band = (size_t)((r->oh1 - r->oh0) * g->ow);
+    size_t plane = (size_t)(g->h * g->w);
+
+    for (size_t i = begin; i < end; i++) {
+        size_t img = i / (size_t)g->c, c = i % (size_t)g->c;
+        const float *x_c =
+            r->x + ((size_t)r->n0 + img) * (size_t)g->c * plane + c * plane;
+        float *dst =
+            r->col + c * (size_t)(g->kh * g->kw) * r->cols + img * band;
+        conv_im2col_channel(g, x_c, r->oh0, r->oh1, dst, r->cols);
+    }
+}
+
+static void conv_col2im_range(void *arg, size_t begin, size_t end)
+{
+    const conv_run *r = arg;
+    const conv_geom *g = &r->g;
+    size_t band = (size_t)((r->oh1 - r->oh0) * g->ow);
+    size_t plane = (size_t)(g->h * g->w);
+
+    for (size_t i = begin; i < end; i++) {
+        size_t img = i / (size_t)g->c, c = i % (size_t)g->c;
+        float *dx_c =
+            r->dx + ((size_t)r->n0 + img) * (size_t)g->c * plane + c * plane;
+        const float *src =
+            r->col + c * (size_t)(g->kh * g->kw) * r->cols + img * band;
+        if (r->oh0 == 0) /* first band of this image: dx is overwritten */
+            memset(dx_c, 0, plane * sizeof *dx_c);
+        conv_col2im_channel(g, src, r->cols, r->oh0, r->oh1, dx_c);
+    }
+}
+
+/* Batched forward: y[n0 + img][k] = mat[k][img] + b[k], one pass. Items are
+ * (image, k). */
+static void conv_scatter_range(void *arg, size_t begin, size_t end)
+{
+    const conv_run *r = arg;
+    size_t k = (size_t)r->k, ohw = (size_t)r->ohw;
+
+    for (size_t i = begin; i < end; i++) {
+        size_t img = i / k, kk = i % k;
+        const float *src = r->mat + kk * r->cols + img * ohw;
+        float *dst = r->y + ((size_t)r->n0 + img) * k * ohw + kk * ohw;
+        float bias = r->b ? r->b[kk] : 0.0f;
+        for (size_t p = 0; p < ohw; p++)
+            dst[p] = src[p] + bias;
+    }
+}
+
+/* Unbatched forward: the band of image n0 starts as the bias, and the GEMM
+ * adds to it (beta = 1), which costs what beta = 0 costs. Items are k. */
+static void conv_fill_bias_range(void *arg, size_t begin, size_t end)
+{
+    const conv_run *r = arg;
+    size_t ohw = (size_t)r->ohw, ow = (size_t)r->g.ow;
+    size_t len = (size_t)(r->oh1 - r->oh0) * ow;
+
+    for (size_t kk = begin; kk < end; kk++) {
+        float *dst = r->y + ((size_t)r->n0 * (size_t)r->k + kk) * ohw +
+                     (size_t)r->oh0 * ow;
+        float bias = r->b[kk];
+        for (size_t p = 0; p < len; p++)
+            dst[p] = bias;
+    }
+}
+
+/* Batched backward: mat[k][img] = dy[n0 + img][k]. Items are (image, k). */
+static void conv_gather_range(void *arg, size_t begin, size_t end)
+{
+    const conv_run *r = arg;
+    size_t k = (size_t)r->k, ohw = (size_t)r->ohw;
+
+    for (size_t i = begin; i < end; i++) {
+        size_t img = i / k, kk = i % k;
+        memcpy(r->mat + kk * r->cols + img * ohw,
+               r->dy + ((size_t)r->n0 + img) * k * ohw + kk * ohw,
+               ohw * sizeof(float));
+    }
+}
+
+/* db[k] = sum of dy[n][k][.] over n and pixels. Items are k. Four partial
+ * sums in double keep it accurate and let the loop vectorise. */
+static void conv_db_range(void *arg, size_t begin, size_t end)
+{
+    const conv_run *r = arg;
+    size_t k = (size_t)r->k, ohw = (size_t)r->ohw;
+
+    for (size_t kk = begin; kk < end; kk++) {
+        double s[4] = {0, 0, 0, 0};
+        for (size_t n = 0; n < (size_t)r->n; n++) {
+            const float *row = r->dy + (n * k + kk) * ohw;
+            size_t p = 0;
+            for (; p + 4 <= ohw; p += 4)
+                for (size_t j = 0; j < 4; j++)
+                    s[j] += row[p + j];
+            for (; p < ohw; p++)
+                s[0] += row[p];
+        }
+        r->db[kk] = (float)((s[0] + s[1]) + (s[2] + s[3]));
+    }
+}
+
+static int conv_is_pointwise(const conv_geom *g)
+{
+    return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 &&
+           g->ph == 0 && g->pw == 0;
+}
+
+/* Checks the tensors the host passed against the hyperparameters and fills
+ * the parts of r common to forward and backward. */
+static cnn_status conv_bind(const cnn_layer *layer, const cnn_tensor *inputs,
+                            uint32_t n_inputs, const cnn_tensor *params,
+                            uint32_t n_params, const cnn_shape *out_shape,
+                            const cnn_layer_env *env, conv_run *r,
+                            cnn_errbuf *err)
+{
+    const cnn_hparam_value *hp = layer->hparams;
+    int has_bias = hp[HP_BIAS].i[0] != 0;
+    cnn_status st;
+
+    memset(r, 0, sizeof *r);
+    if (n_inputs != 1)
+        return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                              "conv layer '%s' takes 1 input, got %u",
+                              layer->name, n_inputs);
+    st = conv_geometry(hp, &inputs[0].shape, &r->g, err);
+    if (st != CNN_OK)
+        return st;
+    r->n = inputs[0].shape.dims[0];
+    r->k = hp[HP_FILTERS].i[0];
+    r->ckk = r->g.c * r->g.kh * r->g.kw;
+    r->ohw = r->g.oh * r->g.ow;
+    r->env = env;
+
+    cnn_shape want_y = cnn_shape4(r->n, r->k, r->g.oh, r->g.ow);
+    int64_t wdims[4] = {r->k, r->g.c, r->g.kh, r->g.kw};
+    cnn_shape want_w = cnn_shape_make(4, wdims);
+    cnn_shape want_b = cnn_shape_make(1, &r->k);
+
+    if (n_params != (has_bias ? 2u : 1u))
+        return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                              "conv layer '%s' expects %d parameters, got %u",
+                              layer->name, has_bias ? 2 : 1, n_params);
+    if (!cnn_shape_equal(&params[0].shape, &want_w) ||
+        (has_bias && !cnn_shape_equal(&params[1].shape, &want_b)))
+        return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                              "conv layer '%s': parameter shapes do not match "
+                              "weight [%lld, %lld, %lld, %lld], bias [%lld]",
+                              layer->name, (long long)r->k, (long long)r->g.c,
+                              (long long)r->g.kh, (long long)r->g.kw,
+                              (long long)r->k);
+    if (!cnn_shape_equal(out_shape, &want_y))
+        return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                              "conv layer '%s': output tensor is not "
+                              "[%lld, %lld, %lld, %lld]",
+                              layer->name, (long long)r->n, (long long)r->k,
+                              (long long)r->g.oh, (long long)r->g.ow);
+    r->x = inputs[0].data;
+    r->w = params[0].data;
+    r->b = has_bias ? params[1].data : NULL;
+    return CNN_OK;
+}
+
+/* Chooses images per GEMM (*imgs) and output rows per band (*rows), and gets
+ * the workspace: column matrix, plus a [K, cols] matrix when *imgs > 1. */
+static cnn_status conv_workspace(const cnn_layer *layer, conv_run *r,
+                                 int64_t *imgs, int64_t *rows, cnn_errbuf *err)
+{
+    size_t ckk = (size_t)r->ckk, k = (size_t)r->k, ohw = (size_t)r->ohw;
+    size_t ow = (size_t)r->g.ow, need;
+    float *ws = NULL;
+
+    *imgs = 1;
+    *rows = r->g.oh;
+    if (ohw <= CONV_WS_BUDGET / ckk) {
+        int64_t want = (int64_t)((CONV_TARGET_COLS + ohw - 1) / ohw);
+        int64_t fit = (int64_t)(CONV_WS_BUDGET / ((ckk + k) * ohw));
+        if (want > r->n)
+            want = r->n;
+        if (want > fit)
+            want = fit;
+        if (want > 1)
+            *imgs = want;
+    } else {
+        size_t band = CONV_WS_BUDGET / (ckk * ow);
+        *rows = band < 1 ? 1 : (int64_t)band;
+        if (*rows > r->g.oh)
+            *rows = r->g.oh;
+    }
+    need = *imgs > 1 ? (size_t)*imgs * ohw * (ckk + k)
+                     : (size_t)*rows * ow * ckk;
+    if (r->env && r->env->workspace)
+        ws = r->env->workspace(r->env->host, need);
+    if (!ws && r->env && r->env->workspace) {
+        /* Short of memory: fall back to the smallest band. */
+        *imgs = 1;
+        *rows = 1;
+        need = ow * ckk;
+        ws = r->env->workspace(r->env->host, need);
+    }
+    if (!ws)
+        return cnn_layer_fail(err, CNN_ERR_NOMEM,
+                              "conv layer '%s': no workspace of %zu floats",
+                              layer->name, need);
+    r->col = ws;
+    r->mat = *imgs > 1 ? ws + (size_t)*imgs * ohw * ckk : NULL;
+    return CNN_OK;
+}
+
+/* Sets the chunk fields for images [n0, n0 + cnt) and rows [oh0, oh1). */
+static void conv_chunk(conv_run *r, int64_t n0, int64_t cnt, int64_t oh0,
+                       int64_t oh1)
+{
+    r->n0 = n0;
+    r->cnt = cnt;
+    r->oh0 = oh0;
+    r->oh1 = oh1;
+    r->cols = (size_t)(cnt * (oh1 - oh0) * r->g.ow);
+}
+
+static cnn_status conv_forward(const cnn_layer *layer,
+                               const cnn_forward_args *a, cnn_errbuf *err)
+{
+    conv_run r;
+    int64_t imgs, rows;
+    cnn_status st;
+
+    st = conv_bind(layer, a->inputs, a->n_inputs, a->params, a->n_params,
+                   &a->output->shape, a->env, &r, err);
+    if (st != CNN_OK)
+        return st;
+    r.y = a->output->data;
+    if (r.n == 0)
+        return CNN_OK;
+
+    const int K = (int)r.k, CKK = (int)r.ckk, OHW = (int)r.ohw;
+    size_t kohw = (size_t)r.k * (size_t)r.ohw;
+
+    if (conv_is_pointwise(&r.g)) {
+        for (int64_t n = 0; n < r.n; n++) {
+            conv_chunk(&r, n, 1, 0, r.g.oh);
+            if (r.b)
+                conv_parallel(r.env, (size_t)K, kohw, conv_fill_bias_range,
+                              &r);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, OHW,
+                        CKK, 1.0f, r.w, CKK, r.x + (size_t)n * (size_t)r.ckk *
+                                                       (size_t)r.ohw,
+                        OHW, r.b ? 1.0f : 0.0f, r.y + (size_t)n * kohw, OHW);
+        }
+        return CNN_OK;
+    }
+
+    st = conv_workspace(layer, &r, &imgs, &rows, err);
+    if (st != CNN_OK)
+        return st;
+    for (int64_t n0 = 0; n0 < r.n; n0 += imgs) {
+        int64_t cnt = r.n - n0 < imgs ? r.n - n0 : imgs;
+        for (int64_t oh0 = 0; oh0 < r.g.oh; oh0 += rows) {
+            int64_t oh1 = r.g.oh - oh0 < rows ? r.g.oh : oh0 + rows;
+            conv_chunk(&r, n0, cnt, oh0, oh1);
+            size_t c_items = (size_t)(cnt * r.g.c);
+            conv_parallel(r.env, c_items, r.cols * (size_t)r.ckk,
+                          conv_im2col_range, &r);
+            if (cnt > 1) {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K,
+                            (int)r.cols, CKK, 1.0f, r.w, CKK, r.col,
+                            (int)r.cols, 0.0f, r.mat, (int)r.cols);
+                conv_parallel(r.env, (size_t)cnt * (size_t)r.k,
+                              r.cols * (size_t)r.k, conv_scatter_range, &r);
+            } else {
+                float *yb = r.y + (size_t)n0 * kohw +
+                            (size_t)oh0 * (size_t)r.g.ow;
+                if (r.b)
+                    conv_parallel(r.env, (size_t)K, r.cols * (size_t)r.k,
+                                  conv_fill_bias_range, &r);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K,
+                            (int)r.cols, CKK, 1.0f, r.w, CKK, r.col,
+                            (int)r.cols, r.b ? 1.0f : 0.0f, yb, OHW);
+            }
+        }
+    }
+    return CNN_OK;
+}
+
+static cnn_status conv_backward(const cnn_layer *layer,
+                                const cnn_backward_args *a, cnn_errbuf *err)
+{
+    conv_run r;
+    int64_t imgs, rows;
+    cnn_status st;
+
+    st = conv_bind(layer, a->inputs, a->n_inputs, a->params, a->n_params,
+                   &a->output_grad->shape, a->env, &r, err);
+    if (st != CNN_OK)
+        return st;
+    r.dy = a->output_grad->data;
+    if (a->input_grads && a->input_grads[0].data) {
+        if (!cnn_shape_equal(&a->input_grads[0].shape, &a->inputs[0].shape))
+            return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                                  "conv layer '%s': input gradient shape "
+                                  "differs from the input's",
+                                  layer->name);
+        r.dx = a->input_grads[0].data;
+    }
+    if (a->param_grads) {
+        if (!cnn_shape_equal(&a->param_grads[0].shape, &a->params[0].shape) ||
+            (r.b && !cnn_shape_equal(&a->param_grads[1].shape,
+                                     &a->params[1].shape)))
+            return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                                  "conv layer '%s': parameter gradient shapes "
+                                  "differ from the parameters'",
+                                  layer->name);
+        r.dw = a->param_grads[0].data;
+        r.db = r.b ? a->param_grads[1].data : NULL;
+    }
+
+    const int K = (int)r.k, CKK = (int)r.ckk, OHW = (int)r.ohw;
+    size_t kohw = (size_t)r.k * (size_t)r.ohw;
+
+    if (r.db)
+        conv_parallel(r.env, (size_t)K, (size_t)r.n * kohw, conv_db_range,
+                      &r);
+    if (r.n == 0 && r.dw)
+        memset(r.dw, 0, (size_t)r.k * (size_t)r.ckk * sizeof *r.dw);
+    if (r.n == 0 || (!r.dw && !r.dx))
+        return CNN_OK;
+
+    if (conv_is_pointwise(&r.g)) {
+        for (int64_t n = 0; n < r.n; n++) {
+            const float *x_n = r.x + (size_t)n * (size_t)r.ckk * (size_t)r.ohw;
+            const float *dy_n = r.dy + (size_t)n * kohw;
+            if (r.dw)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, K, CKK,
+                            OHW, 1.0f, dy_n, OHW, x_n, OHW,
+                            n ? 1.0f : 0.0f, r.dw, CKK);
+            if (r.dx)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CKK, OHW,
+                            K, 1.0f, r.w, CKK, dy_n, OHW, 0.0f,
+                            r.dx + (size_t)n * (size_t)r.ckk * (size_t)r.ohw,
+                            OHW);
+        }
+        return CNN_OK;
+    }
+
+    st = conv_workspace(layer, &r, &imgs, &rows, err);
+    if (st != CNN_OK)
+        return st;
+    int first = 1;
+    for (int64_t n0 = 0; n0 < r.n; n0 += imgs) {
+        int64_t cnt = r.n - n0 < imgs ? r.n - n0 : imgs;
+        for (int64_t oh0 = 0; oh0 < r.g.oh; oh0 += rows) {
+            int64_t oh1 = r.g.oh - oh0 < rows ? r.g.oh : oh0 + rows;
+            const float *dyp;
+            int lddy;
+
+            conv_chunk(&r, n0, cnt, oh0, oh1);
+            if (cnt > 1) {
+                conv_parallel(r.env, (size_t)cnt * (size_t)r.k,
+                              r.cols * (size_t)r.k, conv_gather_range, &r);
+                dyp = r.mat;
+                lddy = (int)r.cols;
+            } else {
+                dyp = r.dy + (size_t)n0 * kohw + (size_t)oh0 * (size_t)r.g.ow;
+                lddy = OHW;
+            }
+            size_t c_items = (size_t)(cnt * r.g.c);
+            if (r.dw) {
+                conv_parallel(r.env, c_items, r.cols * (size_t)r.ckk,
+                              conv_im2col_range, &r);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, K, CKK,
+                            (int)r.cols, 1.0f, dyp, lddy, r.col, (int)r.cols,
+                            first ? 0.0f : 1.0f, r.dw, CKK);
+                first = 0;
+            }
+            if (r.dx) {
+                /* The column matrix is free again: reuse it for dcol. */
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CKK,
+                            (int)r.cols, K, 1.0f, r.w, CKK, dyp, lddy, 0.0f,
+                            r.col, (int)r.cols);
+                conv_parallel(r.env, c_items, r.cols * (size_t)r.ckk,
+                              conv_col2im_range, &r);
+            }
+        }
+    }
+    return CNN_OK;
+}
+
+static const cnn_layer_descriptor conv_descriptor = {
+    .abi_version = CNN_LAYER_ABI_VERSION,
+    .struct_size = sizeof(cnn_layer_descriptor),
+    .type_name = "conv",
+    .summary = "2-D convolution (im2col + GEMM), PyTorch Conv2d layout",
+    .hparams = conv_hparams,
+    .n_hparams = sizeof conv_hparams / sizeof conv_hparams[0],
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .flags = 0,
+    .infer_shape = conv_infer_shape,
+    .create = NULL,
+    .params = conv_params,
+    .forward = conv_forward,
+    .backward = conv_backward,
+    .destroy = NULL,
+    .flops = conv_flops,
+};
+
+CNN_LAYER_PLUGIN(conv_descriptor)

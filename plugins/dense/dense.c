@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: MIT */
+/* dense: fully connected layer, y = x W^T + b (PyTorch's nn.Linear).
+ *
+ * The input may have any rank >= 2; everything after the batch dimension is
+ * one feature vector in C,H,W order, so a dense layer after a convolution
+ * needs no explicit flatten. Weight is [units, in_features] and bias [units],
+ * PyTorch's layout, so state_dicts convert by renaming keys only.
+ *
+ * Gradients, with x [N, K], W [M, K], dy [N, M]:
+ *   dx = dy W        dW = dy^T x        db = sum over n of dy
+ * All three go through OpenBLAS; the host sets BLAS threading. */
+#include <cblas.h>
+#include <limits.h>
+#include <string.h>
+
+#include "cnn/layer.h"
+
+enum { HP_UNITS, HP_BIAS, HP_INIT };
+enum { INIT_HE_UNIFORM, INIT_HE_NORMAL, INIT_GLOROT_UNIFORM, INIT_TORCH };
+
+static const char *const dense_init_choices[] = {
+    "he_uniform", "he_normal", "glorot_uniform", "torch", NULL};
+
+static const cnn_hparam_spec dense_hparams[] = {
+    {"units", CNN_HP_INT, "number of output features", 1, 0, 1, 16777216,
+     NULL},
+    {"bias", CNN_HP_BOOL, "add a learned bias", 0, 1, 0, 1, NULL},
+    {"init", CNN_HP_ENUM,
+     "weight init; torch = U(+-1/sqrt(fan_in)) for weight and bias, "
+     "others zero the bias",
+     0, INIT_TORCH, 0, 0, dense_init_choices},
+};
+
+/* Features per sample: the product of dims[1..], checked to fit a BLAS int
+ * because every GEMM dimension here is one. */
+static cnn_status dense_features(const cnn_shape *s, int64_t *features,
+                                 cnn_errbuf *err)
+{
+    if (s->rank < 2 || s->rank > CNN_MAX_RANK)
+        return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                              "dense: input rank %d, need 2..%d "
+                              "(batch first)",
+                              (int)s->rank, CNN_MAX_RANK);
+    if (s->dims[0] < 0 || s->dims[0] > INT_MAX)
+        return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                              "dense: batch size %lld out of range 0..%d",
+                              (long long)s->dims[0], INT_MAX);
+    int64_t k = 1;
+    for (int32_t i = 1; i < s->rank; i++) {
+        if (s->dims[i] < 1)
+            return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                                  "dense: input dim %d is %lld, must be >= 1",
+                                  (int)i, (long long)s->dims[i]);
+        if (k > INT_MAX / s->dims[i])
+            return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                                  "dense: input features exceed %d at dim %d",
+                                  INT_MAX, (int)i);
+        k *= s->dims[i];
+    }
+    *features = k;
+    return CNN_OK;
+}
+
+static cnn_status dense_infer_shape(const cnn_hparam_value *hp,
+                                    const cnn_shape *inputs, uint32_t n_inputs,
+                                    cnn_shape *output, cnn_errbuf *err)
+{
+    int64_t k = 0;
+    if (n_inputs != 1)
+        return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                              "dense: takes 1 input, got %u", n_inputs);
+    cnn_status st = dense_features(&inputs[0], &k, err);
+    if (st != CNN_OK)
+        return st;
+    int64_t units = hp[HP_UNITS].i[0];
+    if (units < 1 || units > 16777216)
+        return cnn_layer_fail(err, CNN_ERR_INVALID,
+                              "dense: units %lld out of range 1..16777216",
+                              (long long)units);
+    if (k > (int64_t)(SIZE_MAX / sizeof(float)) / units)
+        return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                              "dense: weight %lldx%lld is too large",
+                              (long long)units, (long long)k);
+    *output = cnn_shape2(inputs[0].dims[0], units);
+    return CNN_OK;
+}
+
+static cnn_status dense_params(const cnn_layer *layer, cnn_param_spec *specs,
+                               uint32_t capacity, uint32_t *count,
+                               cnn_errbuf *err)
+{
+    const cnn_hparam_value *hp = layer->hparams;
+    int64_t k = 0;
+    if (layer->n_inputs != 1)
+        return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                              "dense '%s': takes 1 input, got %u", layer->name,
+                              layer->n_inputs);
+    cnn_status st = dense_features(&layer->input_shapes[0], &k, err);
+    if (st != CNN_OK)
+        return st;
+    int64_t units = hp[HP_UNITS].i[0];
+    int has_bias = hp[HP_BIAS].i[0] != 0;
+    int64_t init = hp[HP_INIT].i[0];
+    cnn_init_rule wrule;
+    switch (init) {
+    case INIT_HE_UNIFORM: wrule = CNN_INIT_HE_UNIFORM; break;
+    case INIT_HE_NORMAL: wrule = CNN_INIT_HE_NORMAL; break;
+    case INIT_GLOROT_UNIFORM: wrule = CNN_INIT_GLOROT_UNIFORM; break;
+    case INIT_TORCH: wrule = CNN_INIT_FAN_IN_UNIFORM; break;
+    default:
+        return cnn_layer_fail(err, CNN_ERR_INVALID,
+                              "dense '%s': init index %lld unknown",
+                              layer->name, (long long)init);
+    }
+
+    *count = has_bias ? 2u : 1u;
+    if (capacity >= 1) {
+        cnn_param_spec *w = &specs[0];
+        memset(w, 0, sizeof *w);
+        strcpy(w->name, "weight");
+        w->shape = cnn_shape2(units, k);
+        w->init = wrule;
+        w->fan_in = k;
+        w->fan_out = units;
+        w->flags = 0;
+    }
+    if (has_bias && capacity >= 2) {
+        cnn_param_spec *b = &specs[1];
+        memset(b, 0, sizeof *b);
+        strcpy(b->name, "bias");
+        b->shape.rank = 1;
+        b->shape.dims[0] = units;
+        /* PyTorch draws the bias from U(+-1/sqrt(fan_in)) too. */
+        b->init = init == INIT_TORCH ? CNN_INIT_FAN_IN_UNIFORM : CNN_INIT_ZEROS;
+        b->fan_in = k;
+        b->fan_out = units;
+        b->flags = CNN_PARAM_NO_DECAY;
+    }
+    return CNN_OK;
+}
+
+/* Shapes of one call, checked against the parameters actually passed: the
+ * host should never get this wrong, but a mismatch here would be an
+ * out-of-bounds BLAS call, so it is worth one comparison per call. */
+typedef struct dense_dims {
+    int n, k, m;
+    const float *w, *b;
+} dense_dims;
+
+static cnn_status dense_check(const cnn_layer *layer, const cnn_tensor *x,
+                              const cnn_tensor *params, uint32_t n_params,
+                              const cnn_tensor *y, dense_dims *d,
+                              cnn_errbuf *err)
+{
+    int64_t k = 0;
+    cnn_status st = dense_features(&x->shape, &k, err);
+    if (st != CNN_OK)
+        return st;
+    int has_bias = layer->hparams[HP_BIAS].i[0] != 0;
+    int64_t units = layer->hparams[HP_UNITS].i[0];
+    uint32_t want = has_bias ? 2u : 1u;
+    if (n_params != want || params == NULL)
+        return cnn_layer_fail(err, CNN_ERR_INVALID,
+                              "dense '%s': got %u parameter tensors, want %u",
+                              layer->name, n_params, want);
+    const cnn_shape *ws = &params[0].shape;
+    if (ws->rank != 2 || ws->dims[0] != units || ws->dims[1] != k)
+        return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                              "dense '%s': weight is not %lldx%lld",
+                              layer->name, (long long)units, (long long)k);
+    if (has_bias && (params[1].shape.rank != 1 ||
+                     params[1].shape.dims[0] != units))
+        return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                              "dense '%s': bias is not [%lld]", layer->name,
+                              (long long)units);
+    if (y->shape.rank != 2 || y->shape.dims[0] != x->shape.dims[0] ||
+        y->shape.dims[1] != units)
+        return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                              "dense '%s': output is not %lldx%lld",
+                              layer->name, (long long)x->shape.dims[0],
+                              (long long)units);
+    d->n = (int)x->shape.dims[0];
+    d->k = (int)k;
+    d->m = (int)units;
+    d->w = params[0].data;
+    d->b = has_bias ? params[1].data : NULL;
+    return CNN_OK;
+}
+
+static cnn_status dense_forward(const cnn_layer *layer,
+                                const cnn_forward_args *args, cnn_errbuf *err)
+{
+    dense_dims d = {0, 0, 0, NULL, NULL};
+    cnn_status st = dense_check(layer, &args->inputs[0], args->params,
+                                args->n_params, args->output, &d, err);
+    if (st != CNN_OK)
+        return st;
+    if (d.n == 0)
+        return CNN_OK;
+    const float *x = args->inputs[0].data;
+    float *y = args->output->data;
+    size_t m = (size_t)d.m;
+
+    /* Seed y with the bias so the GEMM adds it for free (beta = 1). */
+    float beta = 0.0f;
+    if (d.b) {
+        for (size_t r = 0; r < (size_t)d.n; r++)
+            memcpy(y + r * m, d.b, m * sizeof *y);
+        beta = 1.0f;
+    }
+    if (d.n == 1)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, d.m, d.k, 1.0f, d.w, d.k, x,
+                    1, beta, y, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d.n, d.m, d.k,
+                    1.0f, x, d.k, d.w, d.k, beta, y, d.m);
+    return CNN_OK;
+}
+
+static cnn_status dense_backward(const cnn_layer *layer,
+                                 const cnn_backward_args *args,
+                                 cnn_errbuf *err)
+{
+    dense_dims d = {0, 0, 0, NULL, NULL};
+    cnn_status st = dense_check(layer, &args->inputs[0], args->params,
+                                args->n_params, args->output_grad, &d, err);
+    if (st != CNN_OK)
+        return st;
+    const float *x = args->inputs[0].data;
+    const float *dy = args->output_grad->data;
+    float *dx = args->input_grads ? args->input_grads[0].data : NULL;
+    size_t m = (size_t)d.m;
+
+    if (args->param_grads) {
+        float *dw = args->param_grads[0].data;
+        if (d.n == 0) {
+            memset(dw, 0, m * (size_t)d.k * sizeof *dw);
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d.m, d.k,
+                        d.n, 1.0f, dy, d.m, x, d.k, 0.0f, dw, d.k);
+        }
+        if (d.b) {
+            float *restrict db = args->param_grads[1].data;
+            memset(db, 0, m * sizeof *db);
+            for (size_t r = 0; r < (size_t)d.n; r++) {
+                const float *restrict row = dy + r * m;
+                for (size_t j = 0; j < m; j++)
+                    db[j] += row[j];
+            }
+        }
+    }
+    if (dx && d.n > 0) {
+        if (d.n == 1)
+            cblas_sgemv(CblasRowMajor, CblasTrans, d.m, d.k, 1.0f, d.w, d.k,
+                        dy, 1, 0.0f, dx, 1);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, d.n, d.k,
+                        d.m, 1.0f, dy, d.m, d.w, d.k, 0.0f, dx, d.k);
+    }
+    return CNN_OK;
+}
+
+static uint64_t dense_flops(const cnn_hparam_value *hp,
+                            const cnn_shape *inputs, uint32_t n_inputs,
+                            const cnn_shape *output)
+{
+    (void)output;
+    if (n_inputs != 1 || inputs[0].rank < 2)
+        return 0;
+    uint64_t f = 1;
+    for (int32_t i = 1; i < inputs[0].rank && i < CNN_MAX_RANK; i++)
+        f *= (uint64_t)(inputs[0].dims[i] > 0 ? inputs[0].dims[i] : 0);
+    uint64_t n = (uint64_t)(inputs[0].dims[0] > 0 ? inputs[0].dims[0] : 0);
+    return 2u * n * f * (uint64_t)hp[HP_UNITS].i[0];
+}
+
+static const cnn_layer_descriptor dense_descriptor = {
+    .abi_version = CNN_LAYER_ABI_VERSION,
+    .struct_size = sizeof(cnn_layer_descriptor),
+    .type_name = "dense",
+    .summary = "fully connected: y = x W^T + b over all non-batch dims",
+    .hparams = dense_hparams,
+    .n_hparams = sizeof dense_hparams / sizeof dense_hparams[0],
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .flags = 0,
+    .infer_shape = dense_infer_shape,
+    .create = NULL,
+    .params = dense_params,
+    .forward = dense_forward,
+    .backward = dense_backward,
+    .destroy = NULL,
+    .flops = dense_flops,
+};
+
+CNN_LAYER_PLUGIN(dense_descriptor)

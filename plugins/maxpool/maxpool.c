@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: MIT */
+/* maxpool: 2-D max pooling, as PyTorch's MaxPool2d (floor mode, dilation 1).
+ *
+ *   y[n, c, i, j] = max over the window (i sh - ph + a, j sw - pw + b),
+ *                   0 <= a < kh, 0 <= b < kw, of x, padding being -inf
+ *   dx[n, c, p]   = sum of dy[n, c, i, j] over the windows whose maximum is p
+ *
+ * Each window has one maximum: the first in row-major window order among
+ * equal values (a NaN wins, the first NaN if several), the one forward
+ * returns. Backward recomputes it from the saved input, so the layer keeps no
+ * state. Padding is at most half the window, as PyTorch requires, so every
+ * window holds at least one real input. */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "cnn/layer.h"
+
+enum { HP_SIZE, HP_STRIDE, HP_PADDING };
+
+static const cnn_hparam_spec maxpool_hparams[] = {
+    {"size", CNN_HP_INT2, "window size, n or [h, w]", 1, 0, 1, 1024, NULL},
+    {"stride", CNN_HP_INT2, "stride, n or [h, w]; 0 means the window size", 0,
+     0, 0, 1024, NULL},
+    {"padding", CNN_HP_INT2,
+     "-inf padding on each side, n or [h, w]; at most half the window", 0, 0,
+     0, 1024, NULL},
+};
+
+/* Below this many input floats, a pass is not worth spreading on threads. */
+#ifndef POOL_PAR_MIN_WORK
+#define POOL_PAR_MIN_WORK ((size_t)1 << 15)
+#endif
+
+typedef struct pool_geom {
+    int64_t h, w, kh, kw, sh, sw, ph, pw, oh, ow;
+} pool_geom;
+
+static cnn_status pool_geometry(const cnn_hparam_value *hp,
+                                const cnn_shape *in, pool_geom *g,
+                                cnn_errbuf *err)
+{
+    if (in->rank != 4)
+        return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                              "maxpool needs a rank-4 NCHW input, got rank %d",
+                              (int)in->rank);
+    if (in->dims[0] < 0 || in->dims[1] < 1 || in->dims[2] < 1 ||
+        in->dims[3] < 1)
+        return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                              "maxpool input [%lld, %lld, %lld, %lld] has an "
+                              "empty dimension",
+                              (long long)in->dims[0], (long long)in->dims[1],
+                              (long long)in->dims[2], (long long)in->dims[3]);
+    g->h = in->dims[2];
+    g->w = in->dims[3];
+    g->kh = hp[HP_SIZE].i[0];
+    g->kw = hp[HP_SIZE].i[1];
+    g->sh = hp[HP_STRIDE].i[0] ? hp[HP_STRIDE].i[0] : g->kh;
+    g->sw = hp[HP_STRIDE].i[1] ? hp[HP_STRIDE].i[1] : g->kw;
+    g->ph = hp[HP_PADDING].i[0];
+    g->pw = hp[HP_PADDING].i[1];
+    if (g->ph > g->kh / 2 || g->pw > g->kw / 2)
+        return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                              "maxpool padding %lldx%lld is more than half "
+                              "the window %lldx%lld",
+                              (long long)g->ph, (long long)g->pw,
+                              (long long)g->kh, (long long)g->kw);
+    g->oh = cnn_window_out(g->h, g->kh, g->sh, g->ph);
+    g->ow = cnn_window_out(g->w, g->kw, g->sw, g->pw);
+    if (g->oh < 1 || g->ow < 1) {
+        if (g->ph == g->pw)
+            return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                                  "window %lldx%lld does not fit input "
+                                  "%lldx%lld with padding %lld",
+                                  (long long)g->kh, (long long)g->kw,
+                                  (long long)g->h, (long long)g->w,
+                                  (long long)g->ph);
+        return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                              "window %lldx%lld does not fit input %lldx%lld "
+                              "with padding %lldx%lld",
+                              (long long)g->kh, (long long)g->kw,
+                              (long long)g->h, (long long)g->w,
+                              (long long)g->ph, (long long)g->pw);
+    }
+    return CNN_OK;
+}
+
+static cnn_status maxpool_infer_shape(const cnn_hparam_value *hp,
+                                      const cnn_shape *inputs,
+                                      uint32_t n_inputs, cnn_shape *output,
+                                      cnn_errbuf *err)
+{
+    pool_geom g;
+    cnn_status st;
+
+    if (n_inputs != 1)
+        return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                              "maxpool takes 1 input, got %u", n_inputs);
+    st = pool_geometry(hp, &inputs[0], &g, err);
+    if (st != CNN_OK)
+        return st;
+    *output = cnn_shape4(inputs[0].dims[0], inputs[0].dims[1], g.oh, g.ow);
+    return CNN_OK;
+}
+
+typedef struct pool_run {
+    pool_geom g;
+    const float *x, *dy;
+    float *y, *dx;
+} pool_run;
+
+/* Index in the plane of the window maximum at output (i, j). */
+static inline size_t maxpool_argmax(const pool_geom *g, const float *plane,
+                                    int64_t i, int64_t j)
+{
+    int64_t h0 = i * g->sh - g->ph, w0 = j * g->sw - g->pw;
+    int64_t h1 = h0 + g->kh < g->h ? h0 + g->kh : g->h;
+    int64_t w1 = w0 + g->kw < g->w ? w0 + g->kw : g->w;
+    if (h0 < 0)
+        h0 = 0;
+    if (w0 < 0)
+        w0 = 0;
+
+    size_t best = (size_t)(h0 * g->w + w0);
+    float bv = plane[best];
+    for (int64_t a = h0; a < h1; a++) {
+        const float *row = plane + a * g->w;
+        for (int64_t b = w0; b < w1; b++) {
+            float v = row[b];
+            /* Strict >: a tie keeps the earlier input. */
+            if (v > bv || (isnan(v) && !isnan(bv))) {
+                bv = v;
+                best = (size_t)(a * g->w + b);
+            }
+        }
+    }
+    return best;
+}
+
+static void maxpool_forward_range(void *arg, size_t begin, size_t end)
+{
+    const pool_run *r = arg;
+    const pool_geom *g = &r->g;
+    size_t in_plane = (size_t)(g->h * g->w), out_plane = (size_t)(g->oh * g->ow);
+
+    for (size_t pl = begin; pl < end; pl++) {
+        const float *x = r->x + pl * in_plane;
+        float *y = r->y + pl * out_plane;
+        for (int64_t i = 0; i < g->oh; i++)
+            for (int64_t j = 0; j < g->ow; j++)
+                *y++ = x[maxpool_argmax(g, x, i, j)];
+    }
+}
+
+static void maxpool_backward_range(void *arg, size_t begin, size_t end)
+{
+    const pool_run *r = arg;
+    const pool_geom *g = &r->g;
+    size_t in_plane = (size_t)(g->h * g->w), out_plane = (size_t)(g->oh * g->ow);
+
+    for (size_t pl = begin; pl < end; pl++) {
+        const float *x = r->x + pl * in_plane;
+        const float *dy = r->dy + pl * out_plane;
+        float *dx = r->dx + pl * in_plane;
+        memset(dx, 0, in_plane * sizeof *dx);
+        for (int64_t i = 0; i < g->oh; i++)
+            for (int64_t j = 0; j < g->ow; j++)
+                dx[maxpool_argmax(g, x, i, j)] += *dy++;
+    }
+}
+
+static void pool_parallel(const cnn_layer_env *env, size_t n, size_t work,
+                          cnn_range_fn fn, void *arg)
+{
+    if (n == 0)
+        return;
+    if (n > 1 && work >= POOL_PAR_MIN_WORK && env && env->parallel_for &&
+        env->threads > 1)
+        env->parallel_for(env->host, n, fn, arg);
+    else
+        fn(arg, 0, n);
+}
+
+/* Validates the input and output shapes the host passed. */
+static cnn_status maxpool_bind(const cnn_layer *layer, const cnn_tensor *inputs,
+                               uint32_t n_inputs, const cnn_shape *out,
+                               pool_run *r, cnn_errbuf *err)
+{
+    cnn_status st;
+
+    memset(r, 0, sizeof *r);
+    if (n_inputs != 1)
+        return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                              "maxpool layer '%s' takes 1 input, got %u",
+                              layer->name, n_inputs);
+    st = pool_geometry(layer->hparams, &inputs[0].shape, &r->g, err);
+    if (st != CNN_OK)
+        return st;
+    cnn_shape want = cnn_shape4(inputs[0].shape.dims[0],
+                                inputs[0].shape.dims[1], r->g.oh, r->g.ow);
+    if (!cnn_shape_equal(out, &want))
+        return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                              "maxpool layer '%s': output tensor is not "
+                              "[%lld, %lld, %lld, %lld]",
+                              layer->name, (long long)want.dims[0],
+                              (long long)want.dims[1], (long long)want.dims[2],
+                              (long long)want.dims[3]);
+    r->x = inputs[0].data;
+    return CNN_OK;
+}
+
+static cnn_status maxpool_forward(const cnn_layer *layer,
+                                  const cnn_forward_args *a, cnn_errbuf *err)
+{
+    pool_run r;
+    cnn_status st = maxpool_bind(layer, a->inputs, a->n_inputs,
+                                 &a->output->shape, &r, err);
+    if (st != CNN_OK)
+        return st;
+    r.y = a->output->data;
+    size_t planes = (size_t)(a->inputs[0].shape.dims[0] *
+                             a->inputs[0].shape.dims[1]);
+    pool_parallel(a->env, planes, cnn_tensor_numel(&a->inputs[0]),
+                  maxpool_forward_range, &r);
+    return CNN_OK;
+}
+
+static cnn_status maxpool_backward(const cnn_layer *layer,
+                                   const cnn_backward_args *a, cnn_errbuf *err)
+{
+    pool_run r;
+    cnn_status st = maxpool_bind(layer, a->inputs, a->n_inputs,
+                                 &a->output_grad->shape, &r, err);
+    if (st != CNN_OK)
+        return st;
+    if (!a->input_grads || !a->input_grads[0].data)
+        return CNN_OK;
+    if (!cnn_shape_equal(&a->input_grads[0].shape, &a->inputs[0].shape))
+        return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                              "maxpool layer '%s': input gradient shape "
+                              "differs from the input's",
+                              layer->name);
+    r.dy = a->output_grad->data;
+    r.dx = a->input_grads[0].data;
+    size_t planes = (size_t)(a->inputs[0].shape.dims[0] *
+                             a->inputs[0].shape.dims[1]);
+    pool_parallel(a->env, planes, cnn_tensor_numel(&a->inputs[0]),
+                  maxpool_backward_range, &r);
+    return CNN_OK;
+}
+
+static const cnn_layer_descriptor maxpool_descriptor = {
+    .abi_version = CNN_LAYER_ABI_VERSION,
+    .struct_size = sizeof(cnn_layer_descriptor),
+    .type_name = "maxpool",
+    .summary = "2-D max pooling, PyTorch MaxPool2d semantics (floor mode)",
+    .hparams = maxpool_hparams,
+    .n_hparams = sizeof maxpool_hparams / sizeof maxpool_hparams[0],
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .flags = 0,
+    .infer_shape = maxpool_infer_shape,
+    .create = NULL,
+    .params = NULL,
+    .forward = maxpool_forward,
+    .backward = maxpool_backward,
+    .destroy = NULL,
+    .flops = NULL,
+};
+
+CNN_LAYER_PLUGIN(maxpool_descriptor)

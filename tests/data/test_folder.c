@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: MIT */
+/* Folder-per-class datasets: listing and sorting, channel conversion,
+ * resizing against hand-computed values, and the error messages. The PNG
+ * and JPEG files are written at run time with stb_image_write. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cnn/data.h"
+#include "data_util.h"
+
+static char *dir;
+static char spec[8192];
+
+static void setup(void)
+{
+    dir = du_tempdir();
+}
+
+static void teardown(void)
+{
+    du_rmtree(dir);
+    free(dir);
+}
+
+TestSuite(folder, .init = setup, .fini = teardown);
+
+static const char *folder_spec(const char *sub, const char *suffix)
+{
+    snprintf(spec, sizeof spec, "folder:%s%s%s%s", dir, sub ? "/" : "",
+             sub ? sub : "", suffix ? suffix : "");
+    return spec;
+}
+
+static cnn_dataset *open_ok(const char *s, const cnn_shape *shape)
+{
+    cnn_context *ctx = cnn_context_create();
+    cnn_dataset *ds = NULL;
+    cnn_status st = cnn_dataset_open(ctx, s, shape, &ds);
+    cr_assert_eq(st, CNN_OK, "open %s: %s", s, cnn_context_message(ctx));
+    cnn_context_destroy(ctx);
+    return ds;
+}
+
+static void gray_png(const char *path, int w, int h, uint8_t base)
+{
+    uint8_t *p = malloc((size_t)w * (size_t)h);
+    for (int i = 0; i < w * h; i++)
+        p[i] = (uint8_t)(base + i);
+    du_write_png(path, w, h, 1, p);
+    free(p);
+}
+
+/* root/bird (2 images), root/cat (1), root/dog (3), plus clutter that must
+ * be skipped. */
+static void make_tree(const char *root)
+{
+    static const char *const birds[] = {"b.png", "a.PNG"};
+    static const char *const dogs[] = {"z.png", "m.jpeg", "a.png"};
+    char sub[4096];
+    uint8_t rgb[4 * 3 * 3];
+    du_mkdir(root);
+    snprintf(sub, sizeof sub, "%s/dog", root);
+    du_mkdir(sub);
+    for (int i = 0; i < 3; i++) {
+        if (i == 1) {
+            for (int k = 0; k < 4 * 3 * 3; k++)
+                rgb[k] = 128;
+            du_write_jpg(du_path(sub, dogs[i]), 4, 3, 3, rgb);
+        } else {
+            gray_png(du_path(sub, dogs[i]), 4, 3, (uint8_t)(100 + i));
+        }
+    }
+    du_write(du_path(sub, "notes.txt"), "hi", 2);
+    gray_png(du_path(sub, ".hidden.png"), 4, 3, 0);
+    snprintf(sub, sizeof sub, "%s/cat", root);
+    du_mkdir(sub);
+    gray_png(du_path(sub, "only.jpg.png"), 4, 3, 50);
+    snprintf(sub, sizeof sub, "%s/bird", root);
+    du_mkdir(sub);
+    for (int i = 0; i < 2; i++)
+        gray_png(du_path(sub, birds[i]), 4, 3, (uint8_t)(10 * i));
+    snprintf(sub, sizeof sub, "%s/.cache", root);
+    du_mkdir(sub);
+    du_write(du_path(root, "README"), "x", 1);
+}
+
+Test(folder, listing_order_labels_paths)
+{
+    cnn_dataset *ds;
+    char want[4096];
+    make_tree(du_path(dir, "tree"));
+    ds = open_ok(folder_spec("tree", NULL), NULL);
+    cr_assert_eq(cnn_dataset_size(ds), 6);
+    cr_assert_eq(cnn_dataset_class_count(ds), 3);
+    cr_assert_str_eq(cnn_dataset_class_name(ds, 0), "bird");
+    cr_assert_str_eq(cnn_dataset_class_name(ds, 1), "cat");
+    cr_assert_str_eq(cnn_dataset_class_name(ds, 2), "dog");
+    {
+        /* Byte order: "a.PNG" < "b.png"; "a.png" < "m.jpeg" < "z.png". */
+        static const char *const names[6] = {
+            "bird/a.PNG", "bird/b.png", "cat/only.jpg.png",
+            "dog/a.png",  "dog/m.jpeg", "dog/z.png"};
+        static const int32_t labels[6] = {0, 0, 1, 2, 2, 2};
+        for (size_t i = 0; i < 6; i++) {
+            snprintf(want, sizeof want, "%s/tree/%s", dir, names[i]);
+            cr_assert_str_eq(cnn_dataset_item_path(ds, i), want);
+            cr_assert_eq(cnn_dataset_label(ds, i), labels[i]);
+        }
+    }
+    {
+        /* Native geometry is the first image's: gray 3 rows x 4 cols. */
+        cnn_shape s = cnn_dataset_sample_shape(ds);
+        cnn_shape w = cnn_shape4(1, 1, 3, 4);
+        const uint8_t *p = cnn_dataset_sample_u8(ds, 3); /* dog/a.png */
+        cr_assert(cnn_shape_equal(&s, &w));
+        for (int i = 0; i < 12; i++)
+            cr_assert_eq(p[i], 100 + i);
+        p = cnn_dataset_sample_u8(ds, 4); /* the gray JPEG, lossy */
+        for (int i = 0; i < 12; i++)
+            cr_assert(p[i] >= 125 && p[i] <= 131, "jpeg pixel %d", p[i]);
+    }
+    cr_assert_null(cnn_dataset_item_path(ds, 6));
+    cnn_dataset_destroy(ds);
+
+    ds = open_ok(folder_spec("tree", "[2:4]"), NULL);
+    cr_assert_eq(cnn_dataset_size(ds), 2);
+    cr_assert_eq(cnn_dataset_label(ds, 0), 1);
+    cr_assert_eq(cnn_dataset_label(ds, 1), 2);
+    cr_assert_eq(cnn_dataset_class_count(ds), 3);
+    cnn_dataset_destroy(ds);
+}
+
+Test(folder, channel_conversion)
+{
+    /* RGB pure colours to gray: stb's luma (77 R + 150 G + 29 B) >> 8. */
+    uint8_t rgb[3 * 3] = {255, 0, 0, 0, 255, 0, 0, 0, 255};
+    uint8_t gray[3] = {0, 128, 255};
+    cnn_shape g = cnn_shape4(1, 1, 1, 3);
+    cnn_shape c = cnn_shape4(1, 3, 1, 3);
+    cnn_dataset *ds;
+    const uint8_t *p;
+    du_mkdir(du_path(dir, "cc"));
+    du_mkdir(du_path(dir, "cc/k"));
+    du_write_png(du_path(dir, "cc/k/1rgb.png"), 3, 1, 3, rgb);
+    du_write_png(du_path(dir, "cc/k/2gray.png"), 3, 1, 1, gray);
+    ds = open_ok(folder_spec("cc", NULL), &g);
+    p = cnn_dataset_sample_u8(ds, 0);
+    cr_assert_eq(p[0], (77 * 255) >> 8);
+    cr_assert_eq(p[1], (150 * 255) >> 8);
+    cr_assert_eq(p[2], (29 * 255) >> 8);
+    p = cnn_dataset_sample_u8(ds, 1);
+    cr_assert_eq(p[0], 0);
+    cr_assert_eq(p[1], 128);
+    cr_assert_eq(p[2], 255);
+    cnn_dataset_destroy(ds);
+
+    ds = open_ok(folder_spec("cc", NULL), &c);
+    p = cnn_dataset_sample_u8(ds, 0); /* planar: R plane, G plane, B */
+    {
+        static const uint8_t want[9] = {255, 0, 0, 0, 255, 0, 0, 0, 255};
+        for (int i = 0; i < 9; i++)
+            cr_assert_eq(p[i], want[i], "rgb planar %d", i);
+    }
+    p = cnn_dataset_sample_u8(ds, 1); /* gray replicated */
+    for (int ch = 0; ch < 3; ch++)
+        for (int i = 0; i < 3; i++)
+            cr_assert_eq(p[ch * 3 + i], gray[i]);
+    cnn_dataset_destroy(ds);
+}
+
+Test(folder, area_downscale_and_center_crop)
+{
+    /* 8 wide x 4 high into 2x2: covering scale 1/2 (height binds) gives
+     * 4x2, center crop keeps scaled columns 1 and 2, i.e. the 2x2 source
+     * blocks at columns 2..3 and 4..5, averaged. */
+    uint8_t src[4 * 8];
+    cnn_shape shape = cnn_shape4(1, 1, 2, 2);
+    cnn_dataset *ds;
+    const uint8_t *p;
+    for (int y = 0; y < 4; y++)
+        for (int x = 0; x < 8; x++)
+            src[y * 8 + x] = (uint8_t)(y * 40 + x * 4);
+    du_mkdir(du_path(dir, "ds"));
+    du_mkdir(du_path(dir, "ds/k"));
+    du_write_png(du_path(dir, "ds/k/a.png"), 8, 4, 1, src);
+    ds = open_ok(folder_spec("ds", NULL), &shape);
+    p = cnn_dataset_sample_u8(ds, 0);
+    for (int oy = 0; oy < 2; oy++)
+        for (int ox = 0; ox < 2; ox++) {
+            int sum = 0;
+            for (int dy = 0; dy < 2; dy++)
+                for (int dx = 0; dx < 2; dx++)
+                    sum += src[(2 * oy + dy) * 8 + 2 + 2 * ox + dx];
+            cr_assert_eq(p[oy * 2 + ox], (sum + 2) / 4, "at %d,%d: %d", oy,
+                         ox, p[oy * 2 + ox]);
+        }
+    cnn_dataset_destroy(ds);
+}
+
+Test(folder, area_downscale_fractional)
+{
+    /* 3x3 -> 2x2, every row {0, 90, 240}: output column 0 covers source
+     * [0, 1.5), weights 2/3 and 1/3; column 1 covers [1.5, 3), weights 1/3
+     * and 2/3. Identical rows average to themselves. */
+    uint8_t src[9] = {0, 90, 240, 0, 90, 240, 0, 90, 240};
+    cnn_shape shape = cnn_shape4(1, 1, 2, 2);
+    cnn_dataset *ds;
+    const uint8_t *p;
+    du_mkdir(du_path(dir, "fr"));
+    du_mkdir(du_path(dir, "fr/k"));
+    du_write_png(du_path(dir, "fr/k/a.png"), 3, 3, 1, src);
+    ds = open_ok(folder_spec("fr", NULL), &shape);
+    p = cnn_dataset_sample_u8(ds, 0);
+    for (int y = 0; y < 2; y++) {
+        cr_assert_eq(p[2 * y], 30, "got %d", p[2 * y]); /* 90 / 3 */
+        cr_assert_eq(p[2 * y + 1], 190, "got %d", p[2 * y + 1]);
+    }
+    cnn_dataset_destroy(ds);
+}
+
+Test(folder, bilinear_upscale)
+{
+    /* 2x1 -> 4x1 with half-pixel centers: source positions -0.25 (clamped
+     * to 0), 0.25, 0.75, 1.25 (clamped to 1). */
+    uint8_t src[2] = {0, 200};
+    cnn_shape shape = cnn_shape4(1, 1, 1, 4);
+    cnn_dataset *ds;
+    const uint8_t *p;
+    du_mkdir(du_path(dir, "up"));
+    du_mkdir(du_path(dir, "up/k"));
+    du_write_png(du_path(dir, "up/k/a.png"), 2, 1, 1, src);
+    ds = open_ok(folder_spec("up", NULL), &shape);
+    p = cnn_dataset_sample_u8(ds, 0);
+    cr_assert_eq(p[0], 0);
+    cr_assert_eq(p[1], 50);
+    cr_assert_eq(p[2], 150);
+    cr_assert_eq(p[3], 200);
+    cnn_dataset_destroy(ds);
+}
+
+Test(folder, upscale_square_from_wide)
+{
+    /* 4x2 -> 4x4: shorter side 2 becomes 4, width 8, crop columns 2..5.
+     * A constant image stays constant whatever the weights. */
+    uint8_t src[2 * 4];
+    cnn_shape shape = cnn_shape4(1, 3, 4, 4);
+    cnn_dataset *ds;
+    const uint8_t *p;
+    memset(src, 77, sizeof src);
+    du_mkdir(du_path(dir, "sq"));
+    du_mkdir(du_path(dir, "sq/k"));
+    du_write_png(du_path(dir, "sq/k/a.png"), 4, 2, 1, src);
+    ds = open_ok(folder_spec("sq", NULL), &shape);
+    p = cnn_dataset_sample_u8(ds, 0);
+    for (int i = 0; i < 3 * 16; i++)
+        cr_assert_eq(p[i], 77);
+    cnn_dataset_destroy(ds);
+}
+
+Test(folder, errors)
+{
+    char path[4096];
+    du_mkdir(du_path(dir, "e"));
+    /* A folder with files only: no class folders. */
+    du_write(du_path(dir, "e/readme.txt"), "x", 1);
+    gray_png(du_path(dir, "e/loose.png"), 2, 2, 0);
+    du_expect_fail(folder_spec("e", NULL), NULL, du_path(dir, "e"),
+                   "no class folders", NULL);
+    /* An empty class folder (only a non-image file). */
+    du_mkdir(du_path(dir, "e/a"));
+    gray_png(du_path(dir, "e/a/x.png"), 2, 2, 0);
+    du_mkdir(du_path(dir, "e/b"));
+    du_write(du_path(dir, "e/b/readme.txt"), "x", 1);
+    du_expect_fail(folder_spec("e", NULL), NULL, du_path(dir, "e/b"),
+                   "empty class folder", NULL);
+    /* A corrupt image, with stb's reason. */
+    du_write(du_path(dir, "e/b/bad.png"), "not a png at all", 16);
+    snprintf(path, sizeof path, "%s", du_path(dir, "e/b/bad.png"));
+    du_expect_fail(folder_spec("e", NULL), NULL, path, "corrupt image",
+                   "unknown image type");
+    {
+        /* A PNG cut in half: the header parses, the data does not. */
+        size_t n;
+        unsigned char *png;
+        gray_png(du_path(dir, "e/full.png"), 16, 16, 3);
+        png = du_read(du_path(dir, "e/full.png"), &n);
+        du_write(path, png, n / 2);
+        free(png);
+        du_expect_fail(folder_spec("e", NULL), NULL, path, "corrupt image",
+                       NULL);
+    }
+    /* An empty file. */
+    du_write(path, "", 0);
+    du_expect_fail(folder_spec("e", NULL), NULL, path, "corrupt image",
+                   NULL);
+    /* A missing folder. */
+    cr_assert_eq(du_expect_fail(folder_spec("missing", NULL), NULL,
+                                du_path(dir, "missing"),
+                                "No such file or directory", NULL),
+                 CNN_ERR_NOT_FOUND);
+    /* A subset past the end names the folder. */
+    gray_png(path, 2, 2, 0);
+    du_expect_fail(folder_spec("e", "@3"), NULL, "up to 3", "only 2", NULL);
+}

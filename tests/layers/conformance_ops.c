@@ -1,0 +1,380 @@
+/* SPDX-License-Identifier: MIT */
+/* Expected results per layer type; see conformance_ops.h. */
+#include "conformance_ops.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reference.h"
+
+#define CF_U (1.0 / 16777216.0) /* float32 unit roundoff, 2^-24 */
+
+double cf_gamma(double n_terms)
+{
+    return 2.0 * (n_terms + 1.0) * CF_U;
+}
+
+static const char *const cf_types[] = {
+    "conv",    "maxpool", "avgpool", "dense",   "softmax", "relu", "tanh",
+    "sigmoid", "flatten", "dropout", "add",     "concat",  NULL};
+
+int cf_type_known(const char *type)
+{
+    for (size_t i = 0; cf_types[i]; i++)
+        if (strcmp(type, cf_types[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static void cf_alloc(cf_expect *e, size_t n, double rtol)
+{
+    e->n = n;
+    e->ref = calloc(n ? n : 1, sizeof(double));
+    e->mag = calloc(n ? n : 1, sizeof(double));
+    cr_assert(e->ref && e->mag);
+    e->rtol = rtol;
+}
+
+/* mag = |ref|: for exact ops and relative-accuracy elementwise ops. */
+static void cf_mag_abs(cf_expect *e)
+{
+    for (size_t i = 0; i < e->n; i++)
+        e->mag[i] = fabs(e->ref[i]);
+}
+
+static size_t cf_numel(const cnn_shape *s)
+{
+    return cnn_shape_numel(s);
+}
+
+static void cf_param(cf_expected *E, const char *name, cnn_shape s)
+{
+    uint32_t j = E->n_params++;
+    strcpy(E->param_names[j], name);
+    E->param_shapes[j] = s;
+}
+
+static cnn_shape cf_shape1(int64_t d)
+{
+    return cnn_shape_make(1, &d);
+}
+
+static void cf_conv_geom(const lh_layer *L, ref_conv *g)
+{
+    const cnn_shape *s = &L->in_shapes[0];
+    cr_assert_eq(s->rank, 4, "conv input must be rank 4");
+    g->n = s->dims[0];
+    g->c = s->dims[1];
+    g->h = s->dims[2];
+    g->w = s->dims[3];
+    g->o = lh_hp(L, "filters")->i[0];
+    g->kh = lh_hp(L, "kernel")->i[0];
+    g->kw = lh_hp(L, "kernel")->i[1];
+    g->sh = lh_hp(L, "stride")->i[0];
+    g->sw = lh_hp(L, "stride")->i[1];
+    g->ph = lh_hp(L, "padding")->i[0];
+    g->pw = lh_hp(L, "padding")->i[1];
+    cr_assert(ref_conv_geometry(g), "test config: conv kernel does not fit");
+}
+
+static void cf_pool_geom(const lh_layer *L, ref_pool *g)
+{
+    const cnn_shape *s = &L->in_shapes[0];
+    cr_assert_eq(s->rank, 4, "pool input must be rank 4");
+    g->n = s->dims[0];
+    g->c = s->dims[1];
+    g->h = s->dims[2];
+    g->w = s->dims[3];
+    g->kh = lh_hp(L, "size")->i[0];
+    g->kw = lh_hp(L, "size")->i[1];
+    /* stride 0 means "the window size" (both plugins document it). */
+    g->sh = lh_hp(L, "stride")->i[0] ? lh_hp(L, "stride")->i[0] : g->kh;
+    g->sw = lh_hp(L, "stride")->i[1] ? lh_hp(L, "stride")->i[1] : g->kw;
+    g->ph = lh_hp(L, "padding")->i[0];
+    g->pw = lh_hp(L, "padding")->i[1];
+    g->count_include_pad = 1;
+    cr_assert(ref_pool_geometry(g), "test config: pool window does not fit");
+}
+
+static int64_t cf_features(const cnn_shape *s)
+{
+    int64_t k = 1;
+    for (int32_t i = 1; i < s->rank; i++)
+        k *= s->dims[i];
+    return k;
+}
+
+void cf_expected_shapes(const lh_layer *L, cf_expected *E)
+{
+    memset(E, 0, sizeof *E);
+    const cnn_shape *s = &L->in_shapes[0];
+    const char *t = L->type;
+    if (strcmp(t, "conv") == 0) {
+        ref_conv g;
+        cf_conv_geom(L, &g);
+        E->out_shape = cnn_shape4(g.n, g.o, g.oh, g.ow);
+        cf_param(E, "weight", cnn_shape4(g.o, g.c, g.kh, g.kw));
+        if (lh_hp(L, "bias")->i[0])
+            cf_param(E, "bias", cf_shape1(g.o));
+        E->flops = 2u * (uint64_t)(g.n * g.o * g.oh * g.ow * g.c * g.kh * g.kw);
+    } else if (strcmp(t, "maxpool") == 0 || strcmp(t, "avgpool") == 0) {
+        ref_pool g;
+        cf_pool_geom(L, &g);
+        E->out_shape = cnn_shape4(g.n, g.c, g.oh, g.ow);
+    } else if (strcmp(t, "dense") == 0) {
+        int64_t k = cf_features(s), m = lh_hp(L, "units")->i[0];
+        E->out_shape = cnn_shape2(s->dims[0], m);
+        cf_param(E, "weight", cnn_shape2(m, k));
+        if (lh_hp(L, "bias")->i[0])
+            cf_param(E, "bias", cf_shape1(m));
+        E->flops = 2u * (uint64_t)(s->dims[0] * k * m);
+    } else if (strcmp(t, "flatten") == 0) {
+        E->out_shape = cnn_shape2(s->dims[0], cf_features(s));
+    } else if (strcmp(t, "concat") == 0) {
+        E->out_shape = *s;
+        for (uint32_t i = 1; i < L->n_in; i++)
+            E->out_shape.dims[1] += L->in_shapes[i].dims[1];
+    } else {
+        /* elementwise and add: the shape of input 0 */
+        E->out_shape = *s;
+    }
+}
+
+/* Elementwise unary ops: y = f(x), dx = dy f'(x). */
+static void cf_unary(const lh_layer *L, cf_expected *E, int training,
+                     uint64_t seed)
+{
+    const char *t = L->type;
+    size_t n = L->x[0].n;
+    const float *x = L->x[0].data, *dy = L->dy.data;
+    double ytol = 0.0, dxtol = 0.0;
+    if (strcmp(t, "tanh") == 0 || strcmp(t, "sigmoid") == 0) {
+        /* A few ulps for the libm call and the division; the derivative
+         * from a float32 y has relative error amplified by up to ~30 on
+         * the test's input ranges (|x| <= 2 for tanh, <= 3 for sigmoid). */
+        ytol = 1e-6;
+        dxtol = 1e-5;
+    } else if (strcmp(t, "dropout") == 0 && training) {
+        ytol = 4 * CF_U; /* one multiply or divide by 1 / (1 - rate) */
+        dxtol = 4 * CF_U;
+    }
+    cf_alloc(&E->y, n, ytol);
+    cf_alloc(&E->dx[0], n, dxtol);
+    double rate = strcmp(t, "dropout") == 0 ? lh_hp(L, "rate")->f : 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double v = x[i], d = dy[i], y, g;
+        if (strcmp(t, "relu") == 0) {
+            y = v > 0 ? v : 0.0;
+            g = v > 0 ? d : 0.0;
+        } else if (strcmp(t, "tanh") == 0) {
+            y = tanh(v);
+            g = d * (1.0 - y * y);
+        } else if (strcmp(t, "sigmoid") == 0) {
+            y = 1.0 / (1.0 + exp(-v));
+            g = d * y * (1.0 - y);
+        } else if (strcmp(t, "dropout") == 0 && training) {
+            /* Inverted dropout with the ABI's stateless hash, as the
+             * plugin documents: keep iff hash(seed, i) >= rate. */
+            int keep = cnn_uniform_hash(seed, i) >= rate;
+            y = keep ? v / (1.0 - rate) : 0.0;
+            g = keep ? d / (1.0 - rate) : 0.0;
+        } else { /* flatten, dropout at inference: the identity */
+            y = v;
+            g = d;
+        }
+        E->y.ref[i] = y;
+        E->dx[0].ref[i] = g;
+    }
+    cf_mag_abs(&E->y);
+    cf_mag_abs(&E->dx[0]);
+}
+
+static void cf_conv(const lh_layer *L, cf_expected *E)
+{
+    ref_conv g;
+    cf_conv_geom(L, &g);
+    int bias = L->n_params == 2;
+    double *x = ref_from_float(L->x[0].data, L->x[0].n, 0);
+    double *xa = ref_from_float(L->x[0].data, L->x[0].n, 1);
+    double *w = ref_from_float(L->p[0].data, L->p[0].n, 0);
+    double *wa = ref_from_float(L->p[0].data, L->p[0].n, 1);
+    double *b = bias ? ref_from_float(L->p[1].data, L->p[1].n, 0) : NULL;
+    double *ba = bias ? ref_from_float(L->p[1].data, L->p[1].n, 1) : NULL;
+    double *dy = ref_from_float(L->dy.data, L->dy.n, 0);
+    double *dya = ref_from_float(L->dy.data, L->dy.n, 1);
+    double outputs = (double)(g.n * g.oh * g.ow);
+    cf_alloc(&E->y, L->y.n, cf_gamma((double)(g.c * g.kh * g.kw + 1)));
+    cf_alloc(&E->dx[0], L->x[0].n, cf_gamma((double)(g.o * g.kh * g.kw)));
+    cf_alloc(&E->dp[0], L->p[0].n, cf_gamma(outputs));
+    ref_conv_forward(&g, x, w, b, E->y.ref);
+    ref_conv_forward(&g, xa, wa, ba, E->y.mag);
+    if (bias)
+        cf_alloc(&E->dp[1], L->p[1].n, cf_gamma(outputs));
+    ref_conv_backward(&g, x, w, dy, E->dx[0].ref, E->dp[0].ref,
+                      bias ? E->dp[1].ref : NULL);
+    ref_conv_backward(&g, xa, wa, dya, E->dx[0].mag, E->dp[0].mag,
+                      bias ? E->dp[1].mag : NULL);
+    free(x), free(xa), free(w), free(wa), free(b), free(ba), free(dy);
+    free(dya);
+}
+
+static void cf_pool(const lh_layer *L, cf_expected *E, int is_max)
+{
+    ref_pool g;
+    cf_pool_geom(L, &g);
+    double *x = ref_from_float(L->x[0].data, L->x[0].n, 0);
+    double *xa = ref_from_float(L->x[0].data, L->x[0].n, 1);
+    double *dy = ref_from_float(L->dy.data, L->dy.n, 0);
+    double *dya = ref_from_float(L->dy.data, L->dy.n, 1);
+    double window = (double)(g.kh * g.kw);
+    cf_alloc(&E->y, L->y.n, is_max ? 0.0 : cf_gamma(window + 1));
+    /* Overlapping windows add up to kh * kw gradients into one input. */
+    cf_alloc(&E->dx[0], L->x[0].n, cf_gamma(window + 1));
+    if (is_max) {
+        int64_t *arg = malloc(L->y.n * sizeof *arg);
+        cr_assert_not_null(arg);
+        ref_maxpool_forward(&g, x, E->y.ref, arg);
+        cf_mag_abs(&E->y);
+        ref_maxpool_backward(&g, arg, dy, E->dx[0].ref);
+        ref_maxpool_backward(&g, arg, dya, E->dx[0].mag);
+        free(arg);
+    } else {
+        ref_avgpool_forward(&g, x, E->y.ref);
+        ref_avgpool_forward(&g, xa, E->y.mag);
+        ref_avgpool_backward(&g, dy, E->dx[0].ref);
+        ref_avgpool_backward(&g, dya, E->dx[0].mag);
+    }
+    free(x), free(xa), free(dy), free(dya);
+}
+
+static void cf_dense(const lh_layer *L, cf_expected *E)
+{
+    int64_t n = L->in_shapes[0].dims[0], k = cf_features(&L->in_shapes[0]);
+    int64_t m = lh_hp(L, "units")->i[0];
+    int bias = L->n_params == 2;
+    double *x = ref_from_float(L->x[0].data, L->x[0].n, 0);
+    double *xa = ref_from_float(L->x[0].data, L->x[0].n, 1);
+    double *w = ref_from_float(L->p[0].data, L->p[0].n, 0);
+    double *wa = ref_from_float(L->p[0].data, L->p[0].n, 1);
+    double *b = bias ? ref_from_float(L->p[1].data, L->p[1].n, 0) : NULL;
+    double *ba = bias ? ref_from_float(L->p[1].data, L->p[1].n, 1) : NULL;
+    double *dy = ref_from_float(L->dy.data, L->dy.n, 0);
+    double *dya = ref_from_float(L->dy.data, L->dy.n, 1);
+    cf_alloc(&E->y, L->y.n, cf_gamma((double)(k + 1)));
+    cf_alloc(&E->dx[0], L->x[0].n, cf_gamma((double)m));
+    cf_alloc(&E->dp[0], L->p[0].n, cf_gamma((double)n));
+    if (bias)
+        cf_alloc(&E->dp[1], L->p[1].n, cf_gamma((double)n));
+    ref_dense_forward(n, k, m, x, w, b, E->y.ref);
+    ref_dense_forward(n, k, m, xa, wa, ba, E->y.mag);
+    ref_dense_backward(n, k, m, x, w, dy, E->dx[0].ref, E->dp[0].ref,
+                       bias ? E->dp[1].ref : NULL);
+    ref_dense_backward(n, k, m, xa, wa, dya, E->dx[0].mag, E->dp[0].mag,
+                       bias ? E->dp[1].mag : NULL);
+    free(x), free(xa), free(w), free(wa), free(b), free(ba), free(dy);
+    free(dya);
+}
+
+static void cf_softmax(const lh_layer *L, cf_expected *E)
+{
+    const cnn_shape *s = &L->in_shapes[0];
+    int64_t n = s->dims[0], c = s->dims[1], p = 1;
+    for (int32_t i = 2; i < s->rank; i++)
+        p *= s->dims[i];
+    double *x = ref_from_float(L->x[0].data, L->x[0].n, 0);
+    double *dy = ref_from_float(L->dy.data, L->dy.n, 0);
+    /* exp(x - m) has relative error ~ (|x - m| + 2) u: the rounding of
+     * x - m is amplified by exp; with |x - m| <= 16 and c <= 10 in the
+     * configs, (16 + 2 + c) u * 2 < 1e-5. Backward adds c terms of dy y. */
+    cf_alloc(&E->y, L->y.n, 1e-5);
+    cf_alloc(&E->dx[0], L->x[0].n, 2e-5);
+    ref_softmax_forward(n, c, p, x, E->y.ref);
+    cf_mag_abs(&E->y);
+    ref_softmax_backward(n, c, p, E->y.ref, dy, E->dx[0].ref, E->dx[0].mag);
+    free(x), free(dy);
+}
+
+static void cf_add(const lh_layer *L, cf_expected *E)
+{
+    size_t n = L->y.n;
+    cf_alloc(&E->y, n, cf_gamma((double)L->n_in));
+    for (uint32_t k = 0; k < L->n_in; k++) {
+        cf_alloc(&E->dx[k], n, 0.0);
+        for (size_t i = 0; i < n; i++) {
+            E->y.ref[i] += (double)L->x[k].data[i];
+            E->y.mag[i] += fabs((double)L->x[k].data[i]);
+            E->dx[k].ref[i] = L->dy.data[i];
+        }
+        cf_mag_abs(&E->dx[k]);
+    }
+}
+
+static void cf_concat(const lh_layer *L, cf_expected *E)
+{
+    int64_t c[LH_MAX_INPUTS], p = 1;
+    double *xs[LH_MAX_INPUTS];
+    const cnn_shape *s = &L->in_shapes[0];
+    for (int32_t i = 2; i < s->rank; i++)
+        p *= s->dims[i];
+    for (uint32_t k = 0; k < L->n_in; k++) {
+        c[k] = L->in_shapes[k].dims[1];
+        xs[k] = ref_from_float(L->x[k].data, L->x[k].n, 0);
+        cf_alloc(&E->dx[k], L->x[k].n, 0.0);
+    }
+    double *dxs[LH_MAX_INPUTS];
+    for (uint32_t k = 0; k < L->n_in; k++)
+        dxs[k] = E->dx[k].ref;
+    double *dy = ref_from_float(L->dy.data, L->dy.n, 0);
+    cf_alloc(&E->y, L->y.n, 0.0);
+    ref_concat_forward(s->dims[0], p, L->n_in, c, (const double *const *)xs,
+                       E->y.ref);
+    ref_concat_backward(s->dims[0], p, L->n_in, c, dy, dxs);
+    cf_mag_abs(&E->y);
+    for (uint32_t k = 0; k < L->n_in; k++) {
+        cf_mag_abs(&E->dx[k]);
+        free(xs[k]);
+    }
+    free(dy);
+}
+
+void cf_expected_compute(const lh_layer *L, int training, uint64_t seed,
+                         cf_expected *E)
+{
+    cf_expected_shapes(L, E);
+    cr_assert(cf_numel(&E->out_shape) == L->y.n);
+    const char *t = L->type;
+    if (strcmp(t, "conv") == 0)
+        cf_conv(L, E);
+    else if (strcmp(t, "maxpool") == 0)
+        cf_pool(L, E, 1);
+    else if (strcmp(t, "avgpool") == 0)
+        cf_pool(L, E, 0);
+    else if (strcmp(t, "dense") == 0)
+        cf_dense(L, E);
+    else if (strcmp(t, "softmax") == 0)
+        cf_softmax(L, E);
+    else if (strcmp(t, "add") == 0)
+        cf_add(L, E);
+    else if (strcmp(t, "concat") == 0)
+        cf_concat(L, E);
+    else
+        cf_unary(L, E, training, seed);
+}
+
+static void cf_expect_free(cf_expect *e)
+{
+    free(e->ref);
+    free(e->mag);
+    e->ref = e->mag = NULL;
+}
+
+void cf_expected_free(cf_expected *E)
+{
+    cf_expect_free(&E->y);
+    for (size_t i = 0; i < LH_MAX_INPUTS; i++)
+        cf_expect_free(&E->dx[i]);
+    for (size_t i = 0; i < LH_MAX_PARAMS; i++)
+        cf_expect_free(&E->dp[i]);
+}

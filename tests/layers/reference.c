@@ -1,0 +1,314 @@
+/* SPDX-License-Identifier: MIT */
+/* Naive double-precision references; see reference.h. */
+#include "reference.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+double *ref_from_float(const float *x, size_t n, int absolute)
+{
+    double *d = malloc((n ? n : 1) * sizeof *d);
+    if (!d)
+        abort(); /* test code: no way to continue */
+    for (size_t i = 0; i < n; i++)
+        d[i] = absolute ? fabs((double)x[i]) : (double)x[i];
+    return d;
+}
+
+/* ---- Convolution -------------------------------------------------------- */
+
+int ref_conv_geometry(ref_conv *g)
+{
+    if (g->sh < 1 || g->sw < 1 || g->h + 2 * g->ph < g->kh ||
+        g->w + 2 * g->pw < g->kw)
+        return 0;
+    g->oh = (g->h + 2 * g->ph - g->kh) / g->sh + 1;
+    g->ow = (g->w + 2 * g->pw - g->kw) / g->sw + 1;
+    return 1;
+}
+
+#define X4(a, d1, d2, d3, i0, i1, i2, i3)                                      \
+    (a)[(((i0) * (d1) + (i1)) * (d2) + (i2)) * (d3) + (i3)]
+
+void ref_conv_forward(const ref_conv *g, const double *x, const double *w,
+                      const double *b, double *y)
+{
+    for (int64_t n = 0; n < g->n; n++)
+        for (int64_t o = 0; o < g->o; o++)
+            for (int64_t i = 0; i < g->oh; i++)
+                for (int64_t j = 0; j < g->ow; j++) {
+                    double s = b ? b[o] : 0.0;
+                    for (int64_t c = 0; c < g->c; c++)
+                        for (int64_t ki = 0; ki < g->kh; ki++)
+                            for (int64_t kj = 0; kj < g->kw; kj++) {
+                                int64_t r = i * g->sh - g->ph + ki;
+                                int64_t q = j * g->sw - g->pw + kj;
+                                if (r < 0 || r >= g->h || q < 0 || q >= g->w)
+                                    continue;
+                                s += X4(x, g->c, g->h, g->w, n, c, r, q) *
+                                     X4(w, g->c, g->kh, g->kw, o, c, ki, kj);
+                            }
+                    X4(y, g->o, g->oh, g->ow, n, o, i, j) = s;
+                }
+}
+
+void ref_conv_backward(const ref_conv *g, const double *x, const double *w,
+                       const double *dy, double *dx, double *dw, double *db)
+{
+    if (dx)
+        memset(dx, 0, (size_t)(g->n * g->c * g->h * g->w) * sizeof *dx);
+    if (dw)
+        memset(dw, 0, (size_t)(g->o * g->c * g->kh * g->kw) * sizeof *dw);
+    if (db)
+        memset(db, 0, (size_t)g->o * sizeof *db);
+    for (int64_t n = 0; n < g->n; n++)
+        for (int64_t o = 0; o < g->o; o++)
+            for (int64_t i = 0; i < g->oh; i++)
+                for (int64_t j = 0; j < g->ow; j++) {
+                    double d = X4(dy, g->o, g->oh, g->ow, n, o, i, j);
+                    if (db)
+                        db[o] += d;
+                    for (int64_t c = 0; c < g->c; c++)
+                        for (int64_t ki = 0; ki < g->kh; ki++)
+                            for (int64_t kj = 0; kj < g->kw; kj++) {
+                                int64_t r = i * g->sh - g->ph + ki;
+                                int64_t q = j * g->sw - g->pw + kj;
+                                if (r < 0 || r >= g->h || q < 0 || q >= g->w)
+                                    continue;
+                                if (dx)
+                                    X4(dx, g->c, g->h, g->w, n, c, r, q) +=
+                                        d * X4(w, g->c, g->kh, g->kw, o, c, ki,
+                                               kj);
+                                if (dw)
+                                    X4(dw, g->c, g->kh, g->kw, o, c, ki, kj) +=
+                                        d * X4(x, g->c, g->h, g->w, n, c, r,
+                                               q);
+                            }
+                }
+}
+
+/* ---- Pooling ------------------------------------------------------------ */
+
+int ref_pool_geometry(ref_pool *g)
+{
+    if (g->sh < 1 || g->sw < 1 || g->h + 2 * g->ph < g->kh ||
+        g->w + 2 * g->pw < g->kw)
+        return 0;
+    g->oh = (g->h + 2 * g->ph - g->kh) / g->sh + 1;
+    g->ow = (g->w + 2 * g->pw - g->kw) / g->sw + 1;
+    return 1;
+}
+
+void ref_maxpool_forward(const ref_pool *g, const double *x, double *y,
+                         int64_t *argmax)
+{
+    for (int64_t nc = 0; nc < g->n * g->c; nc++)
+        for (int64_t i = 0; i < g->oh; i++)
+            for (int64_t j = 0; j < g->ow; j++) {
+                double best = -INFINITY;
+                int64_t at = -1;
+                for (int64_t ki = 0; ki < g->kh; ki++)
+                    for (int64_t kj = 0; kj < g->kw; kj++) {
+                        int64_t r = i * g->sh - g->ph + ki;
+                        int64_t q = j * g->sw - g->pw + kj;
+                        if (r < 0 || r >= g->h || q < 0 || q >= g->w)
+                            continue;
+                        int64_t idx = (nc * g->h + r) * g->w + q;
+                        if (at < 0 || x[idx] > best) {
+                            best = x[idx];
+                            at = idx;
+                        }
+                    }
+                int64_t o = (nc * g->oh + i) * g->ow + j;
+                y[o] = best;
+                if (argmax)
+                    argmax[o] = at;
+            }
+}
+
+void ref_maxpool_backward(const ref_pool *g, const int64_t *argmax,
+                          const double *dy, double *dx)
+{
+    memset(dx, 0, (size_t)(g->n * g->c * g->h * g->w) * sizeof *dx);
+    for (int64_t o = 0; o < g->n * g->c * g->oh * g->ow; o++)
+        if (argmax[o] >= 0)
+            dx[argmax[o]] += dy[o];
+}
+
+/* The divisor of output (i, j). */
+static double ref_avg_count(const ref_pool *g, int64_t i, int64_t j)
+{
+    if (g->count_include_pad) {
+        /* PyTorch: the window clipped to the padded input. */
+        int64_t r0 = i * g->sh - g->ph, q0 = j * g->sw - g->pw;
+        int64_t r1 = r0 + g->kh, q1 = q0 + g->kw;
+        if (r1 > g->h + g->ph)
+            r1 = g->h + g->ph;
+        if (q1 > g->w + g->pw)
+            q1 = g->w + g->pw;
+        return (double)((r1 - r0) * (q1 - q0));
+    }
+    int64_t cnt = 0;
+    for (int64_t ki = 0; ki < g->kh; ki++)
+        for (int64_t kj = 0; kj < g->kw; kj++) {
+            int64_t r = i * g->sh - g->ph + ki;
+            int64_t q = j * g->sw - g->pw + kj;
+            if (r >= 0 && r < g->h && q >= 0 && q < g->w)
+                cnt++;
+        }
+    return (double)cnt;
+}
+
+void ref_avgpool_forward(const ref_pool *g, const double *x, double *y)
+{
+    for (int64_t nc = 0; nc < g->n * g->c; nc++)
+        for (int64_t i = 0; i < g->oh; i++)
+            for (int64_t j = 0; j < g->ow; j++) {
+                double s = 0.0;
+                for (int64_t ki = 0; ki < g->kh; ki++)
+                    for (int64_t kj = 0; kj < g->kw; kj++) {
+                        int64_t r = i * g->sh - g->ph + ki;
+                        int64_t q = j * g->sw - g->pw + kj;
+                        if (r >= 0 && r < g->h && q >= 0 && q < g->w)
+                            s += x[(nc * g->h + r) * g->w + q];
+                    }
+                y[(nc * g->oh + i) * g->ow + j] = s / ref_avg_count(g, i, j);
+            }
+}
+
+void ref_avgpool_backward(const ref_pool *g, const double *dy, double *dx)
+{
+    memset(dx, 0, (size_t)(g->n * g->c * g->h * g->w) * sizeof *dx);
+    for (int64_t nc = 0; nc < g->n * g->c; nc++)
+        for (int64_t i = 0; i < g->oh; i++)
+            for (int64_t j = 0; j < g->ow; j++) {
+                double d = dy[(nc * g->oh + i) * g->ow + j] /
+                           ref_avg_count(g, i, j);
+                for (int64_t ki = 0; ki < g->kh; ki++)
+                    for (int64_t kj = 0; kj < g->kw; kj++) {
+                        int64_t r = i * g->sh - g->ph + ki;
+                        int64_t q = j * g->sw - g->pw + kj;
+                        if (r >= 0 && r < g->h && q >= 0 && q < g->w)
+                            dx[(nc * g->h + r) * g->w + q] += d;
+                    }
+            }
+}
+
+/* ---- Dense -------------------------------------------------------------- */
+
+void ref_dense_forward(int64_t n, int64_t k, int64_t m, const double *x,
+                       const double *w, const double *b, double *y)
+{
+    for (int64_t r = 0; r < n; r++)
+        for (int64_t j = 0; j < m; j++) {
+            double s = b ? b[j] : 0.0;
+            for (int64_t t = 0; t < k; t++)
+                s += x[r * k + t] * w[j * k + t];
+            y[r * m + j] = s;
+        }
+}
+
+void ref_dense_backward(int64_t n, int64_t k, int64_t m, const double *x,
+                        const double *w, const double *dy, double *dx,
+                        double *dw, double *db)
+{
+    if (dx)
+        memset(dx, 0, (size_t)(n * k) * sizeof *dx);
+    if (dw)
+        memset(dw, 0, (size_t)(m * k) * sizeof *dw);
+    if (db)
+        memset(db, 0, (size_t)m * sizeof *db);
+    for (int64_t r = 0; r < n; r++)
+        for (int64_t j = 0; j < m; j++) {
+            double d = dy[r * m + j];
+            if (db)
+                db[j] += d;
+            for (int64_t t = 0; t < k; t++) {
+                if (dx)
+                    dx[r * k + t] += d * w[j * k + t];
+                if (dw)
+                    dw[j * k + t] += d * x[r * k + t];
+            }
+        }
+}
+
+/* ---- Softmax ------------------------------------------------------------ */
+
+void ref_softmax_forward(int64_t n, int64_t c, int64_t p, const double *x,
+                         double *y)
+{
+    for (int64_t a = 0; a < n; a++)
+        for (int64_t q = 0; q < p; q++) {
+            const double *xa = x + a * c * p + q;
+            double *ya = y + a * c * p + q;
+            double m = xa[0];
+            for (int64_t j = 1; j < c; j++)
+                m = fmax(m, xa[j * p]);
+            double s = 0.0;
+            for (int64_t j = 0; j < c; j++)
+                s += exp(xa[j * p] - m);
+            for (int64_t j = 0; j < c; j++)
+                ya[j * p] = exp(xa[j * p] - m) / s;
+        }
+}
+
+void ref_softmax_backward(int64_t n, int64_t c, int64_t p, const double *y,
+                          const double *dy, double *dx, double *mag)
+{
+    for (int64_t a = 0; a < n; a++)
+        for (int64_t q = 0; q < p; q++) {
+            size_t base = (size_t)(a * c * p + q);
+            /* dx_i = sum_j (d y_j / d x_i) dy_j = y_i (dy_i - sum_j y_j dy_j) */
+            double dot = 0.0, adot = 0.0;
+            for (int64_t j = 0; j < c; j++) {
+                dot += y[base + (size_t)(j * p)] * dy[base + (size_t)(j * p)];
+                adot += y[base + (size_t)(j * p)] *
+                        fabs(dy[base + (size_t)(j * p)]);
+            }
+            for (int64_t i = 0; i < c; i++) {
+                size_t k = base + (size_t)(i * p);
+                dx[k] = y[k] * (dy[k] - dot);
+                if (mag)
+                    mag[k] = y[k] * (fabs(dy[k]) + adot);
+            }
+        }
+}
+
+/* ---- Concat ------------------------------------------------------------- */
+
+void ref_concat_forward(int64_t n, int64_t p, size_t k, const int64_t *c,
+                        const double *const *x, double *y)
+{
+    int64_t total = 0;
+    for (size_t i = 0; i < k; i++)
+        total += c[i];
+    for (int64_t a = 0; a < n; a++) {
+        int64_t off = 0;
+        for (size_t i = 0; i < k; i++) {
+            for (int64_t ch = 0; ch < c[i]; ch++)
+                for (int64_t q = 0; q < p; q++)
+                    y[(a * total + off + ch) * p + q] =
+                        x[i][(a * c[i] + ch) * p + q];
+            off += c[i];
+        }
+    }
+}
+
+void ref_concat_backward(int64_t n, int64_t p, size_t k, const int64_t *c,
+                         const double *dy, double *const *dx)
+{
+    int64_t total = 0;
+    for (size_t i = 0; i < k; i++)
+        total += c[i];
+    for (int64_t a = 0; a < n; a++) {
+        int64_t off = 0;
+        for (size_t i = 0; i < k; i++) {
+            for (int64_t ch = 0; ch < c[i]; ch++)
+                for (int64_t q = 0; q < p; q++)
+                    dx[i][(a * c[i] + ch) * p + q] =
+                        dy[(a * total + off + ch) * p + q];
+            off += c[i];
+        }
+    }
+}

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/* Plain double-precision reference implementations of the layer math, as
+ * naive loops straight from the definitions: no im2col, no BLAS, nothing
+ * shared with the plugins. Backward passes are written as the adjoint of the
+ * forward loops (scatter), so they are an independent derivation from the
+ * plugins' gather/GEMM formulations.
+ *
+ * Layouts are the project's: NCHW activations, conv weight [O, C, kh, kw],
+ * dense weight [M, K]. Every function overwrites its outputs.
+ *
+ * Error model used by the tests: for the multilinear ops (conv, dense, the
+ * pools, add) calling the same function on |inputs| gives sum |terms| for
+ * every output, which bounds the float32 rounding error of any summation
+ * order by gamma_n * sum|terms| (Higham, Thm. 3.1 / 4.2). */
+#ifndef CNN_TEST_LAYERS_REFERENCE_H
+#define CNN_TEST_LAYERS_REFERENCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Copies n floats to a malloc'd double array, optionally taking |x|. */
+double *ref_from_float(const float *x, size_t n, int absolute);
+
+typedef struct ref_conv {
+    int64_t n, c, h, w; /* input */
+    int64_t o, kh, kw;  /* filters and kernel */
+    int64_t sh, sw, ph, pw;
+    int64_t oh, ow;     /* output: floor((h + 2ph - kh) / sh) + 1 */
+} ref_conv;
+
+/* Fills oh and ow; returns 0 when the kernel does not fit. */
+int ref_conv_geometry(ref_conv *g);
+/* y[n,o,i,j] = b[o] + sum_{c,ki,kj} x[n,c,i*sh-ph+ki,j*sw-pw+kj] w[o,c,ki,kj];
+ * b may be NULL. */
+void ref_conv_forward(const ref_conv *g, const double *x, const double *w,
+                      const double *b, double *y);
+/* Adjoint of the forward loop; any output pointer may be NULL. */
+void ref_conv_backward(const ref_conv *g, const double *x, const double *w,
+                       const double *dy, double *dx, double *dw, double *db);
+
+typedef struct ref_pool {
+    int64_t n, c, h, w;
+    int64_t kh, kw, sh, sw, ph, pw;
+    int64_t oh, ow;
+    /* avgpool divisor: 1 counts padded positions (PyTorch's default
+     * count_include_pad=True), 0 only the real inputs in the window. */
+    int count_include_pad;
+} ref_pool;
+
+int ref_pool_geometry(ref_pool *g);
+/* Max over the window's real inputs (padding never wins); ties go to the
+ * first in row-major order within the window. argmax (may be NULL) gets the
+ * flat input index chosen per output. */
+void ref_maxpool_forward(const ref_pool *g, const double *x, double *y,
+                         int64_t *argmax);
+/* Routes each dy to its argmax, adding where windows overlap. */
+void ref_maxpool_backward(const ref_pool *g, const int64_t *argmax,
+                          const double *dy, double *dx);
+void ref_avgpool_forward(const ref_pool *g, const double *x, double *y);
+void ref_avgpool_backward(const ref_pool *g, const double *dy, double *dx);
+
+/* x [n, k], w [m, k], b [m] or NULL, y [n, m]. */
+void ref_dense_forward(int64_t n, int64_t k, int64_t m, const double *x,
+                       const double *w, const double *b, double *y);
+void ref_dense_backward(int64_t n, int64_t k, int64_t m, const double *x,
+                        const double *w, const double *dy, double *dx,
+                        double *dw, double *db);
+
+/* Softmax over dim 1 of [n, c, p] (p = product of trailing dims). */
+void ref_softmax_forward(int64_t n, int64_t c, int64_t p, const double *x,
+                         double *y);
+/* dx = J^T dy with J the softmax Jacobian at y; also mag[i] =
+ * y_i (|dy_i| + sum_j y_j |dy_j|), the scale of its rounding error. */
+void ref_softmax_backward(int64_t n, int64_t c, int64_t p, const double *y,
+                          const double *dy, double *dx, double *mag);
+
+/* Concatenation along dim 1 of k inputs [n, c_i, p]. */
+void ref_concat_forward(int64_t n, int64_t p, size_t k, const int64_t *c,
+                        const double *const *x, double *y);
+void ref_concat_backward(int64_t n, int64_t p, size_t k, const int64_t *c,
+                         const double *dy, double *const *dx);
+
+#endif
