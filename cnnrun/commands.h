@@ -10,5 +10,6 @@ int cmd_forward(int argc, char **argv);
 int cmd_plugins(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 
 #endif

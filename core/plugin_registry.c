@@ -321,9 +321,14 @@ static cnn_status copy_descriptor(cnn_context *ctx, const char *path,
                         "the %zu bytes ABI %u.%u requires",
                         path, size, descriptor_size_for_minor[minor], major,
                         minor);
+    /* Only the fields the declared minor defines: a newer field is NULL
+     * even when a plugin declares 1.0 but spans the whole current struct,
+     * since it never promised that field's meaning. */
     memset(&plugin->desc, 0, sizeof plugin->desc);
     memcpy(&plugin->desc, raw,
-           size < sizeof plugin->desc ? size : sizeof plugin->desc);
+           size < descriptor_size_for_minor[minor]
+               ? size
+               : descriptor_size_for_minor[minor]);
     plugin->abi_version = version;
     return CNN_OK;
 }

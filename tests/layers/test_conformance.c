@@ -287,6 +287,19 @@ static void cf_check_specs(const lh_layer *L, const cf_config *c,
         cr_expect(cnn_shape_equal(&L->specs[j].shape, &E->param_shapes[j]),
                   "%s [%s]: parameter '%s' has the wrong (non-PyTorch) shape",
                   c->type, c->label, L->specs[j].name);
+        const cnn_param_spec *s = &L->specs[j];
+        cr_expect(s->init >= CNN_INIT_ZEROS &&
+                      s->init <= CNN_INIT_FAN_IN_UNIFORM,
+                  "%s [%s]: '%s' has init rule %d", c->type, c->label,
+                  s->name, (int)s->init);
+        if (s->init >= CNN_INIT_HE_NORMAL)
+            cr_expect(s->fan_in >= 1 && s->fan_out >= 1,
+                      "%s [%s]: '%s' fan_in %lld fan_out %lld", c->type,
+                      c->label, s->name, (long long)s->fan_in,
+                      (long long)s->fan_out);
+        cr_expect_eq(s->flags & ~CNN_PARAM_NO_DECAY, 0u,
+                     "%s [%s]: '%s' unknown flags", c->type, c->label,
+                     s->name);
     }
     cr_expect(cnn_shape_equal(&L->out_shape, &E->out_shape),
               "%s [%s]: infer_shape gave rank %d [%lld,%lld,%lld,%lld]",

@@ -111,6 +111,21 @@ static const cnn_hparam_spec fixture_hparams[] = {
 #endif
 };
 
+#ifdef FIXTURE_FLOPS
+static uint64_t fixture_flops(const cnn_hparam_value *hparams,
+                              const cnn_shape *inputs, uint32_t n_inputs,
+                              const cnn_shape *output)
+{
+    (void)hparams;
+    (void)inputs;
+    (void)n_inputs;
+    return cnn_shape_numel(output);
+}
+#define FIXTURE_FLOPS_HOOK fixture_flops
+#else
+#define FIXTURE_FLOPS_HOOK NULL
+#endif
+
 static const cnn_layer_descriptor fixture_descriptor = {
     .abi_version = FIXTURE_ABI,
     .struct_size = FIXTURE_SIZE,
@@ -124,6 +139,7 @@ static const cnn_layer_descriptor fixture_descriptor = {
     .create = FIXTURE_CREATE,
     .forward = FIXTURE_FORWARD,
     .backward = fixture_backward,
+    .flops = FIXTURE_FLOPS_HOOK,
 };
 
 #if defined(FIXTURE_NO_SYMBOL)
