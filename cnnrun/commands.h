@@ -11,5 +11,7 @@ int cmd_plugins(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
+int cmd_features(int argc, char **argv);
+int cmd_linear(int argc, char **argv);
 
 #endif

@@ -404,6 +404,24 @@ static cnn_status apply_freeze(cnn_context *ctx, const cnn_graph_doc *doc,
 static cnn_status resolve(builder *b, const cnn_graph_doc *doc, int depth,
                           plan *out);
 
+/* An error inside a backbone file names that file first; this says which
+ * file brought it in, once per level. */
+static cnn_status in_backbone_of(cnn_context *ctx, cnn_status st,
+                                 const cnn_graph_doc *doc)
+{
+    char inner[CNN_MESSAGE_MAX], where[CNN_MESSAGE_MAX];
+    const cnn_doc_mark *m = &doc->backbone.graph.mark;
+    if (st == CNN_ERR_NOMEM)
+        return st;
+    snprintf(inner, sizeof inner, "%s", cnn_context_message(ctx));
+    snprintf(where, sizeof where, " (backbone of %s:%d:%d)", doc->origin,
+             m->line, m->column);
+    /* A file that is its own backbone would say so eight times. */
+    if (strstr(inner, where))
+        return st;
+    return cnn_fail(ctx, st, "%s%s", inner, where);
+}
+
 /* Loads, resolves and cuts doc's backbone into out (the kept layers). */
 static cnn_status resolve_backbone(builder *b, const cnn_graph_doc *doc,
                                    int depth, plan *out, plan *rest)
@@ -430,7 +448,7 @@ static cnn_status resolve_backbone(builder *b, const cnn_graph_doc *doc,
         return st;
     st = resolve(b, bdoc, depth + 1, rest);
     if (st != CNN_OK)
-        return st;
+        return in_backbone_of(b->ctx, st, doc);
     *out = *rest;
     out->layers = NULL;
     out->n = 0;

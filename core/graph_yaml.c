@@ -487,7 +487,7 @@ static cnn_status take_layer(walk *w, const yaml_node_t *node, size_t index,
             if (value->type != YAML_SCALAR_NODE ||
                 !parse_bool(scalar_text(value), &layer->trainable))
                 st = fail_at(w, layer->trainable_mark, "%s: trainable must "
-                             "be true or false, got %s", label,
+                             "be true or false, got '%s'", label,
                              value->type == YAML_SCALAR_NODE
                                  ? scalar_text(value) : kind_name(value));
         } else {
@@ -699,6 +699,7 @@ static cnn_status syntax_error(cnn_context *ctx, const yaml_parser_t *parser,
 {
     cnn_doc_mark m = mark_from(parser->problem_mark);
     const char *problem = parser->problem ? parser->problem : "unknown error";
+    const char *hint;
     if (parser->error == YAML_MEMORY_ERROR)
         return cnn_fail(ctx, CNN_ERR_NOMEM, "%s: out of memory parsing YAML",
                         origin);
@@ -719,14 +720,19 @@ static cnn_status syntax_error(cnn_context *ctx, const yaml_parser_t *parser,
         return cnn_fail(ctx, CNN_ERR_FORMAT, "%s:%d:%d: YAML error: %s",
                         origin, m.line, m.column, problem);
     }
+    /* libyaml calls a tab "a character that cannot start any token". */
+    hint = parser->problem_mark.index < length &&
+                   text[parser->problem_mark.index] == '\t'
+               ? "; YAML indents with spaces, not tabs"
+               : "";
     if (parser->context) {
         cnn_doc_mark c = mark_from(parser->context_mark);
         return cnn_fail(ctx, CNN_ERR_FORMAT, "%s:%d:%d: YAML syntax error: "
-                        "%s (%s at %d:%d)", origin, m.line, m.column, problem,
-                        parser->context, c.line, c.column);
+                        "%s (%s at %d:%d)%s", origin, m.line, m.column,
+                        problem, parser->context, c.line, c.column, hint);
     }
-    return cnn_fail(ctx, CNN_ERR_FORMAT, "%s:%d:%d: YAML syntax error: %s",
-                    origin, m.line, m.column, problem);
+    return cnn_fail(ctx, CNN_ERR_FORMAT, "%s:%d:%d: YAML syntax error: %s%s",
+                    origin, m.line, m.column, problem, hint);
 }
 
 static cnn_status load_yaml(cnn_context *ctx, yaml_parser_t *parser,

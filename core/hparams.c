@@ -3,6 +3,7 @@
  * key=value settings) against a descriptor's table, and formatting. The
  * table itself was validated when the plugin was loaded, so bounds and
  * choices here are trusted. */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -89,7 +90,7 @@ static cnn_status parse_int(cnn_context *ctx, const cnn_hparam_spec *spec,
     char *end = NULL;
     long long v;
     /* strtoll would skip leading blanks; a value is exactly an integer. */
-    if (!text[0] || text[0] == ' ' || text[0] == '\t')
+    if (!text[0] || isspace((unsigned char)text[0]))
         return cnn_fail(ctx, CNN_ERR_INVALID, "%s: \"%s\" is not an integer",
                         spec->name, text);
     errno = 0;
@@ -110,7 +111,7 @@ static cnn_status parse_float(cnn_context *ctx, const cnn_hparam_spec *spec,
 {
     char *end = NULL;
     double v;
-    if (!text[0] || text[0] == ' ' || text[0] == '\t')
+    if (!text[0] || isspace((unsigned char)text[0]))
         return cnn_fail(ctx, CNN_ERR_INVALID, "%s: \"%s\" is not a number",
                         spec->name, text);
     v = strtod(text, &end);

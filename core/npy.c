@@ -40,7 +40,7 @@ _Static_assert(sizeof(float) == 4 && FLT_MANT_DIG == 24 && FLT_MAX_EXP == 128,
 #define NPY_GROWTH_DIGITS 21
 #define CONVERT_CHUNK 16384
 
-typedef enum npy_dtype { NPY_F4, NPY_F8, NPY_U1 } npy_dtype;
+typedef enum npy_dtype { NPY_F4, NPY_F8, NPY_U1, NPY_I4, NPY_I8 } npy_dtype;
 
 typedef struct npy_header {
     npy_dtype dtype;
@@ -161,7 +161,8 @@ static cnn_status set_descr(npy_parser *ps, const char *s, size_t len,
         const char *descr;
         npy_dtype dtype;
         size_t size;
-    } known[] = {{"<f4", NPY_F4, 4}, {"<f8", NPY_F8, 8}, {"|u1", NPY_U1, 1}};
+    } known[] = {{"<f4", NPY_F4, 4}, {"<f8", NPY_F8, 8}, {"|u1", NPY_U1, 1},
+                 {"<i4", NPY_I4, 4}, {"<i8", NPY_I8, 8}};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
         if (len == strlen(known[i].descr) && memcmp(s, known[i].descr, len) == 0) {
             h->dtype = known[i].dtype;
@@ -171,7 +172,7 @@ static cnn_status set_descr(npy_parser *ps, const char *s, size_t len,
     }
     return cnn_fail(ps->ctx, CNN_ERR_UNSUPPORTED,
                     "%s: dtype '%.*s' is not supported (cnnrun reads '<f4', "
-                    "'<f8' and '|u1')",
+                    "'<f8', '|u1', '<i4' and '<i8')",
                     ps->path, len > 64 ? 64 : (int)len, s);
 }
 
@@ -274,6 +275,24 @@ static cnn_status read_data(cnn_context *ctx, const char *path, FILE *f,
         for (size_t i = 0; i < count; i++) {
             if (h->dtype == NPY_U1) {
                 dst[done + i] = (float)chunk[i];
+                continue;
+            }
+            if (h->dtype == NPY_I4 || h->dtype == NPY_I8) {
+                /* Integers (labels) are exact in float32 up to 2^24. */
+                uint64_t raw = 0;
+                int64_t v;
+                for (int k = (int)h->item_size - 1; k >= 0; k--)
+                    raw = raw << 8 | chunk[h->item_size * i + (size_t)k];
+                if (h->dtype == NPY_I4)
+                    v = (int64_t)(int32_t)(uint32_t)raw;
+                else
+                    memcpy(&v, &raw, sizeof v);
+                if (v > (1 << 24) || v < -(1 << 24))
+                    return cnn_fail(ctx, CNN_ERR_NUMERIC,
+                                    "%s: element %zu is %lld, too large to be "
+                                    "exact in float32",
+                                    path, done + i, (long long)v);
+                dst[done + i] = (float)v;
                 continue;
             }
             uint64_t bits = 0;

@@ -27,7 +27,7 @@ struct cnn_optim {
     size_t n_slots;
     float *state; /* all buffers, one allocation */
     cnn_named_tensor *named;
-    char (*names)[2 * CNN_NAME_MAX + 16];
+    char (*names)[224]; /* parameter name + ".momentum" etc. */
     size_t n_named;
     uint64_t steps;
 };
@@ -179,7 +179,7 @@ static const cnn_named_tensor *find_prefixed(const cnn_tensor_file *file,
                                             const char *prefix,
                                             const char *name)
 {
-    char full[3 * CNN_NAME_MAX + 32];
+    char full[512];
     snprintf(full, sizeof full, "%s%s", prefix, name);
     return cnn_tensor_file_find(file, full);
 }

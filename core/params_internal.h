@@ -7,7 +7,8 @@
 
 #include "cnn/params.h"
 
-#define CNN_PARAM_NAME_MAX (2 * CNN_NAME_MAX + 2)
+/* "<layer>.<param>": layer names have at most 127 characters (graph_doc.h). */
+#define CNN_PARAM_NAME_MAX 200
 
 typedef struct cnn_param_entry {
     char name[CNN_PARAM_NAME_MAX]; /* "<layer>.<param>" */

@@ -61,7 +61,7 @@ int cnn_plugin_name_valid(const char *name)
      * is never read further than 65 bytes. */
     for (i = 1; name[i]; i++) {
         char c = name[i];
-        if (i >= CNN_NAME_MAX)
+        if (i >= CNN_NAME_MAX - 1)
             return 0;
         if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
             return 0;

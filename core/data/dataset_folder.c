@@ -358,7 +358,7 @@ cnn_status cnn_data_open_folder(cnn_context *ctx, cnn_dataset *ds,
         st = cnn_data_reserve(ctx, ds, i - begin + 1);
         if (st == CNN_OK)
             st = decode_into(ctx, ds, ds->paths[i - begin],
-                         ds->pixels + (i - begin) * ds->sample_bytes);
+                             ds->pixels + (i - begin) * ds->sample_bytes);
     }
     names_free(&paths);
     free(labels);

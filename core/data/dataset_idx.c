@@ -78,9 +78,17 @@ static cnn_status idx_short_read(cnn_context *ctx, idx_reader *r,
     if (err == Z_ERRNO)
         return cnn_fail(ctx, CNN_ERR_IO, "%s: read error: %s", r->path,
                         strerror(errno));
-    if (err != Z_OK && err != Z_BUF_ERROR)
+    if (err != Z_OK && err != Z_BUF_ERROR) {
+        /* zlib prefixes its own name for the file, "<fd:3>: "; we have
+         * the real one. */
+        const char *sep = msg && strncmp(msg, "<fd:", 4) == 0
+                              ? strstr(msg, ": ")
+                              : NULL;
+        if (sep)
+            msg = sep + 2;
         return cnn_fail(ctx, CNN_ERR_FORMAT, "%s: corrupt gzip data: %s",
                         r->path, msg ? msg : "unknown error");
+    }
     if (r->expected)
         snprintf(expected, sizeof expected,
                  "; the header describes %zu bytes", r->expected);
@@ -193,12 +201,12 @@ static cnn_status read_labels(cnn_context *ctx, idx_reader *r, int type,
     size_t width = type == IDX_INT32 ? 4 : 1;
     unsigned char raw[1u << 16];
     int32_t *labels = NULL;
-    size_t cap = 0, bytes;
+    size_t cap = 0, bytes, label_bytes;
     int64_t max = -1;
     cnn_status st = CNN_OK;
     *out = NULL;
     if (!cnn_data_mul(count, width, &bytes) || bytes > SIZE_MAX - 8 ||
-        count > SIZE_MAX / sizeof *labels)
+        !cnn_data_mul(count, sizeof *labels, &label_bytes))
         return cnn_fail(ctx, CNN_ERR_FORMAT, "%s: label count %u too large",
                         r->path, (unsigned)count);
     r->expected = 8 + bytes;
@@ -310,10 +318,10 @@ cnn_status cnn_data_open_idx(cnn_context *ctx, cnn_dataset *ds,
                              const cnn_data_geometry *g)
 {
     idx_reader lr, ir;
-    uint32_t ldims[1], idims[3];
-    int ltype, itype;
+    uint32_t ldims[1] = {0}, idims[3] = {0, 0, 0};
+    int ltype = 0, itype = 0;
     int32_t *labels = NULL;
-    size_t begin, end, pixels;
+    size_t begin = 0, end = 0, pixels = 0;
     int32_t c, h, w;
     cnn_status st;
 

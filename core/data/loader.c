@@ -299,7 +299,7 @@ size_t cnn_loader_batch_count(const cnn_loader *L)
 
 const size_t *cnn_loader_order(const cnn_loader *L)
 {
-    return L->order;
+    return L->started ? L->order : NULL;
 }
 
 cnn_status cnn_loader_set_position(cnn_loader *L, uint64_t epoch,

@@ -25,10 +25,14 @@
  *       in each, sorted by name; other files and names starting with '.'
  *       are skipped. Images are decoded with stb_image.
  *
- *   Any spec may end with a subset selection, applied in the order above:
+ *   Any spec may end with a subset selection, applied in the order above
+ *   (for folders: class by class, so "@N" takes from the first classes):
  *       @N      the first N items
  *       [A:B]   items A to B-1 (Python slice; A or B may be omitted)
- *   A bound past the end is an error, not clamped.
+ *   A bound past the end, or an empty selection, is an error, not clamped.
+ *   Only the selected items are decoded and kept; class counts and label
+ *   checks still cover the whole source. A path that itself ends in "@"
+ *   and digits or in "]" needs a trailing "[:]" to be read whole.
  *
  * Sample geometry. sample_shape is the graph's input, {N, C, H, W} (N is
  * ignored) or {C, H, W}, with C 1 or 3. Channels are converted (gray to RGB
@@ -60,8 +64,8 @@ extern "C" {
 #define CNN_FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
 
 /* Limits applied to untrusted input (larger is refused with a message). */
-#define CNN_DATA_MAX_IMAGE_PIXELS (1u << 26) /* per decoded folder image */
-#define CNN_DATA_MAX_SIDE 16384              /* of the sample shape */
+#define CNN_DATA_MAX_IMAGE_PIXELS (1u << 26) /* per source image */
+#define CNN_DATA_MAX_SIDE 16384              /* per side, source or sample */
 
 typedef struct cnn_dataset cnn_dataset;
 
@@ -148,7 +152,8 @@ cnn_status cnn_loader_set_position(cnn_loader *loader, uint64_t epoch,
 cnn_status cnn_loader_next(cnn_loader *loader, cnn_tensor *images,
                            const int32_t **labels, size_t *count);
 /* Dataset indices of the current epoch in visiting order (size of the
- * dataset); owned by the loader, valid until the next begin/set_position. */
+ * dataset); owned by the loader, valid until the next begin/set_position.
+ * NULL before the first epoch is begun. */
 const size_t *cnn_loader_order(const cnn_loader *loader);
 
 #ifdef __cplusplus

@@ -55,7 +55,8 @@ cnn_status cnn_safetensors_write(cnn_context *ctx, const char *path,
                                  const char *const *metadata,
                                  size_t n_metadata);
 
-/* Reads a C-order .npy of float32 (float64 and uint8 are converted).
+/* Reads a C-order .npy of float32 (float64, uint8, int32 and int64 are
+ * converted; integers must be exact in float32, i.e. within 2^24).
  * out->data is malloc'd; the caller frees it with free(). */
 cnn_status cnn_npy_read(cnn_context *ctx, const char *path, cnn_tensor *out);
 /* Writes a float32 C-order .npy (version 1.0). */

@@ -52,8 +52,8 @@ extern "C" {
 /* The one symbol a plugin exports. Never derived from the file name. */
 #define CNN_LAYER_ENTRY_SYMBOL "cnn_layer_plugin_entry"
 
-/* Longest layer type name, hyperparameter name or parameter name, with NUL. */
-#define CNN_NAME_MAX 64
+/* Room for a layer type name, hyperparameter name or parameter name. */
+#define CNN_NAME_MAX 65 /* 64 characters and the NUL */
 
 /* ---- Error reporting ---------------------------------------------------- */
 

@@ -49,11 +49,13 @@ static const cnn_hparam_spec conv_hparams[] = {
      0, 3, 0, 0, conv_init_choices},
 };
 
-/* Floats of scratch one GEMM may use (32 MiB), and the width below which a
- * GEMM is worth widening with more images. Overridable at compile time so
+/* Floats of scratch one GEMM may use (8 MiB: larger bands were no faster in
+ * first measurements, and smaller ones stay nearer the cache between im2col
+ * and the GEMM's packing), and the width below which a GEMM is worth widening
+ * with more images. Overridable at compile time so
  * that tests can force the banded and partial-batch paths on small inputs. */
 #ifndef CONV_WS_BUDGET
-#define CONV_WS_BUDGET ((size_t)1 << 23)
+#define CONV_WS_BUDGET ((size_t)1 << 21)
 #endif
 #ifndef CONV_TARGET_COLS
 #define CONV_TARGET_COLS 1024
@@ -200,22 +202,6 @@ static uint64_t conv_flops(const cnn_hparam_value *hp, const cnn_shape *inputs,
 
 /* ---- One forward or backward call --------------------------------------- */
 
-typedef struct conv_run {
-    conv_geom g;
-    int64_t n, k, ckk, ohw;
-    const float *x, *w, *b; /* b NULL without bias */
-    float *y;               /* forward */
-    const float *dy;        /* backward */
-    float *dx, *dw, *db;    /* backward; NULL when not wanted */
-    /* The chunk being processed: images [n0, n0 + cnt), output rows
-     * [oh0, oh1) of each; its column matrix col has ld = cols columns. */
-    int64_t n0, cnt, oh0, oh1;
-    float *col;
-    float *mat; /* [K, cols]: batched forward output or gathered dy */
-    size_t cols;
-    const cnn_layer_env *env;
-} conv_run;
-
 static void conv_parallel(const cnn_layer_env *env, size_t n, size_t work,
                           cnn_range_fn fn, void *arg)
 {
@@ -226,43 +212,6 @@ static void conv_parallel(const cnn_layer_env *env, size_t n, size_t work,
         env->parallel_for(env->host, n, fn, arg);
     else
         fn(arg, 0, n);
-}
-
-/* Items are (image in chunk, channel), channel fastest. */
-static void conv_im2col_range(void *arg, size_t begin, size_t end)
-{
-    const conv_run *r = arg;
-    const conv_geom *g = &r->g;
-    size_t band = (size_t)((r->oh1 - r->oh0) * g->ow);
-    size_t plane = (size_t)(g->h * g->w);
-
-    for (size_t i = begin; i < end; i++) {
-        size_t img = i / (size_t)g->c, c = i % (size_t)g->c;
-        const float *x_c =
-            r->x + ((size_t)r->n0 + img) * (size_t)g->c * plane + c * plane;
-        float *dst =
-            r->col + c * (size_t)(g->kh * g->kw) * r->cols + img * band;
-        conv_im2col_channel(g, x_c, r->oh0, r->oh1, dst, r->cols);
-    }
-}
-
-static void conv_col2im_range(void *arg, size_t begin, size_t end)
-{
-    const conv_run *r = arg;
-    const conv_geom *g = &r->g;
-    size_t band = (size_t)((r->oh1 - r->oh0) * g->ow);
-    size_t plane = (size_t)(g->h * g->w);
-
-    for (size_t i = begin; i < end; i++) {
-        size_t img = i / (size_t)g->c, c = i % (size_t)g->c;
-        float *dx_c =
-            r->dx + ((size_t)r->n0 + img) * (size_t)g->c * plane + c * plane;
-        const float *src =
-            r->col + c * (size_t)(g->kh * g->kw) * r->cols + img * band;
-        if (r->oh0 == 0) /* first band of this image: dx is overwritten */
-            memset(dx_c, 0, plane * sizeof *dx_c);
-        conv_col2im_channel(g, src, r->cols, r->oh0, r->oh1, dx_c);
-    }
 }
 
 /* Batched forward: y[n0 + img][k] = mat[k][img] + b[k], one pass. Items are
@@ -282,8 +231,9 @@ static void conv_scatter_range(void *arg, size_t begin, size_t end)
     }
 }
 
-/* Unbatched forward: the band of image n0 starts as the bias, and the GEMM
- * adds to it (beta = 1), which costs what beta = 0 costs. Items are k. */
+/* Unbatched forward: the band of image n0 starts as the bias and the GEMM
+ * adds to it (beta = 1). OpenBLAS clears C for beta = 0 anyway, so the bias
+ * costs no extra pass. Items are k. */
 static void conv_fill_bias_range(void *arg, size_t begin, size_t end)
 {
     const conv_run *r = arg;

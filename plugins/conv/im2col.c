@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* im2col / col2im, one channel plane at a time.
+/* im2col / col2im, one channel plane at a time, and the passes that run them
+ * over a chunk of a conv call.
  *
  * For each kernel column kj the output columns whose input column lies inside
  * the image form one interval [lo, hi), computed once; the inner loops then
@@ -97,5 +98,41 @@ void conv_col2im_channel(const conv_geom *g, const float *col, size_t ld,
                 }
             }
         }
+    }
+}
+
+void conv_im2col_range(void *arg, size_t begin, size_t end)
+{
+    const conv_run *r = arg;
+    const conv_geom *g = &r->g;
+    size_t band = (size_t)((r->oh1 - r->oh0) * g->ow);
+    size_t plane = (size_t)(g->h * g->w);
+
+    for (size_t i = begin; i < end; i++) {
+        size_t img = i / (size_t)g->c, c = i % (size_t)g->c;
+        const float *x_c =
+            r->x + ((size_t)r->n0 + img) * (size_t)g->c * plane + c * plane;
+        float *dst =
+            r->col + c * (size_t)(g->kh * g->kw) * r->cols + img * band;
+        conv_im2col_channel(g, x_c, r->oh0, r->oh1, dst, r->cols);
+    }
+}
+
+void conv_col2im_range(void *arg, size_t begin, size_t end)
+{
+    const conv_run *r = arg;
+    const conv_geom *g = &r->g;
+    size_t band = (size_t)((r->oh1 - r->oh0) * g->ow);
+    size_t plane = (size_t)(g->h * g->w);
+
+    for (size_t i = begin; i < end; i++) {
+        size_t img = i / (size_t)g->c, c = i % (size_t)g->c;
+        float *dx_c =
+            r->dx + ((size_t)r->n0 + img) * (size_t)g->c * plane + c * plane;
+        const float *src =
+            r->col + c * (size_t)(g->kh * g->kw) * r->cols + img * band;
+        if (r->oh0 == 0) /* first band of this image: dx is overwritten */
+            memset(dx_c, 0, plane * sizeof *dx_c);
+        conv_col2im_channel(g, src, r->cols, r->oh0, r->oh1, dx_c);
     }
 }

@@ -3,6 +3,7 @@
  * resizing against hand-computed values, and the error messages. The PNG
  * and JPEG files are written at run time with stb_image_write. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,12 +54,14 @@ static void gray_png(const char *path, int w, int h, uint8_t base)
 
 /* root/bird (2 images), root/cat (1), root/dog (3), plus clutter that must
  * be skipped. */
-static void make_tree(const char *root)
+static void make_tree(const char *root_in)
 {
+    char root[2048]; /* du_path's buffers get reused below */
     static const char *const birds[] = {"b.png", "a.PNG"};
     static const char *const dogs[] = {"z.png", "m.jpeg", "a.png"};
     char sub[4096];
     uint8_t rgb[4 * 3 * 3];
+    snprintf(root, sizeof root, "%s", root_in);
     du_mkdir(root);
     snprintf(sub, sizeof sub, "%s/dog", root);
     du_mkdir(sub);
@@ -115,7 +118,7 @@ Test(folder, listing_order_labels_paths)
         const uint8_t *p = cnn_dataset_sample_u8(ds, 3); /* dog/a.png */
         cr_assert(cnn_shape_equal(&s, &w));
         for (int i = 0; i < 12; i++)
-            cr_assert_eq(p[i], 100 + i);
+            cr_assert_eq(p[i], 102 + i); /* a.png was written third */
         p = cnn_dataset_sample_u8(ds, 4); /* the gray JPEG, lossy */
         for (int i = 0; i < 12; i++)
             cr_assert(p[i] >= 125 && p[i] <= 131, "jpeg pixel %d", p[i]);

@@ -2,6 +2,7 @@
 /* IDX datasets: plain and gzip, geometry (pad, crop, channels), subsets,
  * and every bad-data message. Fixtures are written at run time. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -351,8 +352,28 @@ Test(idx, corrupt_gzip)
     z[zn - 6] ^= 0xff; /* inside the CRC32 trailer */
     du_write(du_path(dir, "crc.idx.gz"), z, zn);
     du_expect_fail(spec2("crc.idx.gz", "labels.idx", NULL), NULL,
-                   du_path(dir, "crc.idx.gz"), "corrupt gzip data", NULL);
+                   du_path(dir, "crc.idx.gz"),
+                   "corrupt gzip data: incorrect data check", NULL);
     free(z);
+    {
+        /* Damage inside the deflate stream of a larger file. */
+        int32_t zeros[200] = {0};
+        size_t n;
+        unsigned char *img = du_idx_images(200, 16, 16, &n);
+        du_write_gz(du_path(dir, "big.idx.gz"), img, n);
+        free(img);
+        img = du_idx_labels(zeros, 200, 0x08, &n);
+        du_write(du_path(dir, "big-labels.idx"), img, n);
+        free(img);
+        z = du_read(du_path(dir, "big.idx.gz"), &zn);
+        for (size_t i = 40; i < 60; i++)
+            z[i] ^= 0x5a;
+        du_write(du_path(dir, "deflate.idx.gz"), z, zn);
+        free(z);
+        du_expect_fail(spec2("deflate.idx.gz", "big-labels.idx", NULL), NULL,
+                       du_path(dir, "deflate.idx.gz"), "corrupt gzip data",
+                       NULL);
+    }
 }
 
 Test(idx, trailing_bytes)

@@ -13,7 +13,7 @@
 
 Test(graph_errors, yaml_syntax_error)
 {
-    E("syntax.yaml", CNN_ERR_FORMAT, 5, 3, "YAML syntax error",
+    E("syntax.yaml", CNN_ERR_FORMAT, 5, 5, "YAML syntax error",
       "did not find expected ',' or '}'", "while parsing a flow mapping",
       "at 4:5");
 }
@@ -199,7 +199,7 @@ Test(graph_errors, cycle)
 
 Test(graph_errors, self_cycle)
 {
-    E("self_cycle.yaml", CNN_ERR_GRAPH, 4, 34, "layer 'a'", "cycle",
+    E("self_cycle.yaml", CNN_ERR_GRAPH, 4, 35, "layer 'a'", "cycle",
       "a -> a");
 }
 

@@ -205,7 +205,7 @@ Test(graph_load, forward_references_are_ordered)
     info = info_of(g, "joined");
     cr_assert_eq(info.inputs[0], 0);
     cr_assert_eq(info.inputs[1], 1);
-    cr_assert_eq(info.line, 5);
+    cr_assert_eq(info.line, 6);
     cr_assert_eq(info_of(g, "left").inputs[0], CNN_GRAPH_INPUT);
     cr_assert_eq(info_of(g, "right").inputs[0], CNN_GRAPH_INPUT);
     cr_assert_eq(info_of(g, "squash").inputs[0], 2);

@@ -273,17 +273,37 @@ Test(npy, refuses_fortran_order)
 
 Test(npy, refuses_other_dtypes_naming_them)
 {
-    expect_refusal(FIXTURE("i64.npy"), CNN_ERR_UNSUPPORTED,
-                   "dtype '<i8' is not supported", NULL);
     expect_refusal(FIXTURE("be_f4.npy"), CNN_ERR_UNSUPPORTED,
                    "dtype '>f4' is not supported", NULL);
-    expect_refusal(FIXTURE("labels_i32.npy"), CNN_ERR_UNSUPPORTED,
-                   "dtype '<i4'", NULL);
+    expect_refusal(write_npy_raw("i2.npy",
+                                 "{'descr': '<i2', 'fortran_order': False, "
+                                 "'shape': (2,), }",
+                                 4),
+                   CNN_ERR_UNSUPPORTED, "dtype '<i2' is not supported", NULL);
     expect_refusal(write_npy_raw("s.npy",
                                  "{'descr': [('a', '<f4')], 'fortran_order': "
                                  "False, 'shape': (1,), }",
                                  4),
                    CNN_ERR_UNSUPPORTED, "structured dtypes", NULL);
+}
+
+/* Integer arrays (labels) convert exactly to float32. */
+Test(npy, reads_integer_labels)
+{
+    static const float want_i64[] = {0, 1, 2};
+    static const float want_i32[] = {3, 1, 4, 1, 5};
+    cnn_tensor t;
+    cr_assert_eq(cnn_npy_read(env.ctx, FIXTURE("i64.npy"), &t), CNN_OK, "%s",
+                 cnn_context_message(env.ctx));
+    cr_assert_eq(t.shape.rank, 1);
+    cr_assert_eq(t.shape.dims[0], 3);
+    cr_assert_arr_eq(t.data, want_i64, sizeof want_i64);
+    free(t.data);
+    cr_assert_eq(cnn_npy_read(env.ctx, FIXTURE("labels_i32.npy"), &t), CNN_OK,
+                 "%s", cnn_context_message(env.ctx));
+    cr_assert_eq(t.shape.dims[0], 5);
+    cr_assert_arr_eq(t.data, want_i32, sizeof want_i32);
+    free(t.data);
 }
 
 Test(npy, refuses_truncated_and_trailing_data)
@@ -321,7 +341,8 @@ Test(npy, refuses_bad_prelude)
     io_write_file(path, "\x93NUMPY\x01", 7);
     expect_refusal(path, CNN_ERR_FORMAT, "file is 7 bytes, too short", NULL);
     io_path(&env, "magic.npy", path, sizeof path);
-    io_write_file(path, "PK\x03\x04 not numpy at all", 24);
+    io_write_file(path, "PK\x03\x04 not numpy at all",
+                  sizeof "PK\x03\x04 not numpy at all" - 1);
     expect_refusal(path, CNN_ERR_FORMAT, "not a .npy file", NULL);
     io_path(&env, "v4.npy", path, sizeof path);
     io_write_file(path, "\x93NUMPY\x04\x00\x00\x00{}", 12);

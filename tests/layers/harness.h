@@ -31,13 +31,19 @@
 #define LH_MAX_HPARAMS 32
 #define LH_MAX_SETTINGS 16
 
-/* A float buffer of n elements followed by canary bytes. */
+/* A float buffer of n elements. Buffers a plugin writes are followed by
+ * canary bytes; buffers it only reads are allocated to the exact size, so
+ * that valgrind and ASan see any read past their end. */
 typedef struct lh_buf {
     float *data;
     size_t n;
+    int canary;
 } lh_buf;
 
+/* With canary bytes after the data (for outputs). */
 void lh_buf_alloc(lh_buf *b, size_t n);
+/* Exactly n floats (for inputs). */
+void lh_buf_alloc_exact(lh_buf *b, size_t n);
 void lh_buf_free(lh_buf *b);
 void lh_buf_fill(lh_buf *b, float v);
 /* 1 when the canary after the data is intact. */
@@ -52,6 +58,11 @@ typedef struct lh_host {
     size_t pf_calls;     /* parallel_for calls during the current hook */
     int pf_bad_nesting;  /* parallel_for called from inside parallel_for */
     int pf_depth;
+    /* Workspace pressure: requests above ws_limit floats (when non-zero)
+     * get NULL, as when memory is short. */
+    size_t ws_limit;
+    size_t ws_max_request;  /* largest request of the current hook */
+    size_t last_ws_max;     /* ... of the last finished hook */
     cnn_layer_env env;
 } lh_host;
 
@@ -82,6 +93,10 @@ typedef struct lh_layer {
     lh_buf dx[LH_MAX_INPUTS];
     lh_buf dp[LH_MAX_PARAMS];
     lh_host host;
+    /* When set, a hook failing with CNN_ERR_NOMEM is not an assertion
+     * failure: lh_forward / lh_backward return with last_status set. */
+    int allow_nomem;
+    cnn_status last_status;
     char err[512];
 } lh_layer;
 

@@ -56,7 +56,9 @@ enum cf_data {
     CF_DISTINCT,  /* all distinct, 0.05 apart (maxpool) */
     CF_TANH,      /* U(-2, 2) */
     CF_SIGMOID,   /* U(-3, 3) */
-    CF_SHIFTED    /* U(-4, 4) + 60 * (n mod 3 - 1) per sample (softmax) */
+    CF_SHIFTED    /* U(-4, 4) + 100 (n mod 3 - 1) per sample: exp(104)
+                     overflows and exp(-104) underflows float32, so softmax
+                     must shift by the maximum */
 };
 
 typedef struct cf_config {
@@ -95,6 +97,14 @@ static const cf_config cf_configs[] = {
     {"conv", "stride 3, kernel 4x3, uneven",
      {"filters=4", "kernel=[4,3]", "stride=[3,2]", "padding=[0,1]"}, 1,
      {S4(2, 3, 11, 8)}, 4, CF_UNIFORM, 0},
+    /* Large enough for the plugins' threaded passes (>= 2^15 floats) and
+     * for conv's one-image-per-GEMM path (>= 1024 output pixels). */
+    {"conv", "large output, threaded passes",
+     {"filters=4", "kernel=3", "padding=1"}, 1, {S4(2, 8, 40, 36)}, 4,
+     CF_UNIFORM, 0},
+    {"conv", "8 images per GEMM, threaded passes",
+     {"filters=5", "kernel=3", "stride=1", "padding=1"}, 1,
+     {S4(8, 4, 12, 12)}, 4, CF_UNIFORM, 0},
 
     {"maxpool", "2x2", {"size=2"}, 1, {S4(2, 3, 8, 8)}, 4, CF_DISTINCT, 0},
     {"maxpool", "3x3 stride 2 padding 1",
@@ -107,6 +117,8 @@ static const cf_config cf_configs[] = {
      CF_DISTINCT, 0},
     {"maxpool", "2x2 stride 1", {"size=2", "stride=1"}, 1, {S4(2, 2, 5, 6)},
      4, CF_DISTINCT, 0},
+    {"maxpool", "large, threaded", {"size=3", "stride=2", "padding=1"}, 1,
+     {S4(2, 8, 48, 45)}, 4, CF_DISTINCT, 0},
 
     {"avgpool", "2x2", {"size=2"}, 1, {S4(2, 3, 8, 8)}, 4, CF_UNIFORM, 0},
     {"avgpool", "3x3 stride 2 padding 1",
@@ -117,6 +129,8 @@ static const cf_config cf_configs[] = {
      4, CF_UNIFORM, 0},
     {"avgpool", "odd input, floor", {"size=2"}, 1, {S4(3, 1, 7, 9)}, 4,
      CF_UNIFORM, 0},
+    {"avgpool", "large, threaded", {"size=3", "stride=2", "padding=1"}, 1,
+     {S4(2, 8, 48, 45)}, 4, CF_UNIFORM, 0},
 
     {"dense", "rank 2", {"units=7"}, 1, {{4, 20}}, 2, CF_UNIFORM, 0},
     {"dense", "rank 4 input", {"units=5"}, 1, {S4(2, 3, 4, 4)}, 4, CF_UNIFORM,
@@ -135,6 +149,11 @@ static const cf_config cf_configs[] = {
     {"relu", "rank 2", {NULL}, 1, {{3, 7}}, 2, CF_AWAY_ZERO, 0},
     {"tanh", "rank 4", {NULL}, 1, {S4(2, 3, 5, 4)}, 4, CF_TANH, 0},
     {"sigmoid", "rank 4", {NULL}, 1, {S4(2, 3, 5, 4)}, 4, CF_SIGMOID, 0},
+    {"tanh", "large, threaded, partial block", {NULL}, 1, {S4(2, 4, 65, 64)},
+     4, CF_TANH, 0},
+    {"sigmoid", "large, threaded, partial block", {NULL}, 1,
+     {S4(2, 4, 65, 64)}, 4, CF_SIGMOID, 0},
+    {"relu", "large", {NULL}, 1, {S4(2, 4, 65, 64)}, 4, CF_AWAY_ZERO, 0},
     {"flatten", "rank 4", {NULL}, 1, {S4(2, 3, 4, 5)}, 4, CF_UNIFORM, 0},
     {"flatten", "rank 2", {NULL}, 1, {{3, 7}}, 2, CF_UNIFORM, 0},
     {"dropout", "inference", {"rate=0.5"}, 1, {S4(2, 3, 4, 4)}, 4, CF_UNIFORM,
@@ -178,7 +197,7 @@ static void cf_fill_inputs(lh_layer *L, const cf_config *c, lh_rng *rng)
             size_t per = n / (size_t)L->in_shapes[i].dims[0];
             lh_fill_uniform(rng, x, n, -4, 4);
             for (size_t k = 0; k < n; k++)
-                x[k] += (float)(60.0 * (double)((int)((k / per) % 3) - 1));
+                x[k] += (float)(100.0 * (double)((int)((k / per) % 3) - 1));
             break;
         }
         default: lh_fill_uniform(rng, x, n, -2, 2); break;
@@ -334,6 +353,55 @@ static void cf_check_small_batch(lh_layer *L, const cf_config *c,
     lh_buf_free(&out);
 }
 
+/* Workspace pressure: the host refuses the largest request the plugin made
+ * (as when memory is short) but grants anything smaller. The plugin may
+ * fail with CNN_ERR_NOMEM and a message, or fall back to a smaller
+ * workspace (conv cuts its GEMMs into bands) and then must still be right. */
+static void cf_workspace_pressure(lh_layer *L, const cf_config *c,
+                                  const cf_expected *E)
+{
+    char what[96];
+    lh_forward(L, c->training, 11);
+    size_t fmax = L->host.last_ws_max;
+    lh_backward(L, NULL, 1, c->training, 11);
+    size_t bmax = L->host.last_ws_max;
+    L->allow_nomem = 1;
+    if (fmax > 1) {
+        L->host.ws_limit = fmax - 1;
+        lh_forward(L, c->training, 11);
+        if (L->last_status == CNN_OK)
+            cf_check(c, "forward with less workspace", L->y.data, &E->y);
+        else
+            cr_log_info("%s [%s]: forward refused with %zu floats: %s",
+                        c->type, c->label, fmax - 1, L->err);
+        L->host.ws_limit = 0;
+    }
+    if (bmax > 1) {
+        L->host.ws_limit = 0;
+        lh_forward(L, c->training, 11);
+        L->host.ws_limit = bmax - 1;
+        lh_backward(L, NULL, 1, c->training, 11);
+        if (L->last_status == CNN_OK) {
+            for (uint32_t i = 0; i < L->n_in; i++) {
+                snprintf(what, sizeof what,
+                         "input gradient %u with less workspace", i);
+                cf_check(c, what, L->dx[i].data, &E->dx[i]);
+            }
+            for (uint32_t j = 0; j < L->n_params; j++) {
+                snprintf(what, sizeof what, "gradient of %s with less "
+                         "workspace", L->specs[j].name);
+                cf_check(c, what, L->dp[j].data, &E->dp[j]);
+            }
+        } else {
+            cr_log_info("%s [%s]: backward refused with %zu floats: %s",
+                        c->type, c->label, bmax - 1, L->err);
+        }
+    }
+    L->host.ws_limit = 0;
+    L->allow_nomem = 0;
+    L->last_status = CNN_OK;
+}
+
 static void cf_run_config(cnn_context *ctx, const cf_config *c, uint64_t seed)
 {
     cnn_shape shapes[LH_MAX_INPUTS];
@@ -394,6 +462,8 @@ static void cf_run_config(cnn_context *ctx, const cf_config *c, uint64_t seed)
                   "%s [%s]: d%s changes when dx is not wanted", c->type,
                   c->label, L.specs[j].name);
 
+    cf_workspace_pressure(&L, c, &E);
+
     for (uint32_t i = 0; i < L.n_in; i++) {
         snprintf(what, sizeof what, "input %u", i);
         cf_fd_tensor(&L, c, what, L.x[i].data, L.x[i].n, dx1[i]);
@@ -437,7 +507,7 @@ static void cf_smoke(cnn_context *ctx, const cnn_layer_descriptor *d,
     for (uint32_t k = 0; k < d->n_hparams; k++)
         if (d->hparams[k].required)
             return; /* cannot guess a value */
-    cnn_shape s[LH_MAX_INPUTS];
+    cnn_shape s[LH_MAX_INPUTS] = {{0}};
     uint32_t n_in = d->min_inputs < LH_MAX_INPUTS ? d->min_inputs
                                                   : LH_MAX_INPUTS;
     for (uint32_t i = 0; i < n_in; i++)
@@ -512,6 +582,13 @@ ParameterizedTest(cf_plugin_param *p, conformance, plugin, .timeout = 300)
     const cnn_plugin *plugin = NULL;
     cr_assert_eq(cnn_plugin_get(ctx, p->type, &plugin), CNN_OK,
                  "cnn_plugin_get(%s): %s", p->type, cnn_context_message(ctx));
+    const char *path = cnn_plugin_path(plugin);
+    char want[1024];
+    snprintf(want, sizeof want, "%s/%s/%s.so", CNN_TEST_PLUGIN_ROOT, p->type,
+             p->type);
+    cr_expect(path && strcmp(path, want) == 0,
+              "%s: the registry loaded %s, expected %s", p->type,
+              path ? path : "(null)", want);
     const cnn_layer_descriptor *d = cnn_plugin_descriptor(plugin);
     cf_check_descriptor(ctx, plugin, d, p->type);
     size_t ran = 0;

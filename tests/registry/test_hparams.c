@@ -88,7 +88,7 @@ Test(hparams, int_values_and_bounds)
 
 Test(hparams, int_syntax)
 {
-    const char *bad[] = {"3x", "", " 3", "3 ", "3.0", "0x10", "three", "1e2"};
+    const char *bad[] = {"3x", "", " 3", "\n3", "3 ", "3.0", "0x10", "1e2"};
     cnn_hparam_value v;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char want[64];

@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: MIT */
+/* cnnrun features GRAPH --weights W --layer NAME --data SPEC --out F.npy:
+ * one row per sample of a layer's output, for classical classifiers. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "cnn/data.h"
+#include "cnn/exec.h"
+#include "cnn/io.h"
+#include "commands.h"
+#include "model.h"
+
+static const char features_usage[] =
+    "Usage: cnnrun features GRAPH --weights W --layer NAME --data SPEC\n"
+    "                       --out F.npy [--labels L.npy] [--libsvm F.txt]\n"
+    "Writes LAYER's output for every sample as one row of F [N, D]\n"
+    "(float32), and the samples' labels as L (int32; default: F with\n"
+    "'.labels.npy' for '.npy'). --libsvm also writes LIBSVM text\n"
+    "('label index:value ...', indices from 1, zeros left out).\n\n"
+    "  --weights FILE    weights (safetensors)\n"
+    "  --layer NAME      the layer whose output are the features\n"
+    "  --data SPEC       dataset (see cnnrun train --help)\n"
+    "  --out FILE        features (.npy)\n"
+    "  --labels FILE     labels (.npy, int32)\n"
+    "  --libsvm FILE     features and labels as LIBSVM text\n"
+    "  --batch B         images per pass (default 100)\n";
+
+enum {
+    OPT_WEIGHTS = CLI_OPT_FIRST_COMMAND,
+    OPT_LAYER,
+    OPT_DATA,
+    OPT_OUT,
+    OPT_LABELS,
+    OPT_LIBSVM,
+    OPT_BATCH
+};
+
+/* Runs the dataset through layers 0..layer and copies that layer's output
+ * into rows; labels from the dataset. */
+static cnn_status extract(cnn_context *ctx, model *m, int32_t layer,
+                          const cnn_dataset *ds, size_t batch, float *rows,
+                          size_t width, int32_t *labels)
+{
+    cnn_exec *ex = NULL;
+    cnn_loader *loader = NULL;
+    cnn_loader_options lo;
+    cnn_exec_options eo = {(int64_t)batch, 0, layer};
+    size_t done = 0;
+    cnn_status st;
+
+    cnn_loader_options_init(&lo);
+    lo.batch = batch;
+    lo.mean = cnn_graph_input_mean(m->graph);
+    lo.std = cnn_graph_input_std(m->graph);
+    st = cnn_loader_create(ctx, ds, &lo, &loader);
+    if (st == CNN_OK)
+        st = cnn_exec_create(ctx, m->graph, m->params, &eo, &ex);
+    if (st == CNN_OK)
+        st = cnn_loader_begin_epoch(loader, 0);
+    while (st == CNN_OK) {
+        cnn_tensor images;
+        const int32_t *batch_labels;
+        size_t n;
+        const cnn_tensor *out;
+        st = cnn_loader_next(loader, &images, &batch_labels, &n);
+        if (st != CNN_OK || n == 0)
+            break;
+        st = cnn_exec_forward(ex, &images, 0, 0, (size_t)layer);
+        if (st != CNN_OK)
+            break;
+        out = cnn_exec_output(ex, (size_t)layer);
+        memcpy(rows + done * width, out->data, n * width * sizeof(float));
+        memcpy(labels + done, batch_labels, n * sizeof *labels);
+        done += n;
+    }
+    cnn_exec_destroy(ex);
+    cnn_loader_destroy(loader);
+    return st;
+}
+
+static int write_libsvm(const cli_common *common, const char *path,
+                        const float *rows, size_t n, size_t width,
+                        const int32_t *labels)
+{
+    char tmp[4096];
+    FILE *f;
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    f = fopen(tmp, "w");
+    if (!f)
+        return cli_failf(common, "%s: cannot write: %s", tmp, strerror(errno));
+    for (size_t i = 0; i < n; i++) {
+        fprintf(f, "%d", labels[i]);
+        for (size_t j = 0; j < width; j++)
+            if (rows[i * width + j] != 0.0f)
+                fprintf(f, " %zu:%.8g", j + 1, (double)rows[i * width + j]);
+        fputc('\n', f);
+    }
+    if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0) {
+        fclose(f);
+        remove(tmp);
+        return cli_failf(common, "%s: write failed: %s", path, strerror(errno));
+    }
+    fclose(f);
+    if (rename(tmp, path) != 0) {
+        remove(tmp);
+        return cli_failf(common, "%s: cannot rename into place: %s", path, strerror(errno));
+    }
+    return CLI_OK;
+}
+
+int cmd_features(int argc, char **argv)
+{
+    static const struct option options[] = {
+        CLI_COMMON_OPTIONS,
+        {"weights", required_argument, NULL, OPT_WEIGHTS},
+        {"layer", required_argument, NULL, OPT_LAYER},
+        {"data", required_argument, NULL, OPT_DATA},
+        {"out", required_argument, NULL, OPT_OUT},
+        {"labels", required_argument, NULL, OPT_LABELS},
+        {"libsvm", required_argument, NULL, OPT_LIBSVM},
+        {"batch", required_argument, NULL, OPT_BATCH},
+        {0, 0, 0, 0}};
+    cli_common common;
+    const char *weights = NULL, *layer_name = NULL, *data = NULL, *out = NULL;
+    const char *labels_path = NULL, *libsvm = NULL;
+    char labels_default[4096];
+    long long batch = 100;
+    int opt, code = CLI_OK;
+    cnn_context *ctx;
+    model m = {0};
+    cnn_dataset *ds = NULL;
+    float *rows = NULL;
+    int32_t *labels = NULL;
+
+    cli_common_init(&common, "features", features_usage);
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        if (cli_common_option(&common, opt, optarg, &code)) {
+            if (code != CLI_OK || common.help)
+                return code;
+            continue;
+        }
+        switch (opt) {
+        case OPT_WEIGHTS: weights = optarg; break;
+        case OPT_LAYER: layer_name = optarg; break;
+        case OPT_DATA: data = optarg; break;
+        case OPT_OUT: out = optarg; break;
+        case OPT_LABELS: labels_path = optarg; break;
+        case OPT_LIBSVM: libsvm = optarg; break;
+        case OPT_BATCH:
+            if (!cli_parse_int(optarg, 1, 65536, &batch))
+                return cli_usage_error(&common, "--batch wants a whole number from 1 to 65536, got '%s'", optarg);
+            break;
+        default: break;
+        }
+    }
+    if (optind + 1 != argc)
+        return cli_usage_error(&common, "expected one GRAPH file");
+    if (!weights || !layer_name || !data || !out)
+        return cli_usage_error(&common, "--weights, --layer, --data and --out are required");
+    if (!labels_path) {
+        size_t len = strlen(out);
+        if (len > 4 && strcmp(out + len - 4, ".npy") == 0)
+            snprintf(labels_default, sizeof labels_default, "%.*s.labels.npy", (int)(len - 4), out);
+        else
+            snprintf(labels_default, sizeof labels_default, "%s.labels.npy", out);
+        labels_path = labels_default;
+    }
+    ctx = cli_context(&common);
+    if (!ctx)
+        return CLI_FAIL;
+    if (model_open(ctx, argv[optind], weights, 0, &m) != CNN_OK) {
+        code = cli_fail(&common, ctx);
+        goto done;
+    }
+    {
+        int32_t layer = cnn_graph_find_layer(m.graph, layer_name);
+        cnn_shape in = cnn_graph_input_shape(m.graph);
+        cnn_layer_info info;
+        size_t n, width;
+        cnn_tensor ft;
+        if (layer < 0) {
+            code = cli_failf(&common, "%s: no layer named '%s'", argv[optind], layer_name);
+            goto done;
+        }
+        if (cnn_dataset_open(ctx, data, &in, &ds) != CNN_OK) {
+            code = cli_fail(&common, ctx);
+            goto done;
+        }
+        cnn_graph_layer_info(m.graph, (size_t)layer, &info);
+        n = cnn_dataset_size(ds);
+        width = cnn_shape_numel(&info.output_shape);
+        rows = malloc(n * width * sizeof *rows + 1);
+        labels = malloc(n * sizeof *labels + 1);
+        if (!rows || !labels) {
+            code = cli_failf(&common, "out of memory for %zu x %zu features", n, width);
+            goto done;
+        }
+        if (extract(ctx, &m, layer, ds, (size_t)batch, rows, width, labels) != CNN_OK) {
+            code = cli_fail(&common, ctx);
+            goto done;
+        }
+        ft.shape = cnn_shape2((int64_t)n, (int64_t)width);
+        ft.data = rows;
+        if (cnn_npy_write(ctx, out, &ft) != CNN_OK ||
+            cnn_npy_write_i32(ctx, labels_path, labels, n) != CNN_OK) {
+            code = cli_fail(&common, ctx);
+            goto done;
+        }
+        if (libsvm && (code = write_libsvm(&common, libsvm, rows, n, width, labels)) != CLI_OK)
+            goto done;
+        if (!common.quiet)
+            fprintf(stderr, "cnnrun features: %zu samples x %zu features of layer '%s' -> %s, labels -> %s%s%s\n",
+                    n, width, layer_name, out, labels_path, libsvm ? ", LIBSVM -> " : "",
+                    libsvm ? libsvm : "");
+    }
+done:
+    free(rows);
+    free(labels);
+    cnn_dataset_destroy(ds);
+    model_close(&m);
+    cnn_context_destroy(ctx);
+    return code;
+}
