@@ -245,6 +245,8 @@ const char *cnn_graph_setting(const cnn_graph *graph, const char *key,
             return graph->settings[i].value;
         }
     }
+    if (line)
+        *line = 0;
     return NULL;
 }
 

@@ -494,6 +494,12 @@ static cnn_status resolve(builder *b, const cnn_graph_doc *doc, int depth,
             goto fail;
     }
     first = out->n;
+    if (first + doc->n_layers > CNN_GRAPH_LAYERS_MAX) {
+        st = fail_at(ctx, doc, doc->layers_mark, CNN_ERR_GRAPH, "%zu layers "
+                     "with the backbone's, more than the %d a graph may have",
+                     first + doc->n_layers, CNN_GRAPH_LAYERS_MAX);
+        goto fail;
+    }
     grown = realloc(out->layers, (first + doc->n_layers + 1) * sizeof *grown);
     if (!grown) {
         st = cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
@@ -801,6 +807,8 @@ cnn_status cnn_graph_load(cnn_context *ctx, const char *path,
 {
     cnn_graph_doc *doc;
     cnn_status st;
+    if (!ctx)
+        return CNN_ERR_INVALID;
     if (!out)
         return cnn_fail(ctx, CNN_ERR_INVALID, "cnn_graph_load: out is NULL");
     *out = NULL;
@@ -816,6 +824,8 @@ cnn_status cnn_graph_load_string(cnn_context *ctx, const char *yaml,
 {
     cnn_graph_doc *doc;
     cnn_status st;
+    if (!ctx)
+        return CNN_ERR_INVALID;
     if (!out)
         return cnn_fail(ctx, CNN_ERR_INVALID,
                         "cnn_graph_load_string: out is NULL");

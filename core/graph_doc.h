@@ -18,6 +18,9 @@
 
 /* Longest layer or graph name, without the NUL. */
 #define CNN_GRAPH_NAME_MAX 127
+/* Most layers in one graph, its backbone's included. The loader's checks
+ * are quadratic in it, and real networks have hundreds to a few thousand. */
+#define CNN_GRAPH_LAYERS_MAX 10000
 /* Most values one hyperparameter may carry ("[h, w]" has two). */
 #define CNN_DOC_MAX_ITEMS 2
 

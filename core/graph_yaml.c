@@ -19,6 +19,8 @@
 #define GRAPH_FILE_MAX ((size_t)16 << 20)
 /* Per dimension of the declared input; keeps C*H*W far from overflow. */
 #define INPUT_DIM_MAX 1000000
+/* Keys checked pairwise for duplicates: a layer has about ten. */
+#define MAPPING_KEYS_MAX 256
 
 typedef struct walk {
     cnn_context *ctx;
@@ -136,6 +138,9 @@ static cnn_status check_keys(walk *w, const yaml_node_t *map,
                              const char *label)
 {
     yaml_node_pair_t *first = map->data.mapping.pairs.start;
+    if (map_length(map) > MAPPING_KEYS_MAX)
+        return fail_at(w, mark_of(map), "%smore than %d keys in one mapping",
+                       label, MAPPING_KEYS_MAX);
     for (yaml_node_pair_t *p = first; p < map->data.mapping.pairs.top; p++) {
         yaml_node_t *key = node_at(w, p->key);
         if (key->type != YAML_SCALAR_NODE || is_null(key))
@@ -516,6 +521,9 @@ static cnn_status take_layers(walk *w, const yaml_node_t *node)
     if (n == 0)
         return fail_at(w, doc->layers_mark, "layers is empty: a graph needs "
                        "at least one layer");
+    if (n > CNN_GRAPH_LAYERS_MAX)
+        return fail_at(w, doc->layers_mark, "%zu layers, more than the %d a "
+                       "graph may have", n, CNN_GRAPH_LAYERS_MAX);
     doc->layers = alloc_array(w, n, sizeof *doc->layers);
     if (!doc->layers)
         return CNN_ERR_NOMEM;
@@ -735,6 +743,57 @@ static cnn_status syntax_error(cnn_context *ctx, const yaml_parser_t *parser,
                     origin, m.line, m.column, problem, hint);
 }
 
+/* The document API resolves an alias to the anchored node itself, so an
+ * alias repeats a whole subtree for free. Repeated scalars are fine within
+ * a budget; a mapping or sequence used twice (or inside itself) is refused
+ * before the walk, which would otherwise copy it once per use. */
+static cnn_status check_aliases(cnn_context *ctx, yaml_document_t *ydoc,
+                                const char *origin, size_t length)
+{
+    size_t n = (size_t)(ydoc->nodes.top - ydoc->nodes.start);
+    size_t *refs = calloc(n + 1, sizeof *refs);
+    size_t budget = 4 * length + 65536, copied = 0;
+    cnn_status st = CNN_OK;
+    if (!refs)
+        return cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
+    refs[1] = 1; /* the root */
+    for (size_t i = 0; i < n; i++) {
+        const yaml_node_t *node = &ydoc->nodes.start[i];
+        if (node->type == YAML_SEQUENCE_NODE) {
+            for (yaml_node_item_t *it = node->data.sequence.items.start;
+                 it < node->data.sequence.items.top; it++)
+                refs[*it]++;
+        } else if (node->type == YAML_MAPPING_NODE) {
+            for (yaml_node_pair_t *p = node->data.mapping.pairs.start;
+                 p < node->data.mapping.pairs.top; p++) {
+                refs[p->key]++;
+                refs[p->value]++;
+            }
+        }
+    }
+    for (size_t i = 0; st == CNN_OK && i < n; i++) {
+        const yaml_node_t *node = &ydoc->nodes.start[i];
+        cnn_doc_mark m = mark_of(node);
+        if (node->type != YAML_SCALAR_NODE && refs[i + 1] > 1) {
+            st = cnn_fail(ctx, CNN_ERR_GRAPH, "%s:%d:%d: this %s is used "
+                          "again through an alias; graph files allow "
+                          "aliases of scalars only", origin, m.line,
+                          m.column, node->type == YAML_MAPPING_NODE
+                                        ? "mapping" : "sequence");
+        } else if (node->type == YAML_SCALAR_NODE) {
+            size_t bytes = node->data.scalar.length + 1;
+            if (refs[i + 1] > (budget - copied) / bytes)
+                st = cnn_fail(ctx, CNN_ERR_GRAPH, "%s:%d:%d: aliases of "
+                              "this scalar expand the file beyond %zu "
+                              "bytes", origin, m.line, m.column, budget);
+            else
+                copied += refs[i + 1] * bytes;
+        }
+    }
+    free(refs);
+    return st;
+}
+
 static cnn_status load_yaml(cnn_context *ctx, yaml_parser_t *parser,
                             yaml_document_t *ydoc, const char *text,
                             size_t length, const char *origin)
@@ -805,7 +864,9 @@ cnn_status cnn_graph_doc_parse(cnn_context *ctx, const char *text,
     w.ctx = ctx;
     w.ydoc = &ydoc;
     w.doc = doc;
-    st = take_root(&w, yaml_document_get_root_node(&ydoc));
+    st = check_aliases(ctx, &ydoc, origin, length);
+    if (st == CNN_OK)
+        st = take_root(&w, yaml_document_get_root_node(&ydoc));
     yaml_document_delete(&ydoc);
     if (st != CNN_OK) {
         cnn_graph_doc_free(doc);

@@ -192,11 +192,14 @@ static cnn_status image_info(cnn_context *ctx, const char *path,
     if (!stbi_info_from_memory(buf, (int)len, w, h, comp))
         return cnn_fail(ctx, CNN_ERR_FORMAT, "%s: corrupt image: %s", path,
                         stb_reason());
-    if (*w < 1 || *h < 1 ||
+    /* The side limit also keeps the resize arithmetic inside int32. */
+    if (*w < 1 || *h < 1 || *w > CNN_DATA_MAX_SIDE ||
+        *h > CNN_DATA_MAX_SIDE ||
         (size_t)*w * (size_t)*h > CNN_DATA_MAX_IMAGE_PIXELS)
         return cnn_fail(ctx, CNN_ERR_FORMAT,
-                        "%s: image size %dx%d is outside 1..%u pixels", path,
-                        *w, *h, CNN_DATA_MAX_IMAGE_PIXELS);
+                        "%s: image size %dx%d is outside 1..%d per side "
+                        "and %u pixels", path, *w, *h, CNN_DATA_MAX_SIDE,
+                        CNN_DATA_MAX_IMAGE_PIXELS);
     return CNN_OK;
 }
 
@@ -248,10 +251,6 @@ static cnn_status native_geometry(cnn_context *ctx, const char *path,
     free(buf);
     if (st != CNN_OK)
         return st;
-    if (w > CNN_DATA_MAX_SIDE || h > CNN_DATA_MAX_SIDE)
-        return cnn_fail(ctx, CNN_ERR_SHAPE,
-                        "%s: image size %dx%d exceeds %d per side", path, w,
-                        h, CNN_DATA_MAX_SIDE);
     g->channels = comp <= 2 ? 1 : 3;
     g->height = h;
     g->width = w;

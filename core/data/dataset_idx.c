@@ -123,26 +123,26 @@ static cnn_status idx_read(cnn_context *ctx, idx_reader *r, void *buf,
     return CNN_OK;
 }
 
-/* The file must end here. */
+/* The file must end here. Counts at most a probe's worth of extra bytes,
+ * so a huge tail costs no more than a small one. */
 static cnn_status idx_expect_end(cnn_context *ctx, idx_reader *r)
 {
     unsigned char probe[4096];
     size_t extra = 0;
-    int k;
-    while ((k = gzread(r->gz, probe, sizeof probe)) > 0)
+    int k = 0, err = Z_OK;
+    while (extra < sizeof probe &&
+           (k = gzread(r->gz, probe, (unsigned)(sizeof probe - extra))) > 0)
         extra += (size_t)k;
-    if (k < 0 || extra == 0) {
-        int err = Z_OK;
-        gzerror(r->gz, &err);
-        if (err != Z_OK)
-            return idx_short_read(ctx, r, "end of the data", 0);
-    }
     if (extra)
         return cnn_fail(ctx, CNN_ERR_FORMAT,
                         "%s: %zu%s trailing bytes after the %zu bytes the "
                         "header describes", r->path, extra,
                         extra >= sizeof probe ? " or more" : "",
                         r->consumed);
+    /* A stream cut in its trailer, or a bad CRC, shows up only here. */
+    gzerror(r->gz, &err);
+    if (k < 0 || err != Z_OK)
+        return idx_short_read(ctx, r, "end of the data", 0);
     return CNN_OK;
 }
 
@@ -350,9 +350,10 @@ cnn_status cnn_data_open_idx(cnn_context *ctx, cnn_dataset *ds,
          idims[1] > CNN_DATA_MAX_SIDE || idims[2] > CNN_DATA_MAX_SIDE ||
          pixels > CNN_DATA_MAX_IMAGE_PIXELS))
         st = cnn_fail(ctx, CNN_ERR_FORMAT,
-                      "%s: image size %ux%u is outside 1..%d per side",
-                      images_path, (unsigned)idims[1], (unsigned)idims[2],
-                      CNN_DATA_MAX_SIDE);
+                      "%s: image size %ux%u is outside 1..%d per side "
+                      "and %u pixels", images_path, (unsigned)idims[1],
+                      (unsigned)idims[2], CNN_DATA_MAX_SIDE,
+                      CNN_DATA_MAX_IMAGE_PIXELS);
     if (st == CNN_OK) {
         size_t data;
         if (cnn_data_mul(pixels, idims[0], &data) && data <= SIZE_MAX - 16)

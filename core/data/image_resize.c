@@ -143,20 +143,22 @@ int cnn_data_resize_cover(const uint8_t *src, int32_t rows, int32_t cols,
         taps_free(&tx);
         return 0;
     }
-    /* Horizontal pass over the source rows the vertical taps read, into
-     * rows x width x channels. */
-    tmp = malloc((size_t)rows * (size_t)width * (size_t)channels *
+    /* Horizontal pass over the source rows y_lo .. y_hi - 1 that the
+     * vertical taps read (first[] grows with the output row), into
+     * (y_hi - y_lo) x width x channels. */
+    y_lo = ty.first[0];
+    y_hi = ty.first[height - 1] + ty.count[height - 1];
+    tmp = malloc((size_t)(y_hi - y_lo) * (size_t)width * (size_t)channels *
                  sizeof *tmp);
     if (!tmp) {
         taps_free(&tx);
         taps_free(&ty);
         return 0;
     }
-    y_lo = ty.first[0];
-    y_hi = ty.first[height - 1] + ty.count[height - 1];
     for (int32_t y = y_lo; y < y_hi; y++) {
         const uint8_t *row = src + (size_t)y * (size_t)cols * (size_t)channels;
-        float *out = tmp + (size_t)y * (size_t)width * (size_t)channels;
+        float *out =
+            tmp + (size_t)(y - y_lo) * (size_t)width * (size_t)channels;
         for (int32_t x = 0; x < width; x++) {
             const float *w = tx.weight + (size_t)x * (size_t)tx.max_taps;
             const uint8_t *s = row + (size_t)tx.first[x] * (size_t)channels;
@@ -177,7 +179,8 @@ int cnn_data_resize_cover(const uint8_t *src, int32_t rows, int32_t cols,
                 float acc = 0;
                 for (int32_t k = 0; k < ty.count[y]; k++)
                     acc += w[k] *
-                           tmp[((size_t)(ty.first[y] + k) * (size_t)width +
+                           tmp[((size_t)(ty.first[y] + k - y_lo) *
+                                    (size_t)width +
                                 (size_t)x) * (size_t)channels + (size_t)c];
                 acc += 0.5f;
                 dst[(size_t)c * plane + (size_t)y * (size_t)width +

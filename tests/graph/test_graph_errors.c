@@ -2,6 +2,10 @@
 /* One fixture per error the loader can report: each must fail with the
  * right status, start with path:line:column of the offending node and name
  * the layer, key or value at fault. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include <criterion/criterion.h>
 
 #include "graph_test_util.h"
@@ -310,5 +314,65 @@ Test(graph_errors, error_inside_backbone)
              gt_fixture("errors/unknown_key.yaml"));
     cr_assert(strstr(cnn_context_message(ctx), want) != NULL, "%s",
               cnn_context_message(ctx));
+    cnn_context_destroy(ctx);
+}
+
+/* ---- aliases -------------------------------------------------------------- */
+
+Test(graph_errors, alias_of_a_mapping)
+{
+    E("alias_mapping.yaml", CNN_ERR_GRAPH, 4, 5, "mapping",
+      "used again through an alias");
+}
+
+Test(graph_errors, recursive_alias)
+{
+    E("alias_recursive.yaml", CNN_ERR_GRAPH, 3, 9, "sequence",
+      "used again through an alias");
+}
+
+/* A long scalar repeated through aliases must not multiply memory. */
+Test(graph_errors, scalar_alias_budget)
+{
+    enum { LONG = 70000, USES = 12 };
+    char *text = malloc(LONG + 64 * USES + 256);
+    size_t n = 0;
+    cnn_context *ctx = gt_context();
+    cnn_graph *g = NULL;
+    cr_assert_not_null(text);
+    n += (size_t)sprintf(text + n, "name: bomb\ninput: [1, 2, 2]\n"
+                                   "layers: [{name: a, type: relu}]\n"
+                                   "train:\n  k0: &s ");
+    memset(text + n, 'x', LONG);
+    n += LONG;
+    for (int i = 1; i <= USES; i++)
+        n += (size_t)sprintf(text + n, "\n  k%d: *s", i);
+    cr_assert_eq(cnn_graph_load_string(ctx, text, n, "bomb.yaml", &g),
+                 CNN_ERR_GRAPH);
+    cr_assert_null(g);
+    cr_assert(strncmp(cnn_context_message(ctx), "bomb.yaml:5:7: aliases", 22)
+                  == 0, "%s", cnn_context_message(ctx));
+    free(text);
+    cnn_context_destroy(ctx);
+}
+
+/* ---- limits --------------------------------------------------------------- */
+
+Test(graph_errors, too_many_keys)
+{
+    char text[8192];
+    size_t n = (size_t)sprintf(text, "name: keys\ninput: [1, 2, 2]\n"
+                                     "layers: [{name: a, type: relu}]\n"
+                                     "train: {");
+    cnn_context *ctx = gt_context();
+    cnn_graph *g = NULL;
+    for (int i = 0; i < 300; i++)
+        n += (size_t)sprintf(text + n, "%sk%d: 1", i ? ", " : "", i);
+    n += (size_t)sprintf(text + n, "}\n");
+    cr_assert_eq(cnn_graph_load_string(ctx, text, n, "keys.yaml", &g),
+                 CNN_ERR_GRAPH);
+    cr_assert(strstr(cnn_context_message(ctx), "keys.yaml:4:8: ") != NULL &&
+                  strstr(cnn_context_message(ctx), "more than 256 keys"),
+              "%s", cnn_context_message(ctx));
     cnn_context_destroy(ctx);
 }

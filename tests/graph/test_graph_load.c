@@ -319,3 +319,14 @@ Test(graph_load, graph_name_and_scalars)
     cnn_graph_destroy(g);
     cnn_context_destroy(ctx);
 }
+
+Test(graph_load, scalar_aliases)
+{
+    cnn_context *ctx = gt_context();
+    cnn_graph *g = load_ok(ctx, "aliases.yaml");
+    cr_assert_eq(info_of(g, "c2").layer->hparams[0].i[0], 4);
+    cr_assert_eq(info_of(g, "c2").layer->hparams[1].i[1], 3);
+    expect_shape(info_of(g, "c2").output_shape, 4, 1, 4, 8, 8);
+    cnn_graph_destroy(g);
+    cnn_context_destroy(ctx);
+}
