@@ -8,10 +8,13 @@ int cmd_summary(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_forward(int argc, char **argv);
 int cmd_plugins(int argc, char **argv);
+int cmd_check_plugin(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_features(int argc, char **argv);
 int cmd_linear(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif

@@ -20,10 +20,13 @@ static const command commands[] = {
     {"forward", cmd_forward, "run a batch through a graph (.npy in and out)"},
     {"train", cmd_train, "train on a dataset, with checkpoints and logs"},
     {"eval", cmd_eval, "loss, accuracy, per-class scores, confusion matrix"},
+    {"predict", cmd_predict, "the most probable classes of image files"},
     {"features", cmd_features, "write a layer's outputs as feature rows"},
     {"linear", cmd_linear, "train or evaluate LIBLINEAR on feature rows"},
     {"plot", cmd_plot, "draw loss and accuracy curves from a metrics log"},
     {"plugins", cmd_plugins, "list the layer plugins found, or describe one"},
+    {"bench", cmd_bench, "per-layer time, GFLOP/s, images/s and memory"},
+    {"check-plugin", cmd_check_plugin, "check a layer plugin: ABI, memory, gradients"},
 };
 
 static void usage(FILE *out)

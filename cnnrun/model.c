@@ -2,7 +2,61 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cnn/io.h"
 #include "model.h"
+
+/* Appends name to a comma-separated list, with "..." once it is long. */
+static void list_add(char *list, size_t size, size_t *count, const char *name)
+{
+    size_t used = strlen(list);
+    (*count)++;
+    if (used + strlen(name) + 8 >= size) {
+        if (used + 5 < size && strcmp(list + used - 3, "...") != 0)
+            strcat(list, ", ...");
+        return;
+    }
+    if (used)
+        strcat(list, ", ");
+    strcat(list, name);
+}
+
+/* Loads the backbone's weights by name and says what happened to every
+ * tensor: taken, dropped with the old head, or left newly initialised. */
+static cnn_status load_backbone(cnn_context *ctx, model *m, const char *path)
+{
+    cnn_tensor_file *file = NULL;
+    char loaded[400] = "", dropped[400] = "", fresh[400] = "";
+    size_t n_loaded = 0, n_dropped = 0, n_fresh = 0;
+    cnn_status st = cnn_safetensors_read(ctx, path, &file);
+    if (st != CNN_OK)
+        return st;
+    st = cnn_params_load_file(ctx, m->params, file,
+                              CNN_PARAMS_ALLOW_MISSING | CNN_PARAMS_ALLOW_EXTRA,
+                              NULL);
+    if (st == CNN_OK) {
+        for (size_t i = 0; i < cnn_tensor_file_count(file); i++) {
+            const char *name = cnn_tensor_file_at(file, i)->name;
+            if (cnn_params_find(m->params, name) >= 0)
+                list_add(loaded, sizeof loaded, &n_loaded, name);
+            else
+                list_add(dropped, sizeof dropped, &n_dropped, name);
+        }
+        for (size_t i = 0; i < cnn_params_count(m->params); i++) {
+            const char *name = cnn_params_name(m->params, i);
+            if (!cnn_tensor_file_find(file, name))
+                list_add(fresh, sizeof fresh, &n_fresh, name);
+        }
+        cnn_context_log(ctx, CNN_LOG_INFO, "backbone weights %s: loaded %zu tensors (%s)",
+                        path, n_loaded, loaded);
+        if (n_dropped)
+            cnn_context_log(ctx, CNN_LOG_INFO, "dropped %zu not in this graph (%s)",
+                            n_dropped, dropped);
+        if (n_fresh)
+            cnn_context_log(ctx, CNN_LOG_INFO, "newly initialised %zu (%s)", n_fresh, fresh);
+    }
+    cnn_tensor_file_destroy(file);
+    return st;
+}
 
 cnn_status model_open(cnn_context *ctx, const char *graph_path,
                       const char *weights_path, uint64_t seed, model *m)
@@ -17,11 +71,10 @@ cnn_status model_open(cnn_context *ctx, const char *graph_path,
         goto fail;
     cnn_params_init(m->params, seed);
     backbone = cnn_graph_backbone_weights(m->graph);
+    /* A full weights file replaces everything, so the backbone's is not
+     * read first. */
     if (backbone && !weights_path) {
-        size_t loaded = 0;
-        st = cnn_params_load(ctx, m->params, backbone,
-                             CNN_PARAMS_ALLOW_MISSING | CNN_PARAMS_ALLOW_EXTRA,
-                             &loaded);
+        st = load_backbone(ctx, m, backbone);
         if (st != CNN_OK)
             goto fail;
     }

@@ -122,6 +122,19 @@ void cnn_log(cnn_context *ctx, cnn_log_level level, const char *fmt, ...)
     ctx->log_fn(ctx->log_user, level, line);
 }
 
+void cnn_context_log(cnn_context *ctx, cnn_log_level level, const char *fmt,
+                     ...)
+{
+    char line[CNN_MESSAGE_MAX];
+    va_list ap;
+    if (!ctx || !ctx->log_fn)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    ctx->log_fn(ctx->log_user, level, line);
+}
+
 static cnn_status add_dir(cnn_context *ctx, const char *dir, size_t length)
 {
     char **grown;

@@ -188,8 +188,9 @@ cnn_status cnn_graph_infer_shapes(cnn_context *ctx, const cnn_graph *graph,
         st = l->desc->infer_shape(l->hparams, in, l->n_inputs, &shapes[i],
                                   &err);
         if (st == CNN_OK && !shape_ok(&shapes[i], n))
-            st = cnn_layer_fail(&err, CNN_ERR_PLUGIN, "plugin %s returned an "
-                                "invalid output shape (rank %d) for batch %lld",
+            st = cnn_layer_fail(&err, CNN_ERR_PLUGIN,
+                                "plugin %s returned an invalid output shape "
+                                "(rank %d) for batch %lld",
                                 l->type, (int)shapes[i].rank, (long long)n);
         if (st != CNN_OK) {
             free(in);
@@ -209,12 +210,13 @@ cnn_status cnn_graph_output_shape(cnn_context *ctx, const cnn_graph *graph,
     cnn_shape *shapes;
     cnn_status st;
     if (layer >= graph->n_layers)
-        return cnn_fail(ctx, CNN_ERR_INVALID, "%s: layer index %zu out of "
-                        "range (%zu layers)", graph->path, layer,
-                        graph->n_layers);
+        return cnn_fail(ctx, CNN_ERR_INVALID,
+                        "%s: layer index %zu out of range (%zu layers)",
+                        graph->path, layer, graph->n_layers);
     if (n < 1)
-        return cnn_fail(ctx, CNN_ERR_INVALID, "%s: batch size must be at "
-                        "least 1, got %lld", graph->path, (long long)n);
+        return cnn_fail(ctx, CNN_ERR_INVALID,
+                        "%s: batch size must be at least 1, got %lld",
+                        graph->path, (long long)n);
     shapes = calloc(graph->n_layers, sizeof *shapes);
     if (!shapes)
         return cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");

@@ -1,71 +1,41 @@
 /* SPDX-License-Identifier: MIT */
-/* Document -> cnn_graph. Two stages:
- *   resolve: per file (recursing into backbones), find each layer's plugin,
- *            validate its hyperparameters against the descriptor, resolve
- *            input names and put the layers in a stable topological order;
- *   instantiate: once, for the final graph, infer every shape with batch 1
- *            and only then create the layers and collect their parameters.
- * So no plugin code runs before the whole graph is known to be consistent,
- * and a backbone's layers after the cut are validated but never created. */
+/* cnn_graph_doc -> cnn_graph_plan, the first stage of loading: per file
+ * (recursing into backbones) find each layer's plugin, validate its
+ * hyperparameters against the descriptor, resolve input names, cut and
+ * freeze the backbone, and put the layers in a stable topological order.
+ * No plugin hook runs here; graph_create.c does shapes and instances. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "context_internal.h"
-#include "graph_doc.h"
-#include "graph_internal.h"
+#include "graph_plan.h"
 
 /* Backbones may nest (a head on a head on a backbone) this deep. */
 #define BACKBONE_DEPTH_MAX 8
 
-/* A layer on its way into the graph. */
-typedef struct pending {
-    const cnn_graph_doc *doc;
-    const cnn_doc_layer *src;
-    const cnn_plugin *plugin;
-    const cnn_layer_descriptor *desc;
-    cnn_hparam_value *hparams; /* owned */
-    int32_t *inputs;           /* owned; indices into the plan, or -1 */
-    uint32_t n_inputs;
-    int trainable;
-    int from_backbone;
-} pending;
-
-/* One file's layers, resolved and ordered, plus where the input came from. */
-typedef struct plan {
-    pending *layers;
-    size_t n;
-    const cnn_graph_doc *shape_doc; /* gave input.shape */
-    const cnn_graph_doc *norm_doc;  /* gave input.mean and input.std */
-    const cnn_graph_doc *classes_doc;
-} plan;
-
 typedef struct builder {
     cnn_context *ctx;
-    cnn_graph_doc **docs; /* every file read; freed at the end */
+    cnn_graph_doc **docs; /* every file read, the top one first */
     size_t n_docs;
     size_t cap_docs;
 } builder;
 
-static cnn_status fail_at(cnn_context *ctx, const cnn_graph_doc *doc,
-                          cnn_doc_mark m, cnn_status status, const char *fmt,
-                          ...) CNN_PRINTF(5, 6);
-
-static cnn_status fail_at(cnn_context *ctx, const cnn_graph_doc *doc,
-                          cnn_doc_mark m, cnn_status status, const char *fmt,
-                          ...)
+cnn_status cnn_graph_fail_at(cnn_context *ctx, const cnn_graph_doc *doc,
+                             cnn_doc_mark m, cnn_status status,
+                             const char *fmt, ...)
 {
     char detail[CNN_MESSAGE_MAX];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
-    return cnn_fail(ctx, status, "%s:%d:%d: %s", doc->origin, m.line,
-                    m.column, detail);
+    return cnn_fail(ctx, status, "%s:%d:%d: %s", doc->origin, m.line, m.column,
+                    detail);
 }
 
-static char *dup_text(const char *s)
+char *cnn_graph_strdup(const char *s)
 {
     size_t n = strlen(s) + 1;
     char *copy = malloc(n);
@@ -74,14 +44,13 @@ static char *dup_text(const char *s)
     return copy;
 }
 
-/* rel resolved against the folder of base (a path or an origin name). */
-static char *path_beside(const char *base, const char *rel)
+char *cnn_graph_path_beside(const char *base, const char *rel)
 {
     const char *slash = strrchr(base, '/');
     size_t dir, n;
     char *out;
     if (rel[0] == '/' || !slash)
-        return dup_text(rel);
+        return cnn_graph_strdup(rel);
     dir = (size_t)(slash - base) + 1;
     n = strlen(rel);
     out = malloc(dir + n + 1);
@@ -92,13 +61,16 @@ static char *path_beside(const char *base, const char *rel)
     return out;
 }
 
-static void plan_free(plan *p)
+void cnn_graph_plan_free(cnn_graph_plan *p)
 {
     for (size_t i = 0; p->layers && i < p->n; i++) {
         free(p->layers[i].hparams);
         free(p->layers[i].inputs);
     }
     free(p->layers);
+    for (size_t i = 0; p->docs && i < p->n_docs; i++)
+        cnn_graph_doc_free(p->docs[i]);
+    free(p->docs);
     memset(p, 0, sizeof *p);
 }
 
@@ -142,21 +114,24 @@ static cnn_status take_hparams(cnn_context *ctx, const cnn_graph_doc *doc,
                                  desc->hparams[j].name);
                 used += w > 0 ? (size_t)w : 0;
             }
-            st = fail_at(ctx, doc, hp->key.mark, CNN_ERR_GRAPH,
-                         "layer '%s': unknown key '%s' for type %s (valid: "
-                         "%s)", lname, hp->key.text, desc->type_name, valid);
+            st = cnn_graph_fail_at(
+                ctx, doc, hp->key.mark, CNN_ERR_GRAPH,
+                "layer '%s': unknown key '%s' for type %s (valid: %s)", lname,
+                hp->key.text, desc->type_name, valid);
             break;
         }
         if (hp->is_sequence && desc->hparams[k].kind != CNN_HP_INT2) {
-            st = fail_at(ctx, doc, hp->value, CNN_ERR_GRAPH, "layer '%s': "
-                         "key '%s' takes a single value, not a sequence",
-                         lname, hp->key.text);
+            st = cnn_graph_fail_at(
+                ctx, doc, hp->value, CNN_ERR_GRAPH,
+                "layer '%s': key '%s' takes a single value, not a sequence",
+                lname, hp->key.text);
             break;
         }
         if (hp->is_sequence && hp->n_items != 2) {
-            st = fail_at(ctx, doc, hp->value, CNN_ERR_GRAPH, "layer '%s': "
-                         "key '%s' takes n or [h, w], got a sequence of %zu",
-                         lname, hp->key.text, hp->n_items);
+            st = cnn_graph_fail_at(ctx, doc, hp->value, CNN_ERR_GRAPH,
+                                   "layer '%s': key '%s' takes n or [h, w], "
+                                   "got a sequence of %zu",
+                                   lname, hp->key.text, hp->n_items);
             break;
         }
         st = cnn_hparam_parse(ctx, &desc->hparams[k],
@@ -169,15 +144,17 @@ static cnn_status take_hparams(cnn_context *ctx, const cnn_graph_doc *doc,
     }
     for (uint32_t j = 0; st == CNN_OK && j < desc->n_hparams; j++)
         if (desc->hparams[j].required && !set[j])
-            st = fail_at(ctx, doc, src->mark, CNN_ERR_GRAPH, "layer '%s': "
-                         "missing required key '%s' for type %s", lname,
-                         desc->hparams[j].name, desc->type_name);
+            st = cnn_graph_fail_at(
+                ctx, doc, src->mark, CNN_ERR_GRAPH,
+                "layer '%s': missing required key '%s' for type %s", lname,
+                desc->hparams[j].name, desc->type_name);
     free(set);
     return st;
 }
 
-static const pending *find_pending(const pending *layers, size_t n,
-                                   const char *name, int32_t *index)
+static const cnn_graph_pending *find_pending(const cnn_graph_pending *layers,
+                                             size_t n, const char *name,
+                                             int32_t *index)
 {
     for (size_t i = 0; i < n; i++) {
         if (!strcmp(layers[i].src->name.text, name)) {
@@ -191,10 +168,11 @@ static const pending *find_pending(const pending *layers, size_t n,
 /* Names this file's layers' inputs as indices into p (own layers follow the
  * kept backbone layers). cut is the backbone plan, for messages. */
 static cnn_status link_inputs(cnn_context *ctx, const cnn_graph_doc *doc,
-                              plan *p, size_t first, const plan *cut)
+                              cnn_graph_plan *p, size_t first,
+                              const cnn_graph_plan *cut)
 {
     for (size_t i = first; i < p->n; i++) {
-        pending *l = &p->layers[i];
+        cnn_graph_pending *l = &p->layers[i];
         const cnn_doc_layer *src = l->src;
         const cnn_layer_descriptor *d = l->desc;
         size_t n = src->has_inputs ? src->n_inputs : 1;
@@ -220,33 +198,35 @@ static cnn_status link_inputs(cnn_context *ctx, const cnn_graph_doc *doc,
                 continue;
             }
             if (cut && find_pending(cut->layers, cut->n, name, &at))
-                return fail_at(ctx, doc, src->inputs[j].mark, CNN_ERR_GRAPH,
-                               "layer '%s': input '%s' is a backbone layer "
-                               "after the cut (cut_after: %s)",
-                               src->name.text, name,
-                               p->layers[first - 1].src->name.text);
-            return fail_at(ctx, doc, src->inputs[j].mark, CNN_ERR_GRAPH,
-                           "layer '%s': input '%s' is not a layer of this "
-                           "graph (nor '%s', the graph input)",
-                           src->name.text, name, CNN_GRAPH_INPUT_NAME);
+                return cnn_graph_fail_at(
+                    ctx, doc, src->inputs[j].mark, CNN_ERR_GRAPH,
+                    "layer '%s': input '%s' is a backbone layer after the cut "
+                    "(cut_after: %s)",
+                    src->name.text, name, p->layers[first - 1].src->name.text);
+            return cnn_graph_fail_at(
+                ctx, doc, src->inputs[j].mark, CNN_ERR_GRAPH,
+                "layer '%s': input '%s' is not a layer of this graph (nor "
+                "'%s', the graph input)",
+                src->name.text, name, CNN_GRAPH_INPUT_NAME);
         }
         if (n < d->min_inputs || n > d->max_inputs) {
             if (d->min_inputs == d->max_inputs)
-                return fail_at(ctx, doc, where, CNN_ERR_GRAPH, "layer '%s': "
-                               "type %s takes exactly %u input%s, got %zu",
-                               src->name.text, d->type_name, d->min_inputs,
-                               d->min_inputs == 1 ? "" : "s", n);
-            return fail_at(ctx, doc, where, CNN_ERR_GRAPH, "layer '%s': type "
-                           "%s takes %u to %u inputs, got %zu",
-                           src->name.text, d->type_name, d->min_inputs,
-                           d->max_inputs, n);
+                return cnn_graph_fail_at(
+                    ctx, doc, where, CNN_ERR_GRAPH,
+                    "layer '%s': type %s takes exactly %u input%s, got %zu",
+                    src->name.text, d->type_name, d->min_inputs,
+                    d->min_inputs == 1 ? "" : "s", n);
+            return cnn_graph_fail_at(
+                ctx, doc, where, CNN_ERR_GRAPH,
+                "layer '%s': type %s takes %u to %u inputs, got %zu",
+                src->name.text, d->type_name, d->min_inputs, d->max_inputs, n);
         }
     }
     return CNN_OK;
 }
 
 /* Names the cycle among the layers Kahn's algorithm could not place. */
-static cnn_status report_cycle(cnn_context *ctx, const plan *p,
+static cnn_status report_cycle(cnn_context *ctx, const cnn_graph_plan *p,
                                const unsigned char *placed)
 {
     size_t *path = malloc(p->n * sizeof *path);
@@ -254,7 +234,7 @@ static cnn_status report_cycle(cnn_context *ctx, const plan *p,
     size_t len = 0, cur = 0, start, first = 0;
     char chain[CNN_MESSAGE_MAX / 2] = "";
     size_t used = 0;
-    const pending *at = NULL;
+    const cnn_graph_pending *at = NULL;
     if (!path || !pos) {
         free(path);
         free(pos);
@@ -267,7 +247,7 @@ static cnn_status report_cycle(cnn_context *ctx, const plan *p,
     /* Every unplaced layer has an unplaced input, so walking inputs must
      * come back to a layer already on the path. */
     while (pos[cur] == (size_t)-1) {
-        const pending *l = &p->layers[cur];
+        const cnn_graph_pending *l = &p->layers[cur];
         pos[cur] = len;
         path[len++] = cur;
         for (uint32_t j = 0; j < l->n_inputs; j++) {
@@ -281,7 +261,7 @@ static cnn_status report_cycle(cnn_context *ctx, const plan *p,
     /* Report the first layer of the cycle, in file order, that names its
      * inputs: that is where an edit will break the cycle. */
     for (size_t k = start; k < len; k++) {
-        const pending *l = &p->layers[path[k]];
+        const cnn_graph_pending *l = &p->layers[path[k]];
         if (l->src->has_inputs && (!at || l->src < at->src)) {
             at = l;
             first = k;
@@ -294,29 +274,31 @@ static cnn_status report_cycle(cnn_context *ctx, const plan *p,
     /* Print in data-flow order from there: the walk went against it. */
     for (size_t step = 0; step <= len - start && used < sizeof chain; step++) {
         size_t k = first - start + (len - start) - step % (len - start);
-        const pending *l = &p->layers[path[start + k % (len - start)]];
+        const cnn_graph_pending *l =
+            &p->layers[path[start + k % (len - start)]];
         int w = snprintf(chain + used, sizeof chain - used, "%s%s",
                          step ? " -> " : "", l->src->name.text);
         used += w > 0 ? (size_t)w : 0;
     }
     free(path);
     free(pos);
-    return fail_at(ctx, at->doc, at->src->has_inputs ? at->src->inputs_mark
-                                                     : at->src->mark,
-                   CNN_ERR_GRAPH, "layer '%s': inputs form a cycle: %s",
-                   at->src->name.text, chain);
+    return cnn_graph_fail_at(
+        ctx, at->doc,
+        at->src->has_inputs ? at->src->inputs_mark : at->src->mark,
+        CNN_ERR_GRAPH, "layer '%s': inputs form a cycle: %s",
+        at->src->name.text, chain);
 }
 
 /* Stable topological order (Kahn's algorithm always taking the earliest
  * ready layer in file order), then inputs renumbered to match. */
-static cnn_status order_layers(cnn_context *ctx, plan *p)
+static cnn_status order_layers(cnn_context *ctx, cnn_graph_plan *p)
 {
     size_t n = p->n, done = 0;
     uint32_t *waiting = calloc(n, sizeof *waiting);
     unsigned char *placed = calloc(n, 1);
     size_t *order = malloc(n * sizeof *order);
     int32_t *rank = malloc(n * sizeof *rank);
-    pending *sorted = malloc(n * sizeof *sorted);
+    cnn_graph_pending *sorted = malloc(n * sizeof *sorted);
     cnn_status st = CNN_OK;
     if (!waiting || !placed || !order || !rank || !sorted) {
         st = cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
@@ -363,7 +345,7 @@ out:
 /* Freezing only ever clears trainable; `none` leaves the layers' own
  * flags. */
 static cnn_status apply_freeze(cnn_context *ctx, const cnn_graph_doc *doc,
-                               plan *p)
+                               cnn_graph_plan *p)
 {
     const cnn_doc_backbone *bb = &doc->backbone;
     int64_t left = bb->all_but_last;
@@ -378,10 +360,11 @@ static cnn_status apply_freeze(cnn_context *ctx, const cnn_graph_doc *doc,
         for (size_t k = 0; k < bb->n_freeze_names; k++) {
             int32_t at;
             if (!find_pending(p->layers, p->n, bb->freeze_names[k].text, &at))
-                return fail_at(ctx, doc, bb->freeze_names[k].mark,
-                               CNN_ERR_GRAPH, "backbone: freeze names '%s', "
-                               "which is not a kept backbone layer",
-                               bb->freeze_names[k].text);
+                return cnn_graph_fail_at(ctx, doc, bb->freeze_names[k].mark,
+                                         CNN_ERR_GRAPH,
+                                         "backbone: freeze names '%s', which "
+                                         "is not a kept backbone layer",
+                                         bb->freeze_names[k].text);
             p->layers[at].trainable = 0;
         }
         break;
@@ -402,7 +385,7 @@ static cnn_status apply_freeze(cnn_context *ctx, const cnn_graph_doc *doc,
 }
 
 static cnn_status resolve(builder *b, const cnn_graph_doc *doc, int depth,
-                          plan *out);
+                          cnn_graph_plan *out);
 
 /* An error inside a backbone file names that file first; this says which
  * file brought it in, once per level. */
@@ -424,7 +407,8 @@ static cnn_status in_backbone_of(cnn_context *ctx, cnn_status st,
 
 /* Loads, resolves and cuts doc's backbone into out (the kept layers). */
 static cnn_status resolve_backbone(builder *b, const cnn_graph_doc *doc,
-                                   int depth, plan *out, plan *rest)
+                                   int depth, cnn_graph_plan *out,
+                                   cnn_graph_plan *rest)
 {
     const cnn_doc_backbone *bb = &doc->backbone;
     cnn_graph_doc *bdoc = NULL;
@@ -432,11 +416,11 @@ static cnn_status resolve_backbone(builder *b, const cnn_graph_doc *doc,
     cnn_status st;
     int32_t cut;
     if (depth >= BACKBONE_DEPTH_MAX)
-        return fail_at(b->ctx, doc, bb->graph.mark, CNN_ERR_GRAPH,
-                       "backbone: more than %d nested backbones (does a "
-                       "backbone lead back to this file?)",
-                       BACKBONE_DEPTH_MAX);
-    path = path_beside(doc->origin, bb->graph.text);
+        return cnn_graph_fail_at(b->ctx, doc, bb->graph.mark, CNN_ERR_GRAPH,
+                                 "backbone: more than %d nested backbones "
+                                 "(does a backbone lead back to this file?)",
+                                 BACKBONE_DEPTH_MAX);
+    path = cnn_graph_path_beside(doc->origin, bb->graph.text);
     if (!path)
         return cnn_fail(b->ctx, CNN_ERR_NOMEM, "out of memory");
     st = cnn_graph_doc_load(b->ctx, path, &bdoc);
@@ -455,9 +439,10 @@ static cnn_status resolve_backbone(builder *b, const cnn_graph_doc *doc,
     cut = (int32_t)rest->n - 1;
     if (bb->cut_after.text &&
         !find_pending(rest->layers, rest->n, bb->cut_after.text, &cut))
-        return fail_at(b->ctx, doc, bb->cut_after.mark, CNN_ERR_GRAPH,
-                       "backbone: cut_after names '%s', which is not a layer "
-                       "of %s", bb->cut_after.text, bdoc->origin);
+        return cnn_graph_fail_at(
+            b->ctx, doc, bb->cut_after.mark, CNN_ERR_GRAPH,
+            "backbone: cut_after names '%s', which is not a layer of %s",
+            bb->cut_after.text, bdoc->origin);
     /* The order is topological, so the prefix up to the cut holds
      * everything the cut point depends on. */
     out->n = (size_t)cut + 1;
@@ -480,14 +465,15 @@ static cnn_status resolve_backbone(builder *b, const cnn_graph_doc *doc,
 }
 
 static cnn_status resolve(builder *b, const cnn_graph_doc *doc, int depth,
-                          plan *out)
+                          cnn_graph_plan *out)
 {
     cnn_context *ctx = b->ctx;
-    plan cut = {NULL, 0, NULL, NULL, NULL};
+    cnn_graph_plan cut;
     size_t first;
-    pending *grown;
+    cnn_graph_pending *grown;
     cnn_status st = CNN_OK;
     memset(out, 0, sizeof *out);
+    memset(&cut, 0, sizeof cut);
     if (doc->backbone.present) {
         st = resolve_backbone(b, doc, depth, out, &cut);
         if (st != CNN_OK)
@@ -495,9 +481,10 @@ static cnn_status resolve(builder *b, const cnn_graph_doc *doc, int depth,
     }
     first = out->n;
     if (first + doc->n_layers > CNN_GRAPH_LAYERS_MAX) {
-        st = fail_at(ctx, doc, doc->layers_mark, CNN_ERR_GRAPH, "%zu layers "
-                     "with the backbone's, more than the %d a graph may have",
-                     first + doc->n_layers, CNN_GRAPH_LAYERS_MAX);
+        st = cnn_graph_fail_at(ctx, doc, doc->layers_mark, CNN_ERR_GRAPH,
+                               "%zu layers with the backbone's, more than the "
+                               "%d a graph may have",
+                               first + doc->n_layers, CNN_GRAPH_LAYERS_MAX);
         goto fail;
     }
     grown = realloc(out->layers, (first + doc->n_layers + 1) * sizeof *grown);
@@ -508,15 +495,16 @@ static cnn_status resolve(builder *b, const cnn_graph_doc *doc, int depth,
     out->layers = grown;
     for (size_t i = 0; i < doc->n_layers; i++) {
         const cnn_doc_layer *src = &doc->layers[i];
-        pending *l = &out->layers[out->n];
+        cnn_graph_pending *l = &out->layers[out->n];
         int32_t at;
-        const pending *dup = find_pending(out->layers, out->n,
-                                          src->name.text, &at);
+        const cnn_graph_pending *dup =
+            find_pending(out->layers, out->n, src->name.text, &at);
         if (dup) {
-            st = fail_at(ctx, doc, src->name.mark, CNN_ERR_GRAPH, "layer "
-                         "'%s': duplicate layer name (first at %s:%d:%d)",
-                         src->name.text, dup->doc->origin,
-                         dup->src->name.mark.line, dup->src->name.mark.column);
+            st = cnn_graph_fail_at(
+                ctx, doc, src->name.mark, CNN_ERR_GRAPH,
+                "layer '%s': duplicate layer name (first at %s:%d:%d)",
+                src->name.text, dup->doc->origin, dup->src->name.mark.line,
+                dup->src->name.mark.column);
             goto fail;
         }
         memset(l, 0, sizeof *l);
@@ -542,12 +530,13 @@ static cnn_status resolve(builder *b, const cnn_graph_doc *doc, int depth,
         if (st != CNN_OK)
             goto fail;
     }
-    st = link_inputs(ctx, doc, out, first, doc->backbone.present ? &cut : NULL);
+    st =
+        link_inputs(ctx, doc, out, first, doc->backbone.present ? &cut : NULL);
     if (st == CNN_OK)
         st = order_layers(ctx, out);
     if (st != CNN_OK)
         goto fail;
-    plan_free(&cut);
+    cnn_graph_plan_free(&cut);
     if (doc->has_shape)
         out->shape_doc = doc;
     if (doc->mean)
@@ -556,280 +545,23 @@ static cnn_status resolve(builder *b, const cnn_graph_doc *doc, int depth,
         out->classes_doc = doc;
     return CNN_OK;
 fail:
-    plan_free(&cut);
-    plan_free(out);
+    cnn_graph_plan_free(&cut);
+    cnn_graph_plan_free(out);
     return st;
 }
 
-static cnn_status fail_layer(cnn_context *ctx, const cnn_graph_layer *l,
-                             cnn_status status, const char *what,
-                             const char *msg)
-{
-    return cnn_fail(ctx, status, "%s:%d:%d: layer '%s': %s%s", l->file,
-                    l->line, l->column, l->name, msg[0] ? msg : what,
-                    msg[0] ? "" : " failed");
-}
-
-/* The params hook, asked again with more room when it needs it; each spec
- * checked before the host sizes buffers from it. */
-static cnn_status collect_params(cnn_context *ctx, cnn_graph_layer *l)
-{
-    uint32_t cap = 4, count = 0;
-    char msg[CNN_MESSAGE_MAX] = "";
-    cnn_errbuf err = {msg, sizeof msg};
-    cnn_status st;
-    uint64_t total = 0;
-    if (!l->desc->params)
-        return CNN_OK;
-    for (int round = 0;; round++) {
-        cnn_param_spec *specs = calloc(cap, sizeof *specs);
-        if (!specs)
-            return cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
-        free(l->params);
-        l->params = specs;
-        count = 0;
-        st = l->desc->params(&l->instance, specs, cap, &count, &err);
-        msg[sizeof msg - 1] = '\0';
-        if (st != CNN_OK)
-            return fail_layer(ctx, l, st, "params", msg);
-        if (count <= cap)
-            break;
-        if (round > 0 || count > 1024)
-            return fail_layer(ctx, l, CNN_ERR_PLUGIN, "params",
-                              "the params hook asked for room twice or for "
-                              "over 1024 parameters");
-        cap = count;
-    }
-    l->n_params = count;
-    for (uint32_t i = 0; i < count; i++) {
-        cnn_param_spec *s = &l->params[i];
-        int ok = memchr(s->name, '\0', sizeof s->name) && s->name[0];
-        uint64_t n = 0;
-        for (int32_t d = 0; ok && d < s->shape.rank; d++)
-            ok = s->shape.dims[d] >= 1;
-        if (ok && s->shape.rank >= 1 && s->shape.rank <= CNN_MAX_RANK)
-            n = (uint64_t)cnn_shape_numel_checked(&s->shape, &ok);
-        else
-            ok = 0;
-        for (uint32_t j = 0; ok && j < i; j++)
-            ok = strcmp(l->params[j].name, s->name) != 0;
-        if (!ok || n > UINT64_MAX - total) {
-            snprintf(msg, sizeof msg, "plugin %s declared an invalid, "
-                     "duplicate or oversized parameter #%u", l->type, i);
-            return fail_layer(ctx, l, CNN_ERR_PLUGIN, "params", msg);
-        }
-        total += n;
-    }
-    l->param_count = total;
-    return CNN_OK;
-}
-
-static cnn_status create_layers(cnn_context *ctx, cnn_graph *g)
-{
-    cnn_shape *shapes = calloc(g->n_layers, sizeof *shapes);
-    cnn_status st;
-    if (!shapes)
-        return cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
-    /* Every shape first: no plugin state exists for a graph that can't
-     * run. */
-    st = cnn_graph_infer_shapes(ctx, g, 1, shapes);
-    for (size_t i = 0; st == CNN_OK && i < g->n_layers; i++) {
-        cnn_graph_layer *l = &g->layers[i];
-        l->output_shape = shapes[i];
-        l->input_shapes = calloc(l->n_inputs, sizeof *l->input_shapes);
-        if (!l->input_shapes)
-            st = cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
-        for (uint32_t j = 0; st == CNN_OK && j < l->n_inputs; j++)
-            l->input_shapes[j] = l->inputs[j] < 0 ? g->input_shape
-                                                  : shapes[l->inputs[j]];
-    }
-    free(shapes);
-    for (size_t i = 0; st == CNN_OK && i < g->n_layers; i++) {
-        cnn_graph_layer *l = &g->layers[i];
-        char msg[CNN_MESSAGE_MAX] = "";
-        cnn_errbuf err = {msg, sizeof msg};
-        l->instance.name = l->name;
-        l->instance.hparams = l->hparams;
-        l->instance.input_shapes = l->input_shapes;
-        l->instance.n_inputs = l->n_inputs;
-        l->instance.state = NULL;
-        if (l->desc->create) {
-            st = l->desc->create(&l->instance, &err);
-            msg[sizeof msg - 1] = '\0';
-            if (st != CNN_OK)
-                return fail_layer(ctx, l, st, "create", msg);
-            l->created = 1;
-        }
-        st = collect_params(ctx, l);
-        if (st == CNN_OK && l->desc->flops)
-            l->flops = l->desc->flops(l->hparams, l->input_shapes,
-                                      l->n_inputs, &l->output_shape);
-    }
-    return st;
-}
-
-static cnn_status take_input_info(cnn_context *ctx, cnn_graph *g,
-                                  const plan *p)
-{
-    const cnn_graph_doc *sd = p->shape_doc, *nd = p->norm_doc;
-    if (!sd)
-        return cnn_fail(ctx, CNN_ERR_GRAPH, "%s:1:1: no input shape given",
-                        g->path);
-    g->input_shape = cnn_shape4(1, sd->shape[0], sd->shape[1], sd->shape[2]);
-    if (nd) {
-        if ((int64_t)nd->n_norm != sd->shape[0])
-            return fail_at(ctx, nd, nd->mean_mark, CNN_ERR_GRAPH,
-                           "input: mean and std have %zu entries but the "
-                           "input has %lld channels (shape from %s:%d:%d)",
-                           nd->n_norm, (long long)sd->shape[0], sd->origin,
-                           sd->shape_mark.line, sd->shape_mark.column);
-        g->mean = malloc(nd->n_norm * sizeof *g->mean);
-        g->std = malloc(nd->n_norm * sizeof *g->std);
-        if (!g->mean || !g->std)
-            return cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
-        memcpy(g->mean, nd->mean, nd->n_norm * sizeof *g->mean);
-        memcpy(g->std, nd->std, nd->n_norm * sizeof *g->std);
-    }
-    if (p->classes_doc) {
-        const cnn_graph_doc *cd = p->classes_doc;
-        g->classes = calloc(cd->n_classes, sizeof *g->classes);
-        if (!g->classes)
-            return cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
-        g->n_classes = cd->n_classes;
-        for (size_t i = 0; i < cd->n_classes; i++)
-            if (!(g->classes[i] = dup_text(cd->classes[i].text)))
-                return cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
-    }
-    return CNN_OK;
-}
-
-static cnn_status take_top(cnn_context *ctx, cnn_graph *g,
-                           const cnn_graph_doc *top)
-{
-    const cnn_doc_backbone *bb = &top->backbone;
-    if (!(g->name = dup_text(top->name.text)))
-        return cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
-    if (bb->present &&
-        (!(g->backbone_path = path_beside(top->origin, bb->graph.text)) ||
-         (bb->weights.text &&
-          !(g->backbone_weights = path_beside(top->origin, bb->weights.text)))))
-        return cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
-    g->settings = calloc(top->n_settings ? top->n_settings : 1,
-                         sizeof *g->settings);
-    if (!g->settings)
-        return cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < top->n_settings; i++) {
-        cnn_graph_setting_entry *e = &g->settings[g->n_settings++];
-        e->key = dup_text(top->settings[i].key.text);
-        e->value = dup_text(top->settings[i].value.text);
-        e->line = top->settings[i].key.mark.line;
-        if (!e->key || !e->value)
-            return cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
-    }
-    return CNN_OK;
-}
-
-/* Moves the plan's layers into g (which then owns their arrays). */
-static cnn_status take_layers(cnn_context *ctx, cnn_graph *g,
-                              const builder *b, plan *p)
-{
-    g->files = calloc(b->n_docs, sizeof *g->files);
-    g->layers = calloc(p->n, sizeof *g->layers);
-    if (!g->files || !g->layers)
-        return cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < b->n_docs; i++, g->n_files++)
-        if (!(g->files[i] = dup_text(b->docs[i]->origin)))
-            return cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < p->n; i++, g->n_layers++) {
-        pending *src = &p->layers[i];
-        cnn_graph_layer *l = &g->layers[i];
-        l->plugin = src->plugin;
-        l->desc = src->desc;
-        l->hparams = src->hparams;
-        l->inputs = src->inputs;
-        l->n_inputs = src->n_inputs;
-        src->hparams = NULL;
-        src->inputs = NULL;
-        l->trainable = src->trainable;
-        l->from_backbone = src->from_backbone;
-        l->line = src->src->mark.line;
-        l->column = src->src->mark.column;
-        for (size_t k = 0; k < b->n_docs; k++)
-            if (b->docs[k] == src->doc)
-                l->file = g->files[k];
-        l->name = dup_text(src->src->name.text);
-        l->type = dup_text(src->src->type.text);
-        if (!l->name || !l->type) {
-            g->n_layers++;
-            return cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
-        }
-    }
-    return CNN_OK;
-}
-
-/* Takes doc; builds the graph or leaves *out NULL. */
-static cnn_status build(cnn_context *ctx, cnn_graph_doc *doc,
-                        cnn_graph **out)
+cnn_status cnn_graph_plan_make(cnn_context *ctx, cnn_graph_doc *doc,
+                               cnn_graph_plan *out)
 {
     builder b = {ctx, NULL, 0, 0};
-    plan p;
-    cnn_graph *g = NULL;
     cnn_status st = keep_doc(&b, doc);
+    memset(out, 0, sizeof *out);
     if (st == CNN_OK)
-        st = resolve(&b, doc, 0, &p);
-    if (st == CNN_OK) {
-        g = calloc(1, sizeof *g);
-        if (!g || !(g->path = dup_text(doc->origin)))
-            st = cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
-        if (st == CNN_OK)
-            st = take_top(ctx, g, doc);
-        if (st == CNN_OK)
-            st = take_input_info(ctx, g, &p);
-        if (st == CNN_OK)
-            st = take_layers(ctx, g, &b, &p);
-        if (st == CNN_OK)
-            st = create_layers(ctx, g);
-        plan_free(&p);
-    }
-    for (size_t i = 0; i < b.n_docs; i++)
-        cnn_graph_doc_free(b.docs[i]);
-    free(b.docs);
-    if (st != CNN_OK) {
-        cnn_graph_destroy(g);
-        return st;
-    }
-    *out = g;
-    return CNN_OK;
-}
-
-cnn_status cnn_graph_load(cnn_context *ctx, const char *path,
-                          cnn_graph **out)
-{
-    cnn_graph_doc *doc;
-    cnn_status st;
-    if (!ctx)
-        return CNN_ERR_INVALID;
-    if (!out)
-        return cnn_fail(ctx, CNN_ERR_INVALID, "cnn_graph_load: out is NULL");
-    *out = NULL;
-    if (!path || !*path)
-        return cnn_fail(ctx, CNN_ERR_INVALID, "cnn_graph_load: empty path");
-    st = cnn_graph_doc_load(ctx, path, &doc);
-    return st == CNN_OK ? build(ctx, doc, out) : st;
-}
-
-cnn_status cnn_graph_load_string(cnn_context *ctx, const char *yaml,
-                                 size_t length, const char *origin,
-                                 cnn_graph **out)
-{
-    cnn_graph_doc *doc;
-    cnn_status st;
-    if (!ctx)
-        return CNN_ERR_INVALID;
-    if (!out)
-        return cnn_fail(ctx, CNN_ERR_INVALID,
-                        "cnn_graph_load_string: out is NULL");
-    *out = NULL;
-    st = cnn_graph_doc_parse(ctx, yaml, length, origin, &doc);
-    return st == CNN_OK ? build(ctx, doc, out) : st;
+        st = resolve(&b, doc, 0, out);
+    /* resolve leaves out empty on failure; the documents go with it. */
+    out->docs = b.docs;
+    out->n_docs = b.n_docs;
+    if (st != CNN_OK)
+        cnn_graph_plan_free(out);
+    return st;
 }

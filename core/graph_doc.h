@@ -37,16 +37,16 @@ typedef struct cnn_doc_text {
 typedef struct cnn_doc_hparam {
     cnn_doc_text key;
     char *items[CNN_DOC_MAX_ITEMS]; /* scalar texts */
-    size_t n_items;       /* 1 for a scalar, 2 for "[h, w]" */
-    int is_sequence;      /* written as a sequence, even of one item */
-    cnn_doc_mark value;   /* where the value starts */
+    size_t n_items;                 /* 1 for a scalar, 2 for "[h, w]" */
+    int is_sequence;    /* written as a sequence, even of one item */
+    cnn_doc_mark value; /* where the value starts */
 } cnn_doc_hparam;
 
 typedef struct cnn_doc_layer {
     cnn_doc_mark mark; /* the layer's mapping */
     cnn_doc_text name;
     cnn_doc_text type;
-    int has_inputs;       /* 0: the previous layer (or the graph input) */
+    int has_inputs; /* 0: the previous layer (or the graph input) */
     cnn_doc_mark inputs_mark;
     cnn_doc_text *inputs; /* layer names; "input" is the graph input */
     size_t n_inputs;

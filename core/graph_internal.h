@@ -11,18 +11,18 @@
 #include "cnn/graph.h"
 
 typedef struct cnn_graph_layer {
-    char *name; /* owned */
-    char *type; /* owned */
-    const cnn_plugin *plugin;             /* owned by the context */
-    const cnn_layer_descriptor *desc;     /* the registry's copy */
-    cnn_hparam_value *hparams;            /* owned; desc->n_hparams entries */
-    int32_t *inputs;                      /* owned; indices or -1 */
+    char *name;                       /* owned */
+    char *type;                       /* owned */
+    const cnn_plugin *plugin;         /* owned by the context */
+    const cnn_layer_descriptor *desc; /* the registry's copy */
+    cnn_hparam_value *hparams;        /* owned; desc->n_hparams entries */
+    int32_t *inputs;                  /* owned; indices or -1 */
     uint32_t n_inputs;
-    cnn_shape *input_shapes;              /* owned; batch 1 */
-    cnn_shape output_shape;               /* batch 1 */
-    cnn_layer instance;                   /* handed to every hook */
-    int created;                          /* create ran: destroy must run */
-    cnn_param_spec *params;               /* owned */
+    cnn_shape *input_shapes; /* owned; batch 1 */
+    cnn_shape output_shape;  /* batch 1 */
+    cnn_layer instance;      /* handed to every hook */
+    int created;             /* create ran: destroy must run */
+    cnn_param_spec *params;  /* owned */
     uint32_t n_params;
     uint64_t param_count;
     uint64_t flops;

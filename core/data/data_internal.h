@@ -77,6 +77,24 @@ cnn_status cnn_data_open_folder(cnn_context *ctx, cnn_dataset *ds,
                                 const cnn_data_subset *subset,
                                 const cnn_data_geometry *geometry);
 
+/* Checks a sample_shape as cnn_dataset_open takes it (NULL = native) and
+ * turns it into a geometry. */
+cnn_status cnn_data_parse_geometry(cnn_context *ctx, const cnn_shape *shape,
+                                   cnn_data_geometry *g);
+
+/* The native geometry of the PNG or JPEG file at path: 1 channel for gray
+ * (with or without alpha), else 3, and the image's own size. */
+cnn_status cnn_data_image_geometry(cnn_context *ctx, const char *path,
+                                   cnn_data_geometry *g);
+
+/* Decodes the PNG or JPEG file at path into one channels x height x width
+ * CHW sample at dst: channels converted by stb_image, size fitted with
+ * cnn_data_resize_cover. Folder and file datasets share it so an image
+ * gives the same sample whichever way it is opened. Errors name path. */
+cnn_status cnn_data_decode_image(cnn_context *ctx, const char *path,
+                                 int32_t channels, int32_t height,
+                                 int32_t width, uint8_t *dst);
+
 /* Places a rows x cols gray image centered on a height x width canvas
  * (already zero), cropping what overflows, into `channels` identical CHW
  * planes of dst. */

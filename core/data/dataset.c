@@ -180,8 +180,8 @@ cnn_status cnn_data_numbered_classes(cnn_context *ctx, cnn_dataset *ds,
     return CNN_OK;
 }
 
-static cnn_status parse_geometry(cnn_context *ctx, const cnn_shape *shape,
-                                 cnn_data_geometry *g)
+cnn_status cnn_data_parse_geometry(cnn_context *ctx, const cnn_shape *shape,
+                                   cnn_data_geometry *g)
 {
     const int64_t *d;
     memset(g, 0, sizeof *g);
@@ -331,7 +331,7 @@ cnn_status cnn_dataset_open(cnn_context *ctx, const char *spec,
     *out = NULL;
     if (!spec || !*spec)
         return cnn_fail(ctx, CNN_ERR_INVALID, "dataset: empty spec");
-    st = parse_geometry(ctx, sample_shape, &g);
+    st = cnn_data_parse_geometry(ctx, sample_shape, &g);
     if (st != CNN_OK)
         return cnn_fail_prefix(ctx, "dataset %s", spec);
     ds = calloc(1, sizeof *ds);

@@ -5,7 +5,8 @@
  * order never depend on the filesystem's listing order. Every image is
  * decoded at open time with stb_image, converted to the sample channels by
  * stb (gray replicated, RGB to ITU-R 601 luma, alpha dropped) and fitted to
- * the sample size by cnn_data_resize_cover. */
+ * the sample size by cnn_data_resize_cover. The per-image decoder is shared
+ * with file datasets (dataset_files.c). */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -203,9 +204,10 @@ static cnn_status image_info(cnn_context *ctx, const char *path,
     return CNN_OK;
 }
 
-/* Decodes one image file into a CHW sample of ds. */
-static cnn_status decode_into(cnn_context *ctx, cnn_dataset *ds,
-                              const char *path, uint8_t *dst)
+/* Shared with file datasets (data_internal.h). */
+cnn_status cnn_data_decode_image(cnn_context *ctx, const char *path,
+                                 int32_t channels, int32_t height,
+                                 int32_t width, uint8_t *dst)
 {
     unsigned char *buf, *pix;
     size_t len;
@@ -218,18 +220,18 @@ static cnn_status decode_into(cnn_context *ctx, cnn_dataset *ds,
         free(buf);
         return st;
     }
-    pix = stbi_load_from_memory(buf, (int)len, &w, &h, &comp, ds->channels);
+    pix = stbi_load_from_memory(buf, (int)len, &w, &h, &comp, channels);
     free(buf);
     if (!pix)
         return cnn_fail(ctx, CNN_ERR_FORMAT, "%s: corrupt image: %s", path,
                         stb_reason());
-    if (h == ds->height && w == ds->width) {
+    if (h == height && w == width) {
         size_t plane = (size_t)w * (size_t)h;
-        for (size_t c = 0; c < (size_t)ds->channels; c++)
+        for (size_t c = 0; c < (size_t)channels; c++)
             for (size_t i = 0; i < plane; i++)
-                dst[c * plane + i] = pix[i * (size_t)ds->channels + c];
-    } else if (!cnn_data_resize_cover(pix, h, w, ds->channels, dst,
-                                      ds->height, ds->width)) {
+                dst[c * plane + i] = pix[i * (size_t)channels + c];
+    } else if (!cnn_data_resize_cover(pix, h, w, channels, dst, height,
+                                      width)) {
         st = cnn_fail(ctx, CNN_ERR_NOMEM, "%s: out of memory resizing",
                       path);
     }
@@ -237,9 +239,9 @@ static cnn_status decode_into(cnn_context *ctx, cnn_dataset *ds,
     return st;
 }
 
-/* The native geometry: the first image's channels and size. */
-static cnn_status native_geometry(cnn_context *ctx, const char *path,
-                                  cnn_data_geometry *g)
+/* The native geometry of a folder: its first image's channels and size. */
+cnn_status cnn_data_image_geometry(cnn_context *ctx, const char *path,
+                                   cnn_data_geometry *g)
 {
     unsigned char *buf;
     size_t len;
@@ -340,7 +342,7 @@ cnn_status cnn_data_open_folder(cnn_context *ctx, cnn_dataset *ds,
     st = cnn_data_subset_resolve(ctx, subset, paths.count, dir, &begin,
                                  &end);
     if (st == CNN_OK && g.native)
-        st = native_geometry(ctx, paths.names[begin], &g);
+        st = cnn_data_image_geometry(ctx, paths.names[begin], &g);
     if (st == CNN_OK)
         st = cnn_data_alloc_samples(ctx, ds, end - begin, g.channels,
                                     g.height, g.width);
@@ -356,8 +358,9 @@ cnn_status cnn_data_open_folder(cnn_context *ctx, cnn_dataset *ds,
         ds->labels[i - begin] = labels[i];
         st = cnn_data_reserve(ctx, ds, i - begin + 1);
         if (st == CNN_OK)
-            st = decode_into(ctx, ds, ds->paths[i - begin],
-                             ds->pixels + (i - begin) * ds->sample_bytes);
+            st = cnn_data_decode_image(
+                ctx, ds->paths[i - begin], ds->channels, ds->height,
+                ds->width, ds->pixels + (i - begin) * ds->sample_bytes);
     }
     names_free(&paths);
     free(labels);

@@ -144,10 +144,15 @@ int cnn_data_resize_cover(const uint8_t *src, int32_t rows, int32_t cols,
         return 0;
     }
     /* Horizontal pass over the source rows y_lo .. y_hi - 1 that the
-     * vertical taps read (first[] grows with the output row), into
-     * (y_hi - y_lo) x width x channels. */
+     * vertical taps read, into (y_hi - y_lo) x width x channels. */
     y_lo = ty.first[0];
-    y_hi = ty.first[height - 1] + ty.count[height - 1];
+    y_hi = y_lo + 1;
+    for (int32_t y = 0; y < height; y++) {
+        if (ty.first[y] < y_lo)
+            y_lo = ty.first[y];
+        if (ty.first[y] + ty.count[y] > y_hi)
+            y_hi = ty.first[y] + ty.count[y];
+    }
     tmp = malloc((size_t)(y_hi - y_lo) * (size_t)width * (size_t)channels *
                  sizeof *tmp);
     if (!tmp) {

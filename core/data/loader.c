@@ -5,7 +5,10 @@
  * A batch is a pure function of (options, epoch, batch index): the worker
  * thread and the caller's thread run the same fill_batch, so prefetching
  * changes when a batch is made, never what it holds. Two buffers alternate:
- * the one last returned stays untouched while the worker fills the other. */
+ * the one last returned stays untouched while the worker fills the other.
+ * The worker only reads the dataset and the order, which the caller changes
+ * only after waiting for the worker to go idle; the samples are in memory,
+ * so the worker can never fail. */
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -24,7 +27,7 @@ typedef struct batch_buffer {
 } batch_buffer;
 
 struct cnn_loader {
-    cnn_context *ctx;
+    cnn_context *ctx; /* errors; only the caller's thread touches it */
     const cnn_dataset *ds;
     size_t batch;
     uint64_t seed;

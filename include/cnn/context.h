@@ -47,6 +47,14 @@ cnn_status cnn_context_fail(cnn_context *ctx, cnn_status status,
 
 /* Installs the logger; NULL silences the library (the default). */
 void cnn_context_set_logger(cnn_context *ctx, cnn_log_fn fn, void *user);
+/* Sends a formatted line to the installed logger (for hosts and tools that
+ * want their messages to go where the library's go). */
+void cnn_context_log(cnn_context *ctx, cnn_log_level level, const char *fmt,
+                     ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
 
 /* Plugin search order: directories added here, in order; then the entries of
  * CNN_PLUGIN_PATH (when cnn_context_use_env_plugin_path was called); then the

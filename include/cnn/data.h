@@ -96,9 +96,24 @@ int cnn_dataset_sample(const cnn_dataset *ds, size_t i, float *out);
 /* Item i as C*H*W bytes, CHW order; owned by the dataset. NULL when out of
  * range. */
 const uint8_t *cnn_dataset_sample_u8(const cnn_dataset *ds, size_t i);
-/* For folder datasets the image file of item i (for predictions and error
- * reports), owned by the dataset; NULL for other kinds or out of range. */
+/* For folder and file datasets the image file of item i (for predictions
+ * and error reports), owned by the dataset; NULL for other kinds or out of
+ * range. */
 const char *cnn_dataset_item_path(const cnn_dataset *ds, size_t i);
+
+/* Opens the n_paths PNG or JPEG files in paths (copied) as a dataset whose
+ * item i is paths[i], for predicting on images that belong to no dataset.
+ * Each image is decoded, converted and fitted to sample_shape exactly as a
+ * folder dataset's (see "Sample geometry" above; NULL keeps the first
+ * image's geometry). All are decoded before this returns; on the first
+ * that cannot be read or decoded *out is NULL and the message names the
+ * file and the reason. The dataset has no classes: its class count is 0,
+ * every label is 0 (the one exception to 0 <= label < class count), and
+ * cnn_dataset_spec gives "files". */
+cnn_status cnn_dataset_open_files(cnn_context *ctx, const char *const *paths,
+                                  size_t n_paths,
+                                  const cnn_shape *sample_shape,
+                                  cnn_dataset **out);
 
 /* ---- batch loader ---- */
 
@@ -114,14 +129,18 @@ typedef struct cnn_loader_options {
                            * this many pixels on each side; 0 = off */
     const float *mean;   /* C values subtracted, or NULL for 0; copied */
     const float *std;    /* C values divided by, or NULL for 1; copied */
-    int prefetch;        /* prepare the next batch on a background thread */
+    int prefetch;        /* prepare the next batch on one background
+                          * thread (light, memory-bound work); if the
+                          * thread cannot start, loading stays in the
+                          * foreground with a warning to the logger */
 } cnn_loader_options;
 
 /* Defaults: batch 1, seed 0, shuffle off, drop_last off, no augmentation,
  * no normalisation, prefetch on. */
 void cnn_loader_options_init(cnn_loader_options *opts);
 
-/* Creates a loader over ds, which must outlive it. A sample becomes
+/* Creates a loader over ds; ds and ctx must outlive it, and the loader's
+ * calls report their errors on ctx. A sample becomes
  *   out = (pixel / 255 - mean[c]) / std[c]
  * after augmentation; padding pixels are 0 before normalisation (as
  * torchvision's RandomCrop(padding) then Normalize). Batches depend only on
@@ -146,7 +165,8 @@ cnn_status cnn_loader_set_position(cnn_loader *loader, uint64_t epoch,
                                    size_t batch_index);
 /* The next batch of the current epoch: images is set to a [n, C, H, W]
  * view, *labels to n labels and *count to n. Both buffers belong to the
- * loader and stay valid until the next call on it. At the end of the
+ * loader and stay valid until the next cnn_loader_next or
+ * cnn_loader_destroy (the caller may overwrite them). At the end of the
  * epoch, *count is 0, images has n = 0 and *labels is NULL. Fails when no
  * epoch was begun. */
 cnn_status cnn_loader_next(cnn_loader *loader, cnn_tensor *images,

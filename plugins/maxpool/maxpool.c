@@ -137,12 +137,91 @@ static inline size_t maxpool_argmax(const pool_geom *g, const float *plane,
     return best;
 }
 
+/* 1 when v replaces the running maximum m: strictly greater (a tie keeps
+ * the earlier input), or the first NaN. The same test as maxpool_argmax,
+ * written branch-free so that the 2x2 loops below vectorise. */
+static inline int maxpool_takes(float v, float m)
+{
+    return (v > m) | ((v != v) & (m == m));
+}
+
+/* 2x2 windows, stride 2, no padding (LeNet's and VGG's pools): every input
+ * lies in at most one window, so forward is four selects per output and
+ * backward writes each dx element once, with no clearing pass. The window
+ * order a b / c d is the general path's row-major order. */
+static void maxpool2_forward_plane(const pool_geom *g, const float *x,
+                                   float *restrict y)
+{
+    const size_t w = (size_t)g->w, ow = (size_t)g->ow;
+
+    for (int64_t i = 0; i < g->oh; i++) {
+        const float *r0 = x + (size_t)(2 * i) * w, *r1 = r0 + w;
+        float *yo = y + (size_t)i * ow;
+        for (size_t j = 0; j < ow; j++) {
+            float m = r0[2 * j], v = r0[2 * j + 1];
+            m = maxpool_takes(v, m) ? v : m;
+            v = r1[2 * j];
+            m = maxpool_takes(v, m) ? v : m;
+            v = r1[2 * j + 1];
+            m = maxpool_takes(v, m) ? v : m;
+            yo[j] = m;
+        }
+    }
+}
+
+static void maxpool2_backward_plane(const pool_geom *g, const float *x,
+                                    const float *dy, float *restrict dx)
+{
+    const size_t w = (size_t)g->w, ow = (size_t)g->ow;
+
+    for (int64_t i = 0; i < g->oh; i++) {
+        const float *r0 = x + (size_t)(2 * i) * w, *r1 = r0 + w;
+        float *d0 = dx + (size_t)(2 * i) * w, *d1 = d0 + w;
+        const float *dyo = dy + (size_t)i * ow;
+        for (size_t j = 0; j < ow; j++) {
+            float a = r0[2 * j], b = r0[2 * j + 1];
+            float c = r1[2 * j], d = r1[2 * j + 1], gr = dyo[j];
+            int tb = maxpool_takes(b, a);
+            float m = tb ? b : a;
+            int tc = maxpool_takes(c, m);
+            m = tc ? c : m;
+            int td = maxpool_takes(d, m);
+            /* The last window element that took the maximum wins. */
+            int kd = td, kc = tc & !td, kb = tb & !tc & !td;
+            int ka = !tb & !tc & !td;
+            d0[2 * j] = ka ? gr : 0.0f;
+            d0[2 * j + 1] = kb ? gr : 0.0f;
+            d1[2 * j] = kc ? gr : 0.0f;
+            d1[2 * j + 1] = kd ? gr : 0.0f;
+        }
+        if (w > 2 * ow) { /* floor mode: columns no window reaches */
+            memset(d0 + 2 * ow, 0, (w - 2 * ow) * sizeof *dx);
+            memset(d1 + 2 * ow, 0, (w - 2 * ow) * sizeof *dx);
+        }
+    }
+    if (g->h > 2 * g->oh) /* and rows */
+        memset(dx + (size_t)(2 * g->oh) * w, 0,
+               (size_t)(g->h - 2 * g->oh) * w * sizeof *dx);
+}
+
+static int maxpool_is_2x2(const pool_geom *g)
+{
+    return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 &&
+           g->ph == 0 && g->pw == 0;
+}
+
 static void maxpool_forward_range(void *arg, size_t begin, size_t end)
 {
     const pool_run *r = arg;
     const pool_geom *g = &r->g;
     size_t in_plane = (size_t)(g->h * g->w), out_plane = (size_t)(g->oh * g->ow);
 
+    if (maxpool_is_2x2(g)) {
+        for (size_t pl = begin; pl < end; pl++)
+            maxpool2_forward_plane(g, r->x + pl * in_plane,
+                                   r->y + pl * out_plane);
+        return;
+    }
     for (size_t pl = begin; pl < end; pl++) {
         const float *x = r->x + pl * in_plane;
         float *y = r->y + pl * out_plane;
@@ -158,6 +237,13 @@ static void maxpool_backward_range(void *arg, size_t begin, size_t end)
     const pool_geom *g = &r->g;
     size_t in_plane = (size_t)(g->h * g->w), out_plane = (size_t)(g->oh * g->ow);
 
+    if (maxpool_is_2x2(g)) {
+        for (size_t pl = begin; pl < end; pl++)
+            maxpool2_backward_plane(g, r->x + pl * in_plane,
+                                    r->dy + pl * out_plane,
+                                    r->dx + pl * in_plane);
+        return;
+    }
     for (size_t pl = begin; pl < end; pl++) {
         const float *x = r->x + pl * in_plane;
         const float *dy = r->dy + pl * out_plane;

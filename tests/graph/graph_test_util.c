@@ -23,8 +23,8 @@ const char *gt_fixture(const char *name)
     return path;
 }
 
-void gt_expect_error(const char *name, cnn_status status, int line,
-                     int column, ...)
+void gt_expect_error(const char *name, cnn_status status, int line, int column,
+                     ...)
 {
     cnn_context *ctx = gt_context();
     cnn_graph *graph = (cnn_graph *)1;
@@ -36,8 +36,8 @@ void gt_expect_error(const char *name, cnn_status status, int line,
     msg = cnn_context_message(ctx);
     cr_assert_neq(st, CNN_OK, "%s loaded but should fail", name);
     cr_assert_null(graph, "%s: *out must be NULL on failure", name);
-    cr_assert_eq(st, status, "%s: status %d (%s), want %d; message: %s",
-                 name, st, cnn_status_text(st), status, msg);
+    cr_assert_eq(st, status, "%s: status %d (%s), want %d; message: %s", name,
+                 st, cnn_status_text(st), status, msg);
     cr_assert_eq(cnn_context_status(ctx), st);
     snprintf(prefix, sizeof prefix, "%s:%d:%d: ", gt_fixture(name), line,
              column);

@@ -13,7 +13,7 @@ const char *gt_fixture(const char *name);
 /* Loads fixture `name`, expects failure with `status`, a message starting
  * "<path>:<line>:<column>: " and containing every string of the
  * NULL-terminated list. */
-void gt_expect_error(const char *name, cnn_status status, int line,
-                     int column, ...);
+void gt_expect_error(const char *name, cnn_status status, int line, int column,
+                     ...);
 
 #endif

@@ -29,8 +29,10 @@ static cnn_status probe_infer_shape(const cnn_hparam_value *hp,
 {
     (void)n;
     if (hp[1].i[0] == FAIL_SHAPE)
-        return cnn_layer_fail(err, CNN_ERR_SHAPE, "probe refuses shape "
-                              "rank %d", (int)inputs[0].rank);
+        return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                              "probe refuses shape "
+                              "rank %d",
+                              (int)inputs[0].rank);
     *output = inputs[0];
     return CNN_OK;
 }
@@ -39,7 +41,8 @@ static cnn_status probe_create(cnn_layer *layer, cnn_errbuf *err)
 {
     probe_state *s;
     if (layer->hparams[1].i[0] == FAIL_CREATE)
-        return cnn_layer_fail(err, CNN_ERR_PLUGIN, "probe create failed "
+        return cnn_layer_fail(err, CNN_ERR_PLUGIN,
+                              "probe create failed "
                               "on purpose");
     s = malloc(sizeof *s);
     if (!s)

@@ -21,9 +21,9 @@ static cnn_graph *load_text(cnn_context *ctx, const char *text)
     cnn_graph *graph = NULL;
     char origin[4200];
     snprintf(origin, sizeof origin, "%s", gt_fixture("inline.yaml"));
-    cr_assert_eq(cnn_graph_load_string(ctx, text, strlen(text), origin,
-                                       &graph),
-                 CNN_OK, "%s", cnn_context_message(ctx));
+    cr_assert_eq(
+        cnn_graph_load_string(ctx, text, strlen(text), origin, &graph), CNN_OK,
+        "%s", cnn_context_message(ctx));
     return graph;
 }
 
@@ -154,11 +154,12 @@ Test(graph_backbone, backbone_without_head_layers)
 Test(graph_backbone, own_trainable_flag_survives_freeze_none)
 {
     cnn_context *ctx = gt_context();
-    cnn_graph *g = load_text(ctx, "name: t\n"
-                                  "backbone: {graph: small.yaml, cut_after: flat,"
-                                  " freeze: none}\n"
-                                  "layers:\n"
-                                  "  - {name: out, type: dense, units: 5}\n");
+    cnn_graph *g =
+        load_text(ctx, "name: t\n"
+                       "backbone: {graph: small.yaml, cut_after: flat,"
+                       " freeze: none}\n"
+                       "layers:\n"
+                       "  - {name: out, type: dense, units: 5}\n");
     cr_assert_eq(trainable(g, "c1"), 1);
     cr_assert_eq(trainable(g, "c2"), 0);
     cr_assert_eq(trainable(g, "out"), 1);
@@ -195,10 +196,10 @@ Test(graph_backbone, normalization_override_must_match_channels)
     snprintf(origin, sizeof origin, "%s", gt_fixture("inline.yaml"));
     cr_assert_eq(cnn_graph_load_string(ctx, text, sizeof text - 1, origin, &g),
                  CNN_ERR_GRAPH);
-    cr_assert(strstr(cnn_context_message(ctx), "inline.yaml:4:9: input: mean "
-                                               "and std have 1 entries but "
-                                               "the input has 3 channels") !=
-                  NULL,
+    cr_assert(strstr(cnn_context_message(ctx),
+                     "inline.yaml:4:9: input: mean "
+                     "and std have 1 entries but "
+                     "the input has 3 channels") != NULL,
               "%s", cnn_context_message(ctx));
     cr_assert(strstr(cnn_context_message(ctx), "small.yaml:4:10") != NULL,
               "%s", cnn_context_message(ctx));

@@ -10,10 +10,11 @@
 
 #include "graph_test_util.h"
 
-#define E(name, status, line, col, ...)                                        \
+#define E(name, status, line, col, ...)                                       \
     gt_expect_error("errors/" name, status, line, col, __VA_ARGS__, NULL)
 
-/* ---- YAML itself ---------------------------------------------------------- */
+/* ---- YAML itself ----------------------------------------------------------
+ */
 
 Test(graph_errors, yaml_syntax_error)
 {
@@ -37,7 +38,8 @@ Test(graph_errors, second_document)
     E("two_docs.yaml", CNN_ERR_GRAPH, 6, 1, "one YAML document");
 }
 
-/* ---- structure ------------------------------------------------------------ */
+/* ---- structure ------------------------------------------------------------
+ */
 
 Test(graph_errors, root_not_a_mapping)
 {
@@ -53,8 +55,8 @@ Test(graph_errors, layers_not_a_sequence)
 
 Test(graph_errors, layer_not_a_mapping)
 {
-    E("layer_kind.yaml", CNN_ERR_GRAPH, 5, 5, "layers[1]",
-      "must be a mapping", "got a scalar");
+    E("layer_kind.yaml", CNN_ERR_GRAPH, 5, 5, "layers[1]", "must be a mapping",
+      "got a scalar");
 }
 
 Test(graph_errors, inputs_wrong_kind)
@@ -105,8 +107,8 @@ Test(graph_errors, missing_type)
 
 Test(graph_errors, invalid_layer_name)
 {
-    E("bad_layer_name.yaml", CNN_ERR_GRAPH, 4, 12, "invalid layer name '2conv'",
-      "[A-Za-z_][A-Za-z0-9_.-]*");
+    E("bad_layer_name.yaml", CNN_ERR_GRAPH, 4, 12,
+      "invalid layer name '2conv'", "[A-Za-z_][A-Za-z0-9_.-]*");
 }
 
 Test(graph_errors, reserved_layer_name)
@@ -126,7 +128,8 @@ Test(graph_errors, train_value_not_scalar)
       "got a mapping");
 }
 
-/* ---- input ---------------------------------------------------------------- */
+/* ---- input ----------------------------------------------------------------
+ */
 
 Test(graph_errors, input_shape_not_positive)
 {
@@ -149,7 +152,8 @@ Test(graph_errors, input_unknown_key)
       "valid: shape, mean, std, classes");
 }
 
-/* ---- layers against their plugins ----------------------------------------- */
+/* ---- layers against their plugins -----------------------------------------
+ */
 
 Test(graph_errors, unknown_key_lists_valid_ones)
 {
@@ -166,8 +170,8 @@ Test(graph_errors, missing_required_hparam)
 
 Test(graph_errors, hparam_out_of_bounds)
 {
-    E("bad_value.yaml", CNN_ERR_INVALID, 4, 51, "layer 'conv1'", "kernel",
-      "0", "minimum 1");
+    E("bad_value.yaml", CNN_ERR_INVALID, 4, 51, "layer 'conv1'", "kernel", "0",
+      "minimum 1");
 }
 
 Test(graph_errors, sequence_for_scalar_hparam)
@@ -178,8 +182,8 @@ Test(graph_errors, sequence_for_scalar_hparam)
 
 Test(graph_errors, unknown_type_lists_paths)
 {
-    E("unknown_type.yaml", CNN_ERR_NOT_FOUND, 4, 25, "layer 'conv1'",
-      "convv", "tried", GRAPH_PROBE_DIR "/convv.so",
+    E("unknown_type.yaml", CNN_ERR_NOT_FOUND, 4, 25, "layer 'conv1'", "convv",
+      "tried", GRAPH_PROBE_DIR "/convv.so",
       CNN_TEST_PLUGIN_ROOT "/convv/convv.so");
 }
 
@@ -203,8 +207,7 @@ Test(graph_errors, cycle)
 
 Test(graph_errors, self_cycle)
 {
-    E("self_cycle.yaml", CNN_ERR_GRAPH, 4, 35, "layer 'a'", "cycle",
-      "a -> a");
+    E("self_cycle.yaml", CNN_ERR_GRAPH, 4, 35, "layer 'a'", "cycle", "a -> a");
 }
 
 Test(graph_errors, too_few_inputs)
@@ -245,7 +248,8 @@ Test(graph_errors, plugin_params_failure)
       "probe params failed");
 }
 
-/* ---- backbones ------------------------------------------------------------ */
+/* ---- backbones ------------------------------------------------------------
+ */
 
 Test(graph_errors, backbone_file_missing)
 {
@@ -306,8 +310,8 @@ Test(graph_errors, error_inside_backbone)
     cnn_context *ctx = gt_context();
     cnn_graph *graph = NULL;
     char want[4200];
-    cnn_status st = cnn_graph_load(ctx, gt_fixture("errors/backbone_inner.yaml"),
-                                   &graph);
+    cnn_status st =
+        cnn_graph_load(ctx, gt_fixture("errors/backbone_inner.yaml"), &graph);
     cr_assert_eq(st, CNN_ERR_GRAPH);
     cr_assert_null(graph);
     snprintf(want, sizeof want, "%s:5:31: layer 'conv2': unknown key 'filter'",
@@ -317,7 +321,8 @@ Test(graph_errors, error_inside_backbone)
     cnn_context_destroy(ctx);
 }
 
-/* ---- aliases -------------------------------------------------------------- */
+/* ---- aliases --------------------------------------------------------------
+ */
 
 Test(graph_errors, alias_of_a_mapping)
 {
@@ -350,13 +355,15 @@ Test(graph_errors, scalar_alias_budget)
     cr_assert_eq(cnn_graph_load_string(ctx, text, n, "bomb.yaml", &g),
                  CNN_ERR_GRAPH);
     cr_assert_null(g);
-    cr_assert(strncmp(cnn_context_message(ctx), "bomb.yaml:5:7: aliases", 22)
-                  == 0, "%s", cnn_context_message(ctx));
+    cr_assert(
+        strncmp(cnn_context_message(ctx), "bomb.yaml:5:7: aliases", 22) == 0,
+        "%s", cnn_context_message(ctx));
     free(text);
     cnn_context_destroy(ctx);
 }
 
-/* ---- limits --------------------------------------------------------------- */
+/* ---- limits ---------------------------------------------------------------
+ */
 
 Test(graph_errors, too_many_keys)
 {

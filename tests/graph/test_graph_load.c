@@ -41,12 +41,12 @@ Test(graph_load, lenet5_shapes_and_parameters)
         const char *name, *type;
         uint64_t params;
     } want[] = {
-        {"conv1", "conv", 156},   {"relu1", "relu", 0},
-        {"pool1", "maxpool", 0},  {"conv2", "conv", 2416},
-        {"relu2", "relu", 0},     {"pool2", "maxpool", 0},
-        {"flat", "flatten", 0},   {"fc1", "dense", 48120},
-        {"relu3", "relu", 0},     {"fc2", "dense", 10164},
-        {"relu4", "relu", 0},     {"fc3", "dense", 850},
+        {"conv1", "conv", 156},  {"relu1", "relu", 0},
+        {"pool1", "maxpool", 0}, {"conv2", "conv", 2416},
+        {"relu2", "relu", 0},    {"pool2", "maxpool", 0},
+        {"flat", "flatten", 0},  {"fc1", "dense", 48120},
+        {"relu3", "relu", 0},    {"fc2", "dense", 10164},
+        {"relu4", "relu", 0},    {"fc3", "dense", 850},
     };
     cnn_context *ctx = gt_context();
     cnn_graph *g = load_ok(ctx, "lenet5.yaml");
@@ -90,9 +90,9 @@ Test(graph_load, lenet5_shapes_and_parameters)
     cr_assert_eq(info.layer->hparams[0].i[0], 16); /* filters */
     cr_assert_eq(info.layer->hparams[1].i[0], 5);  /* kernel */
     cr_assert_eq(info.layer->hparams[1].i[1], 5);
-    cr_assert_eq(info.layer->hparams[2].i[0], 1);  /* stride */
-    cr_assert_eq(info.layer->hparams[3].i[0], 0);  /* padding */
-    cr_assert_eq(info.layer->hparams[4].i[0], 1);  /* bias */
+    cr_assert_eq(info.layer->hparams[2].i[0], 1); /* stride */
+    cr_assert_eq(info.layer->hparams[3].i[0], 0); /* padding */
+    cr_assert_eq(info.layer->hparams[4].i[0], 1); /* bias */
     cr_assert_gt(info_of(g, "fc1").flops, 0);
     cnn_graph_destroy(g);
     cnn_context_destroy(ctx);
@@ -164,8 +164,8 @@ Test(graph_load, dag_with_add_and_concat)
     cnn_context *ctx = gt_context();
     cnn_graph *g = load_ok(ctx, "dag.yaml");
     cnn_layer_info info;
-    static const char *const order[] = {"stem", "branch", "act", "sum",
-                                        "side", "cat", "flat", "out"};
+    static const char *const order[] = {"stem", "branch", "act",  "sum",
+                                        "side", "cat",    "flat", "out"};
     cr_assert_eq(cnn_graph_layer_count(g), 8);
     for (size_t i = 0; i < 8; i++) {
         cnn_graph_layer_info(g, i, &info);
@@ -272,16 +272,16 @@ Test(graph_load, from_string_errors_name_the_origin)
                                "  - {name: a, type: relu, rate: 2}\n";
     cnn_context *ctx = gt_context();
     cnn_graph *g = (cnn_graph *)1;
-    cr_assert_eq(cnn_graph_load_string(ctx, text, sizeof text - 1,
-                                       "mem.yaml", &g),
-                 CNN_ERR_GRAPH);
+    cr_assert_eq(
+        cnn_graph_load_string(ctx, text, sizeof text - 1, "mem.yaml", &g),
+        CNN_ERR_GRAPH);
     cr_assert_null(g);
     cr_assert_str_eq(cnn_context_message(ctx),
                      "mem.yaml:4:27: layer 'a': unknown key 'rate' for type "
                      "relu (valid: name, type, inputs, trainable)");
     cr_assert_eq(cnn_graph_load_string(ctx, text, 5, NULL, &g), CNN_ERR_GRAPH);
-    cr_assert(strncmp(cnn_context_message(ctx), "<string>:1:", 11) == 0,
-              "%s", cnn_context_message(ctx));
+    cr_assert(strncmp(cnn_context_message(ctx), "<string>:1:", 11) == 0, "%s",
+              cnn_context_message(ctx));
     cnn_context_destroy(ctx);
 }
 
@@ -309,9 +309,9 @@ Test(graph_load, graph_name_and_scalars)
         "  - {name: _d-2, type: dropout, rate: 0.25, trainable: FALSE}\n";
     cnn_context *ctx = gt_context();
     cnn_graph *g = NULL;
-    cr_assert_eq(cnn_graph_load_string(ctx, text, sizeof text - 1, "q.yaml",
-                                       &g),
-                 CNN_OK, "%s", cnn_context_message(ctx));
+    cr_assert_eq(
+        cnn_graph_load_string(ctx, text, sizeof text - 1, "q.yaml", &g),
+        CNN_OK, "%s", cnn_context_message(ctx));
     cr_assert_str_eq(cnn_graph_name(g), "3net");
     cr_assert_eq(info_of(g, "c.1").param_count, 18);
     cr_assert_eq(info_of(g, "_d-2").trainable, 0);

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/* The conformance suite's table of per-type configurations: layer type,
+ * hyperparameters as "key=value" strings (parsed by the real
+ * cnn_hparams_from_settings), input shapes and how to draw the inputs. */
+#ifndef CNN_TEST_LAYERS_CONFORMANCE_CONFIGS_H
+#define CNN_TEST_LAYERS_CONFORMANCE_CONFIGS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "harness.h"
+
+enum cf_data {
+    CF_UNIFORM,   /* inputs U(-2, 2) */
+    CF_AWAY_ZERO, /* U(-2, 2) with |x| >= 0.05 (relu) */
+    CF_DISTINCT,  /* all distinct, 0.05 apart (maxpool) */
+    CF_TANH,      /* U(-2, 2) */
+    CF_SIGMOID,   /* U(-3, 3) */
+    CF_SHIFTED    /* U(-4, 4) + 100 (n mod 3 - 1) per sample: exp(104)
+                     overflows and exp(-104) underflows float32, so softmax
+                     must shift by the maximum */
+};
+
+typedef struct cf_config {
+    const char *type;
+    const char *label;
+    const char *settings[6];
+    uint32_t n_in;
+    int64_t shapes[LH_MAX_INPUTS][4];
+    int32_t rank;
+    enum cf_data data;
+    int training;
+} cf_config;
+
+extern const cf_config cf_configs[];
+extern const size_t cf_n_configs;
+
+#endif
