@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,19 +128,38 @@ static int labels_read(const cli_common *common, const char *path,
                        label_list *out)
 {
     FILE *f = fopen(path, "rb");
-    char *text;
-    size_t len = 0, line = 0;
+    char *text = NULL;
+    size_t len = 0, cap = 0, line = 0;
     const char *why;
     memset(out, 0, sizeof *out);
     if (!f)
         return cli_failf(common, "%s: cannot open: %s", path,
                          strerror(errno));
-    text = malloc(LABELS_MAX_BYTES + 1);
-    if (!text) {
-        fclose(f);
-        return cli_failf(common, "%s: out of memory", path);
+    /* Grown as the text arrives: label files are small. */
+    for (;;) {
+        size_t got;
+        if (len > LABELS_MAX_BYTES) {
+            fclose(f);
+            free(text);
+            return cli_failf(common, "%s: larger than %u bytes; not a "
+                             "class list", path, LABELS_MAX_BYTES);
+        }
+        if (len == cap) {
+            size_t ncap = cap ? cap * 2 : 4096;
+            char *grown = realloc(text, ncap);
+            if (!grown) {
+                fclose(f);
+                free(text);
+                return cli_failf(common, "%s: out of memory", path);
+            }
+            text = grown;
+            cap = ncap;
+        }
+        got = fread(text + len, 1, cap - len, f);
+        len += got;
+        if (got == 0)
+            break;
     }
-    len = fread(text, 1, LABELS_MAX_BYTES + 1, f);
     if (ferror(f)) {
         int err = errno;
         fclose(f);
@@ -147,11 +167,6 @@ static int labels_read(const cli_common *common, const char *path,
         return cli_failf(common, "%s: read error: %s", path, strerror(err));
     }
     fclose(f);
-    if (len > LABELS_MAX_BYTES) {
-        free(text);
-        return cli_failf(common, "%s: larger than %u bytes; not a class "
-                         "list", path, LABELS_MAX_BYTES);
-    }
     why = split_lines(text, len, out, &line);
     free(text);
     if (why) {
@@ -466,8 +481,11 @@ int cmd_predict(int argc, char **argv)
             goto done;
     }
     k = (size_t)(top_k < head.classes ? top_k : head.classes);
-    names = malloc((size_t)head.classes * sizeof *names);
-    top = malloc(n_images * k * sizeof *top);
+    if ((uint64_t)head.classes <= SIZE_MAX / sizeof *names &&
+        k <= SIZE_MAX / sizeof *top / n_images) {
+        names = malloc((size_t)head.classes * sizeof *names);
+        top = malloc(n_images * k * sizeof *top);
+    }
     if (!names || !top) {
         code = cli_failf(&common, "out of memory");
         goto done;

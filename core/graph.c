@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The loaded graph: accessors, shape queries for other batch sizes, and
- * destruction. Building it is graph_build.c's job. */
+ * destruction. Loading it is graph_build.c's and graph_create.c's job. */
 #include <stdlib.h>
 #include <string.h>
 

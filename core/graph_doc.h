@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* A graph file as parsed, before any plugin is consulted.
  *
- * graph_yaml.c turns YAML text into this struct and checks everything that
- * needs no plugin: node kinds, duplicate keys, the top-level, input,
+ * graph_yaml.c (libyaml, syntax errors, aliases) and graph_doc.c (the
+ * format's sections) turn YAML text into this struct and check everything
+ * that needs no plugin: node kinds, duplicate keys, the top-level, input,
  * backbone and train keys, layer names, input shapes and normalization.
  * Layer hyperparameters stay text (with their marks) because only the
  * plugin's descriptor says what they mean; graph_build.c validates them.

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* The loaded graph as the core sees it: graph_build.c fills it, graph.c
- * answers the public accessors, and the executor and parameter store read
- * the layers directly. */
+/* The loaded graph as the core sees it: graph_create.c fills it from the
+ * plan graph_build.c makes, graph.c answers the public accessors, and the
+ * executor may use the layers directly (cnn_graph_layer_instance gives the
+ * non-const cnn_layer its hooks take). */
 #ifndef CNN_CORE_GRAPH_INTERNAL_H
 #define CNN_CORE_GRAPH_INTERNAL_H
 

@@ -239,7 +239,8 @@ cnn_status cnn_data_decode_image(cnn_context *ctx, const char *path,
     return st;
 }
 
-/* The native geometry of a folder: its first image's channels and size. */
+/* The native geometry taken from one image file (a folder's or a file
+ * dataset's first): its channels and size. Shared (data_internal.h). */
 cnn_status cnn_data_image_geometry(cnn_context *ctx, const char *path,
                                    cnn_data_geometry *g)
 {

@@ -4,6 +4,7 @@
 
 #include <criterion/criterion.h>
 
+#include "graph_internal.h"
 #include "graph_test_util.h"
 
 static cnn_graph *load_ok(cnn_context *ctx, const char *name)
@@ -327,6 +328,30 @@ Test(graph_load, scalar_aliases)
     cr_assert_eq(info_of(g, "c2").layer->hparams[0].i[0], 4);
     cr_assert_eq(info_of(g, "c2").layer->hparams[1].i[1], 3);
     expect_shape(info_of(g, "c2").output_shape, 4, 1, 4, 8, 8);
+    cnn_graph_destroy(g);
+    cnn_context_destroy(ctx);
+}
+
+/* What the executor uses: the same instances the public info points at,
+ * writable, with their descriptors and source positions. */
+Test(graph_load, internal_layer_access)
+{
+    cnn_context *ctx = gt_context();
+    cnn_graph *g = load_ok(ctx, "probe.yaml");
+    for (size_t i = 0; i < cnn_graph_layer_count(g); i++) {
+        cnn_layer_info info;
+        cnn_graph_layer *l = cnn_graph_layer_at(g, i);
+        cnn_graph_layer_info(g, i, &info);
+        cr_assert_eq(cnn_graph_layer_instance(g, i), info.layer);
+        cr_assert_eq(cnn_graph_layer_descriptor(g, i), info.descriptor);
+        cr_assert_str_eq(l->file, gt_fixture("probe.yaml"));
+        cr_assert_eq(l->line, 4 + (int)i);
+        cr_assert_eq(l->column, 5);
+        cr_assert_eq(l->created, 1);
+    }
+    cr_assert_null(cnn_graph_layer_at(g, 2));
+    cr_assert_null(cnn_graph_layer_instance(g, 2));
+    cr_assert_null(cnn_graph_layer_descriptor(g, 2));
     cnn_graph_destroy(g);
     cnn_context_destroy(ctx);
 }

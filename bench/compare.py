@@ -1,0 +1,383 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""Runs cnnrun, PyTorch and Darknet on the same work and prints the ratios.
+
+Each case runs every tool in turn, several times (--reps), alternating which
+goes first, at each thread count; each invocation reports the median of its
+own timed passes after warm-up, and the tables show the median of those.
+The ratio is PyTorch time / cnnrun time (or Darknet's): above 1, cnnrun is
+faster. Writes results.json, results.md (the tables) and breakdown.md
+(cnnrun's per-layer medians from the last invocation of each case) to --out.
+
+Usually started by bench/run.sh, which builds cnnrun first.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+PY = "/usr/bin/python3"
+DARKNET = "/usr/bin/darknet"
+DARKNET_CFG = "/usr/share/darknet/cfg"
+
+# Whole-graph cases. time: what the ratio compares (median step/pass time).
+GRAPH_CASES = [
+    dict(id="lenet5-train-b64", label="LeNet-5 training step, Fashion-MNIST, batch 64",
+         graph="graphs/lenet5.yaml", train=True, batch=64,
+         data="fashion-mnist:train", runs=300, warmup=30, quick=True,
+         target=2.0, show_ips=True),
+    dict(id="alexnet-b1", label="AlexNet batch-1 latency", graph="graphs/alexnet.yaml",
+         train=False, batch=1, runs=20, warmup=3, quick=True, target=1.3,
+         darknet="alexnet.cfg", darknet_tics=10),
+    dict(id="alexnet-b8-fwd", label="AlexNet batch-8 forward", graph="graphs/alexnet.yaml",
+         train=False, batch=8, runs=10, warmup=2),
+    dict(id="alexnet-b8-train", label="AlexNet batch-8 training step",
+         graph="graphs/alexnet.yaml", train=True, batch=8, runs=8, warmup=2),
+    dict(id="vgg16-b1", label="VGG-16 batch-1 latency", graph="graphs/vgg16.yaml",
+         train=False, batch=1, runs=5, warmup=1, target=1.3,
+         darknet="vgg-16.cfg", darknet_tics=3, darknet_target=15.0),
+    dict(id="vgg16-b8-fwd", label="VGG-16 batch-8 forward", graph="graphs/vgg16.yaml",
+         train=False, batch=8, runs=3, warmup=1),
+    dict(id="vgg16-b8-train", label="VGG-16 batch-8 training step",
+         graph="graphs/vgg16.yaml", train=True, batch=8, runs=3, warmup=1,
+         target=1.3),
+]
+
+# Single convolutions: C,H,W,K,KSIZE,STRIDE,PAD as in the graphs.
+CONV_CASES = [
+    dict(id="lenet5.conv2", spec="6,14,14,16,5,1,0", batch=64, quick=True),
+    dict(id="alexnet.conv1", spec="3,227,227,96,11,4,0", batch=8),
+    dict(id="alexnet.conv2", spec="96,27,27,256,5,1,2", batch=8, quick=True),
+    dict(id="alexnet.conv3", spec="256,13,13,384,3,1,1", batch=8),
+    dict(id="vgg16.conv1_2", spec="64,224,224,64,3,1,1", batch=8),
+    dict(id="vgg16.conv2_2", spec="128,112,112,128,3,1,1", batch=8),
+    dict(id="vgg16.conv3_2", spec="256,56,56,256,3,1,1", batch=8, quick=True),
+    dict(id="vgg16.conv4_2", spec="512,28,28,512,3,1,1", batch=8),
+    dict(id="vgg16.conv5_2", spec="512,14,14,512,3,1,1", batch=8),
+]
+CONV_RUNS = dict(quick=(5, 1), full=(3, 1))
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run(cmd, env, cwd=None):
+    """Runs cmd; returns (stdout, peak RSS in bytes of that process)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=cwd)
+        _, status, ru = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        text = out.read().decode()
+        if p.returncode != 0:
+            raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}\n"
+                             f"{err.read().decode()[-2000:]}")
+        return text, ru.ru_maxrss * 1024
+
+
+def cnnrun_env():
+    env = dict(os.environ)
+    env.pop("OPENBLAS_NUM_THREADS", None)  # cnnrun sets its BLAS threads itself
+    env.pop("OMP_NUM_THREADS", None)
+    return env
+
+
+def torch_env():
+    env = dict(os.environ)
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    env.pop("OMP_NUM_THREADS", None)
+    return env
+
+
+def check_shapes(cnnrun, graph):
+    """The PyTorch model must have the graph's shapes, layer by layer."""
+    text, _ = run([cnnrun, "summary", "--json", graph], cnnrun_env(), ROOT)
+    ours = {l["name"]: l["output_shape"] for l in json.loads(text)["layers"]}
+    text, _ = run([PY, os.path.join(HERE, "torch_ref.py"), "shapes", graph],
+                  torch_env(), ROOT)
+    theirs = json.loads(text)
+    if ours != theirs:
+        raise SystemExit(f"{graph}: PyTorch shapes differ:\n{ours}\n{theirs}")
+
+
+def graph_args(case, threads):
+    a = [case["graph"], "--batch", str(case["batch"]), "--threads", str(threads),
+         "--runs", str(case["runs"]), "--warmup", str(case["warmup"])]
+    if case["train"]:
+        a.append("--train")
+    if case.get("data"):
+        a += ["--data", case["data"]]
+    return a
+
+
+def run_graph_case(cnnrun, case, threads, reps, darknet):
+    res = dict(cnnrun=[], torch=[], darknet=[], cnnrun_rss=[], torch_rss=[],
+               darknet_rss=[], cnnrun_json=None, torch_json=None)
+    for rep in range(reps):
+        order = ["cnnrun", "torch"] if rep % 2 == 0 else ["torch", "cnnrun"]
+        if darknet and case.get("darknet") and threads == 1:
+            order.append("darknet")
+        for tool in order:
+            if tool == "cnnrun":
+                text, rss = run([cnnrun, "bench", "--json", "--quiet"] +
+                                graph_args(case, threads), cnnrun_env(), ROOT)
+                j = json.loads(text)
+                res["cnnrun_json"] = j
+                res["cnnrun"].append(j["step_ms"])
+                res["cnnrun_rss"].append(rss)
+            elif tool == "torch":
+                text, rss = run([PY, os.path.join(HERE, "torch_ref.py"), "graph"] +
+                                graph_args(case, threads), torch_env(), ROOT)
+                j = json.loads(text)
+                res["torch_json"] = j
+                res["torch"].append(j["step_ms"])
+                res["torch_rss"].append(rss)
+            else:
+                with tempfile.TemporaryDirectory() as tmp:
+                    text, rss = run([DARKNET, "speed",
+                                     os.path.join(DARKNET_CFG, case["darknet"]),
+                                     str(case["darknet_tics"])], dict(os.environ), tmp)
+                m = re.search(r"Speed: ([0-9.]+) sec/eval", text)
+                f = re.search(r"Floating Point Operations: ([0-9.]+) Bn", text)
+                if not m:
+                    raise SystemExit(f"darknet speed printed no speed:\n{text[-1000:]}")
+                res["darknet"].append(1e3 * float(m.group(1)))
+                res["darknet_rss"].append(rss)
+                res["darknet_gflop"] = float(f.group(1)) if f else None
+            log(f"  {case['id']} T={threads} rep {rep + 1}/{reps} {tool}: "
+                f"{res[tool][-1]:.3f} ms")
+    out = {"id": case["id"], "label": case["label"], "threads": threads,
+           "batch": case["batch"], "train": case["train"],
+           "target": case.get("target"), "darknet_target": case.get("darknet_target"),
+           "show_ips": case.get("show_ips", False)}
+    for tool in ("cnnrun", "torch", "darknet"):
+        if res[tool]:
+            out[tool + "_ms"] = statistics.median(res[tool])
+            out[tool + "_ms_all"] = res[tool]
+            out[tool + "_peak_rss"] = max(res[tool + "_rss"])
+    if res["torch"]:
+        out["ratio"] = out["torch_ms"] / out["cnnrun_ms"]
+    if res["darknet"]:
+        out["darknet_ratio"] = out["darknet_ms"] / out["cnnrun_ms"]
+        out["darknet_gflop"] = res.get("darknet_gflop")
+    j = res["cnnrun_json"]
+    out["cnnrun_memory"] = j["memory"]
+    out["cnnrun_breakdown"] = {k: j[k] for k in ("data_ms", "forward_ms", "loss_ms",
+                                                   "backward_ms", "optimizer_ms")}
+    out["cnnrun_layers"] = j["layers"]
+    t = res["torch_json"]
+    out["torch_breakdown"] = {k: t[k] for k in ("data_ms", "forward_ms", "backward_ms",
+                                                  "optimizer_ms")}
+    return out
+
+
+def run_conv_case(cnnrun, case, threads, reps, mode):
+    runs, warmup = CONV_RUNS[mode]
+    common = ["--batch", str(case["batch"]), "--threads", str(threads),
+              "--runs", str(runs), "--warmup", str(warmup)]
+    ours, theirs = [], []
+    for rep in range(reps):
+        order = ["cnnrun", "torch"] if rep % 2 == 0 else ["torch", "cnnrun"]
+        for tool in order:
+            if tool == "cnnrun":
+                text, _ = run([cnnrun, "bench", "--json", "--quiet", "--conv",
+                               case["spec"]] + common, cnnrun_env(), ROOT)
+                ours.append(json.loads(text))
+            else:
+                text, _ = run([PY, os.path.join(HERE, "torch_ref.py"), "conv",
+                               case["spec"]] + common, torch_env(), ROOT)
+                theirs.append(json.loads(text))
+        log(f"  {case['id']} T={threads} rep {rep + 1}/{reps}: " +
+            ", ".join(f"{p['pass']} {p['gflops']:.1f}/{p['sgemm_gflops']:.1f}/"
+                      f"{q['gflops']:.1f}" for p, q in
+                      zip(ours[-1]["passes"], theirs[-1]["passes"])) +
+            " GFLOP/s (cnnrun/sgemm/torch)")
+    passes = []
+    for i, p in enumerate(ours[0]["passes"]):
+        ms = statistics.median(o["passes"][i]["ms"] for o in ours)
+        sg = statistics.median(o["passes"][i]["sgemm_ms"] for o in ours)
+        tm = statistics.median(t["passes"][i]["ms"] for t in theirs)
+        flops = ours[0]["flops"]
+        passes.append(dict(**{"pass": p["pass"]}, cnnrun_ms=ms, sgemm_ms=sg, torch_ms=tm,
+                           cnnrun_gflops=flops / ms * 1e-6,
+                           sgemm_gflops=flops / sg * 1e-6,
+                           torch_gflops=flops / tm * 1e-6,
+                           of_sgemm=sg / ms, ratio=tm / ms))
+    return {"id": case["id"], "spec": case["spec"], "batch": case["batch"],
+            "threads": threads, "gemm": ours[0]["gemm"], "flops": ours[0]["flops"],
+            "passes": passes}
+
+
+def machine_info():
+    def first(cmd, pattern=None):
+        try:
+            text = subprocess.run(cmd, capture_output=True, text=True).stdout
+        except OSError:
+            return None
+        if pattern:
+            m = re.search(pattern, text, re.M)
+            return m.group(1).strip() if m else None
+        return text.strip()
+
+    def pkg(name):
+        return first(["dpkg-query", "-W", "-f=${Version}", name])
+
+    with open("/proc/meminfo") as f:
+        mem = int(re.search(r"MemTotal:\s+(\d+)", f.read()).group(1)) // 1024
+    return {"cpu": first(["lscpu"], r"^Model name:\s*(.*)$"),
+            "cores": os.cpu_count(), "memory_mib": mem,
+            "kernel": platform.release(),
+            "openblas": pkg("libopenblas0-pthread"), "torch": pkg("python3-torch"),
+            "darknet": pkg("darknet"), "gcc": first(["gcc", "-dumpfullversion"]),
+            "loadavg_start": os.getloadavg()}
+
+
+def fmt_ms(ms, batch, ips):
+    return f"{batch / ms * 1e3:,.0f} img/s" if ips else f"{ms:,.1f} ms"
+
+
+def fmt_target(t):
+    return f">= {t:g}x" if t else ""
+
+
+def report(results, info, args):
+    lines = []
+    add = lines.append
+    add(f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory_mib']} MiB; "
+        f"OpenBLAS {info['openblas']}, PyTorch {info['torch']}, "
+        f"Darknet {info['darknet']}, gcc {info['gcc']}")
+    add(f"Load average at start {info['loadavg_start'][0]:.2f}, at end "
+        f"{info['loadavg_end'][0]:.2f}; mode {args.mode}, {args.reps} alternating "
+        f"invocations per tool, each the median of its runs after warm-up.")
+    add("")
+    add("| Benchmark | Threads | cnnrun | PyTorch | PyTorch / cnnrun | Target |")
+    add("|---|---:|---:|---:|---:|---:|")
+    for r in results["graphs"]:
+        ips = r["show_ips"]
+        add(f"| {r['label']} | {r['threads']} | {fmt_ms(r['cnnrun_ms'], r['batch'], ips)} "
+            f"| {fmt_ms(r['torch_ms'], r['batch'], ips)} | {r['ratio']:.2f}x "
+            f"| {fmt_target(r['target'])} |")
+    dk = [r for r in results["graphs"] if "darknet_ms" in r]
+    if dk:
+        add("")
+        add("| Benchmark (Darknet `speed`, single-threaded build) | Threads | cnnrun "
+            "| Darknet | Darknet / cnnrun | Target |")
+        add("|---|---:|---:|---:|---:|---:|")
+        for r in dk:
+            add(f"| {r['label']} | {r['threads']} | {r['cnnrun_ms']:,.1f} ms "
+                f"| {r['darknet_ms']:,.1f} ms | {r['darknet_ratio']:.2f}x "
+                f"| {fmt_target(r.get('darknet_target'))} |")
+    if results["convs"]:
+        add("")
+        add("| Convolution (batch) | Pass | Threads | cnnrun GFLOP/s | sgemm GFLOP/s "
+            "| cnnrun / sgemm | PyTorch GFLOP/s | PyTorch / cnnrun time |")
+        add("|---|---|---:|---:|---:|---:|---:|---:|")
+        for c in results["convs"]:
+            for p in c["passes"]:
+                add(f"| {c['id']} {c['spec']} ({c['batch']}) | {p['pass']} | "
+                    f"{c['threads']} | {p['cnnrun_gflops']:.1f} | {p['sgemm_gflops']:.1f} "
+                    f"| {100 * p['of_sgemm']:.0f}% | {p['torch_gflops']:.1f} "
+                    f"| {p['ratio']:.2f}x |")
+    add("")
+    add("| Memory | Threads | cnnrun weights | cnnrun model + executor | cnnrun peak RSS "
+        "| PyTorch peak RSS |")
+    add("|---|---:|---:|---:|---:|---:|")
+    mib = 1024.0 * 1024.0
+    for r in results["graphs"]:
+        m = r["cnnrun_memory"]
+        w = m["weights_bytes"]
+        add(f"| {r['label']} | {r['threads']} | {w / mib:,.1f} MiB "
+            f"| {m['total_bytes'] / mib:,.1f} MiB ({m['total_bytes'] / w:.2f}x) "
+            f"| {r['cnnrun_peak_rss'] / mib:,.1f} MiB ({r['cnnrun_peak_rss'] / w:.2f}x) "
+            f"| {r['torch_peak_rss'] / mib:,.1f} MiB |")
+    return "\n".join(lines) + "\n"
+
+
+def breakdown(results):
+    """cnnrun's per-layer medians of each graph case, from its last run."""
+    lines = []
+    for r in results["graphs"]:
+        b, t = r["cnnrun_breakdown"], r["torch_breakdown"]
+        lines.append(f"### {r['label']}, {r['threads']} thread(s)\n")
+        lines.append(f"cnnrun step {r['cnnrun_ms']:.2f} ms: data {b['data_ms']:.2f}, "
+                     f"forward {b['forward_ms']:.2f}, loss {b['loss_ms']:.2f}, "
+                     f"backward {b['backward_ms']:.2f}, optimizer {b['optimizer_ms']:.2f} ms. "
+                     f"PyTorch step {r['torch_ms']:.2f} ms: data {t['data_ms']:.2f}, "
+                     f"forward+loss {t['forward_ms']:.2f}, backward {t['backward_ms']:.2f}, "
+                     f"optimizer {t['optimizer_ms']:.2f} ms.\n")
+        lines.append("| Layer | Type | Forward ms | GFLOP/s | Backward ms | GFLOP/s |")
+        lines.append("|---|---|---:|---:|---:|---:|")
+        for l in r["cnnrun_layers"]:
+            bwd = (f"{l['backward_ms']:.3f} | {l['backward_gflops']:.1f}"
+                   if l.get("backward") else "- | -")
+            lines.append(f"| {l['name']} | {l['type']} | {l['forward_ms']:.3f} "
+                         f"| {l['forward_gflops']:.1f} | {bwd} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cnnrun", required=True, help="the cnnrun executable")
+    ap.add_argument("--mode", choices=("quick", "full"), default="quick")
+    ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
+    ap.add_argument("--reps", type=int, default=3,
+                    help="invocations of each tool per case and thread count")
+    ap.add_argument("--only", help="regular expression on case ids")
+    ap.add_argument("--no-darknet", action="store_true")
+    ap.add_argument("--out", required=True, help="folder for the results")
+    args = ap.parse_args()
+    threads = [int(t) for t in args.threads.split(",")]
+    darknet = not args.no_darknet and os.access(DARKNET, os.X_OK)
+    if not darknet and not args.no_darknet:
+        log("compare: darknet not found (apt-get install darknet): no Darknet rows")
+
+    def chosen(case):
+        if args.only and not re.search(args.only, case["id"]):
+            return False
+        return args.mode == "full" or case.get("quick", False)
+
+    info = machine_info()
+    results = {"mode": args.mode, "reps": args.reps, "threads": threads,
+               "started": datetime.datetime.now().isoformat(timespec="seconds"),
+               "graphs": [], "convs": []}
+    graphs = [c for c in GRAPH_CASES if chosen(c)]
+    for g in sorted({c["graph"] for c in graphs}):
+        check_shapes(args.cnnrun, g)
+    for case in graphs:
+        for t in threads:
+            log(f"{case['label']}, {t} thread(s)")
+            results["graphs"].append(run_graph_case(args.cnnrun, case, t, args.reps,
+                                                    darknet))
+    for case in (c for c in CONV_CASES if chosen(c)):
+        for t in threads:
+            log(f"conv {case['id']} {case['spec']} batch {case['batch']}, {t} thread(s)")
+            results["convs"].append(run_conv_case(args.cnnrun, case, t, args.reps,
+                                                  args.mode))
+    info["loadavg_end"] = os.getloadavg()
+    results["machine"] = info
+    os.makedirs(args.out, exist_ok=True)
+    table = report(results, info, args)
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    with open(os.path.join(args.out, "results.md"), "w") as f:
+        f.write(table)
+    with open(os.path.join(args.out, "breakdown.md"), "w") as f:
+        f.write(breakdown(results))
+    print(table)
+    log(f"compare: wrote results.json, results.md and breakdown.md to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Training end to end on a Fashion-MNIST subset: learning happens, runs are
+# reproducible, an interrupted and resumed run equals an uninterrupted one,
+# a killed checkpoint write leaves the previous checkpoint whole, and a
+# diverging loss stops training with a message naming the step.
+set -u
+cnnrun=$1
+root=$2
+if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+  echo "Fashion-MNIST is not installed (dataset-fashion-mnist); skipping"
+  exit 77
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+check() { if [ "$2" -eq 0 ]; then echo "ok - $1"; else echo "not ok - $1"; fail=1; fi; }
+graph="$root/graphs/lenet5.yaml"
+recipe=(--data 'fashion-mnist:train@2560' --batch 64 --lr 0.05 --momentum 0.9 --seed 7 --quiet)
+
+# 1. Learning: well above the 10% of chance after a short run.
+"$cnnrun" train "$graph" "${recipe[@]}" --epochs 3 --out "$tmp/a.safetensors"
+check "train exits 0" $?
+acc=$("$cnnrun" eval "$graph" --weights "$tmp/a.safetensors" --data 'fashion-mnist:test@1000' --json |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["top1"])')
+python3 -c "import sys; sys.exit(0 if float('$acc') > 0.6 else 1)"
+check "accuracy after 3 short epochs is $acc (> 0.6)" $?
+
+# 2. Reproducible: the same seed gives bit-identical weights.
+"$cnnrun" train "$graph" "${recipe[@]}" --epochs 3 --out "$tmp/a2.safetensors"
+cmp -s "$tmp/a.safetensors" "$tmp/a2.safetensors"
+check "same seed, same weights" $?
+
+# 3. Resume: 1 epoch + resume + 2 more equals 3 straight.
+"$cnnrun" train "$graph" "${recipe[@]}" --epochs 1 --checkpoint-dir "$tmp/ck" --out "$tmp/b1.safetensors"
+"$cnnrun" train "$graph" "${recipe[@]}" --epochs 3 --resume "$tmp/ck/last.safetensors" --out "$tmp/b.safetensors"
+check "resumed run exits 0" $?
+cmp -s "$tmp/a.safetensors" "$tmp/b.safetensors"
+check "1 epoch + resume + 2 epochs == 3 epochs (bit-identical)" $?
+# Mid-epoch checkpoints resume exactly too.
+"$cnnrun" train "$graph" "${recipe[@]}" --epochs 3 --checkpoint-dir "$tmp/ck2" --checkpoint-every 7 \
+  --out "$tmp/c.safetensors"
+cmp -s "$tmp/a.safetensors" "$tmp/c.safetensors"
+check "checkpointing does not change the trajectory" $?
+
+# 4. Resume refuses other settings.
+err=$("$cnnrun" train "$graph" "${recipe[@]}" --lr 0.1 --epochs 3 --resume "$tmp/ck/last.safetensors" \
+  --out "$tmp/x.safetensors" 2>&1); rc=$?
+check "resume with another lr: exit 1" $(( rc == 1 ? 0 : 1 ))
+grep -q "other training settings" <<<"$err"; check "resume with another lr: says why" $?
+
+# 5. SIGKILL while checkpoints are being written: the checkpoint on disk is
+# always a whole, loadable one (written to a temporary name, fsynced and
+# renamed).
+for delay in 0.3 0.6 0.9 1.3 1.7; do
+  rm -rf "$tmp/kill"
+  "$cnnrun" train "$graph" --data 'fashion-mnist:train@2560' --batch 64 --lr 0.05 --momentum 0.9 \
+    --seed 7 --quiet --epochs 50 --checkpoint-dir "$tmp/kill" --checkpoint-every 1 \
+    --out "$tmp/k.safetensors" &
+  pid=$!
+  sleep "$delay"
+  kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  if [ -f "$tmp/kill/last.safetensors" ]; then
+    "$cnnrun" train "$graph" --data 'fashion-mnist:train@2560' --batch 64 --lr 0.05 --momentum 0.9 \
+      --seed 7 --quiet --epochs 1 --resume "$tmp/kill/last.safetensors" --out "$tmp/k2.safetensors" \
+      >/dev/null 2>&1
+    check "checkpoint after SIGKILL at ${delay}s loads" $?
+  else
+    echo "ok - killed at ${delay}s before the first checkpoint"
+  fi
+done
+
+# 6. A non-finite loss stops training, names the step, exits 1 and keeps
+# the last good checkpoint. (ReLU nets die rather than overflow with a huge
+# learning rate, so an infinite weight makes the loss NaN at the first step.)
+"$cnnrun" train "$graph" "${recipe[@]}" --epochs 1 --checkpoint-dir "$tmp/nan" --out "$tmp/good.safetensors"
+cp "$tmp/nan/last.safetensors" "$tmp/last-good.safetensors"
+"$cnnrun" init "$graph" --seed 1 --out "$tmp/inf.safetensors" --quiet
+python3 - "$tmp/inf.safetensors" <<'PY'
+import struct, sys
+path = sys.argv[1]
+data = bytearray(open(path, "rb").read())
+header = struct.unpack("<Q", data[:8])[0]
+data[8 + header:8 + header + 4] = struct.pack("<f", float("inf"))
+open(path, "wb").write(data)
+PY
+err=$("$cnnrun" train "$graph" "${recipe[@]}" --epochs 2 --init "$tmp/inf.safetensors" \
+  --checkpoint-dir "$tmp/nan" --out "$tmp/nan.safetensors" 2>&1); rc=$?
+check "non-finite loss: exit 1" $(( rc == 1 ? 0 : 1 ))
+grep -Eq "loss is (NaN|infinite) at epoch 1, step 1" <<<"$err"
+check "non-finite loss: message names epoch and step" $?
+[ ! -f "$tmp/nan.safetensors" ]; check "non-finite loss: no final weights written" $?
+cmp -s "$tmp/nan/last.safetensors" "$tmp/last-good.safetensors"
+check "non-finite loss: the last good checkpoint is kept" $?
+
+# 7. Bad data reaches the user as a message naming the file.
+printf 'not an idx file' > "$tmp/bad.idx"
+err=$("$cnnrun" train "$graph" --data "idx:$tmp/bad.idx,$tmp/bad.idx" --out "$tmp/y.safetensors" 2>&1); rc=$?
+check "bad IDX data: exit 1" $(( rc == 1 ? 0 : 1 ))
+grep -q "bad.idx" <<<"$err"; check "bad IDX data: message names the file" $?
+
+# 8. Metrics log and plot.
+"$cnnrun" train "$graph" "${recipe[@]}" --epochs 2 --val 'fashion-mnist:test@500' --log "$tmp/m.jsonl" \
+  --log-every 5 --out "$tmp/d.safetensors"
+python3 - "$tmp/m.jsonl" <<'PY'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+epochs = [l for l in lines if l["event"] == "epoch"]
+steps = [l for l in lines if l["event"] == "step"]
+assert len(epochs) == 2 and len(steps) >= 4, (len(epochs), len(steps))
+for k in ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "images_per_s", "wall"):
+    assert k in epochs[-1], k
+PY
+check "metrics log has step and epoch lines with validation" $?
+"$cnnrun" plot "$tmp/m.jsonl" --out "$tmp/c.svg" --quiet && grep -q "<polyline" "$tmp/c.svg"
+check "plot writes an SVG with curves" $?
+exit $fail
