@@ -327,11 +327,15 @@ static void snap_check(snap *s, ck_outcome *o)
                     k = i;
                 changed++;
             }
+        char what[64];
+        if (s->index == UINT32_MAX)
+            snprintf(what, sizeof what, "%s", s->what);
+        else
+            snprintf(what, sizeof what, "%s %u", s->what, s->index);
         fault(o,
-              "modified its read-only %s%s: %zu element%s changed, first at "
-              "%zu (%g -> %g)",
-              s->what, s->index == UINT32_MAX ? "" : " tensor", changed,
-              changed == 1 ? "" : "s", k, (double)s->copy[k],
+              "modified its read-only %s: %zu element%s changed, first at "
+              "%zu (%.9g -> %.9g)",
+              what, changed, changed == 1 ? "" : "s", k, (double)s->copy[k],
               (double)s->src[k]);
     }
     free(s->copy);
@@ -384,7 +388,9 @@ static void check_written(const ck_buf *b, size_t n, const char *what,
     if (nan_count)
         fault(o,
               "%s: %zu of %zu elements left unwritten or NaN (first at %zu); "
-              "a hook must write every element of its outputs",
+              "a hook must overwrite every element of its outputs (they are "
+              "NaN-filled before the call, so accumulating into them shows "
+              "here too)",
               what, nan_count, n, first_nan);
     if (inf_count)
         fault(o, "%s: %zu elements are infinite (first at %zu) for finite "

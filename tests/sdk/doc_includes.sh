@@ -4,8 +4,9 @@
 # introduces with
 #     <!-- include: PATH -->          (the whole file) or
 #     <!-- include: PATH#REGION -->   (a region of a C file)
-# must equal that file or region byte for byte, and a C file quoted by
-# regions must be quoted whole: every region, once, in file order.
+# must equal that file or region (up to trailing blank lines), and a C
+# file quoted by regions must be quoted whole: every region, once, in file
+# order.
 # Regions start at a line "/* @doc NAME */" and run to the next such line;
 # the lines before the first marker are the region "head".
 #   doc_includes.sh SOURCE_ROOT
@@ -42,6 +43,12 @@ split_regions() { # file outdir
     ' "$1"
 }
 
+# A file or region without its trailing blank lines (the blank line that
+# separates regions in the source is not part of the quoted code).
+trim() {
+    awk '{ line[NR] = $0 } NF { last = NR } END { for (i = 1; i <= last; i++) print line[i] }' "$1"
+}
+
 status=0
 i=1
 while [ "$i" -le "$count" ]; do
@@ -60,9 +67,11 @@ while [ "$i" -le "$count" ]; do
         fi
         echo "$(basename "$want")" >> "$tmp/regions/$id.quoted"
     fi
-    if ! cmp -s "$want" "$tmp/doc/$i"; then
+    trim "$want" >"$tmp/want"
+    trim "$tmp/doc/$i" >"$tmp/got"
+    if ! cmp -s "$tmp/want" "$tmp/got"; then
         echo "FAIL: the block quoting $ref differs from the file:"
-        diff -u "$want" "$tmp/doc/$i" || true
+        diff -u "$tmp/want" "$tmp/got" || true
         status=1
     else
         echo "ok: $ref"
