@@ -317,11 +317,14 @@ def breakdown(results):
                      f"optimizer {t['optimizer_ms']:.2f} ms.\n")
         lines.append("| Layer | Type | Forward ms | GFLOP/s | Backward ms | GFLOP/s |")
         lines.append("|---|---|---:|---:|---:|---:|")
+        def rate(g):
+            return f"{g:.1f}" if g else "-"
+
         for l in r["cnnrun_layers"]:
-            bwd = (f"{l['backward_ms']:.3f} | {l['backward_gflops']:.1f}"
+            bwd = (f"{l['backward_ms']:.3f} | {rate(l['backward_gflops'])}"
                    if l.get("backward") else "- | -")
             lines.append(f"| {l['name']} | {l['type']} | {l['forward_ms']:.3f} "
-                         f"| {l['forward_gflops']:.1f} | {bwd} |")
+                         f"| {rate(l['forward_gflops'])} | {bwd} |")
         lines.append("")
     return "\n".join(lines)
 

@@ -110,74 +110,81 @@ static cnn_status conv_exec_open(cnn_context *ctx, const conv_case *cc,
     return st;
 }
 
-/* Times one pass of the layer under test (index layer) over the runs. */
-static cnn_status time_layer(conv_exec *e, const cnn_tensor *x,
-                             const cnn_tensor *dy, int pass, size_t layer,
-                             const bench_options *o, double *samples,
-                             double *out)
+/* cblas_sgemm operands for the three GEMMs: W [K, CKK], dW, col [CKK, N],
+ * y [K, N]. */
+typedef struct sgemm_ops {
+    float *w, *dw, *col, *y;
+} sgemm_ops;
+
+static void sgemm_free(sgemm_ops *g)
 {
-    cnn_status st = CNN_OK;
-    if (pass != P_FORWARD)
-        st = cnn_exec_forward(e->ex, x, 1, o->seed, layer);
-    for (int r = -o->warmup; st == CNN_OK && r < o->runs; r++) {
-        if (pass == P_FORWARD)
-            st = cnn_exec_forward(e->ex, x, 0, o->seed, layer);
-        else
-            st = cnn_exec_backward(e->ex, dy, layer, 0);
-        if (r >= 0)
-            samples[r] = pass == P_FORWARD ? cnn_exec_forward_seconds(e->ex, layer)
-                                           : cnn_exec_backward_seconds(e->ex, layer);
-    }
-    if (st == CNN_OK)
-        *out = bench_median(samples, (size_t)o->runs);
-    return st;
+    free(g->w);
+    free(g->dw);
+    free(g->col);
+    free(g->y);
+}
+
+static int sgemm_alloc(const conv_case *cc, uint64_t seed, sgemm_ops *g)
+{
+    size_t kk = (size_t)cc->k;
+    g->w = malloc(kk * cc->ckk * sizeof(float));
+    g->dw = malloc(kk * cc->ckk * sizeof(float));
+    g->col = malloc(cc->ckk * cc->cols * sizeof(float));
+    g->y = malloc(kk * cc->cols * sizeof(float));
+    if (!g->w || !g->dw || !g->col || !g->y)
+        return 0;
+    bench_fill_uniform(g->w, kk * cc->ckk, seed, -0.05f, 0.05f);
+    bench_fill_uniform(g->col, cc->ckk * cc->cols, seed + 1, 0.0f, 1.0f);
+    bench_fill_uniform(g->y, kk * cc->cols, seed + 2, -1.0f, 1.0f);
+    return 1;
 }
 
 /* cblas_sgemm on the pass's GEMM, as many calls as images need. */
-static void sgemm_pass(const conv_case *cc, int pass, const float *w, float *col,
-                       float *y, float *dw)
+static void sgemm_pass(const conv_case *cc, int pass, sgemm_ops *g)
 {
     const int K = (int)cc->k, CKK = (int)cc->ckk, N = (int)cc->cols;
     for (int i = 0; i < cc->calls; i++) {
         if (pass == P_FORWARD)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, N, CKK,
-                        1.0f, w, CKK, col, N, 0.0f, y, N);
+                        1.0f, g->w, CKK, g->col, N, 0.0f, g->y, N);
         else if (pass == P_DX)
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CKK, N, K,
-                        1.0f, w, CKK, y, N, 0.0f, col, N);
+                        1.0f, g->w, CKK, g->y, N, 0.0f, g->col, N);
         else
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, K, CKK, N,
-                        1.0f, y, N, col, N, i ? 1.0f : 0.0f, dw, CKK);
+                        1.0f, g->y, N, g->col, N, i ? 1.0f : 0.0f, g->dw, CKK);
     }
 }
 
-static int time_sgemm(conv_case *cc, const bench_options *o, double *samples)
+/* Times one pass of the layer under test (index layer) and its sgemm,
+ * alternately run by run so that a noisy machine slows both alike. */
+static cnn_status time_pass(conv_case *cc, conv_exec *e, const cnn_tensor *x,
+                            const cnn_tensor *dy, int pass, size_t layer,
+                            const bench_options *o, sgemm_ops *g,
+                            double *conv_t, double *sgemm_t)
 {
-    size_t kk = (size_t)cc->k;
-    float *w = malloc(kk * cc->ckk * sizeof(float));
-    float *dw = malloc(kk * cc->ckk * sizeof(float));
-    float *col = malloc(cc->ckk * cc->cols * sizeof(float));
-    float *y = malloc(kk * cc->cols * sizeof(float));
-    int ok = w && dw && col && y;
-    if (ok) {
-        bench_fill_uniform(w, kk * cc->ckk, o->seed, -0.05f, 0.05f);
-        bench_fill_uniform(col, cc->ckk * cc->cols, o->seed + 1, 0.0f, 1.0f);
-        bench_fill_uniform(y, kk * cc->cols, o->seed + 2, -1.0f, 1.0f);
-        for (int p = 0; p < N_PASSES; p++) {
-            for (int r = -o->warmup; r < o->runs; r++) {
-                double t0 = bench_now();
-                sgemm_pass(cc, p, w, col, y, dw);
-                if (r >= 0)
-                    samples[r] = bench_now() - t0;
-            }
-            cc->sgemm_s[p] = bench_median(samples, (size_t)o->runs);
-        }
+    cnn_status st = CNN_OK;
+    if (pass != P_FORWARD)
+        st = cnn_exec_forward(e->ex, x, 1, o->seed, layer);
+    for (int r = -o->warmup; st == CNN_OK && r < o->runs; r++) {
+        double t0;
+        if (pass == P_FORWARD)
+            st = cnn_exec_forward(e->ex, x, 0, o->seed, layer);
+        else
+            st = cnn_exec_backward(e->ex, dy, layer, 0);
+        t0 = bench_now();
+        sgemm_pass(cc, pass, g);
+        if (r < 0)
+            continue;
+        sgemm_t[r] = bench_now() - t0;
+        conv_t[r] = pass == P_FORWARD ? cnn_exec_forward_seconds(e->ex, layer)
+                                      : cnn_exec_backward_seconds(e->ex, layer);
     }
-    free(w);
-    free(dw);
-    free(col);
-    free(y);
-    return ok;
+    if (st != CNN_OK)
+        return st;
+    cc->conv_s[pass] = bench_median(conv_t, (size_t)o->runs);
+    cc->sgemm_s[pass] = bench_median(sgemm_t, (size_t)o->runs);
+    return CNN_OK;
 }
 
 static void print_table(const conv_case *cc, const char *spec,
@@ -187,7 +194,7 @@ static void print_table(const conv_case *cc, const char *spec,
            "stride %lld, padding %lld\n",
            spec, cc->c, cc->h, cc->w, cc->k, cc->oh, cc->ow, cc->ks, cc->stride,
            cc->pad);
-    printf("Batch %lld, %d thread%s; medians of %d runs after %d warm-ups; "
+    printf("Batch %lld, %d thread%s; medians of %d runs after %d warm-up(s); "
            "%.3f GFLOP per pass\n",
            (long long)cc->batch, threads, threads == 1 ? "" : "s", o->runs,
            o->warmup, cc->flops * 1e-9);
@@ -245,6 +252,7 @@ int bench_conv_run(const cli_common *common, cnn_context *ctx, const char *spec,
 {
     conv_case cc;
     conv_exec plain, pre;
+    sgemm_ops ops = {0};
     cnn_tensor x = {0}, dy = {0};
     double *samples = NULL;
     int code = CLI_OK;
@@ -280,28 +288,20 @@ int bench_conv_run(const cli_common *common, cnn_context *ctx, const char *spec,
     }
     x.data = malloc(cnn_tensor_numel(&x) * sizeof(float));
     dy.data = malloc(cnn_tensor_numel(&dy) * sizeof(float));
-    samples = malloc((size_t)o->runs * sizeof *samples);
-    if (!x.data || !dy.data || !samples) {
+    samples = malloc(2 * (size_t)o->runs * sizeof *samples);
+    if (!x.data || !dy.data || !samples || !sgemm_alloc(&cc, o->seed, &ops)) {
         code = cli_failf(common, "out of memory");
         goto done;
     }
     bench_fill_uniform(x.data, cnn_tensor_numel(&x), o->seed, 0.0f, 1.0f);
     bench_fill_uniform(dy.data, cnn_tensor_numel(&dy), o->seed + 1, -1e-3f, 1e-3f);
-    if (time_layer(&plain, &x, &dy, P_FORWARD, 0, o, samples, &cc.conv_s[P_FORWARD]) != CNN_OK ||
-        time_layer(&pre, &x, &dy, P_DX, 1, o, samples, &cc.conv_s[P_DX]) != CNN_OK ||
-        time_layer(&plain, &x, &dy, P_DW, 0, o, samples, &cc.conv_s[P_DW]) != CNN_OK) {
-        code = cli_fail(common, ctx);
-        goto done;
-    }
-    /* The executors' buffers are no longer needed: free them before the
-     * GEMM operands are allocated. */
-    conv_exec_close(&plain);
-    conv_exec_close(&pre);
-    memset(&plain, 0, sizeof plain);
-    memset(&pre, 0, sizeof pre);
-    if (!time_sgemm(&cc, o, samples)) {
-        code = cli_failf(common, "out of memory for the sgemm operands");
-        goto done;
+    for (int p = 0; p < N_PASSES; p++) {
+        conv_exec *e = p == P_DX ? &pre : &plain;
+        if (time_pass(&cc, e, &x, &dy, p, p == P_DX ? 1 : 0, o, &ops, samples,
+                      samples + o->runs) != CNN_OK) {
+            code = cli_fail(common, ctx);
+            goto done;
+        }
     }
     if (o->json) {
         if (print_json(&cc, spec, o, cnn_context_threads(ctx)) != 0)
@@ -315,5 +315,6 @@ done:
     free(x.data);
     free(dy.data);
     free(samples);
+    sgemm_free(&ops);
     return code;
 }

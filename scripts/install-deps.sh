@@ -1,19 +1,28 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Installs what cnnrun needs to build, test and run its demo, from Debian 12's
-# packages. Run as root. Extra packages for benchmarks and fixtures (PyTorch,
-# Darknet) are installed by bench/ and tests/fixtures scripts on request.
+# Installs what cnnrun needs to build, test and run its demos, from Debian
+# 12's packages (run as root). Does nothing when all are already there.
+#   --with-reference  also PyTorch and Darknet, for fixtures and benchmarks
 set -euo pipefail
-export DEBIAN_FRONTEND=noninteractive
 packages=(
   gcc pkg-config meson ninja-build
   libopenblas-dev libyaml-dev libjansson-dev libcriterion-dev
   libstb-dev zlib1g-dev liblinear-dev
   dataset-fashion-mnist
-  valgrind python3
+  valgrind python3 npm
 )
 if [ "${1:-}" = "--with-reference" ]; then
   packages+=(python3-torch python3-numpy darknet)
 fi
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages: ${missing[*]}; run as root (or: sudo apt-get install ${missing[*]})" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${packages[@]}"
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -6,6 +6,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+bash scripts/install-deps.sh || exit 1
 passed=0
 failed=0
 
