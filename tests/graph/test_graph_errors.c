@@ -318,6 +318,10 @@ Test(graph_errors, error_inside_backbone)
              gt_fixture("errors/unknown_key.yaml"));
     cr_assert(strstr(cnn_context_message(ctx), want) != NULL, "%s",
               cnn_context_message(ctx));
+    snprintf(want, sizeof want, "(backbone of %s:3:10)",
+             gt_fixture("errors/backbone_inner.yaml"));
+    cr_assert(strstr(cnn_context_message(ctx), want) != NULL, "%s",
+              cnn_context_message(ctx));
     cnn_context_destroy(ctx);
 }
 

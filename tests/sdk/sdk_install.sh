@@ -3,9 +3,10 @@
 # The SDK as a plugin author meets it: install the current build into a
 # scratch DESTDIR, find everything through the installed cnn.pc alone,
 # build examples/lrn out of tree with the one compiler line that
-# docs/plugin-abi.md shows (and with its meson.build), check it and the
-# installed built-in plugins with the installed cnnrun, and train a graph
-# that loads it through CNN_PLUGIN_PATH.
+# docs/plugin-abi.md shows (and with its meson.build), check it, a plugin
+# written from the document alone and the installed built-in plugins with
+# the installed cnnrun, and train graphs that load them through
+# CNN_PLUGIN_PATH.
 #   sdk_install.sh BUILD_ROOT SOURCE_ROOT
 # Exit status 77 (skipped) after everything else passed when the
 # Fashion-MNIST files are missing.
@@ -61,8 +62,9 @@ done
 n_builtin=$(find "$plugindir" -name '*.so' | wc -l)
 [ "$n_builtin" -ge 12 ] || fail "only $n_builtin plugins in $plugindir"
 cnnrun=$prefix/bin/cnnrun
-# No rpath into a DESTDIR: the installed library is found like this.
-LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+# No rpath into a DESTDIR: the installed library is found like this, and
+# only it (meson test points LD_LIBRARY_PATH at the build tree).
+LD_LIBRARY_PATH=$libdir
 export LD_LIBRARY_PATH
 "$cnnrun" --version
 
@@ -89,6 +91,16 @@ step "check-plugin on the example"
 "$cnnrun" check-plugin --quiet ./lrn.so --set size=4 --set alpha=3 \
     --set beta=0.5 --set k=1 --shape 2x9x3x4 --shape 3x4 ||
     fail "check-plugin lrn, even window"
+
+step "a plugin written from the documentation alone (tests/sdk/author)"
+mkdir "$tmp/prelu"
+cp "$src/tests/sdk/author/prelu.c" "$tmp/prelu/"
+cd "$tmp/prelu"
+prelu_line=$(printf '%s\n' "$line" | sed 's/lrn/prelu/g')
+echo "$ $prelu_line"
+eval "$prelu_line" || fail "building prelu.so"
+"$cnnrun" check-plugin ./prelu.so || fail "check-plugin ./prelu.so"
+cd "$tmp/lrn"
 
 step "check-plugin on every installed built-in plugin"
 for so in "$plugindir"/*.so; do
@@ -125,7 +137,20 @@ if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     echo "SKIP: Fashion-MNIST is not in /usr/share/datasets/fashion-mnist"
     exit 77
 fi
-step "train one short epoch and evaluate"
+step "train one short epoch with each plugin and evaluate"
+cat >"$tmp/prelu/small.yaml" <<'YAML'
+name: small_prelu
+input: [1, 28, 28]
+layers:
+  - {name: conv1, type: conv, filters: 4, kernel: 5, stride: 2}
+  - {name: act1, type: prelu}
+  - {name: flatten, type: flatten}
+  - {name: fc, type: dense, units: 10}
+  - {name: prob, type: softmax}
+YAML
+CNN_PLUGIN_PATH=$tmp/prelu:$plugindir "$cnnrun" train "$tmp/prelu/small.yaml" \
+    --data 'fashion-mnist:train@256' --epochs 1 --batch 64 \
+    --out "$tmp/small.safetensors" || fail "cnnrun train with prelu"
 "$cnnrun" train lenet5-lrn.yaml --data 'fashion-mnist:train@512' \
     --epochs 1 --batch 64 --optimizer adam --lr 0.002 \
     --out "$tmp/lenet5-lrn.safetensors" || fail "cnnrun train"
