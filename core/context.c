@@ -7,6 +7,7 @@
 #include <cblas.h>
 
 #include "context_internal.h"
+#include "thread_pool.h"
 
 struct cnn_context {
     cnn_status status;
@@ -17,6 +18,7 @@ struct cnn_context {
     size_t n_plugin_dirs;
     int default_plugin_dirs;
     int threads;
+    cnn_thread_pool *pool; /* started by the first parallel_for */
     struct cnn_plugin_cache *plugins;
 };
 
@@ -27,6 +29,8 @@ cnn_context *cnn_context_create(void)
         return NULL;
     ctx->default_plugin_dirs = 1;
     ctx->threads = 1;
+    /* A budget of one thread holds for BLAS too (cnn_context_set_threads). */
+    openblas_set_num_threads(1);
     return ctx;
 }
 
@@ -35,6 +39,7 @@ void cnn_context_destroy(cnn_context *ctx)
     if (!ctx)
         return;
     cnn_plugin_cache_free(ctx->plugins);
+    cnn_thread_pool_destroy(ctx->pool);
     for (size_t i = 0; i < ctx->n_plugin_dirs; i++)
         free(ctx->plugin_dirs[i]);
     free(ctx->plugin_dirs);
@@ -209,9 +214,27 @@ cnn_status cnn_context_set_threads(cnn_context *ctx, int threads)
         return cnn_fail(ctx, CNN_ERR_INVALID,
                         "threads must be between 1 and 1024, got %d", threads);
     ctx->threads = threads;
-    /* BLAS owns the process's threads; our loops stay serial (exec.c). */
-    openblas_set_num_threads(threads);
+    /* One threading layer for the process: our pool owns all `threads`
+     * threads (parallel_for, and the plugins split big GEMMs across it), so
+     * OpenBLAS stays at one thread, running on whichever pool thread calls
+     * it. Two layers would oversubscribe the cores, and OpenBLAS's workers
+     * spin for a while after each call, stealing the core from ours. See
+     * core/thread_pool.h and docs/performance.md. */
+    openblas_set_num_threads(1);
+    if (ctx->pool && cnn_thread_pool_threads(ctx->pool) != threads) {
+        cnn_thread_pool_destroy(ctx->pool);
+        ctx->pool = NULL;
+    }
     return CNN_OK;
+}
+
+cnn_thread_pool *cnn_context_thread_pool(cnn_context *ctx)
+{
+    if (!ctx || ctx->threads < 2)
+        return NULL;
+    if (!ctx->pool)
+        ctx->pool = cnn_thread_pool_create(ctx->threads);
+    return ctx->pool;
 }
 
 int cnn_context_threads(const cnn_context *ctx)

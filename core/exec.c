@@ -13,6 +13,7 @@
 #include "cnn/exec.h"
 #include "context_internal.h"
 #include "rng.h"
+#include "thread_pool.h"
 
 #define CNN_ALIGN 64
 
@@ -82,11 +83,11 @@ static float *exec_workspace(void *host, size_t n_floats)
 
 static void exec_parallel_for(void *host, size_t n, cnn_range_fn fn, void *arg)
 {
-    (void)host;
-    /* One thread layer for the process: BLAS owns the threads, loops run
-     * serially here so the two never oversubscribe the cores. */
-    if (n)
-        fn(arg, 0, n);
+    cnn_exec *ex = host;
+    /* One thread layer for the process: the context's pool runs the loops
+     * (and the GEMMs plugins call inside them) with OpenBLAS at one thread,
+     * so the two never oversubscribe the cores (core/thread_pool.h). */
+    cnn_thread_pool_run(cnn_context_thread_pool(ex->ctx), n, fn, arg);
 }
 
 static double now_seconds(void)
