@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Transfer learning end to end on a small folder of PNG images: a head on a
+# backbone loaded from safetensors gives the backbone's exact features,
+# exported features equal `forward --until`, frozen weights stay
+# bit-identical through training, loading says what it did, and a shape
+# mismatch names the tensor and both shapes.
+set -u
+cnnrun=$1
+root=$2
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+check() { if [ "$2" -eq 0 ]; then echo "ok - $1"; else echo "not ok - $1"; fail=1; fi; }
+
+python3 "$here/make_images.py" "$tmp" 3 8 28 || exit 1
+"$cnnrun" init "$root/graphs/lenet5.yaml" --seed 3 --out "$tmp/backbone.safetensors" --quiet
+cat > "$tmp/head.yaml" <<YAML
+name: head
+backbone:
+  graph: $root/graphs/lenet5.yaml
+  weights: backbone.safetensors
+  cut_after: relu4
+  freeze: all
+layers:
+  - {name: classes3, type: dense, units: 3}
+  - {name: prob, type: softmax}
+YAML
+
+# Loading says what happened to each tensor.
+err=$("$cnnrun" train "$tmp/head.yaml" --data "folder:$tmp/images" --epochs 3 --batch 8 --lr 0.1 \
+  --momentum 0.9 --seed 1 --out "$tmp/head.safetensors" 2>&1 >/dev/null)
+check "training a head on a frozen backbone exits 0" $?
+grep -q "loaded 8 tensors" <<<"$err"; check "report: 8 backbone tensors loaded" $?
+grep -q "dropped 2 not in this graph (fc3.weight, fc3.bias)" <<<"$err"; check "report: old head dropped" $?
+grep -q "newly initialised 2 (classes3.weight, classes3.bias)" <<<"$err"; check "report: new head initialised" $?
+
+# Frozen weights are bit-identical after training; the head did change.
+python3 - "$tmp/backbone.safetensors" "$tmp/head.safetensors" <<'PY'
+import json, struct, sys
+def tensors(path):
+    data = open(path, "rb").read()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    body = data[8 + n:]
+    return {k: body[v["data_offsets"][0]:v["data_offsets"][1]]
+            for k, v in header.items() if k != "__metadata__"}
+a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
+frozen = [k for k in a if k in b]
+assert len(frozen) == 8, frozen
+for k in frozen:
+    assert a[k] == b[k], "frozen tensor %s changed" % k
+PY
+check "frozen backbone tensors bit-identical after training" $?
+
+# The head's view of the backbone gives the backbone's exact features, and
+# features equal forward --until at that layer.
+"$cnnrun" features "$tmp/head.yaml" --weights "$tmp/head.safetensors" --layer relu4 \
+  --data "folder:$tmp/images" --out "$tmp/f_head.npy" --quiet
+"$cnnrun" features "$root/graphs/lenet5.yaml" --weights "$tmp/backbone.safetensors" --layer relu4 \
+  --data "folder:$tmp/images" --out "$tmp/f_backbone.npy" --quiet
+cmp -s "$tmp/f_head.npy" "$tmp/f_backbone.npy"
+check "head on the loaded backbone gives the backbone's exact features" $?
+"$cnnrun" forward "$root/graphs/lenet5.yaml" --weights "$tmp/backbone.safetensors" \
+  --input "$tmp/x.npy" --output "$tmp/f_forward.npy" --until relu4 --quiet
+cmp -s "$tmp/f_backbone.npy" "$tmp/f_forward.npy"
+check "features equal forward --until relu4" $?
+python3 - "$tmp/f_head.labels.npy" <<'PY'
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+n = struct.unpack("<H", data[8:10])[0]
+labels = struct.unpack("<24i", data[10 + n:])
+assert labels == tuple(c for c in range(3) for _ in range(8)), labels
+PY
+check "feature labels follow the class folders" $?
+
+# LIBSVM export and LIBLINEAR on the features.
+"$cnnrun" features "$root/graphs/lenet5.yaml" --weights "$tmp/backbone.safetensors" --layer relu4 \
+  --data "folder:$tmp/images" --out "$tmp/f.npy" --libsvm "$tmp/f.svm" --quiet
+[ "$(wc -l < "$tmp/f.svm")" -eq 24 ] && grep -Eq '^2( [0-9]+:[-0-9.e]+)+$' <(tail -1 "$tmp/f.svm")
+check "LIBSVM text: one line per sample, label then index:value" $?
+"$cnnrun" linear train "$tmp/f.npy" --labels "$tmp/f.labels.npy" --out "$tmp/m.liblinear" --quiet
+check "LIBLINEAR trains on the features" $?
+acc=$("$cnnrun" linear eval "$tmp/m.liblinear" "$tmp/f.npy" --labels "$tmp/f.labels.npy" --json |
+  python3 -c 'import json,sys; d=json.load(sys.stdin); assert len(d["confusion"]) == 3; print(d["top1"])')
+check "LIBLINEAR evaluates with a 3x3 confusion matrix (train accuracy $acc)" $?
+
+# A backbone whose weights do not fit the graph: both shapes named.
+cat > "$tmp/wide.yaml" <<YAML
+name: wide
+input: [1, 28, 28]
+layers:
+  - {name: conv1, type: conv, filters: 8, kernel: 5, padding: 2}
+YAML
+cat > "$tmp/bad_head.yaml" <<YAML
+name: bad_head
+backbone: {graph: wide.yaml, weights: backbone.safetensors}
+layers:
+  - {name: flat, type: flatten}
+YAML
+err=$("$cnnrun" init "$tmp/bad_head.yaml" --out "$tmp/x.safetensors" 2>&1); rc=$?
+check "shape mismatch: exit 1" $(( rc == 1 ? 0 : 1 ))
+grep -q "conv1.weight" <<<"$err" && grep -q "\[6, 1, 5, 5\]" <<<"$err" && grep -q "\[8, 1, 5, 5\]" <<<"$err"
+check "shape mismatch: names the tensor and both shapes" $?
+
+# summary marks backbone layers and counts frozen parameters apart.
+out=$("$cnnrun" summary "$tmp/head.yaml")
+grep -qx "Non-trainable params: 60,856" <<<"$out" && grep -qx "Trainable params: 255" <<<"$out"
+check "summary: frozen and trainable parameters apart" $?
+grep -Eq "^conv1 .* BF$" <<<"$out"; check "summary: backbone layers marked" $?
+exit $fail
