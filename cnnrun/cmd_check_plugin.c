@@ -81,9 +81,8 @@ int cmd_check_plugin(int argc, char **argv)
                 return cli_usage_error(&common, "more than %d --set options",
                                        MAX_SETTINGS);
             if (!strchr(optarg, '='))
-                return cli_usage_error(&common,
-                                       "--set wants KEY=VALUE, got '%s'",
-                                       optarg);
+                return cli_usage_error(
+                    &common, "--set wants KEY=VALUE, got '%s'", optarg);
             settings[opt.n_settings++] = optarg;
             break;
         case OPT_SHAPE:
@@ -112,15 +111,11 @@ int cmd_check_plugin(int argc, char **argv)
             break;
         case OPT_SEED:
             if (!cli_parse_u64(optarg, &opt.seed))
-                return cli_usage_error(&common,
-                                       "--seed wants a whole number, got '%s'",
-                                       optarg);
+                return cli_usage_error(
+                    &common, "--seed wants a whole number, got '%s'", optarg);
             break;
-        case OPT_JSON:
-            json = 1;
-            break;
-        default:
-            return cli_usage_error(&common, "unknown option");
+        case OPT_JSON: json = 1; break;
+        default: return cli_usage_error(&common, "unknown option");
         }
     }
     if (optind == argc)
@@ -149,8 +144,7 @@ int cmd_check_plugin(int argc, char **argv)
             snprintf(abi, sizeof abi, "%u.%u",
                      CNN_LAYER_ABI_MAJOR_OF(cnn_plugin_abi_version(plugin)),
                      CNN_LAYER_ABI_MINOR_OF(cnn_plugin_abi_version(plugin)));
-        if (!ck_report_print_json(&report, opt.target,
-                                  d ? d->type_name : NULL,
+        if (!ck_report_print_json(&report, opt.target, d ? d->type_name : NULL,
                                   plugin ? cnn_plugin_path(plugin) : NULL,
                                   plugin ? abi : NULL))
             code = cli_failf(&common, "out of memory");

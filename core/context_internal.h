@@ -36,6 +36,12 @@ size_t cnn_context_plugin_dir_count(const cnn_context *ctx);
 const char *cnn_context_plugin_dir(const cnn_context *ctx, size_t index);
 int cnn_context_default_plugin_dirs(const cnn_context *ctx);
 
+/* The default plugin directories in search order (at most 2): the build
+ * tree's plugin root, whose plugins sit in <root>/<type>/<type>.so
+ * (*is_tree set), only while this libcnn is the build tree's own; then the
+ * install directory. */
+size_t cnn_default_plugin_dirs(const char **dirs, int *is_tree);
+
 /* The registry's per-context cache (owned by plugin_registry.c). */
 struct cnn_plugin_cache;
 struct cnn_plugin_cache **cnn_context_plugin_cache(cnn_context *ctx);

@@ -501,6 +501,8 @@ cnn_status cnn_plugin_get(cnn_context *ctx, const char *type_name,
 {
     char tried[CNN_MESSAGE_MAX];
     size_t used = 0, n_explicit, n_dirs;
+    const char *default_dirs[2];
+    int default_tree[2];
     int defaults;
     struct cnn_plugin_cache *cache;
     if (!ctx || !out)
@@ -534,12 +536,12 @@ cnn_status cnn_plugin_get(cnn_context *ctx, const char *type_name,
         }
 
     tried[0] = '\0';
-    n_dirs = n_explicit + (defaults ? 2 : 0);
+    n_dirs = n_explicit +
+             (defaults ? cnn_default_plugin_dirs(default_dirs, default_tree) : 0);
     for (size_t i = 0; i < n_dirs; i++) {
-        const char *dir = i < n_explicit    ? cnn_context_plugin_dir(ctx, i)
-                          : i == n_explicit ? CNN_BUILD_PLUGIN_ROOT
-                                            : CNN_INSTALL_PLUGIN_DIR;
-        int build_tree = i == n_explicit;
+        const char *dir = i < n_explicit ? cnn_context_plugin_dir(ctx, i)
+                                         : default_dirs[i - n_explicit];
+        int build_tree = i >= n_explicit && default_tree[i - n_explicit];
         char *path = candidate_path(dir, type_name, build_tree);
         if (!path)
             return cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");

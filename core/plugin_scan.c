@@ -22,11 +22,15 @@ size_t cnn_plugin_search_dirs(cnn_context *ctx, const char **dirs,
                               size_t capacity)
 {
     size_t n_explicit = cnn_context_plugin_dir_count(ctx);
-    size_t total = n_explicit + (cnn_context_default_plugin_dirs(ctx) ? 2 : 0);
+    const char *defaults[2];
+    int tree[2];
+    size_t n_defaults = cnn_context_default_plugin_dirs(ctx)
+                            ? cnn_default_plugin_dirs(defaults, tree)
+                            : 0;
+    size_t total = n_explicit + n_defaults;
     for (size_t i = 0; i < total && i < capacity; i++)
-        dirs[i] = i < n_explicit    ? cnn_context_plugin_dir(ctx, i)
-                  : i == n_explicit ? CNN_BUILD_PLUGIN_ROOT
-                                    : CNN_INSTALL_PLUGIN_DIR;
+        dirs[i] = i < n_explicit ? cnn_context_plugin_dir(ctx, i)
+                                 : defaults[i - n_explicit];
     return total;
 }
 
@@ -199,9 +203,12 @@ cnn_status cnn_plugin_scan(cnn_context *ctx, cnn_plugin_scan_fn fn,
     for (size_t i = 0; st == CNN_OK && i < n_explicit; i++)
         st = collect_flat(ctx, &list, cnn_context_plugin_dir(ctx, i));
     if (st == CNN_OK && cnn_context_default_plugin_dirs(ctx)) {
-        st = collect_tree(ctx, &list, CNN_BUILD_PLUGIN_ROOT);
-        if (st == CNN_OK)
-            st = collect_flat(ctx, &list, CNN_INSTALL_PLUGIN_DIR);
+        const char *defaults[2];
+        int tree[2];
+        size_t n_defaults = cnn_default_plugin_dirs(defaults, tree);
+        for (size_t i = 0; st == CNN_OK && i < n_defaults; i++)
+            st = tree[i] ? collect_tree(ctx, &list, defaults[i])
+                         : collect_flat(ctx, &list, defaults[i]);
     }
     if (st != CNN_OK) {
         candidates_free(&list);

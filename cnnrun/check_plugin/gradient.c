@@ -56,8 +56,7 @@ static double functional(const float *r, const float *y, size_t n)
 
 /* Sorted distinct indices: all of [0, n) when n <= want, else a random
  * sample of want (partial Fisher-Yates). NULL when out of memory. */
-static size_t *sample_indices(ck_rng *rng, size_t n, size_t want,
-                              size_t *count)
+static size_t *sample_indices(ck_rng *rng, size_t n, size_t want, size_t *count)
 {
     size_t *idx = malloc((n ? n : 1) * sizeof *idx);
     if (!idx)
@@ -86,8 +85,7 @@ static size_t *sample_indices(ck_rng *rng, size_t n, size_t want,
 }
 
 /* "(0, 2, 1, 3)": the multi-index of a flat element of shape s. */
-static void index_text(const cnn_shape *s, size_t flat, char *buf,
-                       size_t size)
+static void index_text(const cnn_shape *s, size_t flat, char *buf, size_t size)
 {
     size_t coords[CNN_MAX_RANK], used = 0;
     for (int32_t d = s->rank - 1; d >= 0; d--) {
@@ -147,9 +145,8 @@ static void diagnose(const fd_point *pts, size_t n, char *buf, size_t size)
  * and restored. 1 when it passed. */
 static int check_tensor(ck_report *r, const ck_options *opt, ck_layer *L,
                         ck_buf *t, const cnn_shape *shape,
-                        const float *analytic, double spacing,
-                        const char *what, ck_buf *yp, ck_buf *ym, ck_rng *rng,
-                        uint64_t seed)
+                        const float *analytic, double spacing, const char *what,
+                        ck_buf *yp, ck_buf *ym, ck_rng *rng, uint64_t seed)
 {
     char name[CNN_NAME_MAX + 192];
     size_t n_pts = 0, *idx;
@@ -205,21 +202,21 @@ static int check_tensor(ck_report *r, const ck_options *opt, ck_layer *L,
         den = (double)xp - (double)xm;
         for (size_t k = 0; k < yp->n; k++)
             if (yp->data[k] != ym->data[k])
-                s += fabs((double)dy[k]) * (fabs((double)yp->data[k]) +
-                                            fabs((double)ym->data[k]));
+                s += fabs((double)dy[k]) *
+                     (fabs((double)yp->data[k]) + fabs((double)ym->data[k]));
         pts[p].index = j;
         pts[p].analytic = (double)analytic[j];
         pts[p].numeric = (lp - lm) / den;
         pts[p].noise = 16.0 * CK_UNIT_ROUNDOFF * s / den;
         df = (lp - l0) / ((double)xp - (double)x0);
         db = (l0 - lm) / ((double)x0 - (double)xm);
-        pts[p].kink = fabs(df - db) >
-                      0.1 * fmax(fabs(df), fabs(db)) + 4.0 * pts[p].noise;
+        pts[p].kink =
+            fabs(df - db) > 0.1 * fmax(fabs(df), fabs(db)) + 4.0 * pts[p].noise;
         if (pts[p].kink)
             n_kinks++;
         else
-            gmax = fmax(gmax, fmax(fabs(pts[p].analytic),
-                                   fabs(pts[p].numeric)));
+            gmax =
+                fmax(gmax, fmax(fabs(pts[p].analytic), fabs(pts[p].numeric)));
     }
     for (size_t p = 0; p < n_pts; p++) {
         double a = pts[p].analytic, num = pts[p].numeric;
@@ -227,8 +224,9 @@ static int check_tensor(ck_report *r, const ck_options *opt, ck_layer *L,
         double scale = fmax(fmax(fabs(a), fabs(num)), 1e-3 * gmax);
         double allowed = opt->rtol * scale + pts[p].noise;
         double rel = scale > 0.0 ? err / scale : 0.0;
-        double used = allowed > 0.0 ? err / allowed : err > 0.0 ? INFINITY
-                                                                 : 0.0;
+        double used = allowed > 0.0 ? err / allowed
+                      : err > 0.0   ? INFINITY
+                                    : 0.0;
         if (pts[p].kink)
             continue;
         if (!isfinite(a) || !isfinite(num))

@@ -98,8 +98,7 @@ int ck_buf_guards_ok(ck_buf *b, ck_damage *d)
     return 1;
 }
 
-void ck_damage_text(const ck_damage *d, size_t n_floats, char *buf,
-                    size_t size)
+void ck_damage_text(const ck_damage *d, size_t n_floats, char *buf, size_t size)
 {
     size_t bytes = d->last_byte - d->first_byte + 1;
     if (d->before)
@@ -149,8 +148,7 @@ static float *host_workspace(void *host, size_t n_floats)
     return h->ws.data;
 }
 
-static void host_parallel_for(void *host, size_t n, cnn_range_fn fn,
-                              void *arg)
+static void host_parallel_for(void *host, size_t n, cnn_range_fn fn, void *arg)
 {
     ck_host *h = host;
     const size_t chunks = 4;

@@ -49,14 +49,14 @@ void ck_damage_text(const ck_damage *d, size_t n_floats, char *buf,
 
 typedef struct ck_host {
     cnn_layer_env env;
-    ck_buf ws;           /* the current workspace block */
-    int ws_damaged;      /* a workspace guard was hit during this hook */
+    ck_buf ws;      /* the current workspace block */
+    int ws_damaged; /* a workspace guard was hit during this hook */
     ck_damage ws_damage;
     size_t ws_damage_floats; /* size of the damaged block */
-    size_t ws_largest;   /* floats, largest request of this hook */
-    int pf_reverse;      /* run parallel_for chunks last to first */
+    size_t ws_largest;       /* floats, largest request of this hook */
+    int pf_reverse;          /* run parallel_for chunks last to first */
     int pf_depth;
-    int pf_nested;       /* parallel_for called from inside a chunk */
+    int pf_nested; /* parallel_for called from inside a chunk */
 } ck_host;
 
 void ck_host_init(ck_host *h);

@@ -34,7 +34,8 @@ void ck_shape_text(const cnn_shape *s, char *buf, size_t size)
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif
-static void fault(ck_outcome *o, const char *fmt, ...)
+static void
+fault(ck_outcome *o, const char *fmt, ...)
 {
     size_t used = strlen(o->fault);
     va_list ap;
@@ -172,8 +173,9 @@ static int declare_params(ck_layer *L, char *why, size_t size)
         return 0;
     }
     if (memcmp(&specs[count], &pristine, sizeof pristine) != 0) {
-        snprintf(why, size, "params wrote past the %u specs it was given room "
-                            "for",
+        snprintf(why, size,
+                 "params wrote past the %u specs it was given room "
+                 "for",
                  count);
         return 0;
     }
@@ -402,8 +404,9 @@ static void check_written(const ck_buf *b, size_t n, const char *what,
               "here too)",
               what, nan_count, n, first_nan);
     if (inf_count)
-        fault(o, "%s: %zu elements are infinite (first at %zu) for finite "
-                 "inputs",
+        fault(o,
+              "%s: %zu elements are infinite (first at %zu) for finite "
+              "inputs",
               what, inf_count, first_inf);
 }
 

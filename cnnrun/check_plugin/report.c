@@ -9,9 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const result_words[CK_RESULT_COUNT] = {"PASS", "FAIL",
-                                                          "WARN", "SKIP",
-                                                          "INFO"};
+static const char *const result_words[CK_RESULT_COUNT] = {
+    "PASS", "FAIL", "WARN", "SKIP", "INFO"};
 
 const char *ck_result_word(ck_result result)
 {
@@ -142,8 +141,9 @@ void ck_report_print_summary(const ck_report *r)
 {
     if (!r->out)
         return;
-    fprintf(r->out, "\nResult: %s (%zu passed, %zu failed, %zu warnings, "
-                    "%zu skipped)%s\n",
+    fprintf(r->out,
+            "\nResult: %s (%zu passed, %zu failed, %zu warnings, "
+            "%zu skipped)%s\n",
             ck_report_failed(r) ? "FAIL" : "PASS", r->totals[CK_PASS],
             r->totals[CK_FAIL], r->totals[CK_WARN], r->totals[CK_SKIP],
             r->nomem ? " (out of memory while keeping the report)" : "");
@@ -170,9 +170,8 @@ int ck_report_print_json(const ck_report *r, const char *target,
         json_object_set_new(o, "path", path ? json_string(path) : json_null());
         json_object_set_new(o, "abi_version",
                             abi ? json_string(abi) : json_null());
-        json_object_set_new(o, "result", json_string(ck_report_failed(r)
-                                                         ? "fail"
-                                                         : "pass"));
+        json_object_set_new(o, "result",
+                            json_string(ck_report_failed(r) ? "fail" : "pass"));
         for (size_t i = 0; i < CK_RESULT_COUNT; i++) {
             char key[16];
             size_t k;

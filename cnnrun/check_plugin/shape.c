@@ -61,9 +61,9 @@ double ck_fill_levels(ck_rng *r, float *x, size_t n, double lo, double hi)
         }
     } else {
         for (size_t i = 0; i < n; i++)
-            x[i] = (float)(lo + (hi - lo) *
-                                    ((double)(ck_rng_next(r) % k) + 0.5) /
-                                    (double)k);
+            x[i] =
+                (float)(lo + (hi - lo) * ((double)(ck_rng_next(r) % k) + 0.5) /
+                                 (double)k);
     }
     return (hi - lo) / (double)k;
 }
@@ -271,19 +271,18 @@ static int grads_take(grads *g, const ck_layer *L)
 static void report_params(ck_report *r, const ck_layer *L)
 {
     static const char *const rules[] = {
-        "zeros", "ones", "he_normal", "he_uniform", "glorot_uniform",
-        "glorot_normal", "fan_in_uniform"};
+        "zeros",          "ones",          "he_normal",     "he_uniform",
+        "glorot_uniform", "glorot_normal", "fan_in_uniform"};
     char text[1024] = "";
     size_t used = 0;
     for (uint32_t i = 0; i < L->n_params && used < sizeof text; i++) {
         char s[64];
         int n;
         ck_shape_text(&L->specs[i].shape, s, sizeof s);
-        n = snprintf(text + used, sizeof text - used, "%s%s %s (%s%s)",
-                     i ? ", " : "", L->specs[i].name, s,
-                     rules[L->specs[i].init],
-                     L->specs[i].flags & CNN_PARAM_NO_DECAY ? ", no decay"
-                                                            : "");
+        n = snprintf(
+            text + used, sizeof text - used, "%s%s %s (%s%s)", i ? ", " : "",
+            L->specs[i].name, s, rules[L->specs[i].init],
+            L->specs[i].flags & CNN_PARAM_NO_DECAY ? ", no decay" : "");
         used += n > 0 ? (size_t)n : 0;
     }
     ck_report_add(r, CK_PASS, "params", "%s",
@@ -315,8 +314,8 @@ static void check_other_forwards(ck_report *r, ck_layer *L, uint64_t seed)
         small_in[i].dims[0] = 1;
     }
     snprintf(name, sizeof name, "forward %s, batch 1", L->label);
-    if (infer(L->desc, L->hp, small_in, L->n_in, &small_out, err,
-              sizeof err) != CNN_OK) {
+    if (infer(L->desc, L->hp, small_in, L->n_in, &small_out, err, sizeof err) !=
+        CNN_OK) {
         ck_report_add(r, CK_FAIL, name,
                       "infer_shape rejects batch 1 after accepting batch "
                       "%lld: %s",
@@ -351,8 +350,8 @@ static void check_unwanted(ck_report *r, ck_layer *L, const grads *ref,
     ck_backward(L, none, 1, seed, &o);
     if (!failed(r, name, &o)) {
         for (uint32_t i = 0; i < L->n_params && changed == UINT32_MAX; i++)
-            if (memcmp(L->dp[i].data, ref->dp[i],
-                       L->dp[i].n * sizeof(float)) != 0)
+            if (memcmp(L->dp[i].data, ref->dp[i], L->dp[i].n * sizeof(float)) !=
+                0)
                 changed = i;
         if (changed != UINT32_MAX)
             ck_report_add(r, CK_FAIL, name,
@@ -362,8 +361,7 @@ static void check_unwanted(ck_report *r, ck_layer *L, const grads *ref,
         else
             ck_report_add(r, CK_PASS, name,
                           "NULL input gradient data: skipped%s",
-                          L->n_params ? ", parameter gradients unchanged"
-                                      : "");
+                          L->n_params ? ", parameter gradients unchanged" : "");
     }
     if (!L->n_params)
         return;
@@ -386,8 +384,7 @@ static void check_unwanted(ck_report *r, ck_layer *L, const grads *ref,
 
 int ck_check_shape(ck_report *r, const ck_options *opt,
                    const cnn_layer_descriptor *d, const cnn_hparam_value *hp,
-                   const cnn_shape *in, uint32_t n_in, int first,
-                   uint64_t seed)
+                   const cnn_shape *in, uint32_t n_in, int first, uint64_t seed)
 {
     char label[128] = "", name[192], why[512];
     double spacing_x[CK_MAX_INPUTS], spacing_p[CK_MAX_PARAMS];
@@ -443,8 +440,7 @@ int ck_check_shape(ck_report *r, const ck_options *opt,
     ck_forward(&L, &y2, NULL, &L.out_shape, 1, seed, 1, &o);
     L.host.pf_reverse = 0;
     if (!failed(r, name, &o) &&
-        (same_f = same_or_report(r, name, "outputs", L.y.data, y2.data,
-                                 L.y.n)))
+        (same_f = same_or_report(r, name, "outputs", L.y.data, y2.data, L.y.n)))
         ck_report_add(r, CK_PASS, name,
                       "bitwise identical outputs (parallel_for chunks run in "
                       "another order)");
@@ -471,8 +467,8 @@ int ck_check_shape(ck_report *r, const ck_options *opt,
             same_b = same_or_report(r, name, "input gradients", ref.dx[i],
                                     L.dx[i].data, L.dx[i].n);
         for (uint32_t i = 0; i < L.n_params && same_b; i++)
-            same_b = same_or_report(r, name, "parameter gradients",
-                                    ref.dp[i], L.dp[i].data, L.dp[i].n);
+            same_b = same_or_report(r, name, "parameter gradients", ref.dp[i],
+                                    L.dp[i].data, L.dp[i].n);
         if (same_b)
             ck_report_add(r, CK_PASS, name,
                           "bitwise identical gradients (parallel_for chunks "
@@ -487,8 +483,7 @@ int ck_check_shape(ck_report *r, const ck_options *opt,
                       "deterministic");
         goto done;
     }
-    ck_check_gradients(r, opt, &L, ref.dx, ref.dp, spacing_x, spacing_p,
-                       seed);
+    ck_check_gradients(r, opt, &L, ref.dx, ref.dp, spacing_x, spacing_p, seed);
 done:
     grads_free(&ref);
     ck_buf_free(&y2);

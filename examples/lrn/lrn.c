@@ -31,8 +31,8 @@
 enum { HP_SIZE, HP_ALPHA, HP_BETA, HP_K };
 
 static const cnn_hparam_spec lrn_hparams[] = {
-    {"size", CNN_HP_INT, "channels in the normalisation window", 1, 0, 1,
-     1024, NULL},
+    {"size", CNN_HP_INT, "channels in the normalisation window", 1, 0, 1, 1024,
+     NULL},
     {"alpha", CNN_HP_FLOAT, "scale of the sum of squares", 0, 1e-4, 0.0, 1e6,
      NULL},
     {"beta", CNN_HP_FLOAT, "exponent", 0, 0.75, 0.0, 16.0, NULL},
@@ -76,8 +76,8 @@ static cnn_status lrn_infer_shape(const cnn_hparam_value *hp,
  * the channels of its pixel, so that items never share an output. */
 typedef struct lrn_run {
     const float *x, *dy;
-    float *y, *dx, *t; /* t: backward's scratch, from env->workspace */
-    int64_t c, pixels; /* channels; pixels per channel */
+    float *y, *dx, *t;     /* t: backward's scratch, from env->workspace */
+    int64_t c, pixels;     /* channels; pixels per channel */
     int64_t before, after; /* window: c - before .. c + after */
     float alpha_n, beta, k;
 } lrn_run;
@@ -210,8 +210,8 @@ static cnn_status lrn_backward(const cnn_layer *layer,
         return cnn_layer_fail(err, CNN_ERR_NOMEM,
                               "lrn '%s': no workspace for %zu floats",
                               layer->name, numel);
-    lrn_parallel(args->env, (size_t)(s->dims[0] * r.pixels),
-                 lrn_backward_range, &r);
+    lrn_parallel(args->env, (size_t)(s->dims[0] * r.pixels), lrn_backward_range,
+                 &r);
     return CNN_OK;
 }
 

@@ -14,20 +14,16 @@
  *             is the full convolution of the zero-padded, stride-dilated dy
  *             with w rotated by 180°, cropped by the padding
  *
- * A 1x1 kernel with stride 1 and no padding has X = x: no im2col at all.
- * Small outputs put several images side by side in one GEMM (columns
- * [image 0 | image 1 | ...]) so that BLAS sees a wide enough matrix; large
- * ones are cut into bands of output rows so that the workspace stays bounded.
- * BLAS runs on the calling thread with the process's BLAS threads; the
- * memory-bound passes (im2col, col2im, bias, gathers) go through
- * env->parallel_for. */
-#include <cblas.h>
+ * This file checks shapes and picks the algorithm: im2col + GEMM
+ * (conv_gemm.c) for any geometry, or Winograd F(2x2, 3x3) (winograd.c) for
+ * the forward pass and dx of 3x3 stride-1 kernels with enough channels for
+ * it to pay. Both spread their tiles over env->threads (conv_impl.h). */
 #include <limits.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "cnn/layer.h"
-#include "im2col.h"
+#include "conv_impl.h"
 
 enum { HP_FILTERS, HP_KERNEL, HP_STRIDE, HP_PADDING, HP_BIAS, HP_INIT };
 
@@ -48,22 +44,6 @@ static const cnn_hparam_spec conv_hparams[] = {
      "bias zeros",
      0, 3, 0, 0, conv_init_choices},
 };
-
-/* Floats of scratch one GEMM may use (8 MiB: larger bands were no faster in
- * first measurements, and smaller ones stay nearer the cache between im2col
- * and the GEMM's packing), and the width below which a GEMM is worth widening
- * with more images. Overridable at compile time so
- * that tests can force the banded and partial-batch paths on small inputs. */
-#ifndef CONV_WS_BUDGET
-#define CONV_WS_BUDGET ((size_t)1 << 21)
-#endif
-#ifndef CONV_TARGET_COLS
-#define CONV_TARGET_COLS 1024
-#endif
-/* Below this many floats touched, a pass is not worth spreading on threads. */
-#ifndef CONV_PAR_MIN_WORK
-#define CONV_PAR_MIN_WORK ((size_t)1 << 15)
-#endif
 
 /* Geometry from validated hyperparameters and an input shape. */
 static cnn_status conv_geometry(const cnn_hparam_value *hp,
@@ -202,95 +182,6 @@ static uint64_t conv_flops(const cnn_hparam_value *hp, const cnn_shape *inputs,
 
 /* ---- One forward or backward call --------------------------------------- */
 
-static void conv_parallel(const cnn_layer_env *env, size_t n, size_t work,
-                          cnn_range_fn fn, void *arg)
-{
-    if (n == 0)
-        return;
-    if (n > 1 && work >= CONV_PAR_MIN_WORK && env && env->parallel_for &&
-        env->threads > 1)
-        env->parallel_for(env->host, n, fn, arg);
-    else
-        fn(arg, 0, n);
-}
-
-/* Batched forward: y[n0 + img][k] = mat[k][img] + b[k], one pass. Items are
- * (image, k). */
-static void conv_scatter_range(void *arg, size_t begin, size_t end)
-{
-    const conv_run *r = arg;
-    size_t k = (size_t)r->k, ohw = (size_t)r->ohw;
-
-    for (size_t i = begin; i < end; i++) {
-        size_t img = i / k, kk = i % k;
-        const float *src = r->mat + kk * r->cols + img * ohw;
-        float *dst = r->y + ((size_t)r->n0 + img) * k * ohw + kk * ohw;
-        float bias = r->b ? r->b[kk] : 0.0f;
-        for (size_t p = 0; p < ohw; p++)
-            dst[p] = src[p] + bias;
-    }
-}
-
-/* Unbatched forward: the band of image n0 starts as the bias and the GEMM
- * adds to it (beta = 1). OpenBLAS clears C for beta = 0 anyway, so the bias
- * costs no extra pass. Items are k. */
-static void conv_fill_bias_range(void *arg, size_t begin, size_t end)
-{
-    const conv_run *r = arg;
-    size_t ohw = (size_t)r->ohw, ow = (size_t)r->g.ow;
-    size_t len = (size_t)(r->oh1 - r->oh0) * ow;
-
-    for (size_t kk = begin; kk < end; kk++) {
-        float *dst = r->y + ((size_t)r->n0 * (size_t)r->k + kk) * ohw +
-                     (size_t)r->oh0 * ow;
-        float bias = r->b[kk];
-        for (size_t p = 0; p < len; p++)
-            dst[p] = bias;
-    }
-}
-
-/* Batched backward: mat[k][img] = dy[n0 + img][k]. Items are (image, k). */
-static void conv_gather_range(void *arg, size_t begin, size_t end)
-{
-    const conv_run *r = arg;
-    size_t k = (size_t)r->k, ohw = (size_t)r->ohw;
-
-    for (size_t i = begin; i < end; i++) {
-        size_t img = i / k, kk = i % k;
-        memcpy(r->mat + kk * r->cols + img * ohw,
-               r->dy + ((size_t)r->n0 + img) * k * ohw + kk * ohw,
-               ohw * sizeof(float));
-    }
-}
-
-/* db[k] = sum of dy[n][k][.] over n and pixels. Items are k. Four partial
- * sums in double keep it accurate and let the loop vectorise. */
-static void conv_db_range(void *arg, size_t begin, size_t end)
-{
-    const conv_run *r = arg;
-    size_t k = (size_t)r->k, ohw = (size_t)r->ohw;
-
-    for (size_t kk = begin; kk < end; kk++) {
-        double s[4] = {0, 0, 0, 0};
-        for (size_t n = 0; n < (size_t)r->n; n++) {
-            const float *row = r->dy + (n * k + kk) * ohw;
-            size_t p = 0;
-            for (; p + 4 <= ohw; p += 4)
-                for (size_t j = 0; j < 4; j++)
-                    s[j] += row[p + j];
-            for (; p < ohw; p++)
-                s[0] += row[p];
-        }
-        r->db[kk] = (float)((s[0] + s[1]) + (s[2] + s[3]));
-    }
-}
-
-static int conv_is_pointwise(const conv_geom *g)
-{
-    return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 &&
-           g->ph == 0 && g->pw == 0;
-}
-
 /* Checks the tensors the host passed against the hyperparameters and fills
  * the parts of r common to forward and backward. */
 static cnn_status conv_bind(const cnn_layer *layer, const cnn_tensor *inputs,
@@ -340,74 +231,17 @@ static cnn_status conv_bind(const cnn_layer *layer, const cnn_tensor *inputs,
                               "[%lld, %lld, %lld, %lld]",
                               layer->name, (long long)r->n, (long long)r->k,
                               (long long)r->g.oh, (long long)r->g.ow);
+    r->name = layer->name;
     r->x = inputs[0].data;
     r->w = params[0].data;
     r->b = has_bias ? params[1].data : NULL;
     return CNN_OK;
 }
 
-/* Chooses images per GEMM (*imgs) and output rows per band (*rows), and gets
- * the workspace: column matrix, plus a [K, cols] matrix when *imgs > 1. */
-static cnn_status conv_workspace(const cnn_layer *layer, conv_run *r,
-                                 int64_t *imgs, int64_t *rows, cnn_errbuf *err)
-{
-    size_t ckk = (size_t)r->ckk, k = (size_t)r->k, ohw = (size_t)r->ohw;
-    size_t ow = (size_t)r->g.ow, need;
-    float *ws = NULL;
-
-    *imgs = 1;
-    *rows = r->g.oh;
-    if (ohw <= CONV_WS_BUDGET / ckk) {
-        int64_t want = (int64_t)((CONV_TARGET_COLS + ohw - 1) / ohw);
-        int64_t fit = (int64_t)(CONV_WS_BUDGET / ((ckk + k) * ohw));
-        if (want > r->n)
-            want = r->n;
-        if (want > fit)
-            want = fit;
-        if (want > 1)
-            *imgs = want;
-    } else {
-        size_t band = CONV_WS_BUDGET / (ckk * ow);
-        *rows = band < 1 ? 1 : (int64_t)band;
-        if (*rows > r->g.oh)
-            *rows = r->g.oh;
-    }
-    need = *imgs > 1 ? (size_t)*imgs * ohw * (ckk + k)
-                     : (size_t)*rows * ow * ckk;
-    if (r->env && r->env->workspace)
-        ws = r->env->workspace(r->env->host, need);
-    if (!ws && r->env && r->env->workspace) {
-        /* Short of memory: fall back to the smallest band. */
-        *imgs = 1;
-        *rows = 1;
-        need = ow * ckk;
-        ws = r->env->workspace(r->env->host, need);
-    }
-    if (!ws)
-        return cnn_layer_fail(err, CNN_ERR_NOMEM,
-                              "conv layer '%s': no workspace of %zu floats",
-                              layer->name, need);
-    r->col = ws;
-    r->mat = *imgs > 1 ? ws + (size_t)*imgs * ohw * ckk : NULL;
-    return CNN_OK;
-}
-
-/* Sets the chunk fields for images [n0, n0 + cnt) and rows [oh0, oh1). */
-static void conv_chunk(conv_run *r, int64_t n0, int64_t cnt, int64_t oh0,
-                       int64_t oh1)
-{
-    r->n0 = n0;
-    r->cnt = cnt;
-    r->oh0 = oh0;
-    r->oh1 = oh1;
-    r->cols = (size_t)(cnt * (oh1 - oh0) * r->g.ow);
-}
-
 static cnn_status conv_forward(const cnn_layer *layer,
                                const cnn_forward_args *a, cnn_errbuf *err)
 {
     conv_run r;
-    int64_t imgs, rows;
     cnn_status st;
 
     st = conv_bind(layer, a->inputs, a->n_inputs, a->params, a->n_params,
@@ -417,61 +251,15 @@ static cnn_status conv_forward(const cnn_layer *layer,
     r.y = a->output->data;
     if (r.n == 0)
         return CNN_OK;
-
-    const int K = (int)r.k, CKK = (int)r.ckk, OHW = (int)r.ohw;
-    size_t kohw = (size_t)r.k * (size_t)r.ohw;
-
-    if (conv_is_pointwise(&r.g)) {
-        for (int64_t n = 0; n < r.n; n++) {
-            conv_chunk(&r, n, 1, 0, r.g.oh);
-            if (r.b)
-                conv_parallel(r.env, (size_t)K, kohw, conv_fill_bias_range,
-                              &r);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, OHW,
-                        CKK, 1.0f, r.w, CKK, r.x + (size_t)n * (size_t)r.ckk *
-                                                       (size_t)r.ohw,
-                        OHW, r.b ? 1.0f : 0.0f, r.y + (size_t)n * kohw, OHW);
-        }
-        return CNN_OK;
-    }
-
-    st = conv_workspace(layer, &r, &imgs, &rows, err);
-    if (st != CNN_OK)
-        return st;
-    for (int64_t n0 = 0; n0 < r.n; n0 += imgs) {
-        int64_t cnt = r.n - n0 < imgs ? r.n - n0 : imgs;
-        for (int64_t oh0 = 0; oh0 < r.g.oh; oh0 += rows) {
-            int64_t oh1 = r.g.oh - oh0 < rows ? r.g.oh : oh0 + rows;
-            conv_chunk(&r, n0, cnt, oh0, oh1);
-            size_t c_items = (size_t)(cnt * r.g.c);
-            conv_parallel(r.env, c_items, r.cols * (size_t)r.ckk,
-                          conv_im2col_range, &r);
-            if (cnt > 1) {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K,
-                            (int)r.cols, CKK, 1.0f, r.w, CKK, r.col,
-                            (int)r.cols, 0.0f, r.mat, (int)r.cols);
-                conv_parallel(r.env, (size_t)cnt * (size_t)r.k,
-                              r.cols * (size_t)r.k, conv_scatter_range, &r);
-            } else {
-                float *yb = r.y + (size_t)n0 * kohw +
-                            (size_t)oh0 * (size_t)r.g.ow;
-                if (r.b)
-                    conv_parallel(r.env, (size_t)K, r.cols * (size_t)r.k,
-                                  conv_fill_bias_range, &r);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K,
-                            (int)r.cols, CKK, 1.0f, r.w, CKK, r.col,
-                            (int)r.cols, r.b ? 1.0f : 0.0f, yb, OHW);
-            }
-        }
-    }
-    return CNN_OK;
+    if (conv_wino_applies(&r))
+        return conv_wino_forward(&r, err);
+    return conv_gemm_forward(&r, err);
 }
 
 static cnn_status conv_backward(const cnn_layer *layer,
                                 const cnn_backward_args *a, cnn_errbuf *err)
 {
     conv_run r;
-    int64_t imgs, rows;
     cnn_status st;
 
     st = conv_bind(layer, a->inputs, a->n_inputs, a->params, a->n_params,
@@ -499,75 +287,21 @@ static cnn_status conv_backward(const cnn_layer *layer,
         r.db = r.b ? a->param_grads[1].data : NULL;
     }
 
-    const int K = (int)r.k, CKK = (int)r.ckk, OHW = (int)r.ohw;
-    size_t kohw = (size_t)r.k * (size_t)r.ohw;
-
     if (r.db)
-        conv_parallel(r.env, (size_t)K, (size_t)r.n * kohw, conv_db_range,
-                      &r);
+        conv_bias_grad(&r);
     if (r.n == 0 && r.dw)
         memset(r.dw, 0, (size_t)r.k * (size_t)r.ckk * sizeof *r.dw);
     if (r.n == 0 || (!r.dw && !r.dx))
         return CNN_OK;
-
-    if (conv_is_pointwise(&r.g)) {
-        for (int64_t n = 0; n < r.n; n++) {
-            const float *x_n = r.x + (size_t)n * (size_t)r.ckk * (size_t)r.ohw;
-            const float *dy_n = r.dy + (size_t)n * kohw;
-            if (r.dw)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, K, CKK,
-                            OHW, 1.0f, dy_n, OHW, x_n, OHW,
-                            n ? 1.0f : 0.0f, r.dw, CKK);
-            if (r.dx)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CKK, OHW,
-                            K, 1.0f, r.w, CKK, dy_n, OHW, 0.0f,
-                            r.dx + (size_t)n * (size_t)r.ckk * (size_t)r.ohw,
-                            OHW);
-        }
-        return CNN_OK;
+    /* dx never depends on whether dw is wanted (a frozen layer gives the
+     * same bits), so the choice below looks at the geometry only. */
+    if (r.dx && conv_wino_applies(&r)) {
+        st = conv_wino_backward_dx(&r, err);
+        if (st != CNN_OK || !r.dw)
+            return st;
+        r.dx = NULL;
     }
-
-    st = conv_workspace(layer, &r, &imgs, &rows, err);
-    if (st != CNN_OK)
-        return st;
-    int first = 1;
-    for (int64_t n0 = 0; n0 < r.n; n0 += imgs) {
-        int64_t cnt = r.n - n0 < imgs ? r.n - n0 : imgs;
-        for (int64_t oh0 = 0; oh0 < r.g.oh; oh0 += rows) {
-            int64_t oh1 = r.g.oh - oh0 < rows ? r.g.oh : oh0 + rows;
-            const float *dyp;
-            int lddy;
-
-            conv_chunk(&r, n0, cnt, oh0, oh1);
-            if (cnt > 1) {
-                conv_parallel(r.env, (size_t)cnt * (size_t)r.k,
-                              r.cols * (size_t)r.k, conv_gather_range, &r);
-                dyp = r.mat;
-                lddy = (int)r.cols;
-            } else {
-                dyp = r.dy + (size_t)n0 * kohw + (size_t)oh0 * (size_t)r.g.ow;
-                lddy = OHW;
-            }
-            size_t c_items = (size_t)(cnt * r.g.c);
-            if (r.dw) {
-                conv_parallel(r.env, c_items, r.cols * (size_t)r.ckk,
-                              conv_im2col_range, &r);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, K, CKK,
-                            (int)r.cols, 1.0f, dyp, lddy, r.col, (int)r.cols,
-                            first ? 0.0f : 1.0f, r.dw, CKK);
-                first = 0;
-            }
-            if (r.dx) {
-                /* The column matrix is free again: reuse it for dcol. */
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CKK,
-                            (int)r.cols, K, 1.0f, r.w, CKK, dyp, lddy, 0.0f,
-                            r.col, (int)r.cols);
-                conv_parallel(r.env, c_items, r.cols * (size_t)r.ckk,
-                              conv_col2im_range, &r);
-            }
-        }
-    }
-    return CNN_OK;
+    return conv_gemm_backward(&r, err);
 }
 
 static const cnn_layer_descriptor conv_descriptor = {

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* im2col / col2im, one channel plane at a time, and the passes that run them
- * over a chunk of a conv call.
+/* im2col / col2im for one image and a band of output rows.
  *
  * For each kernel column kj the output columns whose input column lies inside
  * the image form one interval [lo, hi), computed once; the inner loops then
  * run over that interval without bounds tests (a plain copy or add when the
- * stride is 1), and the padded ends are filled with zeros separately. */
+ * stride is 1), and the padded ends are filled with zeros separately.
+ *
+ * The copies are short (LeNet's rows are 10 to 28 floats), so they are done
+ * inline in 8-float blocks: a libc memcpy/memset call per row cost more than
+ * the copy itself (a quarter of LeNet's conv time went to call overhead). */
 #include "im2col.h"
 
 #include <string.h>
@@ -28,111 +31,167 @@ static void valid_cols(const conv_geom *g, int64_t kj, int64_t *lo,
     *hi = h;
 }
 
-void conv_im2col_channel(const conv_geom *g, const float *x_c, int64_t oh0,
-                         int64_t oh1, float *dst, size_t ld)
+/* Fixed-size memcpy/memset compile to vector moves. A row of n >= 4 floats
+ * is covered by whole blocks and one last block that overlaps the one
+ * before it (rewriting a few floats with the same values), so no scalar
+ * tail loop runs. */
+static inline void copy_row(float *restrict d, const float *restrict s,
+                            size_t n)
 {
-    const int64_t ow = g->ow, sw = g->sw;
+    if (n >= 8) {
+        size_t i = 0;
+        for (; i + 8 < n; i += 8)
+            memcpy(d + i, s + i, 8 * sizeof *d);
+        memcpy(d + n - 8, s + n - 8, 8 * sizeof *d);
+    } else if (n >= 4) {
+        memcpy(d, s, 4 * sizeof *d);
+        memcpy(d + n - 4, s + n - 4, 4 * sizeof *d);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            d[i] = s[i];
+    }
+}
 
-    for (int64_t ki = 0; ki < g->kh; ki++) {
-        for (int64_t kj = 0; kj < g->kw; kj++) {
-            float *row = dst + (size_t)(ki * g->kw + kj) * ld;
-            int64_t lo, hi;
+static inline void zero_row(float *d, size_t n)
+{
+    static const float zeros[8];
+    if (n >= 8) {
+        size_t i = 0;
+        for (; i + 8 < n; i += 8)
+            memcpy(d + i, zeros, sizeof zeros);
+        memcpy(d + n - 8, zeros, sizeof zeros);
+    } else if (n >= 4) {
+        memcpy(d, zeros, 4 * sizeof *d);
+        memcpy(d + n - 4, zeros, 4 * sizeof *d);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            d[i] = 0.0f;
+    }
+}
 
-            valid_cols(g, kj, &lo, &hi);
-            for (int64_t oh = oh0; oh < oh1; oh++) {
-                float *out = row + (size_t)((oh - oh0) * ow);
-                int64_t ih = oh * g->sh - g->ph + ki;
+static inline void add_row(float *restrict d, const float *restrict s,
+                           size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        d[i] += s[i];
+}
 
-                if (ih < 0 || ih >= g->h || lo == hi) {
-                    memset(out, 0, (size_t)ow * sizeof *out);
+/* Output rows oh in [oh0, oh1) whose input row oh * sh - ph + ki lies in
+ * the image, as [*lo, *hi). */
+static void valid_rows(const conv_geom *g, int64_t ki, int64_t oh0,
+                       int64_t oh1, int64_t *lo, int64_t *hi)
+{
+    int64_t first = g->ph - ki, last = g->h - 1 + g->ph - ki;
+    int64_t l = first > 0 ? (first + g->sh - 1) / g->sh : 0;
+    int64_t h = last >= 0 ? last / g->sh + 1 : 0;
+    if (l < oh0)
+        l = oh0;
+    if (h > oh1)
+        h = oh1;
+    if (l > h)
+        l = h;
+    *lo = l;
+    *hi = h;
+}
+
+void conv_im2col(const conv_geom *g, const float *x, int64_t oh0, int64_t oh1,
+                 float *col)
+{
+    const size_t ow = (size_t)g->ow, sw = (size_t)g->sw;
+    const size_t cols = (size_t)(oh1 - oh0) * ow;
+    const size_t plane = (size_t)(g->h * g->w);
+    const size_t step = (size_t)(g->sh * g->w); /* input, per output row */
+
+    for (int64_t c = 0; c < g->c; c++) {
+        const float *x_c = x + (size_t)c * plane;
+        for (int64_t ki = 0; ki < g->kh; ki++) {
+            int64_t r0, r1;
+            valid_rows(g, ki, oh0, oh1, &r0, &r1);
+            for (int64_t kj = 0; kj < g->kw; kj++) {
+                float *row = col + (size_t)((c * g->kh + ki) * g->kw + kj) *
+                                       cols;
+                int64_t lo_, hi_;
+                valid_cols(g, kj, &lo_, &hi_);
+                const size_t lo = (size_t)lo_, hi = (size_t)hi_;
+
+                /* Rows above and below the image, and the whole row when
+                 * no column is inside: zeros in one run each. */
+                if (lo == hi) {
+                    zero_row(row, cols);
                     continue;
                 }
-                /* Input index of output column 0; may be negative, so it is
-                 * only used after adding a column in [lo, hi). */
-                int64_t base = ih * g->w - g->pw + kj;
-
-                if (lo > 0)
-                    memset(out, 0, (size_t)lo * sizeof *out);
-                if (sw == 1) {
-                    memcpy(out + lo, x_c + (base + lo),
-                           (size_t)(hi - lo) * sizeof *out);
+                zero_row(row, (size_t)(r0 - oh0) * ow);
+                zero_row(row + (size_t)(r1 - oh0) * ow,
+                         (size_t)(oh1 - r1) * ow);
+                if (r0 == r1)
+                    continue;
+                float *out = row + (size_t)(r0 - oh0) * ow;
+                /* The input of output (r0, lo): inside the image, unlike
+                 * that of column 0 when there is padding. */
+                const float *in = x_c + (r0 * g->sh - g->ph + ki) * g->w +
+                                  ((int64_t)lo * g->sw - g->pw + kj);
+                if (sw == 1 && lo == 0 && hi == ow) {
+                    for (int64_t oh = r0; oh < r1; oh++, out += ow, in += step)
+                        copy_row(out, in, ow);
+                } else if (sw == 1) {
+                    for (int64_t oh = r0; oh < r1;
+                         oh++, out += ow, in += step) {
+                        zero_row(out, lo);
+                        copy_row(out + lo, in, hi - lo);
+                        zero_row(out + hi, ow - hi);
+                    }
                 } else {
-                    for (int64_t j = lo; j < hi; j++)
-                        out[j] = x_c[base + j * sw];
+                    for (int64_t oh = r0; oh < r1;
+                         oh++, out += ow, in += step) {
+                        zero_row(out, lo);
+                        for (size_t j = lo; j < hi; j++)
+                            out[j] = in[(j - lo) * sw];
+                        zero_row(out + hi, ow - hi);
+                    }
                 }
-                if (hi < ow)
-                    memset(out + hi, 0, (size_t)(ow - hi) * sizeof *out);
             }
         }
     }
 }
 
-void conv_col2im_channel(const conv_geom *g, const float *col, size_t ld,
-                         int64_t oh0, int64_t oh1, float *dx_c)
+void conv_col2im(const conv_geom *g, const float *col, int64_t oh0,
+                 int64_t oh1, float *dx)
 {
-    const int64_t ow = g->ow, sw = g->sw;
+    const size_t ow = (size_t)g->ow, sw = (size_t)g->sw;
+    const size_t cols = (size_t)(oh1 - oh0) * ow;
+    const size_t plane = (size_t)(g->h * g->w);
+    const size_t step = (size_t)(g->sh * g->w);
 
-    for (int64_t ki = 0; ki < g->kh; ki++) {
-        for (int64_t kj = 0; kj < g->kw; kj++) {
-            const float *row = col + (size_t)(ki * g->kw + kj) * ld;
-            int64_t lo, hi;
-
-            valid_cols(g, kj, &lo, &hi);
-            if (lo == hi)
+    for (int64_t c = 0; c < g->c; c++) {
+        float *dx_c = dx + (size_t)c * plane;
+        for (int64_t ki = 0; ki < g->kh; ki++) {
+            int64_t r0, r1;
+            valid_rows(g, ki, oh0, oh1, &r0, &r1);
+            if (r0 == r1)
                 continue;
-            for (int64_t oh = oh0; oh < oh1; oh++) {
-                int64_t ih = oh * g->sh - g->ph + ki;
-
-                if (ih < 0 || ih >= g->h)
+            for (int64_t kj = 0; kj < g->kw; kj++) {
+                int64_t lo_, hi_;
+                valid_cols(g, kj, &lo_, &hi_);
+                const size_t lo = (size_t)lo_, hi = (size_t)hi_;
+                if (lo == hi)
                     continue;
-                const float *src = row + (size_t)((oh - oh0) * ow);
-                int64_t base = ih * g->w - g->pw + kj;
-
+                const float *src =
+                    col + (size_t)((c * g->kh + ki) * g->kw + kj) * cols +
+                    (size_t)(r0 - oh0) * ow;
+                /* dx of output (r0, lo), inside the image. */
+                float *out = dx_c + (r0 * g->sh - g->ph + ki) * g->w +
+                             ((int64_t)lo * g->sw - g->pw + kj);
                 if (sw == 1) {
-                    float *out = dx_c + (base + lo);
-                    for (int64_t j = 0; j < hi - lo; j++)
-                        out[j] += src[lo + j];
+                    for (int64_t oh = r0; oh < r1;
+                         oh++, src += ow, out += step)
+                        add_row(out, src + lo, hi - lo);
                 } else {
-                    for (int64_t j = lo; j < hi; j++)
-                        dx_c[base + j * sw] += src[j];
+                    for (int64_t oh = r0; oh < r1;
+                         oh++, src += ow, out += step)
+                        for (size_t j = lo; j < hi; j++)
+                            out[(j - lo) * sw] += src[j];
                 }
             }
         }
-    }
-}
-
-void conv_im2col_range(void *arg, size_t begin, size_t end)
-{
-    const conv_run *r = arg;
-    const conv_geom *g = &r->g;
-    size_t band = (size_t)((r->oh1 - r->oh0) * g->ow);
-    size_t plane = (size_t)(g->h * g->w);
-
-    for (size_t i = begin; i < end; i++) {
-        size_t img = i / (size_t)g->c, c = i % (size_t)g->c;
-        const float *x_c =
-            r->x + ((size_t)r->n0 + img) * (size_t)g->c * plane + c * plane;
-        float *dst =
-            r->col + c * (size_t)(g->kh * g->kw) * r->cols + img * band;
-        conv_im2col_channel(g, x_c, r->oh0, r->oh1, dst, r->cols);
-    }
-}
-
-void conv_col2im_range(void *arg, size_t begin, size_t end)
-{
-    const conv_run *r = arg;
-    const conv_geom *g = &r->g;
-    size_t band = (size_t)((r->oh1 - r->oh0) * g->ow);
-    size_t plane = (size_t)(g->h * g->w);
-
-    for (size_t i = begin; i < end; i++) {
-        size_t img = i / (size_t)g->c, c = i % (size_t)g->c;
-        float *dx_c =
-            r->dx + ((size_t)r->n0 + img) * (size_t)g->c * plane + c * plane;
-        const float *src =
-            r->col + c * (size_t)(g->kh * g->kw) * r->cols + img * band;
-        if (r->oh0 == 0) /* first band of this image: dx is overwritten */
-            memset(dx_c, 0, plane * sizeof *dx_c);
-        conv_col2im_channel(g, src, r->cols, r->oh0, r->oh1, dx_c);
     }
 }

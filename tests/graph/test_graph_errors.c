@@ -344,18 +344,19 @@ Test(graph_errors, recursive_alias)
 Test(graph_errors, scalar_alias_budget)
 {
     enum { LONG = 70000, USES = 12 };
-    char *text = malloc(LONG + 64 * USES + 256);
+    const size_t size = LONG + 64 * USES + 256;
+    char *text = malloc(size);
     size_t n = 0;
     cnn_context *ctx = gt_context();
     cnn_graph *g = NULL;
     cr_assert_not_null(text);
-    n += (size_t)sprintf(text + n, "name: bomb\ninput: [1, 2, 2]\n"
+    n += (size_t)snprintf(text + n, size - n, "name: bomb\ninput: [1, 2, 2]\n"
                                    "layers: [{name: a, type: relu}]\n"
                                    "train:\n  k0: &s ");
     memset(text + n, 'x', LONG);
     n += LONG;
     for (int i = 1; i <= USES; i++)
-        n += (size_t)sprintf(text + n, "\n  k%d: *s", i);
+        n += (size_t)snprintf(text + n, size - n, "\n  k%d: *s", i);
     cr_assert_eq(cnn_graph_load_string(ctx, text, n, "bomb.yaml", &g),
                  CNN_ERR_GRAPH);
     cr_assert_null(g);
@@ -372,14 +373,14 @@ Test(graph_errors, scalar_alias_budget)
 Test(graph_errors, too_many_keys)
 {
     char text[8192];
-    size_t n = (size_t)sprintf(text, "name: keys\ninput: [1, 2, 2]\n"
+    size_t n = (size_t)snprintf(text, sizeof text, "name: keys\ninput: [1, 2, 2]\n"
                                      "layers: [{name: a, type: relu}]\n"
                                      "train: {");
     cnn_context *ctx = gt_context();
     cnn_graph *g = NULL;
     for (int i = 0; i < 300; i++)
-        n += (size_t)sprintf(text + n, "%sk%d: 1", i ? ", " : "", i);
-    n += (size_t)sprintf(text + n, "}\n");
+        n += (size_t)snprintf(text + n, sizeof text - n, "%sk%d: 1", i ? ", " : "", i);
+    n += (size_t)snprintf(text + n, sizeof text - n, "}\n");
     cr_assert_eq(cnn_graph_load_string(ctx, text, n, "keys.yaml", &g),
                  CNN_ERR_GRAPH);
     cr_assert(strstr(cnn_context_message(ctx), "keys.yaml:4:8: ") != NULL &&

@@ -19,16 +19,25 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 # The quoted blocks: tmp/doc/N (content), tmp/doc/N.ref (PATH or PATH#REGION).
 mkdir "$tmp/doc"
 awk -v dir="$tmp/doc" '
-    state == 0 && /^<!-- include: [^ ]+ -->$/ {
-        n++; ref = $3; state = 1; next
-    }
+    function die(msg) { print msg > "/dev/stderr"; bad = 1; exit 2 }
+    state == 0 && /^<!-- include: [^ ]+ -->$/ { n++; ref = $3; state = 1; next }
     state == 1 {
-        if ($0 !~ /^```/) { print "line " NR ": no code block after the include of " ref > "/dev/stderr"; exit 2 }
-        state = 2; printf "%s\n", ref > (dir "/" n ".ref"); printf "" > (dir "/" n); next
+        if ($0 !~ /^```/)
+            die("line " NR ": no code block after the include of " ref)
+        state = 2
+        printf "%s\n", ref > (dir "/" n ".ref")
+        printf "" > (dir "/" n)
+        next
     }
     state == 2 && /^```$/ { state = 0; next }
     state == 2 { print > (dir "/" n) }
-    END { if (state) { print "unterminated block" > "/dev/stderr"; exit 2 } print n + 0 > (dir "/count") }
+    END {
+        if (bad)
+            exit 2
+        if (state)
+            die("unterminated code block")
+        print n + 0 > (dir "/count")
+    }
 ' "$doc"
 count=$(cat "$tmp/doc/count")
 [ "$count" -gt 0 ] || { echo "FAIL: $doc includes no code"; exit 1; }
@@ -37,8 +46,13 @@ count=$(cat "$tmp/doc/count")
 split_regions() { # file outdir
     mkdir -p "$2"
     awk -v dir="$2" '
-        BEGIN { k = 0; name = "head"; file = dir "/0.head"; printf "" > file }
-        /^\/\* @doc [a-z_]+ \*\/$/ { k++; name = $3; file = dir "/" k "." name; printf "" > file; next }
+        BEGIN { k = 0; file = dir "/0.head"; printf "" > file }
+        /^\/\* @doc [a-z_]+ \*\/$/ {
+            k++
+            file = dir "/" k "." $3
+            printf "" > file
+            next
+        }
         { print > file }
     ' "$1"
 }
@@ -46,7 +60,11 @@ split_regions() { # file outdir
 # A file or region without its trailing blank lines (the blank line that
 # separates regions in the source is not part of the quoted code).
 trim() {
-    awk '{ line[NR] = $0 } NF { last = NR } END { for (i = 1; i <= last; i++) print line[i] }' "$1"
+    awk '
+        { line[NR] = $0 }
+        NF { last = NR }
+        END { for (i = 1; i <= last; i++) print line[i] }
+    ' "$1"
 }
 
 status=0
@@ -54,7 +72,12 @@ i=1
 while [ "$i" -le "$count" ]; do
     ref=$(cat "$tmp/doc/$i.ref")
     path=${ref%%#*}
-    [ -f "$root/$path" ] || { echo "FAIL: block $i quotes $path, which does not exist"; status=1; i=$((i + 1)); continue; }
+    if [ ! -f "$root/$path" ]; then
+        echo "FAIL: block $i quotes $path, which does not exist"
+        status=1
+        i=$((i + 1))
+        continue
+    fi
     if [ "$path" = "$ref" ]; then
         want=$root/$path
     else
@@ -63,7 +86,10 @@ while [ "$i" -le "$count" ]; do
         [ -d "$tmp/regions/$id" ] || split_regions "$root/$path" "$tmp/regions/$id"
         want=$(ls "$tmp/regions/$id"/*."$region" 2>/dev/null | head -n 1)
         if [ -z "$want" ]; then
-            echo "FAIL: $path has no region '$region'"; status=1; i=$((i + 1)); continue
+            echo "FAIL: $path has no region '$region'"
+            status=1
+            i=$((i + 1))
+            continue
         fi
         echo "$(basename "$want")" >> "$tmp/regions/$id.quoted"
     fi

@@ -62,7 +62,8 @@ Test(compat, older_minor_loads_and_runs)
     int32_t old = cnn_graph_find_layer(g, "old");
     cr_assert(old >= 0);
     cnn_graph_layer_info(g, (size_t)old, &info);
-    cr_assert_eq(cnn_plugin_abi_version(info.plugin), CNN_LAYER_ABI_MAKE(1u, 0u));
+    cr_assert_eq(cnn_plugin_abi_version(info.plugin),
+                 CNN_LAYER_ABI_MAKE(1u, 0u));
     cr_assert_eq(info.descriptor->struct_size, CNN_LAYER_DESCRIPTOR_SIZE_1_0);
     cr_assert_null(info.descriptor->flops,
                    "the host read past the 1.0 struct (a flops hook)");

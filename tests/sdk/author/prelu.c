@@ -48,8 +48,7 @@ static cnn_status prelu_params(const cnn_layer *layer, cnn_param_spec *specs,
 }
 
 /* Elements per channel block (the pixels), and channels. */
-static void prelu_geometry(const cnn_shape *s, size_t *pixels,
-                           size_t *channels)
+static void prelu_geometry(const cnn_shape *s, size_t *pixels, size_t *channels)
 {
     *channels = (size_t)s->dims[1];
     *pixels = 1;
@@ -77,8 +76,7 @@ static cnn_status prelu_forward(const cnn_layer *layer,
 }
 
 static cnn_status prelu_backward(const cnn_layer *layer,
-                                 const cnn_backward_args *args,
-                                 cnn_errbuf *err)
+                                 const cnn_backward_args *args, cnn_errbuf *err)
 {
     const float *x = args->inputs[0].data, *dy = args->output_grad->data;
     const float *a = args->params[0].data;

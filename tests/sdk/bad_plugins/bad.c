@@ -28,9 +28,9 @@
 #error "BAD_TYPE names the fixture"
 #endif
 
-static cnn_status bad_infer(const cnn_hparam_value *hp,
-                            const cnn_shape *inputs, uint32_t n_inputs,
-                            cnn_shape *output, cnn_errbuf *err)
+static cnn_status bad_infer(const cnn_hparam_value *hp, const cnn_shape *inputs,
+                            uint32_t n_inputs, cnn_shape *output,
+                            cnn_errbuf *err)
 {
     (void)hp;
 #ifdef BAD_NO_MESSAGE
@@ -73,8 +73,8 @@ static void bad_geometry(const cnn_shape *s, size_t *inner, size_t *channels)
         *inner *= (size_t)s->dims[i];
 }
 
-static cnn_status bad_forward(const cnn_layer *layer,
-                              const cnn_forward_args *a, cnn_errbuf *err)
+static cnn_status bad_forward(const cnn_layer *layer, const cnn_forward_args *a,
+                              cnn_errbuf *err)
 {
     const float *x = a->inputs[0].data, *w = a->params[0].data;
     float *y = a->output->data;

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/* What conv.c shares with its two algorithms: im2col + GEMM (conv_gemm.c)
+ * and Winograd F(2x2, 3x3) (winograd.c).
+ *
+ * Both split a call into independent tiles (an image, or a band of output
+ * rows of one image) and hand contiguous runs of tiles to "slots": one slot
+ * per thread of env->threads at most, each with its own part of the single
+ * workspace. The slots go through env->parallel_for with n = slots <=
+ * env->threads, so every range it passes holds one slot (layer.h); a host
+ * that passes longer ranges just runs those slots one after the other. BLAS
+ * runs single-threaded inside a slot (the host's threading rule). */
+#ifndef CNN_PLUGIN_CONV_IMPL_H
+#define CNN_PLUGIN_CONV_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cnn/layer.h"
+#include "im2col.h"
+
+/* Below this many multiply-adds a call runs in one slot: waking a thread
+ * costs more than it saves. Small enough that the conformance tests'
+ * "threaded" configurations still take several slots. */
+#ifndef CONV_PAR_MIN_MACS
+#define CONV_PAR_MIN_MACS ((uint64_t)1 << 16)
+#endif
+
+/* One forward or backward call. */
+typedef struct conv_run {
+    conv_geom g;
+    int64_t n, k, ckk, ohw;
+    const float *x, *w, *b; /* b NULL without bias */
+    float *y;               /* forward */
+    const float *dy;        /* backward */
+    float *dx, *dw, *db;    /* backward; NULL when not wanted */
+    const cnn_layer_env *env;
+    const char *name; /* the layer's, for messages */
+
+    /* Set by the algorithm for its passes. */
+    size_t slots;
+    size_t slot_floats; /* workspace per slot */
+    float *ws;
+    int64_t rows, bands; /* im2col: output rows per band, bands per image */
+    size_t tiles;        /* Winograd: 2x2 output tiles per image */
+    size_t tile_block;   /* Winograd: tiles per transform block */
+    float *u;            /* Winograd: transformed filters */
+} conv_run;
+
+/* Slots for `items` independent pieces of work of `macs` multiply-adds in
+ * all: min(threads, items), or 1 when the work is small or there is no
+ * parallel_for. */
+size_t conv_slots(const conv_run *r, size_t items, uint64_t macs);
+
+/* Runs fn over slots [0, r->slots): through parallel_for when there are
+ * several. */
+void conv_run_slots(conv_run *r, cnn_range_fn fn);
+
+/* dw = dw + the r->slots - 1 partial sums (K * CKK floats each) that
+ * follow the slots' column matrices in the workspace, in slot order:
+ * deterministic for a given thread count. */
+void conv_reduce_dw(conv_run *r);
+
+/* db[k] = sum of dy over images and pixels, in parallel over k. */
+void conv_bias_grad(conv_run *r);
+
+/* im2col + GEMM, any geometry. */
+cnn_status conv_gemm_forward(conv_run *r, cnn_errbuf *err);
+cnn_status conv_gemm_backward(conv_run *r, cnn_errbuf *err);
+
+/* Winograd F(2x2, 3x3): 3x3 kernels with stride 1, where it pays. */
+int conv_wino_applies(const conv_run *r);
+cnn_status conv_wino_forward(conv_run *r, cnn_errbuf *err);
+/* dx only (the full correlation of dy with the rotated filters is again a
+ * 3x3 stride-1 convolution); dw and db go through conv_gemm_backward. */
+cnn_status conv_wino_backward_dx(conv_run *r, cnn_errbuf *err);
+
+#endif
