@@ -29,6 +29,7 @@ static const char predict_usage[] =
     "predicted: an unreadable one stops the run with an error naming it and\n"
     "nothing is printed for the others.\n"
     "Class names come from --labels, else the graph's input classes, else\n"
+    "those `cnnrun train` stored with the weights, else\n"
     "the class index.\n\n"
     "  --weights FILE    trained weights\n"
     "  --labels FILE     class names, one per line (blank lines skipped);\n"
@@ -396,17 +397,26 @@ static int print_json(const cli_common *common, const cnn_dataset *ds,
     return 1;
 }
 
-/* Fills names (classes entries, NULL = print the index) from --labels or
- * the graph's input classes. */
-static void choose_names(const cli_common *common, const cnn_graph *graph,
+/* Fills names (classes entries, NULL = print the index) from --labels,
+ * the graph's input classes, or the class names `cnnrun train` stored with
+ * the weights, in that order. */
+static void choose_names(const cli_common *common, const model *m,
                          int64_t classes, const label_list *labels,
                          const char **names)
 {
+    const cnn_graph *graph = m->graph;
     size_t declared = cnn_graph_class_count(graph);
     for (int64_t c = 0; c < classes; c++)
         names[c] = labels->names ? labels->names[c] : NULL;
-    if (labels->names || declared == 0)
+    if (labels->names)
         return;
+    if (declared == 0) {
+        /* A dataset may use fewer classes than the graph outputs. */
+        if ((int64_t)m->n_class_names <= classes)
+            for (size_t c = 0; c < m->n_class_names; c++)
+                names[c] = m->class_names[c];
+        return;
+    }
     if ((int64_t)declared != classes) {
         if (!common->quiet)
             fprintf(stderr, "cnnrun predict: warning: graph '%s' names %zu "
@@ -490,7 +500,7 @@ int cmd_predict(int argc, char **argv)
         code = cli_failf(&common, "out of memory");
         goto done;
     }
-    choose_names(&common, m.graph, head.classes, &labels, names);
+    choose_names(&common, &m, head.classes, &labels, names);
     {
         cnn_shape in = cnn_graph_input_shape(m.graph);
         /* Decoding every image first means a bad one fails the run before

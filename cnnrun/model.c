@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cnn/io.h"
@@ -58,6 +60,37 @@ static cnn_status load_backbone(cnn_context *ctx, model *m, const char *path)
     return st;
 }
 
+/* Keeps the class names a weights file carries, if it carries any. */
+static void take_class_names(model *m, const cnn_tensor_file *file)
+{
+    const char *text = cnn_tensor_file_metadata(file, "classes");
+    json_t *array;
+    size_t n;
+    if (!text || !(array = json_loads(text, 0, NULL)))
+        return;
+    n = json_is_array(array) ? json_array_size(array) : 0;
+    m->class_names = n ? calloc(n, sizeof *m->class_names) : NULL;
+    for (size_t i = 0; m->class_names && i < n; i++) {
+        const char *name = json_string_value(json_array_get(array, i));
+        m->class_names[i] = strdup(name ? name : "");
+        if (!m->class_names[i])
+            break;
+        m->n_class_names = i + 1;
+    }
+    json_decref(array);
+}
+
+char *model_classes_json(const char *const *names, size_t count)
+{
+    json_t *array = json_array();
+    char *text;
+    for (size_t i = 0; array && i < count; i++)
+        json_array_append_new(array, json_string(names[i] ? names[i] : ""));
+    text = array ? json_dumps(array, JSON_COMPACT) : NULL;
+    json_decref(array);
+    return text;
+}
+
 cnn_status model_open(cnn_context *ctx, const char *graph_path,
                       const char *weights_path, uint64_t seed, model *m)
 {
@@ -79,8 +112,14 @@ cnn_status model_open(cnn_context *ctx, const char *graph_path,
             goto fail;
     }
     if (weights_path) {
-        st = cnn_params_load(ctx, m->params, weights_path, CNN_PARAMS_EXACT,
-                             NULL);
+        cnn_tensor_file *file = NULL;
+        st = cnn_safetensors_read(ctx, weights_path, &file);
+        if (st == CNN_OK)
+            st = cnn_params_load_file(ctx, m->params, file, CNN_PARAMS_EXACT,
+                                      NULL);
+        if (st == CNN_OK)
+            take_class_names(m, file);
+        cnn_tensor_file_destroy(file);
         if (st != CNN_OK)
             goto fail;
     }
@@ -92,6 +131,9 @@ fail:
 
 void model_close(model *m)
 {
+    for (size_t i = 0; i < m->n_class_names; i++)
+        free(m->class_names[i]);
+    free(m->class_names);
     cnn_params_destroy(m->params);
     cnn_graph_destroy(m->graph);
     memset(m, 0, sizeof *m);

@@ -13,6 +13,11 @@
 typedef struct model {
     cnn_graph *graph;
     cnn_params *params;
+    /* Class names stored with the weights by `cnnrun train` (metadata
+     * "classes", a JSON array), so predictions can be named even when the
+     * graph declares none. NULL/0 when the file has none. */
+    char **class_names;
+    size_t n_class_names;
 } model;
 
 /* Loads graph_path; initialises parameters from seed; loads the backbone's
@@ -22,5 +27,9 @@ typedef struct model {
 cnn_status model_open(cnn_context *ctx, const char *graph_path,
                       const char *weights_path, uint64_t seed, model *m);
 void model_close(model *m);
+
+/* The metadata value for "classes": a JSON array of the names, malloc'd
+ * (free with free()), or NULL when out of memory. */
+char *model_classes_json(const char *const *names, size_t count);
 
 #endif

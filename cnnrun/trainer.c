@@ -296,11 +296,23 @@ int trainer_run(cnn_context *ctx, const char *graph_path, train_config *cfg, int
     while (code == CLI_OK && t.pos.epoch < (uint64_t)cfg->epochs)
         code = run_epoch(&t, &bar);
     if (code == CLI_OK) {
-        const char *meta[] = {"graph", cnn_graph_name(t.m.graph), "producer", "cnnrun train"};
-        if (cnn_params_save(ctx, t.m.params, cfg->out, meta, 2) != CNN_OK)
-            code = fail(&t);
-        else
-            say(&t, "wrote %s%s", cfg->out, "");
+        /* The dataset's class names travel with the weights, for predict. */
+        size_t n = cnn_dataset_class_count(t.train);
+        const char **names = calloc(n + 1, sizeof *names);
+        char *classes;
+        for (size_t i = 0; names && i < n; i++)
+            names[i] = cnn_dataset_class_name(t.train, i);
+        classes = names ? model_classes_json(names, n) : NULL;
+        {
+            const char *meta[] = {"graph", cnn_graph_name(t.m.graph), "producer",
+                                  "cnnrun train", "classes", classes ? classes : "[]"};
+            if (cnn_params_save(ctx, t.m.params, cfg->out, meta, 3) != CNN_OK)
+                code = fail(&t);
+            else
+                say(&t, "wrote %s%s", cfg->out, "");
+        }
+        free(classes);
+        free(names);
     }
     close_everything(&t);
     return code;

@@ -36,6 +36,12 @@ grep -q "loaded 8 tensors" <<<"$err"; check "report: 8 backbone tensors loaded" 
 grep -q "dropped 2 not in this graph (fc3.weight, fc3.bias)" <<<"$err"; check "report: old head dropped" $?
 grep -q "newly initialised 2 (classes3.weight, classes3.bias)" <<<"$err"; check "report: new head initialised" $?
 
+# The class names of the training folders travel with the weights.
+out=$("$cnnrun" predict "$tmp/head.yaml" --weights "$tmp/head.safetensors" --top 3 \
+  "$tmp/images/class2/000.png" 2>&1)
+grep -q "class0" <<<"$out" && grep -q "class1" <<<"$out" && grep -q "class2" <<<"$out"
+check "predict names classes from the trained weights" $?
+
 # Frozen weights are bit-identical after training; the head did change.
 python3 - "$tmp/backbone.safetensors" "$tmp/head.safetensors" <<'PY'
 import json, struct, sys
