@@ -156,8 +156,10 @@ int train_config_from_graph(train_config *cfg, const cnn_graph *graph)
     return 1;
 }
 
-int train_config_check(const train_config *cfg)
+int train_config_check(train_config *cfg)
 {
+    /* Schedules are functions of progress through the whole run. */
+    cfg->schedule.total_epochs = (double)cfg->epochs;
     if (!cfg->data) {
         fprintf(stderr, "cnnrun train: error: no training data: give --data "
                         "SPEC or data: in the graph's train: section\n");

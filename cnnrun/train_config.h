@@ -40,8 +40,9 @@ int train_config_set(train_config *cfg, const char *key, const char *value,
 /* Applies every key of the graph's train: section. */
 int train_config_from_graph(train_config *cfg, const cnn_graph *graph);
 
-/* Checks the combination (required keys, ranges). Prints and returns 0. */
-int train_config_check(const train_config *cfg);
+/* Checks the combination (required keys, ranges) and derives what depends
+ * on several keys (the schedule's length). Prints and returns 0. */
+int train_config_check(train_config *cfg);
 
 /* A hash of the settings that shape the trajectory (not epochs, paths or
  * logging), stored in checkpoints so a resume with other settings is

@@ -100,9 +100,9 @@ err=$("$cnnrun" train "$graph" --data "idx:$tmp/bad.idx,$tmp/bad.idx" --out "$tm
 check "bad IDX data: exit 1" $(( rc == 1 ? 0 : 1 ))
 grep -q "bad.idx" <<<"$err"; check "bad IDX data: message names the file" $?
 
-# 8. Metrics log and plot.
+# 8. Metrics log and plot; the cosine schedule decays the rate.
 "$cnnrun" train "$graph" "${recipe[@]}" --epochs 2 --val 'fashion-mnist:test@500' --log "$tmp/m.jsonl" \
-  --log-every 5 --out "$tmp/d.safetensors"
+  --log-every 5 --schedule cosine --out "$tmp/d.safetensors"
 python3 - "$tmp/m.jsonl" <<'PY'
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
@@ -111,8 +111,9 @@ steps = [l for l in lines if l["event"] == "step"]
 assert len(epochs) == 2 and len(steps) >= 4, (len(epochs), len(steps))
 for k in ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "images_per_s", "wall"):
     assert k in epochs[-1], k
+assert abs(epochs[0]["lr"] - 0.025) < 1e-6 and epochs[1]["lr"] < 1e-9, [e["lr"] for e in epochs]
 PY
-check "metrics log has step and epoch lines with validation" $?
+check "metrics log has step and epoch lines with validation; cosine lr 0.05 -> 0.025 -> 0" $?
 "$cnnrun" plot "$tmp/m.jsonl" --out "$tmp/c.svg" --quiet && grep -q "<polyline" "$tmp/c.svg"
 check "plot writes an SVG with curves" $?
 exit $fail
