@@ -14,17 +14,21 @@ cnnrun="$build/cnnrun/cnnrun"
 [ -x "$cnnrun" ] || { echo "transfer-demo: $cnnrun not built (meson setup $build && ninja -C $build)" >&2; exit 1; }
 seed=${SEED:-0}
 threads=${THREADS:-$(nproc)}
-out=out/transfer
+out=out/transfer-seed$seed
 mkdir -p weights "$out"
 
 # Recipe shared by every run (PyTorch's reference used the same).
 recipe=(--batch 64 --optimizer sgd --lr 0.01 --momentum 0.9 --seed "$seed" --threads "$threads" --quiet)
 
-if [ ! -f weights/lenet5-fashion.safetensors ]; then
-  echo "== pretraining LeNet-5 on Fashion-MNIST (3 epochs)"
+# The head graphs name weights/lenet5-fashion.safetensors; each seed
+# pretrains its own and puts it there.
+pretrained=weights/lenet5-fashion-seed$seed.safetensors
+if [ ! -f "$pretrained" ]; then
+  echo "== pretraining LeNet-5 on Fashion-MNIST (3 epochs, seed $seed)"
   "$cnnrun" train graphs/lenet5.yaml --data fashion-mnist:train --epochs 3 \
-    "${recipe[@]}" --out weights/lenet5-fashion.safetensors
+    "${recipe[@]}" --out "$pretrained"
 fi
+cp "$pretrained" weights/lenet5-fashion.safetensors
 scripts/fetch-mnist-digits.sh data/mnist
 
 accuracy() { # graph weights -> top-1 in percent on the held-out digits
