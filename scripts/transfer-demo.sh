@@ -50,10 +50,10 @@ for k in 10 50 100; do
   "$cnnrun" train graphs/heads/lenet5-digits-finetune.yaml --data "$data" --epochs "$epochs" "${recipe[@]}" \
     --out "$out/finetune-$k.safetensors"
   c=$(accuracy graphs/heads/lenet5-digits-finetune.yaml "$out/finetune-$k.safetensors")
-  "$cnnrun" features graphs/lenet5.yaml --weights weights/lenet5-fashion.safetensors --layer relu4 \
+  "$cnnrun" features graphs/lenet5.yaml --weights weights/lenet5-fashion.safetensors --layer pool2 \
     --data "$data" --out "$out/feat-train-$k.npy" --quiet
   [ -f "$out/feat-test.npy" ] || "$cnnrun" features graphs/lenet5.yaml --weights weights/lenet5-fashion.safetensors \
-    --layer relu4 --data folder:data/mnist/test --out "$out/feat-test.npy" --quiet
+    --layer pool2 --data folder:data/mnist/test --out "$out/feat-test.npy" --quiet
   "$cnnrun" linear train "$out/feat-train-$k.npy" --labels "$out/feat-train-$k.labels.npy" \
     --out "$out/linear-$k.model" --quiet
   d=$("$cnnrun" linear eval "$out/linear-$k.model" "$out/feat-test.npy" --labels "$out/feat-test.labels.npy" --json |
