@@ -4,9 +4,9 @@
  *   forward      y = conv(x)                     GEMM M=K,   N=B*OH*OW, K=C*k*k
  *   input-grad   dx from dy (weights frozen)     GEMM M=C*k*k, N=B*OH*OW, K=K (A^T)
  *   weight-grad  dW, db from dy (no dx)          GEMM M=K, N=C*k*k, K=B*OH*OW (B^T)
- * and cblas_sgemm alone on those shapes, in the same process with the same
- * BLAS threads: the rate an im2col + GEMM convolution could reach if
- * everything around the GEMM were free.
+ * and cblas_sgemm alone on those shapes, in the same process, with OpenBLAS
+ * at the same thread count: the rate an im2col + GEMM convolution could
+ * reach if everything around the GEMM were free.
  *
  * The input-gradient pass needs a learning layer below the convolution
  * (the executor never computes the gradient of the graph's input), so that
@@ -156,34 +156,41 @@ static void sgemm_pass(const conv_case *cc, int pass, sgemm_ops *g)
     }
 }
 
-/* Times one pass of the layer under test (index layer) and its sgemm,
- * alternately run by run so that a noisy machine slows both alike. */
+/* Times one pass of the layer under test (index layer), then its sgemm.
+ * The executor keeps OpenBLAS at one thread and runs its own pool of T
+ * threads; the reference is OpenBLAS itself at T threads. The two are timed
+ * in separate blocks because OpenBLAS's idle workers spin for a while after
+ * a call and would slow the pool's threads in an interleaved run. */
 static cnn_status time_pass(conv_case *cc, conv_exec *e, const cnn_tensor *x,
                             const cnn_tensor *dy, int pass, size_t layer,
-                            const bench_options *o, sgemm_ops *g,
-                            double *conv_t, double *sgemm_t)
+                            const bench_options *o, int threads, sgemm_ops *g,
+                            double *samples)
 {
     cnn_status st = CNN_OK;
+    int saved = openblas_get_num_threads();
     if (pass != P_FORWARD)
         st = cnn_exec_forward(e->ex, x, 1, o->seed, layer);
     for (int r = -o->warmup; st == CNN_OK && r < o->runs; r++) {
-        double t0;
         if (pass == P_FORWARD)
             st = cnn_exec_forward(e->ex, x, 0, o->seed, layer);
         else
             st = cnn_exec_backward(e->ex, dy, layer, 0);
-        t0 = bench_now();
-        sgemm_pass(cc, pass, g);
-        if (r < 0)
-            continue;
-        sgemm_t[r] = bench_now() - t0;
-        conv_t[r] = pass == P_FORWARD ? cnn_exec_forward_seconds(e->ex, layer)
-                                      : cnn_exec_backward_seconds(e->ex, layer);
+        if (r >= 0)
+            samples[r] = pass == P_FORWARD ? cnn_exec_forward_seconds(e->ex, layer)
+                                           : cnn_exec_backward_seconds(e->ex, layer);
     }
     if (st != CNN_OK)
         return st;
-    cc->conv_s[pass] = bench_median(conv_t, (size_t)o->runs);
-    cc->sgemm_s[pass] = bench_median(sgemm_t, (size_t)o->runs);
+    cc->conv_s[pass] = bench_median(samples, (size_t)o->runs);
+    openblas_set_num_threads(threads);
+    for (int r = -o->warmup; r < o->runs; r++) {
+        double t0 = bench_now();
+        sgemm_pass(cc, pass, g);
+        if (r >= 0)
+            samples[r] = bench_now() - t0;
+    }
+    openblas_set_num_threads(saved);
+    cc->sgemm_s[pass] = bench_median(samples, (size_t)o->runs);
     return CNN_OK;
 }
 
@@ -288,7 +295,7 @@ int bench_conv_run(const cli_common *common, cnn_context *ctx, const char *spec,
     }
     x.data = malloc(cnn_tensor_numel(&x) * sizeof(float));
     dy.data = malloc(cnn_tensor_numel(&dy) * sizeof(float));
-    samples = malloc(2 * (size_t)o->runs * sizeof *samples);
+    samples = malloc((size_t)o->runs * sizeof *samples);
     if (!x.data || !dy.data || !samples || !sgemm_alloc(&cc, o->seed, &ops)) {
         code = cli_failf(common, "out of memory");
         goto done;
@@ -297,8 +304,8 @@ int bench_conv_run(const cli_common *common, cnn_context *ctx, const char *spec,
     bench_fill_uniform(dy.data, cnn_tensor_numel(&dy), o->seed + 1, -1e-3f, 1e-3f);
     for (int p = 0; p < N_PASSES; p++) {
         conv_exec *e = p == P_DX ? &pre : &plain;
-        if (time_pass(&cc, e, &x, &dy, p, p == P_DX ? 1 : 0, o, &ops, samples,
-                      samples + o->runs) != CNN_OK) {
+        if (time_pass(&cc, e, &x, &dy, p, p == P_DX ? 1 : 0, o,
+                      cnn_context_threads(ctx), &ops, samples) != CNN_OK) {
             code = cli_fail(common, ctx);
             goto done;
         }

@@ -3,8 +3,6 @@
  * per-layer forward and backward times, GFLOP/s, images/s and memory, in
  * the spirit of `caffe time`. A training step is what `cnnrun train` does:
  * forward, fused softmax cross-entropy, backward, optimiser step. */
-#include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
