@@ -15,8 +15,7 @@
 #include <string.h>
 
 #include "cnn/layer.h"
-
-enum { HP_SIZE, HP_STRIDE, HP_PADDING };
+#include "pool_window.h"
 
 static const cnn_hparam_spec avgpool_hparams[] = {
     {"size", CNN_HP_INT2, "window size, n or [h, w]", 1, 0, 1, 1024, NULL},
@@ -32,75 +31,12 @@ static const cnn_hparam_spec avgpool_hparams[] = {
 #define POOL_PAR_MIN_WORK ((size_t)1 << 15)
 #endif
 
-typedef struct pool_geom {
-    int64_t h, w, kh, kw, sh, sw, ph, pw, oh, ow;
-} pool_geom;
-
-static cnn_status pool_geometry(const cnn_hparam_value *hp,
-                                const cnn_shape *in, pool_geom *g,
-                                cnn_errbuf *err)
-{
-    if (in->rank != 4)
-        return cnn_layer_fail(err, CNN_ERR_SHAPE,
-                              "avgpool needs a rank-4 NCHW input, got rank %d",
-                              (int)in->rank);
-    if (in->dims[0] < 0 || in->dims[1] < 1 || in->dims[2] < 1 ||
-        in->dims[3] < 1)
-        return cnn_layer_fail(err, CNN_ERR_SHAPE,
-                              "avgpool input [%lld, %lld, %lld, %lld] has an "
-                              "empty dimension",
-                              (long long)in->dims[0], (long long)in->dims[1],
-                              (long long)in->dims[2], (long long)in->dims[3]);
-    g->h = in->dims[2];
-    g->w = in->dims[3];
-    g->kh = hp[HP_SIZE].i[0];
-    g->kw = hp[HP_SIZE].i[1];
-    g->sh = hp[HP_STRIDE].i[0] ? hp[HP_STRIDE].i[0] : g->kh;
-    g->sw = hp[HP_STRIDE].i[1] ? hp[HP_STRIDE].i[1] : g->kw;
-    g->ph = hp[HP_PADDING].i[0];
-    g->pw = hp[HP_PADDING].i[1];
-    if (g->ph > g->kh / 2 || g->pw > g->kw / 2)
-        return cnn_layer_fail(err, CNN_ERR_SHAPE,
-                              "avgpool padding %lldx%lld is more than half "
-                              "the window %lldx%lld",
-                              (long long)g->ph, (long long)g->pw,
-                              (long long)g->kh, (long long)g->kw);
-    g->oh = cnn_window_out(g->h, g->kh, g->sh, g->ph);
-    g->ow = cnn_window_out(g->w, g->kw, g->sw, g->pw);
-    if (g->oh < 1 || g->ow < 1) {
-        if (g->ph == g->pw)
-            return cnn_layer_fail(err, CNN_ERR_SHAPE,
-                                  "window %lldx%lld does not fit input "
-                                  "%lldx%lld with padding %lld",
-                                  (long long)g->kh, (long long)g->kw,
-                                  (long long)g->h, (long long)g->w,
-                                  (long long)g->ph);
-        return cnn_layer_fail(err, CNN_ERR_SHAPE,
-                              "window %lldx%lld does not fit input %lldx%lld "
-                              "with padding %lldx%lld",
-                              (long long)g->kh, (long long)g->kw,
-                              (long long)g->h, (long long)g->w,
-                              (long long)g->ph, (long long)g->pw);
-    }
-    return CNN_OK;
-}
-
 static cnn_status avgpool_infer_shape(const cnn_hparam_value *hp,
-                                      const cnn_shape *inputs,
-                                      uint32_t n_inputs, cnn_shape *output,
-                                      cnn_errbuf *err)
+                                 const cnn_shape *inputs,
+                                 uint32_t n_inputs, cnn_shape *output,
+                                 cnn_errbuf *err)
 {
-    pool_geom g;
-    cnn_status st;
-
-    if (n_inputs != 1)
-        return cnn_layer_fail(err, CNN_ERR_SHAPE,
-                              "avgpool takes 1 input, got %u", n_inputs);
-    st = pool_geometry(hp, &inputs[0], &g, err);
-    if (st != CNN_OK)
-        return st;
-    *output = cnn_shape4(inputs[0].dims[0], inputs[0].dims[1], g.oh, g.ow);
-    return CNN_OK;
+    return pool_infer_shape("avgpool", hp, inputs, n_inputs, output, err);
 }
 
 typedef struct pool_run {
@@ -194,7 +130,7 @@ static cnn_status avgpool_bind(const cnn_layer *layer, const cnn_tensor *inputs,
         return cnn_layer_fail(err, CNN_ERR_SHAPE,
                               "avgpool layer '%s' takes 1 input, got %u",
                               layer->name, n_inputs);
-    st = pool_geometry(layer->hparams, &inputs[0].shape, &r->g, err);
+    st = pool_geometry("avgpool", layer->hparams, &inputs[0].shape, &r->g, err);
     if (st != CNN_OK)
         return st;
     cnn_shape want = cnn_shape4(inputs[0].shape.dims[0],
