@@ -20,7 +20,8 @@
  *
  * Threading: hooks of one layer are never called concurrently. A plugin must
  * not start threads of its own; for parallel loops it uses env->parallel_for,
- * and BLAS calls run with the process's single BLAS thread setting.
+ * and BLAS calls run with the process's single BLAS thread setting (one
+ * thread: the host's pool owns the env->threads threads, see parallel_for).
  *
  * Versioning: the major version changes when a field's meaning or position
  * changes; the minor version changes when fields are appended at the end.
@@ -143,7 +144,12 @@ typedef struct cnn_layer_env {
     float *(*workspace)(void *host, size_t n_floats);
     /* Calls fn over disjoint sub-ranges covering [0, n), possibly from
      * several threads, and returns when all are done. fn must not call
-     * parallel_for or BLAS with more than one thread. */
+     * parallel_for or BLAS with more than one thread. When n <= threads,
+     * every call of fn receives exactly one index (end == begin + 1), so
+     * `begin` can number a per-thread slot of the workspace; the ranges
+     * never depend on scheduling, so neither do results. BLAS called from
+     * fn runs single-threaded on fn's thread: to use every thread on one
+     * large product, split it into one block per index. */
     void (*parallel_for)(void *host, size_t n, cnn_range_fn fn, void *arg);
     int32_t threads; /* the process's thread budget */
 } cnn_layer_env;

@@ -14,10 +14,13 @@
  *             is the full convolution of the zero-padded, stride-dilated dy
  *             with w rotated by 180°, cropped by the padding
  *
- * This file checks shapes and picks the algorithm: im2col + GEMM
- * (conv_gemm.c) for any geometry, or Winograd F(2x2, 3x3) (winograd.c) for
- * the forward pass and dx of 3x3 stride-1 kernels with enough channels for
- * it to pay. Both spread their tiles over env->threads (conv_impl.h). */
+ * This file checks shapes and picks, per product and from the geometry
+ * alone, the algorithm: a direct convolution for stride 1 and few filters
+ * (direct.c, LeNet), Winograd F(2x2, 3x3) for 3x3 stride-1 kernels with
+ * enough channels and pixels (winograd.c, winograd_dw.c; VGG), or im2col +
+ * GEMM for anything (conv_gemm.c). All spread their work over env->threads
+ * (conv_impl.h); docs/performance.md has the measurements behind the
+ * rules. */
 #include <limits.h>
 #include <stdint.h>
 #include <string.h>
@@ -251,6 +254,8 @@ static cnn_status conv_forward(const cnn_layer *layer,
     r.y = a->output->data;
     if (r.n == 0)
         return CNN_OK;
+    if (conv_direct_applies(&r))
+        return conv_direct_forward(&r, err);
     if (conv_wino_applies(&r))
         return conv_wino_forward(&r, err);
     return conv_gemm_forward(&r, err);
@@ -293,13 +298,34 @@ static cnn_status conv_backward(const cnn_layer *layer,
         memset(r.dw, 0, (size_t)r.k * (size_t)r.ckk * sizeof *r.dw);
     if (r.n == 0 || (!r.dw && !r.dx))
         return CNN_OK;
-    /* dx never depends on whether dw is wanted (a frozen layer gives the
-     * same bits), so the choice below looks at the geometry only. */
-    if (r.dx && conv_wino_applies(&r)) {
-        st = conv_wino_backward_dx(&r, err);
-        if (st != CNN_OK || !r.dw)
+    /* Each product's algorithm follows from the geometry alone, so dx never
+     * depends on whether dw is wanted (a frozen layer gives the same bits),
+     * nor dw on whether dx is. */
+    int dx_direct = conv_direct_dx_applies(&r);
+    int dw_direct = conv_direct_dw_applies(&r);
+    int wino = conv_wino_applies(&r);
+    float *dw = r.dw;
+    if (r.dx && (dx_direct || wino)) {
+        /* The direct pass does dw too when dw also goes the direct way. */
+        r.dw = dx_direct && dw_direct ? dw : NULL;
+        st = dx_direct ? conv_direct_backward(&r, err)
+                       : conv_wino_backward_dx(&r, err);
+        if (st != CNN_OK || r.dw || !dw)
             return st;
         r.dx = NULL;
+        r.dw = dw;
+    }
+    if (r.dw && (dw_direct || wino)) {
+        if (r.dx) { /* dx the im2col way, on its own */
+            r.dw = NULL;
+            st = conv_gemm_backward(&r, err);
+            if (st != CNN_OK)
+                return st;
+            r.dw = dw;
+            r.dx = NULL;
+        }
+        return dw_direct ? conv_direct_backward(&r, err)
+                         : conv_wino_backward_dw(&r, err);
     }
     return conv_gemm_backward(&r, err);
 }
@@ -308,7 +334,8 @@ static const cnn_layer_descriptor conv_descriptor = {
     .abi_version = CNN_LAYER_ABI_VERSION,
     .struct_size = sizeof(cnn_layer_descriptor),
     .type_name = "conv",
-    .summary = "2-D convolution (im2col + GEMM), PyTorch Conv2d layout",
+    .summary = "2-D convolution (im2col + GEMM, direct or Winograd), PyTorch "
+               "Conv2d layout",
     .hparams = conv_hparams,
     .n_hparams = sizeof conv_hparams / sizeof conv_hparams[0],
     .min_inputs = 1,

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* What conv.c shares with its two algorithms: im2col + GEMM (conv_gemm.c)
- * and Winograd F(2x2, 3x3) (winograd.c).
+/* What conv.c shares with its three algorithms: im2col + GEMM
+ * (conv_gemm.c), direct convolution for small layers (direct.c) and
+ * Winograd F(2x2, 3x3) (winograd.c, winograd_dw.c).
  *
- * Both split a call into independent tiles (an image, or a band of output
- * rows of one image) and hand contiguous runs of tiles to "slots": one slot
- * per thread of env->threads at most, each with its own part of the single
- * workspace. The slots go through env->parallel_for with n = slots <=
+ * Each splits a call into independent pieces (images, bands of output
+ * rows, blocks of tile rows) and hands contiguous runs of them to "slots":
+ * one slot per thread of env->threads at most, each with its own part of
+ * the single workspace. The slots go through env->parallel_for with n = slots <=
  * env->threads, so every range it passes holds one slot (layer.h); a host
  * that passes longer ranges just runs those slots one after the other. BLAS
  * runs single-threaded inside a slot (the host's threading rule). */
@@ -67,11 +68,26 @@ void conv_bias_grad(conv_run *r);
 cnn_status conv_gemm_forward(conv_run *r, cnn_errbuf *err);
 cnn_status conv_gemm_backward(conv_run *r, cnn_errbuf *err);
 
-/* Winograd F(2x2, 3x3): 3x3 kernels with stride 1, where it pays. */
+/* Direct convolution for stride 1 and few filters (LeNet's layers):
+ * forward, and backward for dx and dw together (db is the caller's). */
+int conv_direct_applies(const conv_run *r);
+/* Whether dx goes the direct way too: it convolves the padded dy, a grid
+ * (kw - 1) / W wider than the image, and with little padding (LeNet's
+ * second layer) that is 2.5 times the work of col2im(W^T dY). */
+int conv_direct_dx_applies(const conv_run *r);
+/* Whether dw goes the direct way (the rest of the grid argument). */
+int conv_direct_dw_applies(const conv_run *r);
+cnn_status conv_direct_forward(conv_run *r, cnn_errbuf *err);
+cnn_status conv_direct_backward(conv_run *r, cnn_errbuf *err);
+
+/* Winograd F(2x2, 3x3): 3x3 kernels with stride 1, where it pays (the
+ * same rule for forward, dx and dw). */
 int conv_wino_applies(const conv_run *r);
 cnn_status conv_wino_forward(conv_run *r, cnn_errbuf *err);
 /* dx only (the full correlation of dy with the rotated filters is again a
- * 3x3 stride-1 convolution); dw and db go through conv_gemm_backward. */
+ * 3x3 stride-1 convolution). */
 cnn_status conv_wino_backward_dx(conv_run *r, cnn_errbuf *err);
+/* dw only (winograd_dw.c). */
+cnn_status conv_wino_backward_dw(conv_run *r, cnn_errbuf *err);
 
 #endif

@@ -69,6 +69,28 @@ static inline void zero_row(float *d, size_t n)
     }
 }
 
+/* d[j] = s[j * stride]: with the common strides as constants the loop
+ * vectorises (AlexNet's first layer, stride 4, spent a fifth of its time
+ * in the scalar gather). */
+static inline void gather_row(float *restrict d, const float *restrict s,
+                              size_t n, size_t stride)
+{
+    switch (stride) {
+    case 2:
+        for (size_t j = 0; j < n; j++)
+            d[j] = s[2 * j];
+        break;
+    case 4:
+        for (size_t j = 0; j < n; j++)
+            d[j] = s[4 * j];
+        break;
+    default:
+        for (size_t j = 0; j < n; j++)
+            d[j] = s[j * stride];
+        break;
+    }
+}
+
 static inline void add_row(float *restrict d, const float *restrict s,
                            size_t n)
 {
@@ -88,6 +110,8 @@ static void valid_rows(const conv_geom *g, int64_t ki, int64_t oh0,
         l = oh0;
     if (h > oh1)
         h = oh1;
+    if (h < oh0) /* every valid row lies above the band */
+        h = oh0;
     if (l > h)
         l = h;
     *lo = l;
@@ -144,8 +168,7 @@ void conv_im2col(const conv_geom *g, const float *x, int64_t oh0, int64_t oh1,
                     for (int64_t oh = r0; oh < r1;
                          oh++, out += ow, in += step) {
                         zero_row(out, lo);
-                        for (size_t j = lo; j < hi; j++)
-                            out[j] = in[(j - lo) * sw];
+                        gather_row(out + lo, in, hi - lo, sw);
                         zero_row(out + hi, ow - hi);
                     }
                 }

@@ -8,7 +8,8 @@
  *
  * Gradients, with x [N, K], W [M, K], dy [N, M]:
  *   dx = dy W        dW = dy^T x        db = sum over n of dy
- * All three go through OpenBLAS; the host sets BLAS threading. */
+ * All three go through OpenBLAS, single-threaded inside env->parallel_for
+ * slots that split the output features (and, for dx, the input features). */
 #include <cblas.h>
 #include <limits.h>
 #include <string.h>
@@ -187,76 +188,173 @@ static cnn_status dense_check(const cnn_layer *layer, const cnn_tensor *x,
     return CNN_OK;
 }
 
+/* ---- Threads ------------------------------------------------------------ */
+
+/* Below this many multiply-adds a call runs on the calling thread. */
+#ifndef DENSE_PAR_MIN_MACS
+#define DENSE_PAR_MIN_MACS ((uint64_t)1 << 16)
+#endif
+
+/* One call, split into slots: forward, dW and db by output features (rows
+ * of W), dx by input features (columns of W). Every slot calls BLAS on its
+ * own block, so the blocks are disjoint and nothing is reduced; with n = 1
+ * each slot runs sgemv on its rows of W, which splits the memory traffic
+ * that bounds a batch-1 layer. */
+typedef struct dense_run {
+    dense_dims d;
+    const float *x, *dy;
+    float *y, *dx, *dw, *db;
+    size_t slots;
+} dense_run;
+
+/* Slot s's share of [0, total): boundaries rounded to the nearest
+ * multiple of 16 so that every block but the last fills whole GEMM
+ * micro-tiles (LeNet's 120 units split 64 + 56, not 48 + 72). */
+static size_t dense_cut(size_t total, size_t s, size_t slots)
+{
+    if (s >= slots)
+        return total;
+    size_t b = (total * s / slots + 8) / 16 * 16;
+    return b < total ? b : total;
+}
+
+static size_t dense_slots(const cnn_layer_env *env, const dense_dims *d)
+{
+    uint64_t macs = (uint64_t)d->n * (uint64_t)d->m * (uint64_t)d->k;
+    size_t s, blocks = ((size_t)d->m + 15) / 16;
+    if (!env || !env->parallel_for || env->threads < 2 ||
+        macs < DENSE_PAR_MIN_MACS)
+        return 1;
+    s = (size_t)env->threads;
+    return s < blocks ? s : blocks;
+}
+
+static void dense_run_slots(const cnn_layer_env *env, dense_run *r,
+                            cnn_range_fn fn)
+{
+    if (r->slots > 1)
+        env->parallel_for(env->host, r->slots, fn, r);
+    else
+        fn(r, 0, 1);
+}
+
+/* y[:, m0:m1] = x W[m0:m1]^T + b[m0:m1]: the bias first, so the GEMM adds
+ * it for free (beta = 1). */
+static void dense_forward_slot(void *arg, size_t s0, size_t s1)
+{
+    const dense_run *r = arg;
+    const dense_dims *d = &r->d;
+    const size_t m = (size_t)d->m, k = (size_t)d->k;
+
+    for (size_t s = s0; s < s1; s++) {
+        size_t m0 = dense_cut(m, s, r->slots);
+        size_t m1 = dense_cut(m, s + 1, r->slots);
+        float beta = 0.0f;
+        if (m1 <= m0)
+            continue;
+        if (d->b) {
+            for (size_t i = 0; i < (size_t)d->n; i++)
+                memcpy(r->y + i * m + m0, d->b + m0,
+                       (m1 - m0) * sizeof *r->y);
+            beta = 1.0f;
+        }
+        if (d->n == 1)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)(m1 - m0), d->k,
+                        1.0f, d->w + m0 * k, d->k, r->x, 1, beta, r->y + m0,
+                        1);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d->n,
+                        (int)(m1 - m0), d->k, 1.0f, r->x, d->k,
+                        d->w + m0 * k, d->k, beta, r->y + m0, d->m);
+    }
+}
+
 static cnn_status dense_forward(const cnn_layer *layer,
                                 const cnn_forward_args *args, cnn_errbuf *err)
 {
-    dense_dims d = {0, 0, 0, NULL, NULL};
+    dense_run r;
+    memset(&r, 0, sizeof r);
     cnn_status st = dense_check(layer, &args->inputs[0], args->params,
-                                args->n_params, args->output, &d, err);
+                                args->n_params, args->output, &r.d, err);
     if (st != CNN_OK)
         return st;
-    if (d.n == 0)
+    if (r.d.n == 0)
         return CNN_OK;
-    const float *x = args->inputs[0].data;
-    float *y = args->output->data;
-    size_t m = (size_t)d.m;
-
-    /* Seed y with the bias so the GEMM adds it for free (beta = 1). */
-    float beta = 0.0f;
-    if (d.b) {
-        for (size_t r = 0; r < (size_t)d.n; r++)
-            memcpy(y + r * m, d.b, m * sizeof *y);
-        beta = 1.0f;
-    }
-    if (d.n == 1)
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, d.m, d.k, 1.0f, d.w, d.k, x,
-                    1, beta, y, 1);
-    else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d.n, d.m, d.k,
-                    1.0f, x, d.k, d.w, d.k, beta, y, d.m);
+    r.x = args->inputs[0].data;
+    r.y = args->output->data;
+    r.slots = dense_slots(args->env, &r.d);
+    dense_run_slots(args->env, &r, dense_forward_slot);
     return CNN_OK;
+}
+
+/* dW[m0:m1] = dy[:, m0:m1]^T x, db[m0:m1] = column sums of dy, and
+ * dx[:, k0:k1] = dy W[:, k0:k1]. */
+static void dense_backward_slot(void *arg, size_t s0, size_t s1)
+{
+    const dense_run *r = arg;
+    const dense_dims *d = &r->d;
+    const size_t m = (size_t)d->m, k = (size_t)d->k;
+
+    for (size_t s = s0; s < s1; s++) {
+        size_t m0 = dense_cut(m, s, r->slots);
+        size_t m1 = dense_cut(m, s + 1, r->slots);
+        size_t k0 = dense_cut(k, s, r->slots);
+        size_t k1 = dense_cut(k, s + 1, r->slots);
+
+        if (r->dw && m1 > m0)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
+                        (int)(m1 - m0), d->k, d->n, 1.0f, r->dy + m0, d->m,
+                        r->x, d->k, 0.0f, r->dw + m0 * k, d->k);
+        if (r->db && m1 > m0) {
+            float *restrict db = r->db + m0;
+            memset(db, 0, (m1 - m0) * sizeof *db);
+            for (size_t i = 0; i < (size_t)d->n; i++) {
+                const float *restrict row = r->dy + i * m + m0;
+                for (size_t j = 0; j < m1 - m0; j++)
+                    db[j] += row[j];
+            }
+        }
+        if (r->dx && k1 > k0) {
+            if (d->n == 1)
+                cblas_sgemv(CblasRowMajor, CblasTrans, d->m, (int)(k1 - k0),
+                            1.0f, d->w + k0, d->k, r->dy, 1, 0.0f,
+                            r->dx + k0, 1);
+            else
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, d->n,
+                            (int)(k1 - k0), d->m, 1.0f, r->dy, d->m,
+                            d->w + k0, d->k, 0.0f, r->dx + k0, d->k);
+        }
+    }
 }
 
 static cnn_status dense_backward(const cnn_layer *layer,
                                  const cnn_backward_args *args,
                                  cnn_errbuf *err)
 {
-    dense_dims d = {0, 0, 0, NULL, NULL};
+    dense_run r;
+    memset(&r, 0, sizeof r);
     cnn_status st = dense_check(layer, &args->inputs[0], args->params,
-                                args->n_params, args->output_grad, &d, err);
+                                args->n_params, args->output_grad, &r.d, err);
     if (st != CNN_OK)
         return st;
-    const float *x = args->inputs[0].data;
-    const float *dy = args->output_grad->data;
-    float *dx = args->input_grads ? args->input_grads[0].data : NULL;
-    size_t m = (size_t)d.m;
-
+    r.x = args->inputs[0].data;
+    r.dy = args->output_grad->data;
+    r.dx = args->input_grads ? args->input_grads[0].data : NULL;
     if (args->param_grads) {
-        float *dw = args->param_grads[0].data;
-        if (d.n == 0) {
-            memset(dw, 0, m * (size_t)d.k * sizeof *dw);
-        } else {
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d.m, d.k,
-                        d.n, 1.0f, dy, d.m, x, d.k, 0.0f, dw, d.k);
-        }
-        if (d.b) {
-            float *restrict db = args->param_grads[1].data;
-            memset(db, 0, m * sizeof *db);
-            for (size_t r = 0; r < (size_t)d.n; r++) {
-                const float *restrict row = dy + r * m;
-                for (size_t j = 0; j < m; j++)
-                    db[j] += row[j];
-            }
-        }
+        r.dw = args->param_grads[0].data;
+        r.db = r.d.b ? args->param_grads[1].data : NULL;
     }
-    if (dx && d.n > 0) {
-        if (d.n == 1)
-            cblas_sgemv(CblasRowMajor, CblasTrans, d.m, d.k, 1.0f, d.w, d.k,
-                        dy, 1, 0.0f, dx, 1);
-        else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, d.n, d.k,
-                        d.m, 1.0f, dy, d.m, d.w, d.k, 0.0f, dx, d.k);
+    if (r.d.n == 0) {
+        if (r.dw)
+            memset(r.dw, 0, (size_t)r.d.m * (size_t)r.d.k * sizeof *r.dw);
+        if (r.db)
+            memset(r.db, 0, (size_t)r.d.m * sizeof *r.db);
+        return CNN_OK;
     }
+    if (!r.dw && !r.dx)
+        return CNN_OK;
+    r.slots = dense_slots(args->env, &r.d);
+    dense_run_slots(args->env, &r, dense_backward_slot);
     return CNN_OK;
 }
 

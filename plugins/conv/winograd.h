@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/* What winograd.c (forward, dx) shares with winograd_dw.c (dw): the job,
+ * its plan and the input transform. The algorithm is described in
+ * winograd.c. */
+#ifndef CNN_PLUGIN_CONV_WINOGRAD_H
+#define CNN_PLUGIN_CONV_WINOGRAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conv_impl.h"
+
+/* Smallest channel counts for which the transforms pay for themselves:
+ * below, the GEMMs are too thin (measured on VGG's first layer, C = 3). */
+#ifndef WINO_MIN_C
+#define WINO_MIN_C 16
+#endif
+#ifndef WINO_MIN_K
+#define WINO_MIN_K 16
+#endif
+/* Below this many output pixels (over the batch) the filter transform,
+ * which costs the same whatever the batch, outweighs the saving: measured
+ * break-even about 210 pixels for 512 channels, so VGG's 14x14 layers at
+ * batch 1 stay on im2col and take Winograd from batch 2. */
+#ifndef WINO_MIN_PIXELS
+#define WINO_MIN_PIXELS 256
+#endif
+/* Workspace caps, in floats: the transformed filters of one group of output
+ * channels (8 MiB; VGG's 512x512 layers take two groups, redoing the cheap
+ * input transform, which keeps batch-1 inference within its memory budget)
+ * and one slot's transformed tiles and products (8 MiB: blocks of 128 to
+ * 512 tiles, where the GEMMs run near OpenBLAS's peak). */
+#ifndef WINO_U_FLOATS
+#define WINO_U_FLOATS ((size_t)1 << 21)
+#endif
+#ifndef WINO_SLOT_FLOATS
+#define WINO_SLOT_FLOATS ((size_t)1 << 21)
+#endif
+
+/* One Winograd pass: forward (x -> y with w), input gradient (dy -> dx
+ * with w rotated and transposed) or weight gradient (x and dy -> dw). */
+typedef struct wino_job {
+    const float *in; /* [n, ci, ih, iw] */
+    float *out;      /* [n, co, oh, ow] */
+    const float *w;  /* the layer's weight [K, C, 3, 3] */
+    const float *b;  /* forward bias or NULL */
+    int transpose;   /* 1: filter (co, ci) is w[ci][co] rotated 180 degrees */
+    int64_t n, ci, ih, iw, co, oh, ow, ph, pw;
+    int64_t th, tw;   /* tiles down and across one image */
+    int64_t rows_per_block, blocks;
+    int64_t kg, g0;   /* output channels [g0, g0 + kg) in this pass */
+    size_t slots, slot_floats;
+    /* [16][kg][ci] for the group's filters; for the input gradient (one
+     * group) [16][K][C], the layer's order, which the GEMMs read
+     * transposed. */
+    float *u;
+    float *ws; /* slot buffers */
+    const float *dy; /* weight gradient: dy [n, co, oh, ow] */
+    const cnn_layer_env *env;
+} wino_job;
+
+/* T [16][9]: U = T g for a 3x3 filter g (row-major 9 floats); with
+ * `rotate`, for g rotated by 180 degrees. */
+void wino_filter_matrix(float t[16 * 9], int rotate);
+
+/* Tile-row stride of a block (tw + 1: one dummy tile per row). */
+size_t wino_tile_stride(const wino_job *j);
+
+/* Plans blocks, slots and slot sizes (slot_floats gets `extra` more floats
+ * per slot) for j's geometry; the caller sets kg first. */
+void wino_plan(wino_job *j, const conv_run *r, size_t extra);
+
+/* V[xi][c][col + k] = (B^T d B)[xi] for tile rows [ty0, ty0 + rows) of
+ * image img, k = row * (tw + 1) + tx; scratch of wino_scratch_floats. */
+void wino_input_segment(const wino_job *j, size_t img, int64_t ty0,
+                        size_t rows, float *v, size_t ldv, size_t col,
+                        float *scratch);
+size_t wino_scratch_floats(const wino_job *j, size_t rows);
+
+#endif
