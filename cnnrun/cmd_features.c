@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cnn/atomic_file.h"
 #include "cnn/data.h"
 #include "cnn/exec.h"
 #include "cnn/io.h"
@@ -82,16 +83,16 @@ static cnn_status extract(cnn_context *ctx, model *m, int32_t layer,
     return st;
 }
 
-static int write_libsvm(const cli_common *common, const char *path,
-                        const float *rows, size_t n, size_t width,
-                        const int32_t *labels)
+static int write_libsvm(const cli_common *common, cnn_context *ctx,
+                        const char *path, const float *rows, size_t n,
+                        size_t width, const int32_t *labels)
 {
-    char tmp[4096];
-    FILE *f;
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    f = fopen(tmp, "w");
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    int ok;
     if (!f)
-        return cli_failf(common, "%s: cannot write: %s", tmp, strerror(errno));
+        return cli_failf(common, "out of memory for the LIBSVM text");
     for (size_t i = 0; i < n; i++) {
         fprintf(f, "%d", labels[i]);
         for (size_t j = 0; j < width; j++)
@@ -99,17 +100,15 @@ static int write_libsvm(const cli_common *common, const char *path,
                 fprintf(f, " %zu:%.8g", j + 1, (double)rows[i * width + j]);
         fputc('\n', f);
     }
-    if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0) {
-        fclose(f);
-        remove(tmp);
-        return cli_failf(common, "%s: write failed: %s", path, strerror(errno));
+    ok = fclose(f) == 0;
+    if (!ok) {
+        free(text);
+        return cli_failf(common, "out of memory for the LIBSVM text");
     }
-    fclose(f);
-    if (rename(tmp, path) != 0) {
-        remove(tmp);
-        return cli_failf(common, "%s: cannot rename into place: %s", path, strerror(errno));
-    }
-    return CLI_OK;
+    /* Temporary name, fsync, rename: a crash never leaves half a file. */
+    ok = cnn_atomic_file_write_all(ctx, path, text, size) == CNN_OK;
+    free(text);
+    return ok ? CLI_OK : cli_fail(common, ctx);
 }
 
 int cmd_features(int argc, char **argv)
@@ -211,7 +210,7 @@ int cmd_features(int argc, char **argv)
             code = cli_fail(&common, ctx);
             goto done;
         }
-        if (libsvm && (code = write_libsvm(&common, libsvm, rows, n, width, labels)) != CLI_OK)
+        if (libsvm && (code = write_libsvm(&common, ctx, libsvm, rows, n, width, labels)) != CLI_OK)
             goto done;
         if (!common.quiet)
             fprintf(stderr, "cnnrun features: %zu samples x %zu features of layer '%s' -> %s, labels -> %s%s%s\n",

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cnn/atomic_file.h"
 #include "commands.h"
 
 static const char plot_usage[] =
@@ -202,7 +203,9 @@ int cmd_plot(int argc, char **argv)
     const char *out = NULL, *title = NULL;
     int opt, code = CLI_OK;
     series s;
-    char tmp[4096];
+    char *svg = NULL;
+    size_t svg_size = 0;
+    cnn_context *ctx;
     FILE *f;
 
     cli_common_init(&common, "plot", plot_usage);
@@ -226,12 +229,10 @@ int cmd_plot(int argc, char **argv)
         series_free(&s);
         return CLI_FAIL;
     }
-    /* Written beside the target, then renamed: a failure keeps the old. */
-    snprintf(tmp, sizeof tmp, "%s.tmp", out);
-    f = fopen(tmp, "w");
+    f = open_memstream(&svg, &svg_size);
     if (!f) {
         series_free(&s);
-        return cli_failf(&common, "%s: cannot write: %s", tmp, strerror(errno));
+        return cli_failf(&common, "out of memory for the SVG");
     }
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"980\" height=\"420\" "
                "font-family=\"sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
@@ -241,19 +242,21 @@ int cmd_plot(int argc, char **argv)
     panel(f, 70, 70, 380, 280, "Loss", &s, s.train_loss, s.val_loss, 0);
     panel(f, 570, 70, 380, 280, "Accuracy", &s, s.train_acc, s.val_acc, 1);
     fprintf(f, "</svg>\n");
-    if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0) {
-        fclose(f);
-        remove(tmp);
+    if (fclose(f) != 0) {
+        free(svg);
         series_free(&s);
-        return cli_failf(&common, "%s: write failed: %s", tmp, strerror(errno));
+        return cli_failf(&common, "out of memory for the SVG");
     }
-    fclose(f);
-    if (rename(tmp, out) != 0) {
-        remove(tmp);
-        code = cli_failf(&common, "%s: cannot rename into place: %s", out, strerror(errno));
-    } else if (!common.quiet) {
+    /* Temporary name, fsync, rename: a failure keeps the old file. */
+    ctx = cli_context(&common);
+    if (!ctx)
+        code = CLI_FAIL;
+    else if (cnn_atomic_file_write_all(ctx, out, svg, svg_size) != CNN_OK)
+        code = cli_fail(&common, ctx);
+    else if (!common.quiet)
         fprintf(stderr, "cnnrun plot: wrote %s (%zu epochs)\n", out, s.n);
-    }
+    cnn_context_destroy(ctx);
+    free(svg);
     series_free(&s);
     return code;
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "atomic_file.h"
+#include "cnn/atomic_file.h"
 
 #include <errno.h>
 #include <fcntl.h>

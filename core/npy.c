@@ -16,7 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "atomic_file.h"
+#include "cnn/atomic_file.h"
 #include "cnn/io.h"
 #include "context_internal.h"
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "atomic_file.h"
+#include "cnn/atomic_file.h"
 #include "cnn/io.h"
 #include "context_internal.h"
 #include "json_util.h"

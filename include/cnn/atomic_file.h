@@ -1,17 +1,25 @@
 /* SPDX-License-Identifier: MIT */
-/* Crash-safe replacement of a file (weights, checkpoints, .npy outputs).
+/* Crash-safe replacement of a file: weights, checkpoints and .npy outputs
+ * inside libcnn, and any file a host writes (cnnrun's SVG, LIBSVM text).
  *
  * Bytes go to a temporary file made with mkstemp in the target's folder (so
  * the final rename stays on one file system); commit fsyncs it, renames it
  * over the target and fsyncs the folder. Until the rename succeeds the old
  * file is untouched; on any failure the temporary file is removed. Messages
  * name the target path and the system error (strerror). */
-#ifndef CNN_CORE_ATOMIC_FILE_H
-#define CNN_CORE_ATOMIC_FILE_H
+#ifndef CNN_ATOMIC_FILE_H
+#define CNN_ATOMIC_FILE_H
 
 #include <stddef.h>
 
 #include "cnn/context.h"
+
+#ifdef __cplusplus
+extern "C" {
+#ifdef __cplusplus
+}
+#endif
+#endif
 
 typedef struct cnn_atomic_file cnn_atomic_file;
 
@@ -39,4 +47,7 @@ void cnn_atomic_file_abort(cnn_atomic_file *file);
 cnn_status cnn_atomic_file_write_all(cnn_context *ctx, const char *path,
                                      const void *data, size_t size);
 
+#ifdef __cplusplus
+}
+#endif
 #endif
