@@ -31,6 +31,19 @@ struct cnn_thread_pool {
     int busy; /* workers between taking a job and leaving it */
 };
 
+/* Chunks for a job of n > threads indices: CNN_POOL_CHUNKS per thread, so
+ * that a thread the OS preempts mid-job (the machine may be shared) holds
+ * up a small piece while the others take the rest. */
+#ifndef CNN_POOL_CHUNKS
+#define CNN_POOL_CHUNKS 4
+#endif
+
+static size_t chunks_for(size_t n, int threads)
+{
+    size_t k = (size_t)threads * CNN_POOL_CHUNKS;
+    return n < k ? n : k;
+}
+
 /* Chunk c of k over [0, n). */
 static void run_chunk(const cnn_thread_pool *p, size_t c)
 {
@@ -147,7 +160,7 @@ void cnn_thread_pool_run(cnn_thread_pool *p, size_t n, cnn_range_fn fn,
     p->n = n;
     /* The chunking depends on the thread budget, never on how many
      * workers actually started, so results are the same either way. */
-    p->chunks = n < (size_t)p->threads ? n : (size_t)p->threads;
+    p->chunks = n <= (size_t)p->threads ? n : chunks_for(n, p->threads);
     p->next = 0;
     p->finished = 0;
     p->generation++;

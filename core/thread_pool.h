@@ -9,11 +9,13 @@
  * themselves. OpenBLAS's own threads are therefore never woken, and the two
  * never compete for the cores.
  *
- * A job [0, n) is cut into k = min(T, n) contiguous chunks with fixed
- * boundaries (chunk c is [n c / k, n (c + 1) / k)), so with n <= T every call
- * of fn gets exactly one index. Which thread runs a chunk is not fixed (the
- * caller takes chunks too, so a worker that wakes late costs nothing), but
- * the chunks are, so results do not depend on scheduling. */
+ * A job [0, n) is cut into k contiguous chunks with fixed boundaries
+ * (chunk c is [n c / k, n (c + 1) / k)): k = n when n <= T, so every call of
+ * fn gets exactly one index, and k = min(n, 4 T) otherwise. Threads take
+ * chunks one at a time (the caller too, so a worker that wakes late costs
+ * nothing, and one the OS preempts holds up a single chunk). Which thread
+ * runs a chunk is not fixed, but the chunks are, so results do not depend
+ * on scheduling. */
 #ifndef CNN_CORE_THREAD_POOL_H
 #define CNN_CORE_THREAD_POOL_H
 

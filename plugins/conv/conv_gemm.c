@@ -103,16 +103,15 @@ static cnn_status get_workspace(conv_run *r, size_t extra, size_t extra_one,
 
 static void fwd_slot(void *arg, size_t s0, size_t s1)
 {
-    const conv_run *r = arg;
+    conv_run *r = arg;
     const conv_geom *g = &r->g;
-    const size_t tiles = (size_t)(r->n * r->bands);
     const size_t ohw = (size_t)r->ohw, kohw = (size_t)r->k * ohw;
     const int pointwise = conv_is_pointwise(g);
 
     for (size_t s = s0; s < s1; s++) {
         float *col = r->ws ? r->ws + s * r->slot_floats : NULL;
-        size_t t0 = tiles * s / r->slots, t1 = tiles * (s + 1) / r->slots;
-        for (size_t t = t0; t < t1; t++) {
+        size_t t;
+        while (conv_queue_take(&r->queue, &t)) {
             size_t img = t / (size_t)r->bands;
             int64_t oh0 = (int64_t)(t % (size_t)r->bands) * r->rows;
             int64_t oh1 = oh0 + r->rows < g->oh ? oh0 + r->rows : g->oh;
@@ -164,6 +163,7 @@ cnn_status conv_gemm_forward(conv_run *r, cnn_errbuf *err)
     st = get_workspace(r, 0, 0, err);
     if (st != CNN_OK)
         return st;
+    conv_queue_init(&r->queue, (size_t)(r->n * r->bands));
     conv_run_slots(r, fwd_slot);
     return CNN_OK;
 }

@@ -13,6 +13,7 @@
 #ifndef CNN_PLUGIN_CONV_IMPL_H
 #define CNN_PLUGIN_CONV_IMPL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,32 @@
 #ifndef CONV_PAR_MIN_MACS
 #define CONV_PAR_MIN_MACS ((uint64_t)1 << 16)
 #endif
+
+/* Work items the slots take one at a time, so that a thread the OS
+ * preempts (the machine is shared) holds up one item rather than a share
+ * fixed in advance. Only for passes whose items are independent: an item's
+ * result is then the same whichever slot computes it. Sums across items
+ * (dw) keep a fixed split, for determinism. */
+typedef struct conv_queue {
+    atomic_size_t next;
+    size_t n;
+} conv_queue;
+
+static inline void conv_queue_init(conv_queue *q, size_t n)
+{
+    atomic_init(&q->next, 0);
+    q->n = n;
+}
+
+/* The next item in *item, or 0 when none is left. */
+static inline int conv_queue_take(conv_queue *q, size_t *item)
+{
+    size_t i = atomic_fetch_add_explicit(&q->next, 1, memory_order_relaxed);
+    if (i >= q->n)
+        return 0;
+    *item = i;
+    return 1;
+}
 
 /* One forward or backward call. */
 typedef struct conv_run {
@@ -42,9 +69,7 @@ typedef struct conv_run {
     size_t slot_floats; /* workspace per slot */
     float *ws;
     int64_t rows, bands; /* im2col: output rows per band, bands per image */
-    size_t tiles;        /* Winograd: 2x2 output tiles per image */
-    size_t tile_block;   /* Winograd: tiles per transform block */
-    float *u;            /* Winograd: transformed filters */
+    conv_queue queue;    /* im2col forward: tiles (image, band) */
 } conv_run;
 
 /* Slots for `items` independent pieces of work of `macs` multiply-adds in

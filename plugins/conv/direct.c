@@ -89,6 +89,7 @@ typedef struct direct_conv {
 /* The whole call: forward, or backward with its dx and dw parts. */
 typedef struct direct_run {
     conv_run *r;
+    conv_queue queue;   /* forward: images */
     direct_conv f;      /* forward, or the dx convolution */
     int do_dx, do_dw;
     size_t slot_floats; /* per slot */
@@ -247,14 +248,13 @@ static size_t forward_slot_floats(const direct_conv *f)
 
 static void forward_slot(void *arg, size_t s0, size_t s1)
 {
-    const direct_run *d = arg;
+    direct_run *d = arg;
     const direct_conv *f = &d->f;
     for (size_t s = s0; s < s1; s++) {
         float *xp = d->slots_ws + s * d->slot_floats;
         float *yv = xp + f->xp_floats;
-        size_t i0 = (size_t)f->n * s / d->r->slots;
-        size_t i1 = (size_t)f->n * (s + 1) / d->r->slots;
-        for (size_t img = i0; img < i1; img++) {
+        size_t img;
+        while (conv_queue_take(&d->queue, &img)) {
             pad_input(f, img, xp);
             forward_image(f, xp, yv);
             copy_out(f, img, yv);
@@ -334,6 +334,7 @@ cnn_status conv_direct_forward(conv_run *r, cnn_errbuf *err)
     repack(&d.f, r->w, 0, ws);
     d.f.wr = ws;
     d.slots_ws = ws + wr_floats;
+    conv_queue_init(&d.queue, (size_t)r->n);
     run_slots(r, forward_slot, &d);
     return CNN_OK;
 }

@@ -278,7 +278,7 @@ static void output_segment(const wino_job *j, size_t img, int64_t ty0,
 
 static void block_range(void *arg, size_t s0, size_t s1)
 {
-    const wino_job *j = arg;
+    wino_job *j = arg;
     const size_t rows_total = (size_t)(j->n * j->th), th = (size_t)j->th;
     const size_t ts = wino_tile_stride(j);
     const size_t ldv = (size_t)j->rows_per_block * ts;
@@ -288,9 +288,8 @@ static void block_range(void *arg, size_t s0, size_t s1)
         float *v = j->ws + s * j->slot_floats;
         float *m = v + 16 * ci * ldv;
         float *scratch = m + 16 * kg * ldv;
-        size_t b0 = (size_t)j->blocks * s / j->slots;
-        size_t b1 = (size_t)j->blocks * (s + 1) / j->slots;
-        for (size_t b = b0; b < b1; b++) {
+        size_t b;
+        while (conv_queue_take(&j->queue, &b)) {
             size_t r0 = b * (size_t)j->rows_per_block;
             size_t r1 = r0 + (size_t)j->rows_per_block;
             if (r1 > rows_total)
@@ -389,6 +388,7 @@ static cnn_status wino_run(wino_job *j, const conv_run *r)
             env->parallel_for(env->host, j->slots, filter_range, j);
         else
             filter_range(j, 0, 1);
+        conv_queue_init(&j->queue, (size_t)j->blocks);
         if (j->slots > 1)
             env->parallel_for(env->host, j->slots, block_range, j);
         else

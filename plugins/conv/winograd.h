@@ -56,6 +56,7 @@ typedef struct wino_job {
     float *u;
     float *ws; /* slot buffers */
     const float *dy; /* weight gradient: dy [n, co, oh, ow] */
+    conv_queue queue; /* forward and dx: blocks */
     const cnn_layer_env *env;
 } wino_job;
 

@@ -25,54 +25,83 @@
 
 #include "winograd.h"
 
+/* Even and odd columns of output row y of plane src into e, o (tw
+ * floats each; zero past the output), the dummy tile after them zero. */
+static void split_dy_row(const wino_job *j, const float *src, size_t y,
+                         float *restrict e, float *restrict o)
+{
+    const size_t tw = (size_t)j->tw, ow = (size_t)j->ow;
+    const size_t full = ow / 2;
+    if (y >= (size_t)j->oh) {
+        memset(e, 0, (tw + 1) * sizeof *e);
+        memset(o, 0, (tw + 1) * sizeof *o);
+        return;
+    }
+    const float *restrict row = src + y * ow;
+    for (size_t t = 0; t < full; t++) {
+        e[t] = row[2 * t];
+        o[t] = row[2 * t + 1];
+    }
+    if (full < tw) { /* odd width: the last tile's right column is out */
+        e[full] = row[2 * full];
+        o[full] = 0.0f;
+    }
+    e[tw] = o[tw] = 0.0f;
+}
+
+/* Rows (a, a + b, a - b, -b): one row of A dy A^T per output row. */
+static void emit4(float *restrict r0, float *restrict r1, float *restrict r2,
+                  float *restrict r3, const float *restrict a,
+                  const float *restrict b, size_t n)
+{
+    for (size_t t = 0; t < n; t++) {
+        r0[t] = a[t];
+        r1[t] = a[t] + b[t];
+        r2[t] = a[t] - b[t];
+        r3[t] = -b[t];
+    }
+}
+
 /* M[xi][k][col + k'] = (A dy A^T)[xi] for tile rows [ty0, ty0 + rows) of
  * image img, every output channel, dummy tiles zero. */
 static void dy_segment(const wino_job *j, size_t img, int64_t ty0,
                        size_t rows, float *m, size_t ldm, size_t col,
                        float *scratch)
 {
-    const size_t ts = wino_tile_stride(j), tw = (size_t)j->tw;
-    const size_t n = rows * ts, ow = (size_t)j->ow, oh = (size_t)j->oh;
-    const size_t co = (size_t)j->co, plane = oh * ow;
-    float *restrict e0 = scratch, *restrict o0 = e0 + n;
-    float *restrict e1 = o0 + n, *restrict o1 = e1 + n;
+    const size_t ts = wino_tile_stride(j), n = rows * ts;
+    const size_t co = (size_t)j->co, plane = (size_t)(j->oh * j->ow);
+    float *e0 = scratch, *o0 = e0 + n, *e1 = o0 + n, *o1 = e1 + n;
+    float *ta = o1 + n, *tb = ta + n;
 
     for (size_t k = 0; k < co; k++) {
         const float *src = j->dy + (img * co + k) * plane;
         for (size_t r = 0; r < rows; r++) {
-            size_t y0 = 2 * ((size_t)ty0 + r), base = r * ts;
-            const float *row0 = src + y0 * ow;
-            const float *row1 = y0 + 1 < oh ? row0 + ow : NULL;
-            for (size_t t = 0; t < tw; t++) {
-                size_t x1 = 2 * t + 1;
-                e0[base + t] = row0[2 * t];
-                o0[base + t] = x1 < ow ? row0[x1] : 0.0f;
-                e1[base + t] = row1 ? row1[2 * t] : 0.0f;
-                o1[base + t] = row1 && x1 < ow ? row1[x1] : 0.0f;
-            }
-            e0[base + tw] = o0[base + tw] = 0.0f;
-            e1[base + tw] = o1[base + tw] = 0.0f;
+            size_t y0 = 2 * ((size_t)ty0 + r);
+            split_dy_row(j, src, y0, e0 + r * ts, o0 + r * ts);
+            split_dy_row(j, src, y0 + 1, e1 + r * ts, o1 + r * ts);
         }
         float *mk = m + k * ldm + col;
         const size_t xs = co * ldm; /* between xi rows */
-        /* Rows 4 i .. 4 i + 3 from s_i = (a, b): a, a + b, a - b, -b. */
+        /* s_i = (a, b): s0 = (e0, o0), s1 = s0 + (e1, o1),
+         * s2 = s0 - (e1, o1), s3 = -(e1, o1). */
+        emit4(mk, mk + xs, mk + 2 * xs, mk + 3 * xs, e0, o0, n);
         for (size_t t = 0; t < n; t++) {
-            float a[4], b[4];
-            a[0] = e0[t];
-            b[0] = o0[t];
-            a[1] = e0[t] + e1[t];
-            b[1] = o0[t] + o1[t];
-            a[2] = e0[t] - e1[t];
-            b[2] = o0[t] - o1[t];
-            a[3] = -e1[t];
-            b[3] = -o1[t];
-            for (size_t i = 0; i < 4; i++) {
-                mk[(4 * i) * xs + t] = a[i];
-                mk[(4 * i + 1) * xs + t] = a[i] + b[i];
-                mk[(4 * i + 2) * xs + t] = a[i] - b[i];
-                mk[(4 * i + 3) * xs + t] = -b[i];
-            }
+            ta[t] = e0[t] + e1[t];
+            tb[t] = o0[t] + o1[t];
         }
+        emit4(mk + 4 * xs, mk + 5 * xs, mk + 6 * xs, mk + 7 * xs, ta, tb, n);
+        for (size_t t = 0; t < n; t++) {
+            ta[t] = e0[t] - e1[t];
+            tb[t] = o0[t] - o1[t];
+        }
+        emit4(mk + 8 * xs, mk + 9 * xs, mk + 10 * xs, mk + 11 * xs, ta, tb,
+              n);
+        for (size_t t = 0; t < n; t++) {
+            ta[t] = -e1[t];
+            tb[t] = -o1[t];
+        }
+        emit4(mk + 12 * xs, mk + 13 * xs, mk + 14 * xs, mk + 15 * xs, ta, tb,
+              n);
     }
 }
 

@@ -218,6 +218,11 @@ static size_t dense_cut(size_t total, size_t s, size_t slots)
     return b < total ? b : total;
 }
 
+/* Blocks of output features: one per thread, or four per thread for
+ * layers of 256 or more units per thread, so that a thread the OS
+ * preempts (the machine may be shared) holds up a quarter of its share
+ * while the others take the rest (the pool hands out blocks one at a
+ * time). */
 static size_t dense_slots(const cnn_layer_env *env, const dense_dims *d)
 {
     uint64_t macs = (uint64_t)d->n * (uint64_t)d->m * (uint64_t)d->k;
@@ -226,6 +231,8 @@ static size_t dense_slots(const cnn_layer_env *env, const dense_dims *d)
         macs < DENSE_PAR_MIN_MACS)
         return 1;
     s = (size_t)env->threads;
+    if ((size_t)d->m >= 256 * s)
+        s *= 4;
     return s < blocks ? s : blocks;
 }
 

@@ -7,7 +7,8 @@
  * not hidden from the loss check. The loops are branch-free selects over
  * restrict pointers and vectorise. relu is memory bound: small tensors run
  * on the calling thread, large ones (a VGG activation is 3 to 100 MB) are
- * cut into env->threads blocks, which adds the other cores' bandwidth. */
+ * cut into blocks for env->parallel_for, which adds the other cores'
+ * bandwidth. */
 #include <string.h>
 
 #include "cnn/layer.h"
@@ -106,8 +107,10 @@ static void relu_run_pass(const cnn_layer_env *env, relu_run *r,
                           cnn_range_fn fn)
 {
     r->slots = 1;
+    /* Four blocks per thread: the pool hands them out one at a time, so a
+     * preempted thread holds up a small piece. */
     if (r->n >= RELU_PAR_MIN && env && env->parallel_for && env->threads > 1)
-        r->slots = (size_t)env->threads;
+        r->slots = 4 * (size_t)env->threads;
     if (r->slots > 1)
         env->parallel_for(env->host, r->slots, fn, r);
     else
