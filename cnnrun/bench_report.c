@@ -2,6 +2,7 @@
 /* cnnrun bench, graph mode: medians from the raw times, memory totals, and
  * the two ways of printing them (a caffe-time-like table, or JSON for the
  * scripts under bench/). */
+#include <cblas.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,10 +112,10 @@ void bench_print_table(const bench_graph *b, const bench_summary *s)
                "momentum %g, lr %g)\n", b->momentum, b->lr);
     else
         printf("Inference (forward)\n");
-    printf("Batch %lld, %d thread%s, %s; medians of %d run%s after %d "
-           "warm-up%s\n\n",
+    printf("Batch %lld, %d thread%s, OpenBLAS %s kernels, %s; medians of %d "
+           "run%s after %d warm-up%s\n\n",
            (long long)o->batch, cnn_context_threads(b->ctx),
-           cnn_context_threads(b->ctx) == 1 ? "" : "s",
+           cnn_context_threads(b->ctx) == 1 ? "" : "s", openblas_get_corename(),
            b->loader ? cnn_dataset_spec(b->ds) : "random images", o->runs,
            o->runs == 1 ? "" : "s", o->warmup, o->warmup == 1 ? "" : "s");
     printf("%-18s %-9s %11s %9s", "Layer", "Type", "Forward ms", "GFLOP/s");
@@ -236,6 +237,7 @@ int bench_print_json(const bench_graph *b, const bench_summary *s)
     bad |= set(root, "mode", json_string(b->train ? "train" : "inference"));
     bad |= set(root, "batch", json_integer((json_int_t)o->batch));
     bad |= set(root, "threads", json_integer(cnn_context_threads(b->ctx)));
+    bad |= set(root, "blas_kernels", json_string(openblas_get_corename()));
     bad |= set(root, "runs", json_integer(o->runs));
     bad |= set(root, "warmup", json_integer(o->warmup));
     bad |= set(root, "data", b->loader ? json_string(cnn_dataset_spec(b->ds))
