@@ -337,6 +337,18 @@ static cnn_tensor layer_view(const cnn_exec *ex, size_t l, float *data,
     return t;
 }
 
+/* A frozen layer runs as in inference even in a training pass, as Keras
+ * runs a non-trainable BatchNormalization and as PyTorch's backbone.eval()
+ * does: batch norm normalises with its running statistics and leaves them
+ * alone (so a frozen backbone's statistics stay bit-identical, like its
+ * weights), and dropout is the identity, so a frozen feature extractor is
+ * a fixed, deterministic function of its input. Backward gets the same
+ * value as forward. */
+static int layer_training(const cnn_layer_info *li, int training)
+{
+    return training && li->trainable;
+}
+
 static uint64_t layer_seed(uint64_t seed, size_t l)
 {
     return cnn_rng_mix(seed ^ (0x9e3779b97f4a7c15ull * (uint64_t)(l + 1)));
@@ -403,7 +415,7 @@ cnn_status cnn_exec_forward(cnn_exec *ex, const cnn_tensor *input,
         args.params = values;
         args.n_params = li->n_params;
         args.output = &ex->views[l];
-        args.training = training;
+        args.training = layer_training(li, training);
         args.seed = layer_seed(seed, l);
         args.env = &ex->env;
         message[0] = '\0';
@@ -477,7 +489,7 @@ static cnn_status backward_layer(cnn_exec *ex, size_t l)
     args.params = values;
     args.n_params = li->n_params;
     args.param_grads = li->trainable ? grads : NULL;
-    args.training = ex->last_training;
+    args.training = layer_training(li, ex->last_training);
     args.seed = layer_seed(ex->last_seed, l);
     args.env = &ex->env;
     message[0] = '\0';

@@ -141,12 +141,18 @@ uint64_t cnn_graph_param_count(const cnn_graph *graph)
     return total;
 }
 
+/* Running statistics (CNN_PARAM_STATE) count as non-trainable. */
 uint64_t cnn_graph_trainable_param_count(const cnn_graph *graph)
 {
     uint64_t total = 0;
-    for (size_t i = 0; i < graph->n_layers; i++)
-        if (graph->layers[i].trainable)
-            total += graph->layers[i].param_count;
+    for (size_t i = 0; i < graph->n_layers; i++) {
+        const cnn_graph_layer *l = &graph->layers[i];
+        if (!l->trainable)
+            continue;
+        for (uint32_t p = 0; p < l->n_params; p++)
+            if (!(l->params[p].flags & CNN_PARAM_STATE))
+                total += cnn_shape_numel(&l->params[p].shape);
+    }
     return total;
 }
 

@@ -197,10 +197,13 @@ size_t cnn_params_layer_first(const cnn_params *ps, size_t layer,
     return ps->layer_first[layer];
 }
 
+/* Running statistics (CNN_PARAM_STATE) are never trained: the layer's
+ * forward updates them, so the optimiser gives them no slot (no update, no
+ * state, no weight decay), whether or not their layer is frozen. */
 int cnn_params_trainable(const cnn_params *ps, size_t i)
 {
     cnn_layer_info info;
-    if (i >= ps->count)
+    if (i >= ps->count || (ps->entries[i].spec.flags & CNN_PARAM_STATE))
         return 0;
     cnn_graph_layer_info(ps->graph, ps->entries[i].layer, &info);
     return info.trainable;

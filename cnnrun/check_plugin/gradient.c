@@ -305,9 +305,19 @@ void ck_check_gradients(ck_report *r, const ck_options *opt, ck_layer *L,
         check_tensor(r, opt, L, &L->x[i], &L->in_shapes[i], dx_ref[i],
                      spacing_x[i], what, &yp, &ym, &rng, seed);
     }
-    for (uint32_t i = 0; i < L->n_params; i++)
+    for (uint32_t i = 0; i < L->n_params; i++) {
+        if (L->specs[i].flags & CNN_PARAM_STATE) {
+            char name[CNN_NAME_MAX + 192];
+            snprintf(name, sizeof name, "gradient %s %s", L->specs[i].name,
+                     L->label);
+            ck_report_add(r, CK_SKIP, name,
+                          "a running statistic (CNN_PARAM_STATE) has no "
+                          "gradient; backward wrote zeros");
+            continue;
+        }
         check_tensor(r, opt, L, &L->p[i], &L->specs[i].shape, dp_ref[i],
                      spacing_p[i], L->specs[i].name, &yp, &ym, &rng, seed);
+    }
     ck_buf_free(&yp);
     ck_buf_free(&ym);
 }

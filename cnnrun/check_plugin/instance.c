@@ -119,9 +119,9 @@ static int check_spec(const cnn_param_spec *s, uint32_t index,
                  s->name, (long long)s->fan_in, (long long)s->fan_out);
         return 0;
     }
-    if (s->flags & ~CNN_PARAM_NO_DECAY) {
+    if (s->flags & ~(CNN_PARAM_NO_DECAY | CNN_PARAM_STATE)) {
         snprintf(why, size, "params: parameter '%s' has unknown flags 0x%x",
-                 s->name, s->flags & ~CNN_PARAM_NO_DECAY);
+                 s->name, s->flags & ~(CNN_PARAM_NO_DECAY | CNN_PARAM_STATE));
         return 0;
     }
     return 1;
@@ -410,6 +410,20 @@ static void check_written(const ck_buf *b, size_t n, const char *what,
               what, inf_count, first_inf);
 }
 
+/* A running statistic (CNN_PARAM_STATE) has no gradient: backward writes
+ * zeros for it. */
+static void check_zero(const ck_buf *b, const char *what, ck_outcome *o)
+{
+    for (size_t i = 0; i < b->n; i++)
+        if (b->data[i] != 0.0f && !isnan(b->data[i])) {
+            fault(o,
+                  "%s: element %zu is %.9g; a state parameter (a running "
+                  "statistic) has no gradient, backward must write zeros",
+                  what, i, (double)b->data[i]);
+            return;
+        }
+}
+
 static void end_hook(ck_layer *L, ck_outcome *o)
 {
     char why[300];
@@ -441,6 +455,10 @@ void ck_forward(ck_layer *L, ck_buf *out, const cnn_shape *in_shapes,
     for (uint32_t i = 0; i < L->n_params; i++) {
         par[i].shape = L->specs[i].shape;
         par[i].data = L->p[i].data;
+        /* A running statistic may change in a training-mode forward (and
+         * only there); every other parameter is read-only. */
+        if (training && (L->specs[i].flags & CNN_PARAM_STATE))
+            continue;
         if (full_checks &&
             !snap_take(&snaps[ns++], "parameter", i, par[i].data, L->p[i].n))
             goto nomem;
@@ -570,6 +588,8 @@ void ck_backward(ck_layer *L, const int *want_dx, int want_dp, uint64_t seed,
         char what[CNN_NAME_MAX + 32];
         snprintf(what, sizeof what, "gradient of '%s'", L->specs[i].name);
         check_written(&L->dp[i], L->dp[i].n, what, o);
+        if (L->specs[i].flags & CNN_PARAM_STATE)
+            check_zero(&L->dp[i], what, o);
     }
     return;
 nomem:

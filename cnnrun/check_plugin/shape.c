@@ -280,9 +280,10 @@ static void report_params(ck_report *r, const ck_layer *L)
         int n;
         ck_shape_text(&L->specs[i].shape, s, sizeof s);
         n = snprintf(
-            text + used, sizeof text - used, "%s%s %s (%s%s)", i ? ", " : "",
+            text + used, sizeof text - used, "%s%s %s (%s%s%s)", i ? ", " : "",
             L->specs[i].name, s, rules[L->specs[i].init],
-            L->specs[i].flags & CNN_PARAM_NO_DECAY ? ", no decay" : "");
+            L->specs[i].flags & CNN_PARAM_NO_DECAY ? ", no decay" : "",
+            L->specs[i].flags & CNN_PARAM_STATE ? ", state" : "");
         used += n > 0 ? (size_t)n : 0;
     }
     ck_report_add(r, CK_PASS, "params", "%s",
@@ -382,6 +383,15 @@ static void check_unwanted(ck_report *r, ck_layer *L, const grads *ref,
                       "param_grads NULL: input gradients unchanged");
 }
 
+/* 1 when the layer declares a running statistic (CNN_PARAM_STATE). */
+static int has_state(const ck_layer *L)
+{
+    for (uint32_t i = 0; i < L->n_params; i++)
+        if (L->specs[i].flags & CNN_PARAM_STATE)
+            return 1;
+    return 0;
+}
+
 int ck_check_shape(ck_report *r, const ck_options *opt,
                    const cnn_layer_descriptor *d, const cnn_hparam_value *hp,
                    const cnn_shape *in, uint32_t n_in, int first, uint64_t seed)
@@ -417,8 +427,13 @@ int ck_check_shape(ck_report *r, const ck_options *opt,
 
     for (uint32_t i = 0; i < n_in; i++)
         spacing_x[i] = ck_fill_levels(&rng, L.x[i].data, L.x[i].n, -1.0, 1.0);
+    /* Running statistics (CNN_PARAM_STATE) get positive values: one may
+     * be a variance, which inference takes the square root of. */
     for (uint32_t i = 0; i < L.n_params; i++)
-        spacing_p[i] = ck_fill_levels(&rng, L.p[i].data, L.p[i].n, -1.0, 1.0);
+        spacing_p[i] =
+            L.specs[i].flags & CNN_PARAM_STATE
+                ? ck_fill_levels(&rng, L.p[i].data, L.p[i].n, 0.5, 1.5)
+                : ck_fill_levels(&rng, L.p[i].data, L.p[i].n, -1.0, 1.0);
     for (size_t i = 0; i < L.dy.n; i++)
         L.dy.data[i] = (float)(2.0 * ck_rng_uniform(&rng) - 1.0);
 
@@ -427,8 +442,11 @@ int ck_check_shape(ck_report *r, const ck_options *opt,
     snprintf(name, sizeof name, "forward %s", label);
     ck_forward(&L, &L.y, NULL, &L.out_shape, 1, seed, 1, &o);
     if (!judge(r, name, &o,
-               "all outputs written and finite; guards intact; inputs and "
-               "parameters unchanged"))
+               has_state(&L) ? "all outputs written and finite; guards "
+                               "intact; inputs and parameters unchanged "
+                               "(state parameters may update)"
+                             : "all outputs written and finite; guards "
+                               "intact; inputs and parameters unchanged"))
         goto done;
 
     snprintf(name, sizeof name, "repeat forward %s", label);

@@ -37,7 +37,8 @@ void cnn_exec_destroy(cnn_exec *exec);
 
 /* Runs layers 0..until (inclusive; pass cnn_graph_output_layer for all) on
  * input of shape {n, C, H, W}, n <= batch. training selects dropout and the
- * like; seed feeds the stochastic layers. */
+ * like (frozen layers run as in inference even then: batch norm uses and
+ * keeps its running statistics); seed feeds the stochastic layers. */
 cnn_status cnn_exec_forward(cnn_exec *exec, const cnn_tensor *input,
                             int training, uint64_t seed, size_t until);
 

@@ -88,7 +88,8 @@ size_t cnn_graph_output_layer(const cnn_graph *graph);
 cnn_status cnn_graph_set_trainable(cnn_context *ctx, cnn_graph *graph,
                                    const char *layer_name, int trainable);
 
-/* Parameter totals, over all layers or only trainable ones. */
+/* Parameter totals, over all layers or only trainable ones (running
+ * statistics, CNN_PARAM_STATE, are never trainable). */
 uint64_t cnn_graph_param_count(const cnn_graph *graph);
 uint64_t cnn_graph_trainable_param_count(const cnn_graph *graph);
 

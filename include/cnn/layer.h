@@ -122,6 +122,16 @@ typedef enum cnn_init_rule {
 
 /* Parameter flags. */
 #define CNN_PARAM_NO_DECAY 0x1u /* exempt from weight decay (biases, norms) */
+/* A running statistic, not a trained weight (batch normalisation's
+ * running_mean and running_var): no gradient, no optimiser state, no weight
+ * decay; forward in training mode may update it in place
+ * (args->params[i].data is writable for such params only, and only while
+ * args->training is 1); saved, loaded and checkpointed with the weights.
+ * backward writes zeros for its gradient. A new value within ABI 1.1 (no
+ * layout change). Set CNN_PARAM_NO_DECAY with it: a 1.1 host that predates
+ * the flag then sees a weight whose gradient is always zero, which no SGD
+ * or Adam step moves. */
+#define CNN_PARAM_STATE 0x2u
 
 typedef struct cnn_param_spec {
     char name[CNN_NAME_MAX]; /* "weight", "bias"; saved as "<layer>.<name>" */
@@ -168,10 +178,15 @@ typedef struct cnn_layer {
 typedef struct cnn_forward_args {
     const cnn_tensor *inputs;
     uint32_t n_inputs;
-    const cnn_tensor *params; /* in the order the params hook declared */
+    /* In the order the params hook declared; read-only, except that a
+     * training-mode forward may update CNN_PARAM_STATE ones in place. */
+    const cnn_tensor *params;
     uint32_t n_params;
     cnn_tensor *output; /* shaped by infer_shape; write every element */
-    int32_t training;   /* 1 while training: dropout and friends act */
+    /* 1 while training: dropout and friends act. 0 for inference and for
+     * frozen layers (param_grads NULL in backward), which run as in
+     * inference: batch norm uses its running statistics. */
+    int32_t training;
     uint64_t seed;      /* per layer and step; backward gets the same one */
     const cnn_layer_env *env;
 } cnn_forward_args;
@@ -188,7 +203,7 @@ typedef struct cnn_backward_args {
     uint32_t n_params;
     /* dL/d(param i), overwritten; NULL when the layer is frozen. */
     cnn_tensor *param_grads;
-    int32_t training;
+    int32_t training; /* forward's value: 0 for a frozen layer */
     uint64_t seed;
     const cnn_layer_env *env;
 } cnn_backward_args;

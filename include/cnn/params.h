@@ -68,7 +68,8 @@ float *cnn_params_grad_data(cnn_params *params);
  * tensors and how many it has. */
 size_t cnn_params_layer_first(const cnn_params *params, size_t layer,
                               size_t *count);
-/* 1 when tensor i belongs to a trainable layer. */
+/* 1 when tensor i belongs to a trainable layer and is not a running
+ * statistic (CNN_PARAM_STATE): the tensors the optimiser updates. */
 int cnn_params_trainable(const cnn_params *params, size_t i);
 
 #ifdef __cplusplus

@@ -104,6 +104,28 @@ const cf_config cf_configs[] = {
     {"concat", "three inputs", {NULL}, 3,
      {S4(2, 1, 3, 3), S4(2, 4, 3, 3), S4(2, 2, 3, 3)}, 4, CF_UNIFORM, 0},
     {"concat", "rank 2", {NULL}, 2, {{3, 4}, {3, 6}}, 2, CF_UNIFORM, 0},
+
+    /* Batch norm in training: every output depends on the whole batch
+     * through the channel's mean and variance, which finite differences
+     * of the float32 forward follow like any other smooth function. */
+    {"batchnorm", "rank 4, training", {NULL}, 1, {S4(2, 3, 5, 4)}, 4,
+     CF_UNIFORM, 1},
+    {"batchnorm", "rank 4, inference", {NULL}, 1, {S4(2, 3, 5, 4)}, 4,
+     CF_UNIFORM, 0},
+    {"batchnorm", "rank 2, training", {NULL}, 1, {{8, 5}}, 2, CF_UNIFORM, 1},
+    {"batchnorm", "rank 2, inference", {NULL}, 1, {{4, 6}}, 2, CF_UNIFORM,
+     0},
+    {"batchnorm", "batch 1, training", {NULL}, 1, {S4(1, 2, 3, 3)}, 4,
+     CF_UNIFORM, 1},
+    {"batchnorm", "momentum 0.3, eps 1e-3, training",
+     {"momentum=0.3", "eps=1e-3"}, 1, {S4(3, 4, 3, 2)}, 4, CF_UNIFORM, 1},
+    /* More channels than one block of 64, and the [N, C] layout. */
+    {"batchnorm", "rank 2, 130 channels, training", {NULL}, 1, {{6, 130}}, 2,
+     CF_UNIFORM, 1},
+    {"batchnorm", "large, threaded, training", {NULL}, 1, {S4(2, 8, 48, 45)},
+     4, CF_UNIFORM, 1},
+    {"batchnorm", "large, threaded, inference", {NULL}, 1, {S4(2, 8, 48, 45)},
+     4, CF_UNIFORM, 0},
 };
 const size_t cf_n_configs = sizeof cf_configs / sizeof cf_configs[0];
 

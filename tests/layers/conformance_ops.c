@@ -17,8 +17,9 @@ double cf_gamma(double n_terms)
 }
 
 static const char *const cf_types[] = {
-    "conv",    "maxpool", "avgpool", "dense",   "softmax", "relu", "tanh",
-    "sigmoid", "flatten", "dropout", "add",     "concat",  NULL};
+    "conv",    "maxpool", "avgpool", "dense",   "softmax",   "relu", "tanh",
+    "sigmoid", "flatten", "dropout", "add",     "concat",    "batchnorm",
+    NULL};
 
 int cf_type_known(const char *type)
 {
@@ -130,6 +131,13 @@ void cf_expected_shapes(const lh_layer *L, cf_expected *E)
         if (lh_hp(L, "bias")->i[0])
             cf_param(E, "bias", cf_shape1(m));
         E->flops = 2u * (uint64_t)(s->dims[0] * k * m);
+    } else if (strcmp(t, "batchnorm") == 0) {
+        E->out_shape = *s;
+        cf_param(E, "weight", cf_shape1(s->dims[1]));
+        cf_param(E, "bias", cf_shape1(s->dims[1]));
+        cf_param(E, "running_mean", cf_shape1(s->dims[1]));
+        cf_param(E, "running_var", cf_shape1(s->dims[1]));
+        E->flops = 2u * (uint64_t)cf_numel(s);
     } else if (strcmp(t, "flatten") == 0) {
         E->out_shape = cnn_shape2(s->dims[0], cf_features(s));
     } else if (strcmp(t, "concat") == 0) {
@@ -339,6 +347,67 @@ static void cf_concat(const lh_layer *L, cf_expected *E)
     free(dy);
 }
 
+/* Batch norm: every result is computed in double by the plugin and
+ * rounded once to float32, so a few ulps of the sum of absolute terms. The
+ * running statistics have no gradient (zeros, exactly); the values they
+ * take after one forward are checked instead. */
+static void cf_batchnorm(const lh_layer *L, cf_expected *E, int training)
+{
+    const cnn_shape *s = &L->in_shapes[0];
+    int64_t pixels = s->rank == 4 ? s->dims[2] * s->dims[3] : 1;
+    ref_bn g = {s->dims[0], s->dims[1], pixels,
+                lh_hp(L, "eps")->f, lh_hp(L, "momentum")->f, training};
+    size_t c = (size_t)g.c;
+    double rtol = 16 * CF_U;
+    double *x = ref_from_float(L->x[0].data, L->x[0].n, 0);
+    double *dy = ref_from_float(L->dy.data, L->dy.n, 0);
+    double *p[4];
+    for (int j = 0; j < 4; j++)
+        p[j] = ref_from_float(L->p[j].data, L->p[j].n, 0);
+    double *mean = calloc(c, sizeof *mean);
+    double *invstd = calloc(c, sizeof *invstd);
+    cr_assert(mean && invstd);
+    cf_alloc(&E->y, L->y.n, rtol);
+    cf_alloc(&E->dx[0], L->x[0].n, rtol);
+    cf_alloc(&E->dp[0], c, rtol);
+    cf_alloc(&E->dp[1], c, rtol);
+    cf_alloc(&E->dp[2], c, 0.0);
+    cf_alloc(&E->dp[3], c, 0.0);
+    cf_alloc(&E->p_after[2], c, rtol);
+    cf_alloc(&E->p_after[3], c, rtol);
+    ref_bn_stats(&g, x, p[2], p[3], mean, invstd, E->p_after[2].ref,
+                 E->p_after[3].ref);
+    for (size_t k = 0; k < c; k++) {
+        double mo = training ? g.momentum : 0.0;
+        E->p_after[2].mag[k] =
+            fabs(E->p_after[2].ref[k]) + mo * fabs(mean[k]) + fabs(p[2][k]);
+        E->p_after[3].mag[k] = fabs(E->p_after[3].ref[k]);
+    }
+    ref_bn_forward(&g, x, mean, invstd, p[0], p[1], E->y.ref, E->y.mag);
+    ref_bn_backward(&g, x, mean, invstd, p[0], dy, E->dx[0].ref,
+                    E->dx[0].mag, E->dp[0].ref, E->dp[0].mag, E->dp[1].ref,
+                    E->dp[1].mag);
+    if (training) {
+        /* Sample 0 alone has its own statistics. */
+        ref_bn g1 = g;
+        g1.n = 1;
+        if (g.n == 1) {
+            /* the first sample of y is the whole of y */
+        } else if (g.p < 2) {
+            E->batch1_skip = 1;
+        } else {
+            size_t per = L->y.n / (size_t)g.n;
+            cf_alloc(&E->y_batch1, per, rtol);
+            ref_bn_stats(&g1, x, p[2], p[3], mean, invstd, NULL, NULL);
+            ref_bn_forward(&g1, x, mean, invstd, p[0], p[1], E->y_batch1.ref,
+                           E->y_batch1.mag);
+        }
+    }
+    free(x), free(dy), free(mean), free(invstd);
+    for (int j = 0; j < 4; j++)
+        free(p[j]);
+}
+
 void cf_expected_compute(const lh_layer *L, int training, uint64_t seed,
                          cf_expected *E)
 {
@@ -359,6 +428,8 @@ void cf_expected_compute(const lh_layer *L, int training, uint64_t seed,
         cf_add(L, E);
     else if (strcmp(t, "concat") == 0)
         cf_concat(L, E);
+    else if (strcmp(t, "batchnorm") == 0)
+        cf_batchnorm(L, E, training);
     else
         cf_unary(L, E, training, seed);
 }
@@ -375,6 +446,9 @@ void cf_expected_free(cf_expected *E)
     cf_expect_free(&E->y);
     for (size_t i = 0; i < LH_MAX_INPUTS; i++)
         cf_expect_free(&E->dx[i]);
-    for (size_t i = 0; i < LH_MAX_PARAMS; i++)
+    for (size_t i = 0; i < LH_MAX_PARAMS; i++) {
         cf_expect_free(&E->dp[i]);
+        cf_expect_free(&E->p_after[i]);
+    }
+    cf_expect_free(&E->y_batch1);
 }

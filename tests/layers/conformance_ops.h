@@ -37,6 +37,15 @@ typedef struct cf_expected {
     cnn_shape param_shapes[LH_MAX_PARAMS];
     /* flops the descriptor should report (0: no expectation). */
     uint64_t flops;
+    /* Parameters after one forward (n == 0: no expectation): the running
+     * statistics (CNN_PARAM_STATE) a training forward updates. */
+    cf_expect p_after[LH_MAX_PARAMS];
+    /* The output of sample 0 alone, for a layer whose output depends on
+     * the whole batch (batch norm in training); n == 0: the first sample
+     * of y. batch1_skip: a batch of 1 is not computable (one value per
+     * channel). */
+    cf_expect y_batch1;
+    int batch1_skip;
 } cf_expected;
 
 /* 1 when cf_expected_* knows the type. */

@@ -312,7 +312,9 @@ void lh_forward_batch(lh_layer *L, int training, uint64_t seed, int64_t batch,
     for (uint32_t i = 0; i < L->n_params; i++) {
         par[i].shape = L->specs[i].shape;
         par[i].data = L->p[i].data;
-        lh_snap(&snaps[ns++], par[i].data, L->p[i].n);
+        /* Running statistics may change in a training forward, only. */
+        if (!(training && (L->specs[i].flags & CNN_PARAM_STATE)))
+            lh_snap(&snaps[ns++], par[i].data, L->p[i].n);
     }
     cnn_errbuf eb = {L->err, sizeof L->err};
     cnn_shape ys;

@@ -10,7 +10,8 @@
  *   - outputs and gradients are filled with NaN before a hook, so an element
  *     the hook forgot to write shows up as NaN (the ABI says "overwrite");
  *   - inputs, parameters, the saved output and dy are checked unchanged
- *     after each hook (they are const in the ABI);
+ *     after each hook (they are const in the ABI; CNN_PARAM_STATE
+ *     parameters may change in a training-mode forward);
  *   - env->workspace hands out fresh NaN-filled memory and frees the
  *     previous buffer, so reliance on zeroed or persistent scratch shows;
  *   - env->parallel_for runs the chunks in reverse order, so a plugin that

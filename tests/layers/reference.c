@@ -312,3 +312,119 @@ void ref_concat_backward(int64_t n, int64_t p, size_t k, const int64_t *c,
         }
     }
 }
+
+/* ---- Batch normalisation ------------------------------------------------ */
+
+#define BN_AT(g, a, ch, q) ((size_t)(((a) * (g)->c + (ch)) * (g)->p + (q)))
+
+void ref_bn_stats(const ref_bn *g, const double *x, const double *rmean,
+                  const double *rvar, double *mean, double *invstd,
+                  double *rmean_new, double *rvar_new)
+{
+    double m = (double)(g->n * g->p);
+    for (int64_t ch = 0; ch < g->c; ch++) {
+        double mu, var;
+        if (g->training) {
+            double s = 0.0, v = 0.0;
+            for (int64_t a = 0; a < g->n; a++)
+                for (int64_t q = 0; q < g->p; q++)
+                    s += x[BN_AT(g, a, ch, q)];
+            mu = s / m;
+            for (int64_t a = 0; a < g->n; a++)
+                for (int64_t q = 0; q < g->p; q++) {
+                    double d = x[BN_AT(g, a, ch, q)] - mu;
+                    v += d * d;
+                }
+            var = v / m;
+            if (rmean_new)
+                rmean_new[ch] =
+                    (1.0 - g->momentum) * rmean[ch] + g->momentum * mu;
+            if (rvar_new)
+                rvar_new[ch] = (1.0 - g->momentum) * rvar[ch] +
+                               g->momentum * v / (m - 1.0);
+        } else {
+            mu = rmean[ch];
+            var = rvar[ch];
+            if (rmean_new)
+                rmean_new[ch] = rmean[ch];
+            if (rvar_new)
+                rvar_new[ch] = rvar[ch];
+        }
+        mean[ch] = mu;
+        invstd[ch] = 1.0 / sqrt(var + g->eps);
+    }
+}
+
+void ref_bn_forward(const ref_bn *g, const double *x, const double *mean,
+                    const double *invstd, const double *gamma,
+                    const double *beta, double *y, double *ymag)
+{
+    for (int64_t a = 0; a < g->n; a++)
+        for (int64_t ch = 0; ch < g->c; ch++)
+            for (int64_t q = 0; q < g->p; q++) {
+                size_t i = BN_AT(g, a, ch, q);
+                double t = gamma[ch] * (x[i] - mean[ch]) * invstd[ch];
+                y[i] = t + beta[ch];
+                if (ymag)
+                    ymag[i] = fabs(t) + fabs(beta[ch]);
+            }
+}
+
+void ref_bn_backward(const ref_bn *g, const double *x, const double *mean,
+                     const double *invstd, const double *gamma,
+                     const double *dy, double *dx, double *dxmag,
+                     double *dgamma, double *dgmag, double *dbeta,
+                     double *dbmag)
+{
+    double m = (double)(g->n * g->p);
+    for (int64_t ch = 0; ch < g->c; ch++) {
+        double is = invstd[ch], mu = mean[ch];
+        double dg = 0.0, dga = 0.0, db = 0.0, dba = 0.0;
+        double dvar = 0.0, dvara = 0.0, dmean = 0.0, dmeana = 0.0;
+        double sumd = 0.0;
+        for (int64_t a = 0; a < g->n; a++)
+            for (int64_t q = 0; q < g->p; q++) {
+                size_t i = BN_AT(g, a, ch, q);
+                double xhat = (x[i] - mu) * is;
+                double dxhat = dy[i] * gamma[ch];
+                dg += dy[i] * xhat;
+                dga += fabs(dy[i] * xhat);
+                db += dy[i];
+                dba += fabs(dy[i]);
+                /* d var: dxhat (x - mean) * -1/2 (var + eps)^-3/2 */
+                dvar += dxhat * (x[i] - mu) * -0.5 * is * is * is;
+                dvara += fabs(dxhat * (x[i] - mu)) * 0.5 * is * is * is;
+                dmean += -dxhat * is;
+                dmeana += fabs(dxhat) * is;
+                sumd += -2.0 * (x[i] - mu);
+            }
+        if (g->training)
+            dmean += dvar * sumd / m; /* zero analytically; kept */
+        if (dgamma)
+            dgamma[ch] = dg;
+        if (dgmag)
+            dgmag[ch] = dga;
+        if (dbeta)
+            dbeta[ch] = db;
+        if (dbmag)
+            dbmag[ch] = dba;
+        for (int64_t a = 0; a < g->n; a++)
+            for (int64_t q = 0; q < g->p; q++) {
+                size_t i = BN_AT(g, a, ch, q);
+                double dxhat = dy[i] * gamma[ch];
+                if (!g->training) {
+                    dx[i] = dxhat * is;
+                    if (dxmag)
+                        dxmag[i] = fabs(dx[i]);
+                    continue;
+                }
+                double t1 = dxhat * is;
+                double t2 = dvar * 2.0 * (x[i] - mu) / m;
+                double t3 = dmean / m;
+                dx[i] = t1 + t2 + t3;
+                if (dxmag)
+                    dxmag[i] = fabs(t1) + dvara * 2.0 * fabs(x[i] - mu) / m +
+                               dmeana / m;
+            }
+    }
+}

@@ -80,4 +80,33 @@ void ref_concat_forward(int64_t n, int64_t p, size_t k, const int64_t *c,
 void ref_concat_backward(int64_t n, int64_t p, size_t k, const int64_t *c,
                          const double *dy, double *const *dx);
 
+/* Batch normalisation over dim 1 of [n, c, p] (p = H * W, or 1 for
+ * [n, c]). Training: the batch's mean and biased variance, and the running
+ * statistics moved towards them (PyTorch's momentum, unbiased variance);
+ * inference: the running statistics, unchanged. */
+typedef struct ref_bn {
+    int64_t n, c, p;
+    double eps, momentum;
+    int training;
+} ref_bn;
+
+/* mean and invstd per channel; rmean_new / rvar_new (may be NULL) get the
+ * running statistics after this forward. */
+void ref_bn_stats(const ref_bn *g, const double *x, const double *rmean,
+                  const double *rvar, double *mean, double *invstd,
+                  double *rmean_new, double *rvar_new);
+/* y = gamma (x - mean) invstd + beta; ymag (may be NULL) gets the sum of
+ * the absolute terms. */
+void ref_bn_forward(const ref_bn *g, const double *x, const double *mean,
+                    const double *invstd, const double *gamma,
+                    const double *beta, double *y, double *ymag);
+/* The textbook chain rule through mean and variance (Ioffe and Szegedy,
+ * 2015), not the plugin's closed form; in inference the statistics are
+ * constants. The *mag outputs (may be NULL) get sums of absolute terms. */
+void ref_bn_backward(const ref_bn *g, const double *x, const double *mean,
+                     const double *invstd, const double *gamma,
+                     const double *dy, double *dx, double *dxmag,
+                     double *dgamma, double *dgmag, double *dbeta,
+                     double *dbmag);
+
 #endif

@@ -27,6 +27,10 @@
  *      independently of the reference. Inputs stay clear of kinks: relu
  *      inputs have |x| >= 0.05, maxpool inputs are distinct and 0.05 apart,
  *      so a +-1e-2 step never crosses a kink or changes an argmax.
+ *      Running statistics (CNN_PARAM_STATE, batch norm) have no gradient:
+ *      their gradients must be exact zeros and they are not perturbed;
+ *      instead their values after one forward are compared with the
+ *      reference, and they start positive (one is a variance).
  * Canary bytes after every buffer the plugin writes, read-only inputs and
  * the env->workspace / env->parallel_for services are checked by harness.c.
  *
@@ -79,8 +83,13 @@ static void cf_fill_inputs(lh_layer *L, const cf_config *c, lh_rng *rng)
         default: lh_fill_uniform(rng, x, n, -2, 2); break;
         }
     }
+    /* Running statistics (CNN_PARAM_STATE) positive: one may be a
+     * variance. */
     for (uint32_t j = 0; j < L->n_params; j++)
-        lh_fill_uniform(rng, L->p[j].data, L->p[j].n, -1, 1);
+        if (L->specs[j].flags & CNN_PARAM_STATE)
+            lh_fill_uniform(rng, L->p[j].data, L->p[j].n, 0.5, 1.5);
+        else
+            lh_fill_uniform(rng, L->p[j].data, L->p[j].n, -1, 1);
     lh_fill_uniform(rng, L->dy.data, L->dy.n, -1, 1);
 }
 
@@ -192,7 +201,7 @@ static void cf_check_specs(const lh_layer *L, const cf_config *c,
                       "%s [%s]: '%s' fan_in %lld fan_out %lld", c->type,
                       c->label, s->name, (long long)s->fan_in,
                       (long long)s->fan_out);
-        cr_expect_eq(s->flags & ~CNN_PARAM_NO_DECAY, 0u,
+        cr_expect_eq(s->flags & ~(CNN_PARAM_NO_DECAY | CNN_PARAM_STATE), 0u,
                      "%s [%s]: '%s' unknown flags", c->type, c->label,
                      s->name);
     }
@@ -213,7 +222,7 @@ static void cf_check_specs(const lh_layer *L, const cf_config *c,
 static void cf_check_small_batch(lh_layer *L, const cf_config *c,
                                  const cf_expected *E)
 {
-    if (L->in_shapes[0].dims[0] < 2)
+    if (L->in_shapes[0].dims[0] < 2 || E->batch1_skip)
         return;
     size_t per = L->y.n / (size_t)L->out_shape.dims[0];
     lh_buf out;
@@ -225,6 +234,8 @@ static void cf_check_small_batch(lh_layer *L, const cf_config *c,
               c->label);
     cf_expect first = E->y;
     first.n = per;
+    if (E->y_batch1.n)
+        first = E->y_batch1; /* batch statistics of sample 0 alone */
     cf_check(c, "forward with batch 1", out.data, &first);
     lh_buf_free(&out);
 }
@@ -284,6 +295,7 @@ static void cf_run_config(cnn_context *ctx, const cf_config *c, uint64_t seed)
     for (uint32_t i = 0; i < c->n_in; i++)
         shapes[i] = cnn_shape_make(c->rank, c->shapes[i]);
     lh_layer L;
+    char what[96];
     lh_layer_open(&L, ctx, c->type, c->settings, cf_n_settings(c), shapes,
                   c->n_in);
     cf_expected E;
@@ -295,6 +307,12 @@ static void cf_run_config(cnn_context *ctx, const cf_config *c, uint64_t seed)
 
     lh_forward(&L, c->training, 11);
     cf_check(c, "forward", L.y.data, &E.y);
+    for (uint32_t j = 0; j < L.n_params; j++)
+        if (E.p_after[j].n) {
+            snprintf(what, sizeof what, "%s after one forward",
+                     L.specs[j].name);
+            cf_check(c, what, L.p[j].data, &E.p_after[j]);
+        }
     float *y1 = cf_copy(&L.y);
     lh_forward(&L, c->training, 11);
     cr_expect(cf_same(y1, &L.y), "%s [%s]: two forward passes differ",
@@ -304,7 +322,6 @@ static void cf_run_config(cnn_context *ctx, const cf_config *c, uint64_t seed)
 
     lh_backward(&L, NULL, 1, c->training, 11);
     float *dx1[LH_MAX_INPUTS], *dp1[LH_MAX_PARAMS];
-    char what[96];
     for (uint32_t i = 0; i < L.n_in; i++) {
         snprintf(what, sizeof what, "input gradient %u", i);
         cf_check(c, what, L.dx[i].data, &E.dx[i]);
@@ -345,8 +362,12 @@ static void cf_run_config(cnn_context *ctx, const cf_config *c, uint64_t seed)
         cf_fd_tensor(&L, c, what, L.x[i].data, L.x[i].n, dx1[i]);
         free(dx1[i]);
     }
+    /* A running statistic has no gradient (checked to be zeros above),
+     * even where the inference output depends on it. */
     for (uint32_t j = 0; j < L.n_params; j++) {
-        cf_fd_tensor(&L, c, L.specs[j].name, L.p[j].data, L.p[j].n, dp1[j]);
+        if (!(L.specs[j].flags & CNN_PARAM_STATE))
+            cf_fd_tensor(&L, c, L.specs[j].name, L.p[j].data, L.p[j].n,
+                         dp1[j]);
         free(dp1[j]);
     }
     free(y1);
@@ -447,8 +468,8 @@ static size_t cf_discover(cf_plugin_name *out, size_t capacity)
 
 /* The layer types the project ships; each gets its own named test. */
 static const char *const cf_builtin[] = {
-    "conv",    "maxpool", "avgpool", "dense", "softmax", "relu", "tanh",
-    "sigmoid", "flatten", "dropout", "add",   "concat",  NULL};
+    "conv",    "maxpool", "avgpool", "dense", "softmax", "relu",      "tanh",
+    "sigmoid", "flatten", "dropout", "add",   "concat",  "batchnorm", NULL};
 
 /* The whole suite for one plugin type. */
 static void cf_conformance(const char *type)
@@ -496,6 +517,7 @@ Test(conformance, flatten, .timeout = 300) { cf_conformance("flatten"); }
 Test(conformance, dropout, .timeout = 300) { cf_conformance("dropout"); }
 Test(conformance, add, .timeout = 300) { cf_conformance("add"); }
 Test(conformance, concat, .timeout = 300) { cf_conformance("concat"); }
+Test(conformance, batchnorm, .timeout = 300) { cf_conformance("batchnorm"); }
 
 /* Every other plugin built in the tree (a new layer type, a third-party
  * one): descriptor checks and, without required hyperparameters, a smoke

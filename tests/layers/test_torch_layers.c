@@ -2,9 +2,11 @@
 /* Agreement with PyTorch: every case of tests/fixtures/layers/manifest.txt
  * (written by tests/fixtures/gen_layer_fixtures.py, the one source of truth
  * for inputs, weights and hyperparameters) is run through the real plugin
- * via the real registry and hyperparameter parser, in inference mode, and
- * its forward output, input gradients and parameter gradients are compared
- * with PyTorch's.
+ * via the real registry and hyperparameter parser, in inference mode (in
+ * training mode for cases marked @training), and its forward output, input
+ * gradients and parameter gradients are compared with PyTorch's; for
+ * training cases also the parameters after the forward pass (batch norm's
+ * running statistics).
  *
  * Tolerance: elementwise |got - want| <= 1e-4 * max(1, |want|), i.e.
  * relative for values above 1 and absolute below. The fixtures are
@@ -30,12 +32,13 @@ typedef struct tt_case {
     char settings_buf[LH_MAX_SETTINGS][64];
     const char *settings[LH_MAX_SETTINGS];
     size_t n_settings;
+    int training; /* the line ends with @training */
     int line;
 } tt_case;
 
 static const char *const tt_known_types[] = {
-    "conv",    "maxpool", "avgpool", "dense", "softmax", "relu", "tanh",
-    "sigmoid", "flatten", "dropout", "add",   "concat",  NULL};
+    "conv",    "maxpool", "avgpool", "dense", "softmax", "relu",      "tanh",
+    "sigmoid", "flatten", "dropout", "add",   "concat",  "batchnorm", NULL};
 
 /* Reads the manifest; asserts it is well formed. Returns the case count. */
 static size_t tt_read_manifest(tt_case *cases, size_t capacity)
@@ -79,6 +82,12 @@ static size_t tt_read_manifest(tt_case *cases, size_t capacity)
         c->n_params = (uint32_t)np;
         char *s;
         while ((s = strtok_r(NULL, " \t", &save)) != NULL) {
+            if (s[0] == '@') {
+                cr_assert(strcmp(s, "@training") == 0,
+                          "%s:%d: unknown option '%s'", path, lineno, s);
+                c->training = 1;
+                continue;
+            }
             cr_assert(c->n_settings < LH_MAX_SETTINGS &&
                       strlen(s) < sizeof c->settings_buf[0],
                       "%s:%d: too many or too long settings", path, lineno);
@@ -190,11 +199,21 @@ static void tt_run_case(cnn_context *ctx, const tt_case *c)
     cr_assert(cnn_shape_equal(&L.out_shape, &y.shape),
               "case %s: infer_shape disagrees with PyTorch's output shape",
               c->name);
-    lh_forward(&L, 0, 7);
+    lh_forward(&L, c->training, 7);
     tt_compare(c, "forward output", L.y.data, &L.out_shape, &y);
+    for (uint32_t j = 0; c->training && j < c->n_params; j++) {
+        cnn_tensor pa;
+        char what[96];
+        snprintf(suffix, sizeof suffix, "pa%u", j);
+        snprintf(what, sizeof what, "%s after the forward pass",
+                 L.specs[j].name);
+        tt_load(ctx, c, suffix, &pa);
+        tt_compare(c, what, L.p[j].data, &L.specs[j].shape, &pa);
+        free(pa.data);
+    }
 
     memcpy(L.dy.data, dy.data, L.dy.n * sizeof(float));
-    lh_backward(&L, NULL, 1, 0, 7);
+    lh_backward(&L, NULL, 1, c->training, 7);
     for (uint32_t i = 0; i < c->n_inputs; i++) {
         cnn_tensor dx;
         char what[32];
@@ -267,3 +286,4 @@ Test(torch, flatten) { tt_run_type("flatten"); }
 Test(torch, dropout) { tt_run_type("dropout"); }
 Test(torch, add) { tt_run_type("add"); }
 Test(torch, concat) { tt_run_type("concat"); }
+Test(torch, batchnorm) { tt_run_type("batchnorm"); }

@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 # Training end to end on a Fashion-MNIST subset: learning happens, runs are
 # reproducible, an interrupted and resumed run equals an uninterrupted one,
-# a killed checkpoint write leaves the previous checkpoint whole, and a
-# diverging loss stops training with a message naming the step.
+# a killed checkpoint write leaves the previous checkpoint whole, a
+# diverging loss stops training with a message naming the step, and batch
+# norm's running statistics are saved, checkpointed and resumed exactly.
 set -u
 cnnrun=$1
 root=$2
@@ -116,4 +117,75 @@ PY
 check "metrics log has step and epoch lines with validation; cosine lr 0.05 -> 0.025 -> 0" $?
 "$cnnrun" plot "$tmp/m.jsonl" --out "$tmp/c.svg" --quiet && grep -q "<polyline" "$tmp/c.svg"
 check "plot writes an SVG with curves" $?
+
+# 9. Batch normalisation: the running statistics are trained by forward
+# passes only (never by the optimiser, weight decay included), saved with
+# the weights and in checkpoints, and restored on resume.
+cat > "$tmp/bn.yaml" <<'YAML'
+name: lenet5_bn
+input: [1, 28, 28]
+layers:
+  - {name: conv1, type: conv, filters: 6, kernel: 5, padding: 2, bias: false}
+  - {name: bn1, type: batchnorm}
+  - {name: relu1, type: relu}
+  - {name: pool1, type: maxpool, size: 2}
+  - {name: conv2, type: conv, filters: 16, kernel: 5, bias: false}
+  - {name: bn2, type: batchnorm, momentum: 0.2}
+  - {name: relu2, type: relu}
+  - {name: pool2, type: maxpool, size: 2}
+  - {name: flatten, type: flatten}
+  - {name: fc1, type: dense, units: 64, bias: false}
+  - {name: bn3, type: batchnorm}
+  - {name: relu3, type: relu}
+  - {name: fc2, type: dense, units: 10}
+  - {name: prob, type: softmax}
+YAML
+out=$("$cnnrun" summary "$tmp/bn.yaml")
+grep -qx "Total params: 29,144" <<<"$out" && grep -qx "Non-trainable params: 172" <<<"$out"
+check "batch norm: running statistics count as non-trainable (172 of 29,144)" $?
+bn=(--data 'fashion-mnist:train@2560' --batch 64 --lr 0.05 --momentum 0.9 --weight-decay 0.01 --seed 7 --quiet)
+"$cnnrun" train "$tmp/bn.yaml" "${bn[@]}" --epochs 2 --out "$tmp/bn2.safetensors"
+check "batch norm: train exits 0" $?
+"$cnnrun" train "$tmp/bn.yaml" "${bn[@]}" --epochs 1 --checkpoint-dir "$tmp/bnck" --out "$tmp/bn1.safetensors" &&
+  "$cnnrun" train "$tmp/bn.yaml" "${bn[@]}" --epochs 2 --resume "$tmp/bnck/last.safetensors" \
+    --out "$tmp/bnr.safetensors"
+check "batch norm: resumed run exits 0" $?
+cmp -s "$tmp/bn2.safetensors" "$tmp/bnr.safetensors"
+check "batch norm: 1 epoch + resume + 1 epoch == 2 epochs (bit-identical)" $?
+python3 - "$tmp/bn1.safetensors" "$tmp/bnck/last.safetensors" "$tmp/bn2.safetensors" <<'PY'
+import json, struct, sys
+def tensors(path):
+    data = open(path, "rb").read()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    body = data[8 + n:]
+    out = {}
+    for k, v in header.items():
+        if k == "__metadata__":
+            continue
+        a, b = v["data_offsets"]
+        out[k] = struct.unpack("<%df" % ((b - a) // 4), body[a:b])
+    return out
+one, ck, two = (tensors(p) for p in sys.argv[1:])
+for layer, c in (("bn1", 6), ("bn2", 16), ("bn3", 64)):
+    for p in ("weight", "bias", "running_mean", "running_var"):
+        name = "%s.%s" % (layer, p)
+        assert name in one and name in ck and name in two, name
+        assert len(two[name]) == c, (name, len(two[name]))
+        assert ck[name] == one[name], "checkpoint and weights differ: " + name
+    # Moved by the forward passes, and away from their initial 0 and 1.
+    assert two["%s.running_mean" % layer] != one["%s.running_mean" % layer], layer
+    assert any(abs(v) > 1e-3 for v in one["%s.running_mean" % layer]), layer
+    assert all(v > 0 for v in two["%s.running_var" % layer]), layer
+    assert any(abs(v - 1) > 1e-3 for v in two["%s.running_var" % layer]), layer
+    # No optimiser state for running statistics.
+    for p in ("running_mean", "running_var"):
+        assert "optim.%s.%s.momentum" % (layer, p) not in ck, (layer, p)
+    assert "optim.%s.weight.momentum" % layer in ck, layer
+PY
+check "batch norm: running statistics saved, checkpointed, updated; no optimiser state for them" $?
+acc=$("$cnnrun" eval "$tmp/bn.yaml" --weights "$tmp/bn2.safetensors" --data 'fashion-mnist:test@1000' --json |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["top1"])')
+python3 -c "import sys; sys.exit(0 if float('$acc') > 0.6 else 1)"
+check "batch norm: inference with the running statistics, accuracy $acc (> 0.6)" $?
 exit $fail

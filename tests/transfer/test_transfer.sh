@@ -115,4 +115,52 @@ out=$("$cnnrun" summary "$tmp/head.yaml")
 grep -qx "Non-trainable params: 60,856" <<<"$out" && grep -qx "Trainable params: 255" <<<"$out"
 check "summary: frozen and trainable parameters apart" $?
 grep -Eq "^conv1 .* BF$" <<<"$out"; check "summary: backbone layers marked" $?
+
+# A frozen backbone with batch norm runs it as in inference: the running
+# statistics normalise, and stay bit-identical through training like the
+# weights (a training-mode batch norm would move them off their 0 and 1).
+cat > "$tmp/bnnet.yaml" <<YAML
+name: bnnet
+input: [1, 28, 28]
+layers:
+  - {name: conv1, type: conv, filters: 4, kernel: 5, padding: 2}
+  - {name: bn1, type: batchnorm}
+  - {name: relu1, type: relu}
+  - {name: pool1, type: maxpool, size: 4}
+  - {name: flat, type: flatten}
+  - {name: fc1, type: dense, units: 8}
+  - {name: bn2, type: batchnorm}
+  - {name: relu2, type: relu}
+YAML
+cat > "$tmp/bnhead.yaml" <<YAML
+name: bnhead
+backbone: {graph: bnnet.yaml, weights: bnnet.safetensors, freeze: all}
+layers:
+  - {name: classes3, type: dense, units: 3}
+  - {name: prob, type: softmax}
+YAML
+"$cnnrun" init "$tmp/bnnet.yaml" --seed 4 --out "$tmp/bnnet.safetensors" --quiet
+out=$("$cnnrun" summary "$tmp/bnhead.yaml")
+grep -qx "Non-trainable params: 1,728" <<<"$out" && grep -qx "Trainable params: 27" <<<"$out"
+check "summary: a frozen batch norm's parameters and statistics are non-trainable" $?
+"$cnnrun" train "$tmp/bnhead.yaml" --data "folder:$tmp/images" --epochs 2 --batch 8 --lr 0.1 \
+  --momentum 0.9 --seed 1 --quiet --out "$tmp/bnhead.safetensors"
+check "training a head on a frozen batch-norm backbone exits 0" $?
+python3 - "$tmp/bnnet.safetensors" "$tmp/bnhead.safetensors" <<'PY'
+import json, struct, sys
+def tensors(path):
+    data = open(path, "rb").read()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    body = data[8 + n:]
+    return {k: body[v["data_offsets"][0]:v["data_offsets"][1]]
+            for k, v in header.items() if k != "__metadata__"}
+a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
+frozen = [k for k in a if k in b]
+assert len(frozen) == 12, frozen
+assert "bn1.running_mean" in frozen and "bn2.running_var" in frozen, frozen
+for k in frozen:
+    assert a[k] == b[k], "frozen tensor %s changed" % k
+PY
+check "frozen batch norm: weights and running statistics bit-identical after training" $?
 exit $fail

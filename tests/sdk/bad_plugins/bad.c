@@ -18,6 +18,8 @@
  *   BAD_WORKSPACE     forward writes past the workspace it asked for
  *   BAD_NO_MESSAGE    infer_shape rejects every shape without a message
  *   BAD_CRASH         forward dereferences NULL
+ *   BAD_STATE         a running statistic (CNN_PARAM_STATE) that forward
+ *                     updates in inference too, where it must not
  *   none of them      a correct layer (the control) */
 #include <stddef.h>
 #include <string.h>
@@ -53,14 +55,23 @@ static cnn_status bad_params(const cnn_layer *layer, cnn_param_spec *specs,
                              cnn_errbuf *err)
 {
     (void)err;
+#ifdef BAD_STATE
+    *count = 2;
+#else
     *count = 1;
-    if (capacity < 1)
+#endif
+    if (capacity < *count)
         return CNN_OK;
     memset(&specs[0], 0, sizeof specs[0]);
     strcpy(specs[0].name, "shift");
     specs[0].shape = cnn_shape_make(1, &layer->input_shapes[0].dims[1]);
     specs[0].init = CNN_INIT_ZEROS;
     specs[0].flags = CNN_PARAM_NO_DECAY;
+#ifdef BAD_STATE
+    specs[1] = specs[0];
+    strcpy(specs[1].name, "calls");
+    specs[1].flags = CNN_PARAM_NO_DECAY | CNN_PARAM_STATE;
+#endif
     return CNN_OK;
 }
 
@@ -110,6 +121,11 @@ static cnn_status bad_forward(const cnn_layer *layer, const cnn_forward_args *a,
                 ws[i] = 0.0f;
     }
 #endif
+#ifdef BAD_STATE
+    /* Allowed in training; inference must leave state alone. */
+    for (size_t c = 0; c < channels; c++)
+        a->params[1].data[c] += 1.0f;
+#endif
 #ifdef BAD_CRASH
     {
         float *volatile nowhere = NULL;
@@ -152,6 +168,10 @@ static cnn_status bad_backward(const cnn_layer *layer,
 #ifdef BAD_FACTOR
         for (size_t c = 0; c < channels; c++)
             dw[c] *= 0.5f;
+#endif
+#ifdef BAD_STATE
+        for (size_t c = 0; c < channels; c++)
+            a->param_grads[1].data[c] = 0.0f;
 #endif
     }
     return CNN_OK;
