@@ -258,6 +258,9 @@ def machine_info():
             "kernel": platform.release(),
             "openblas": pkg("libopenblas0-pthread"), "torch": pkg("python3-torch"),
             "darknet": pkg("darknet"), "gcc": first(["gcc", "-dumpfullversion"]),
+            "cpu_flags_avx512": "avx512f" in open("/proc/cpuinfo").read(),
+            # Every tool inherits it; unset, OpenBLAS picks its kernels itself.
+            "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
             "loadavg_start": os.getloadavg()}
 
 
@@ -274,7 +277,9 @@ def report(results, info, args):
     add = lines.append
     add(f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory_mib']} MiB; "
         f"OpenBLAS {info['openblas']}, PyTorch {info['torch']}, "
-        f"Darknet {info['darknet']}, gcc {info['gcc']}")
+        f"Darknet {info['darknet']}, gcc {info['gcc']}; "
+        f"AVX-512 {'yes' if info.get('cpu_flags_avx512') else 'no'}, "
+        f"OPENBLAS_CORETYPE {info.get('openblas_coretype')}")
     add(f"Load average at start {info['loadavg_start'][0]:.2f}, at end "
         f"{info['loadavg_end'][0]:.2f}; mode {args.mode}, {args.reps} alternating "
         f"invocations per tool, each the median of its runs after warm-up.")

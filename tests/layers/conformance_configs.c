@@ -49,6 +49,9 @@ const cf_config cf_configs[] = {
      CF_DISTINCT, 0},
     {"maxpool", "2x2 stride 1", {"size=2", "stride=1"}, 1, {S4(2, 2, 5, 6)},
      4, CF_DISTINCT, 0},
+    /* No padding, not 2x2: the separable forward path (AlexNet's pools). */
+    {"maxpool", "3x3 stride 2 (AlexNet)", {"size=3", "stride=2"}, 1,
+     {S4(2, 3, 13, 11)}, 4, CF_DISTINCT, 0},
     {"maxpool", "large, threaded", {"size=3", "stride=2", "padding=1"}, 1,
      {S4(2, 8, 48, 45)}, 4, CF_DISTINCT, 0},
 
