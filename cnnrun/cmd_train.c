@@ -30,6 +30,8 @@ static const char train_usage[] =
     "  --seed S             initialisation, shuffling, augmentation, dropout\n"
     "  --flip               random horizontal flips\n"
     "  --crop-padding P     random crops of the image padded by P\n"
+    "  --drop-last          skip each epoch's final short batch (batch\n"
+    "                       norm cannot train on a batch of one sample)\n"
     "  --init W             start from these weights (by name; others keep\n"
     "                       their initialisation)\n"
     "  --out W              final weights (safetensors)\n"
@@ -66,6 +68,7 @@ int cmd_train(int argc, char **argv)
         {"log-every", required_argument, NULL, 'S'},
         {"flip", no_argument, NULL, 'S'},
         {"crop-padding", required_argument, NULL, 'S'},
+        {"drop-last", no_argument, NULL, 'S'},
         {0, 0, 0, 0}};
     enum { MAX_SET = 64 };
     char keys[MAX_SET][32];

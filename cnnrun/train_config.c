@@ -9,7 +9,7 @@ const char *const train_config_keys[] = {
     "data", "val", "epochs", "batch", "optimizer", "lr", "momentum",
     "nesterov", "weight_decay", "schedule", "warmup", "step_epochs", "gamma",
     "seed", "init", "out", "checkpoint_dir", "resume", "log", "flip",
-    "crop_padding", "log_every", "checkpoint_every", NULL};
+    "crop_padding", "drop_last", "log_every", "checkpoint_every", NULL};
 
 void train_config_defaults(train_config *cfg)
 {
@@ -119,6 +119,9 @@ int train_config_set(train_config *c, const char *key, const char *v,
     } else if (!strcmp(key, "flip")) {
         if (!parse_bool(v, &c->flip))
             return bad(origin, key, v, "true or false");
+    } else if (!strcmp(key, "drop_last")) {
+        if (!parse_bool(v, &c->drop_last))
+            return bad(origin, key, v, "true or false");
     } else if (!strcmp(key, "crop_padding")) {
         if (!cli_parse_int(v, 0, 1024, &i))
             return bad(origin, key, v, "a whole number from 0 to 1024");
@@ -201,5 +204,9 @@ uint64_t train_config_hash(const train_config *c)
     h = mix(h, &c->seed, sizeof c->seed);
     if (c->data)
         h = mix(h, c->data, strlen(c->data));
+    /* Mixed in only when set, so checkpoints written before the option
+     * existed keep their hash. */
+    if (c->drop_last)
+        h = mix(h, "drop_last", 9);
     return h;
 }

@@ -24,6 +24,7 @@ typedef struct train_config {
     const char *resume;
     const char *log;
     int flip;
+    int drop_last; /* skip each epoch's final short batch */
     int64_t crop_padding;
     int64_t log_every;        /* steps between metric lines */
     int64_t checkpoint_every; /* steps between checkpoints; 0: epochs only */

@@ -105,6 +105,7 @@ static int open_everything(trainer *t, const char *graph_path)
     lo.seed = t->cfg->seed;
     lo.shuffle = 1;
     lo.flip = t->cfg->flip;
+    lo.drop_last = t->cfg->drop_last;
     lo.crop_padding = (int32_t)t->cfg->crop_padding;
     lo.mean = cnn_graph_input_mean(t->m.graph);
     lo.std = cnn_graph_input_std(t->m.graph);

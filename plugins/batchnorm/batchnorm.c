@@ -214,7 +214,7 @@ static cnn_status bn_check_count(const cnn_layer *layer, const bn_run *r,
                               "batchnorm '%s': training needs more than one "
                               "value per channel to estimate a variance, got "
                               "%lld (batch %lld x %lld per sample); use a "
-                              "larger batch",
+                              "larger batch, or drop a short last batch",
                               layer->name, (long long)(r->n * r->pixels),
                               (long long)r->n, (long long)r->pixels);
     return CNN_OK;

@@ -188,4 +188,19 @@ acc=$("$cnnrun" eval "$tmp/bn.yaml" --weights "$tmp/bn2.safetensors" --data 'fas
   python3 -c 'import json,sys; print(json.load(sys.stdin)["top1"])')
 python3 -c "import sys; sys.exit(0 if float('$acc') > 0.6 else 1)"
 check "batch norm: inference with the running statistics, accuracy $acc (> 0.6)" $?
+
+# 10. 129 images in batches of 64 leave a last batch of one sample, on which
+# bn3 (BatchNorm1d) cannot estimate a variance: a clear error, and
+# --drop-last (or drop_last: true) skips that batch.
+msg=$("$cnnrun" train "$tmp/bn.yaml" --data 'fashion-mnist:train@129' --batch 64 --epochs 1 \
+  --quiet --out "$tmp/bnd.safetensors" 2>&1)
+rc=$?
+[ $rc -eq 1 ] && grep -q "bn3" <<<"$msg" && grep -q "more than one value per channel" <<<"$msg"
+check "batch norm: a last batch of one sample is refused, naming the layer" $?
+out=$("$cnnrun" train "$tmp/bn.yaml" --data 'fashion-mnist:train@129' --batch 64 --epochs 1 \
+  --drop-last --log "$tmp/bnd.jsonl" --out "$tmp/bnd.safetensors" 2>&1)
+rc=$?
+[ $rc -eq 0 ] && [ -s "$tmp/bnd.safetensors" ] &&
+  python3 -c "import json,sys; e=[json.loads(l) for l in open(sys.argv[1])]; s=max(x.get('step',0) for x in e); sys.exit(0 if s==2 else 1)" "$tmp/bnd.jsonl"
+check "--drop-last: trains on the two full batches only (exit $rc)" $?
 exit $fail
