@@ -97,7 +97,8 @@ static inline void cpu_relax(void)
 }
 
 /* Polls, without the mutex, until done(p, arg) or CNN_POOL_SPIN_NS pass. */
-static void poll_briefly(cnn_thread_pool *p, int (*done)(cnn_thread_pool *, unsigned long),
+static void poll_briefly(cnn_thread_pool *p,
+                         int (*done)(cnn_thread_pool *, unsigned long),
                          unsigned long arg)
 {
     struct timespec t0;
@@ -156,6 +157,8 @@ cnn_thread_pool *cnn_thread_pool_create(int threads)
     if (!p)
         return NULL;
     p->threads = threads < 1 ? 1 : threads;
+    atomic_init(&p->generation_seen, 0);
+    atomic_init(&p->unfinished, 0);
     if (pthread_mutex_init(&p->mu, NULL) != 0) {
         free(p);
         return NULL;
