@@ -121,7 +121,8 @@ cnn_status cnn_atomic_file_open(cnn_context *ctx, const char *path,
         file_free(file);
         return cnn_fail(ctx, CNN_ERR_NOMEM, "%s: out of memory", path);
     }
-    /* "<dir>/.<base>.tmp-XXXXXX": a dot name keeps the temporary out of
+    /* "<dir>/.<base>.tmp-XXXXXX", mkstemp's template (it replaces the six
+     * X with a unique suffix): a dot name keeps the temporary out of
      * casual listings and globs. */
     memcpy(file->temp, path, dir_length);
     file->temp[dir_length] = '.';

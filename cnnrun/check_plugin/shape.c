@@ -383,6 +383,10 @@ static void check_unwanted(ck_report *r, ck_layer *L, const grads *ref,
                       "param_grads NULL: input gradients unchanged");
 }
 
+#define FORWARD_OK                                                             \
+    "all outputs written and finite; guards intact; inputs and parameters "   \
+    "unchanged"
+
 /* 1 when the layer declares a running statistic (CNN_PARAM_STATE). */
 static int has_state(const ck_layer *L)
 {
@@ -442,11 +446,8 @@ int ck_check_shape(ck_report *r, const ck_options *opt,
     snprintf(name, sizeof name, "forward %s", label);
     ck_forward(&L, &L.y, NULL, &L.out_shape, 1, seed, 1, &o);
     if (!judge(r, name, &o,
-               has_state(&L) ? "all outputs written and finite; guards "
-                               "intact; inputs and parameters unchanged "
-                               "(state parameters may update)"
-                             : "all outputs written and finite; guards "
-                               "intact; inputs and parameters unchanged"))
+               has_state(&L) ? FORWARD_OK " (state parameters may update)"
+                             : FORWARD_OK))
         goto done;
 
     snprintf(name, sizeof name, "repeat forward %s", label);

@@ -43,21 +43,7 @@ grep -q "class0" <<<"$out" && grep -q "class1" <<<"$out" && grep -q "class2" <<<
 check "predict names classes from the trained weights" $?
 
 # Frozen weights are bit-identical after training; the head did change.
-python3 - "$tmp/backbone.safetensors" "$tmp/head.safetensors" <<'PY'
-import json, struct, sys
-def tensors(path):
-    data = open(path, "rb").read()
-    n = struct.unpack("<Q", data[:8])[0]
-    header = json.loads(data[8:8 + n])
-    body = data[8 + n:]
-    return {k: body[v["data_offsets"][0]:v["data_offsets"][1]]
-            for k, v in header.items() if k != "__metadata__"}
-a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
-frozen = [k for k in a if k in b]
-assert len(frozen) == 8, frozen
-for k in frozen:
-    assert a[k] == b[k], "frozen tensor %s changed" % k
-PY
+python3 "$here/frozen_unchanged.py" "$tmp/backbone.safetensors" "$tmp/head.safetensors" 8
 check "frozen backbone tensors bit-identical after training" $?
 
 # The head's view of the backbone gives the backbone's exact features, and
@@ -146,21 +132,7 @@ check "summary: a frozen batch norm's parameters and statistics are non-trainabl
 "$cnnrun" train "$tmp/bnhead.yaml" --data "folder:$tmp/images" --epochs 2 --batch 8 --lr 0.1 \
   --momentum 0.9 --seed 1 --quiet --out "$tmp/bnhead.safetensors"
 check "training a head on a frozen batch-norm backbone exits 0" $?
-python3 - "$tmp/bnnet.safetensors" "$tmp/bnhead.safetensors" <<'PY'
-import json, struct, sys
-def tensors(path):
-    data = open(path, "rb").read()
-    n = struct.unpack("<Q", data[:8])[0]
-    header = json.loads(data[8:8 + n])
-    body = data[8 + n:]
-    return {k: body[v["data_offsets"][0]:v["data_offsets"][1]]
-            for k, v in header.items() if k != "__metadata__"}
-a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
-frozen = [k for k in a if k in b]
-assert len(frozen) == 12, frozen
-assert "bn1.running_mean" in frozen and "bn2.running_var" in frozen, frozen
-for k in frozen:
-    assert a[k] == b[k], "frozen tensor %s changed" % k
-PY
+python3 "$here/frozen_unchanged.py" "$tmp/bnnet.safetensors" "$tmp/bnhead.safetensors" 12 \
+  bn1.running_mean bn2.running_var
 check "frozen batch norm: weights and running statistics bit-identical after training" $?
 exit $fail
