@@ -12,7 +12,7 @@
  * longer than that. A 1x1 kernel with stride 1 and no padding has X = x and
  * skips im2col. Bands keep the column matrix of a large image bounded (and
  * give the threads of a batch-1 call something to share). */
-#include <cblas.h>
+#include "gemm.h"
 #include <string.h>
 
 #include "conv_impl.h"
@@ -120,7 +120,7 @@ static void fwd_slot(void *arg, size_t s0, size_t s1)
             float *yb = r->y + img * kohw + off;
             const float *x_img = r->x + img * (size_t)r->ckk * ohw;
             const float *bm;
-            int ldb;
+            size_t ldb;
 
             if (r->b)
                 for (int64_t k = 0; k < r->k; k++) {
@@ -130,16 +130,15 @@ static void fwd_slot(void *arg, size_t s0, size_t s1)
                 }
             if (pointwise) {
                 bm = x_img + off;
-                ldb = (int)ohw;
+                ldb = ohw;
             } else {
                 conv_im2col(g, r->x + img * (size_t)(g->c * g->h * g->w),
                             oh0, oh1, col);
                 bm = col;
-                ldb = (int)cols;
+                ldb = cols;
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)r->k,
-                        (int)cols, (int)r->ckk, 1.0f, r->w, (int)r->ckk, bm,
-                        ldb, r->b ? 1.0f : 0.0f, yb, (int)ohw);
+            cnn_sgemm(0, 0, r->k, cols, r->ckk, 1.0f, r->w, r->ckk, bm, ldb,
+                      r->b ? 1.0f : 0.0f, yb, ohw);
         }
     }
 }
@@ -203,28 +202,22 @@ static void bwd_slot(void *arg, size_t s0, size_t s1)
 
                 if (r->dw) {
                     const float *bm = x_img + off;
-                    int ldb = (int)ohw;
+                    size_t ldb = ohw;
                     if (!pointwise) {
                         conv_im2col(g, x_img, oh0, oh1, col);
                         bm = col;
-                        ldb = (int)cols;
+                        ldb = cols;
                     }
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
-                                (int)r->k, (int)r->ckk, (int)cols, 1.0f, dyb,
-                                (int)ohw, bm, ldb, first ? 0.0f : 1.0f, dwp,
-                                (int)r->ckk);
+                    cnn_sgemm(0, 1, r->k, r->ckk, cols, 1.0f, dyb, ohw, bm,
+                              ldb, first ? 0.0f : 1.0f, dwp, r->ckk);
                     first = 0;
                 }
                 if (dx_img && pointwise) {
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
-                                (int)r->ckk, (int)cols, (int)r->k, 1.0f, r->w,
-                                (int)r->ckk, dyb, (int)ohw, 0.0f,
-                                dx_img + off, (int)ohw);
+                    cnn_sgemm(1, 0, r->ckk, cols, r->k, 1.0f, r->w, r->ckk,
+                              dyb, ohw, 0.0f, dx_img + off, ohw);
                 } else if (dx_img) {
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
-                                (int)r->ckk, (int)cols, (int)r->k, 1.0f, r->w,
-                                (int)r->ckk, dyb, (int)ohw, 0.0f, col,
-                                (int)cols);
+                    cnn_sgemm(1, 0, r->ckk, cols, r->k, 1.0f, r->w, r->ckk,
+                              dyb, ohw, 0.0f, col, cols);
                     conv_col2im(g, col, oh0, oh1, dx_img);
                 }
             }

@@ -29,7 +29,7 @@
  * the transforms are plain vector arithmetic on arrays indexed by the tile
  * column, after splitting each padded input row into its even and odd
  * columns. */
-#include <cblas.h>
+#include "gemm.h"
 #include <string.h>
 
 #include "conv_impl.h"
@@ -82,10 +82,9 @@ static void filter_range(void *arg, size_t s0, size_t s1)
     for (size_t s = s0; s < s1; s++) {
         size_t c0 = n * s / j->slots, c1 = n * (s + 1) / j->slots;
         if (c1 > c0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 16,
-                        (int)(c1 - c0), 9, 1.0f, t, 9,
-                        j->w + ((size_t)j->g0 * (size_t)j->ci + c0) * 9, 9,
-                        0.0f, j->u + c0, (int)n);
+            cnn_sgemm(0, 1, 16, (c1 - c0), 9, 1.0f, t, 9,
+                      j->w + ((size_t)j->g0 * (size_t)j->ci + c0) * 9, 9, 0.0f,
+                      j->u + c0, n);
     }
 }
 
@@ -303,13 +302,10 @@ static void block_range(void *arg, size_t s0, size_t s1)
                 r += rows;
             }
             for (int xi = 0; xi < 16; xi++)
-                cblas_sgemm(CblasRowMajor,
-                            j->transpose ? CblasTrans : CblasNoTrans,
-                            CblasNoTrans, (int)kg, (int)((r1 - r0) * ts),
-                            (int)ci, 1.0f, j->u + (size_t)xi * kg * ci,
-                            j->transpose ? (int)kg : (int)ci,
-                            v + (size_t)xi * ci * ldv, (int)ldv, 0.0f,
-                            m + (size_t)xi * kg * ldv, (int)ldv);
+                cnn_sgemm(j->transpose, 0, kg, (r1 - r0) * ts, ci, 1.0f,
+                          j->u + (size_t)xi * kg * ci, j->transpose ? kg : ci,
+                          v + (size_t)xi * ci * ldv, ldv, 0.0f,
+                          m + (size_t)xi * kg * ldv, ldv);
             for (size_t r = r0; r < r1;) {
                 size_t img = r / th, ty = r % th;
                 size_t rows = th - ty < r1 - r ? th - ty : r1 - r;

@@ -20,7 +20,7 @@
  * and row i of A y A^T is (s_i0, s_i0 + s_i1, s_i0 - s_i1, -s_i1).
  * dy outside the output (odd sizes) and the blocks' dummy tiles are zero,
  * so they add nothing. */
-#include <cblas.h>
+#include "gemm.h"
 #include <string.h>
 
 #include "winograd.h"
@@ -148,12 +148,10 @@ static void dw_block_range(void *arg, size_t s0, size_t s1)
                 r += rows;
             }
             for (int xi = 0; xi < 16; xi++)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)co,
-                            (int)ci, (int)((r1 - r0) * ts), 1.0f,
-                            m + (size_t)xi * co * ldv, (int)ldv,
-                            v + (size_t)xi * ci * ldv, (int)ldv,
-                            first ? 0.0f : 1.0f, du + (size_t)xi * co * ci,
-                            (int)ci);
+                cnn_sgemm(0, 1, co, ci, ((r1 - r0) * ts), 1.0f,
+                          m + (size_t)xi * co * ldv, ldv,
+                          v + (size_t)xi * ci * ldv, ldv, first ? 0.0f : 1.0f,
+                          du + (size_t)xi * co * ci, ci);
             first = 0;
         }
         if (first) /* no blocks: contributes nothing */
@@ -186,9 +184,8 @@ static void dw_out_range(void *arg, size_t s0, size_t s1)
     for (size_t s = s0; s < s1; s++) {
         size_t a = kc * s / j->slots, b = kc * (s + 1) / j->slots;
         if (b > a)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(b - a),
-                        9, 16, 1.0f, du + a, (int)kc, t, 9, 0.0f,
-                        j->out + a * 9, 9);
+            cnn_sgemm(1, 0, (b - a), 9, 16, 1.0f, du + a, kc, t, 9, 0.0f,
+                      j->out + a * 9, 9);
     }
 }
 

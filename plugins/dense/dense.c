@@ -11,6 +11,8 @@
  * All three go through OpenBLAS, single-threaded inside env->parallel_for
  * slots that split the output features (and, for dx, the input features). */
 #include <cblas.h>
+
+#include "gemm.h"
 #include <limits.h>
 #include <string.h>
 
@@ -270,9 +272,8 @@ static void dense_forward_slot(void *arg, size_t s0, size_t s1)
                         1.0f, d->w + m0 * k, d->k, r->x, 1, beta, r->y + m0,
                         1);
         else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d->n,
-                        (int)(m1 - m0), d->k, 1.0f, r->x, d->k,
-                        d->w + m0 * k, d->k, beta, r->y + m0, d->m);
+            cnn_sgemm(0, 1, d->n, (m1 - m0), d->k, 1.0f, r->x, d->k,
+                      d->w + m0 * k, d->k, beta, r->y + m0, d->m);
     }
 }
 
@@ -309,9 +310,8 @@ static void dense_backward_slot(void *arg, size_t s0, size_t s1)
         size_t k1 = dense_cut(k, s + 1, r->slots);
 
         if (r->dw && m1 > m0)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
-                        (int)(m1 - m0), d->k, d->n, 1.0f, r->dy + m0, d->m,
-                        r->x, d->k, 0.0f, r->dw + m0 * k, d->k);
+            cnn_sgemm(1, 0, (m1 - m0), d->k, d->n, 1.0f, r->dy + m0, d->m,
+                      r->x, d->k, 0.0f, r->dw + m0 * k, d->k);
         if (r->db && m1 > m0) {
             float *restrict db = r->db + m0;
             memset(db, 0, (m1 - m0) * sizeof *db);
@@ -327,9 +327,8 @@ static void dense_backward_slot(void *arg, size_t s0, size_t s1)
                             1.0f, d->w + k0, d->k, r->dy, 1, 0.0f,
                             r->dx + k0, 1);
             else
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, d->n,
-                            (int)(k1 - k0), d->m, 1.0f, r->dy, d->m,
-                            d->w + k0, d->k, 0.0f, r->dx + k0, d->k);
+                cnn_sgemm(0, 0, d->n, (k1 - k0), d->m, 1.0f, r->dy, d->m,
+                          d->w + k0, d->k, 0.0f, r->dx + k0, d->k);
         }
     }
 }

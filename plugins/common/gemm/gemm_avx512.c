@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: MIT */
+/* Packed single-precision GEMM for AVX-512F, in the layout of BLIS and
+ * OpenBLAS (Goto's algorithm):
+ *
+ *   for each KC-deep slice of the shared dimension
+ *     for each MC-row block of A:  pack it into MR-row panels  (stays in L2)
+ *       for each NC-column block of B: pack it into NR-column panels
+ *         for each NR panel of B (stays in L1), each MR panel of A:
+ *           micro-kernel: an MR x NR tile of C held in registers
+ *
+ * The micro-kernel keeps 8 x 48 floats of C in 24 zmm registers; each step
+ * of k loads three vectors of B and broadcasts eight values of A into 24
+ * fused multiply-adds. Packing pads the edge panels with zeros, and the
+ * stores are masked, so no shape needs a second code path. alpha is folded
+ * into the packed A; beta applies once, in the first KC slice.
+ *
+ * The whole file is compiled for AVX-512F with a target pragma, so the
+ * plugins need no -march flag: gemm.c calls it only after asking the CPU. */
+#include "gemm_avx512.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#pragma GCC push_options
+#pragma GCC target("avx512f")
+#include <immintrin.h>
+
+/* Block sizes (measured on Zen 5; docs/performance.md, "GEMM"). */
+#ifndef GEMM_MR
+#define GEMM_MR 8 /* rows of C per micro-tile */
+#endif
+#ifndef GEMM_NV
+#define GEMM_NV 3 /* zmm vectors per row of a micro-tile */
+#endif
+#ifndef GEMM_KC
+#define GEMM_KC 256 /* depth of one packed slice */
+#endif
+#ifndef GEMM_MC
+#define GEMM_MC 512 /* rows of A packed at once (MC x KC floats in L2) */
+#endif
+#ifndef GEMM_NC
+#define GEMM_NC 1536 /* columns of B packed at once (a multiple of NR) */
+#endif
+enum {
+    MR = GEMM_MR,
+    NV = GEMM_NV,
+    NR = NV * 16, /* columns of C per micro-tile */
+    KC = GEMM_KC,
+    MC = GEMM_MC,
+    NC = GEMM_NC,
+};
+
+/* The mask of the first `count` lanes of a vector, count clamped to 0..16. */
+static inline __mmask16 lanes(ptrdiff_t count)
+{
+    if (count <= 0)
+        return 0;
+    if (count >= 16)
+        return (__mmask16)0xFFFF;
+    return (__mmask16)((1u << count) - 1u);
+}
+
+/* ---- Packing -------------------------------------------------------------- */
+
+/* A block rows [i0, i0+mc) x depth [p0, p0+kc) into MR-row panels: panel q
+ * holds, for each p, the MR values of rows q*MR.. at depth p (times alpha;
+ * zero past the block's last row). */
+static void pack_a(int trans, const float *a, size_t lda, size_t i0,
+                   size_t mc, size_t p0, size_t kc, float alpha, float *dst)
+{
+    for (size_t ir = 0; ir < mc; ir += MR) {
+        size_t mr = mc - ir < MR ? mc - ir : MR;
+        float *panel = dst + (ir / MR) * kc * MR;
+        if (trans) {
+            /* op(A)(i, p) = a[p][i]: MR contiguous floats per depth. */
+            __mmask16 mask = lanes((ptrdiff_t)mr);
+            __m512 va = _mm512_set1_ps(alpha);
+            for (size_t p = 0; p < kc; p++) {
+                const float *src = a + (p0 + p) * lda + i0 + ir;
+                __m256 v = _mm512_castps512_ps256(_mm512_mul_ps(
+                    va, _mm512_maskz_loadu_ps(mask, src)));
+                _mm256_storeu_ps(panel + p * MR, v);
+            }
+        } else {
+            /* op(A)(i, p) = a[i][p]: transpose MR rows. */
+            for (size_t i = 0; i < MR; i++) {
+                if (i < mr) {
+                    const float *src = a + (i0 + ir + i) * lda + p0;
+                    for (size_t p = 0; p < kc; p++)
+                        panel[p * MR + i] = alpha * src[p];
+                } else {
+                    for (size_t p = 0; p < kc; p++)
+                        panel[p * MR + i] = 0.0f;
+                }
+            }
+        }
+    }
+}
+
+/* Transposes a 16 x 16 block: rows r[0..15] become columns. */
+static inline void transpose16(__m512 r[16])
+{
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);
+        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xDD);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
+        r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xDD);
+    }
+}
+
+/* B block depth [p0, p0+kc) x columns [j0, j0+nc) into NR-column panels:
+ * panel q holds, for each p, the NR values of columns q*NR.. at depth p
+ * (zero past the block's last column). */
+static void pack_b(int trans, const float *b, size_t ldb, size_t p0,
+                   size_t kc, size_t j0, size_t nc, float *dst)
+{
+    for (size_t jr = 0; jr < nc; jr += NR) {
+        size_t nr = nc - jr < NR ? nc - jr : NR;
+        float *panel = dst + (jr / NR) * kc * NR;
+        if (!trans) {
+            /* op(B)(p, j) = b[p][j]: NR contiguous floats per depth. */
+            for (size_t p = 0; p < kc; p++) {
+                const float *src = b + (p0 + p) * ldb + j0 + jr;
+                for (size_t v = 0; v < NV; v++)
+                    _mm512_store_ps(
+                        panel + p * NR + v * 16,
+                        _mm512_maskz_loadu_ps(
+                            lanes((ptrdiff_t)nr - (ptrdiff_t)(v * 16)),
+                            src + v * 16));
+            }
+            continue;
+        }
+        /* op(B)(p, j) = b[j][p]: 16 x 16 blocks transposed in registers. */
+        for (size_t v = 0; v < NV; v++) {
+            size_t jv = v * 16;
+            size_t cols = nr > jv ? (nr - jv < 16 ? nr - jv : 16) : 0;
+            for (size_t p = 0; p < kc; p += 16) {
+                size_t depth = kc - p < 16 ? kc - p : 16;
+                __mmask16 mask = lanes((ptrdiff_t)depth);
+                __m512 r[16];
+                for (size_t j = 0; j < 16; j++)
+                    r[j] = j < cols ? _mm512_maskz_loadu_ps(
+                                          mask, b + (j0 + jr + jv + j) * ldb +
+                                                    p0 + p)
+                                    : _mm512_setzero_ps();
+                transpose16(r);
+                for (size_t q = 0; q < depth; q++)
+                    _mm512_store_ps(panel + (p + q) * NR + jv, r[q]);
+            }
+        }
+    }
+}
+
+/* ---- Micro-kernel --------------------------------------------------------- */
+
+/* C[0..mr) x [0..nr) = acc + beta C (beta 0: C is not read), where acc is
+ * the product of one packed A panel and one packed B panel, kc deep. */
+static void kernel(size_t kc, const float *restrict a, const float *restrict b,
+                   float *c, size_t ldc, size_t mr, size_t nr, float beta)
+{
+    __m512 acc[MR][NV];
+    /* Unrolled whatever the optimisation level, so acc stays in registers. */
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            acc[i][v] = _mm512_setzero_ps();
+
+    for (size_t p = 0; p < kc; p++) {
+        __m512 bv[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            bv[v] = _mm512_load_ps(b + v * 16);
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; i++) {
+            __m512 av = _mm512_set1_ps(a[i]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++)
+                acc[i][v] = _mm512_fmadd_ps(av, bv[v], acc[i][v]);
+        }
+        a += MR;
+        b += NR;
+    }
+
+    __m512 vbeta = _mm512_set1_ps(beta);
+#pragma GCC unroll 16
+    for (size_t i = 0; i < mr; i++) {
+        float *row = c + i * ldc;
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            __mmask16 mask = lanes((ptrdiff_t)nr - (ptrdiff_t)(v * 16));
+            __m512 out = acc[i][v];
+            if (!mask)
+                break;
+            if (beta != 0.0f)
+                out = _mm512_fmadd_ps(
+                    vbeta, _mm512_maskz_loadu_ps(mask, row + v * 16), out);
+            _mm512_mask_storeu_ps(row + v * 16, mask, out);
+        }
+    }
+}
+
+/* ---- Driver --------------------------------------------------------------- */
+
+static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
+
+int gemm_avx512(int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                float alpha, const float *a, size_t lda, const float *b,
+                size_t ldb, float beta, float *c, size_t ldc)
+{
+    size_t kc_max = k < KC ? k : KC;
+    size_t mc_max = round_up(m < MC ? m : MC, MR);
+    size_t nc_max = round_up(n < NC ? n : NC, NR);
+    /* Both packed blocks in one allocation, 64-byte aligned. */
+    size_t a_floats = round_up(mc_max * kc_max, 16);
+    size_t bytes = (a_floats + nc_max * kc_max) * sizeof(float);
+    float *abuf = aligned_alloc(64, round_up(bytes, 64));
+    float *bbuf;
+
+    if (!abuf)
+        return -1;
+    bbuf = abuf + a_floats;
+
+    for (size_t pc = 0; pc < k; pc += KC) {
+        size_t kc = k - pc < KC ? k - pc : KC;
+        float beta_now = pc == 0 ? beta : 1.0f;
+        for (size_t ic = 0; ic < m; ic += MC) {
+            size_t mc = m - ic < MC ? m - ic : MC;
+            pack_a(trans_a, a, lda, ic, mc, pc, kc, alpha, abuf);
+            for (size_t jc = 0; jc < n; jc += NC) {
+                size_t nc = n - jc < NC ? n - jc : NC;
+                pack_b(trans_b, b, ldb, pc, kc, jc, nc, bbuf);
+                for (size_t jr = 0; jr < nc; jr += NR) {
+                    size_t nr = nc - jr < NR ? nc - jr : NR;
+                    const float *bp = bbuf + (jr / NR) * kc * NR;
+                    for (size_t ir = 0; ir < mc; ir += MR) {
+                        size_t mr = mc - ir < MR ? mc - ir : MR;
+                        kernel(kc, abuf + (ir / MR) * kc * MR, bp,
+                               c + (ic + ir) * ldc + jc + jr, ldc, mr, nr,
+                               beta_now);
+                    }
+                }
+            }
+        }
+    }
+    free(abuf);
+    return 0;
+}
+
+#pragma GCC pop_options
+
+int gemm_avx512_usable(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") != 0;
+}
+
+#else /* not x86-64 GCC/Clang: no kernel in this build */
+
+int gemm_avx512_usable(void) { return 0; }
+
+int gemm_avx512(int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                float alpha, const float *a, size_t lda, const float *b,
+                size_t ldb, float beta, float *c, size_t ldc)
+{
+    (void)trans_a, (void)trans_b, (void)m, (void)n, (void)k, (void)alpha;
+    (void)a, (void)lda, (void)b, (void)ldb, (void)beta, (void)c, (void)ldc;
+    return -1;
+}
+
+#endif
