@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# The whole test suite: a -Werror release build, then the same tests again
-# under AddressSanitizer and UndefinedBehaviorSanitizer. Prints a closing
+# The whole test suite: a -Werror release build, the same without
+# -march=native, then again under AddressSanitizer and
+# UndefinedBehaviorSanitizer. Prints a closing
 # line "N passed, N failed" and exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +35,11 @@ run_suite() { # name, build dir, meson setup args...
 
 status=0
 run_suite release "$root/build-test" -Dwerror=true --buildtype=release || status=1
+# Without -march=native: the portable code paths that an AVX-512 build
+# compiles out (maxpool's 8-lane vectors, the direct convolution's AVX2
+# width), with the AVX-512 GEMM still chosen at run time.
+run_suite portable "$root/build-portable" -Dwerror=true --buildtype=release \
+  -Dnative=false || status=1
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_suite sanitizers "$root/build-asan" -Dwerror=true --buildtype=debugoptimized \
     -Db_sanitize=address,undefined -Db_lundef=false || status=1

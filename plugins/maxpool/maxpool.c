@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cnn/layer.h"
+#include "maxpool2x2_avx512.h"
 #include "pool_window.h"
 
 static const cnn_hparam_spec maxpool_hparams[] = {
@@ -120,6 +121,7 @@ typedef int32_t mp_vi __attribute__((vector_size(16)));
 #define MP_STORE(p, src) memcpy((p), &(src), sizeof(src))
 #endif
 
+#ifndef MAXPOOL2X2_AVX512 /* else maxpool2x2_avx512.c */
 static void maxpool2_forward_plane(const pool_geom *g, const float *x,
                                    float *restrict y)
 {
@@ -254,6 +256,7 @@ static void maxpool2_backward_plane(const pool_geom *g, const float *x,
         memset(dx + (size_t)(2 * g->oh) * w, 0,
                (size_t)(g->h - 2 * g->oh) * w * sizeof *dx);
 }
+#endif
 
 /* Widest input row the separable forward below handles (a stack buffer). */
 #define MAXPOOL_ROW_MAX 4096
@@ -307,8 +310,13 @@ static void maxpool_forward_range(void *arg, size_t begin, size_t end)
 
     if (maxpool_is_2x2(g)) {
         for (size_t pl = begin; pl < end; pl++)
+#ifdef MAXPOOL2X2_AVX512
+            maxpool2_forward_plane_avx512(g, r->x + pl * in_plane,
+                                          r->y + pl * out_plane);
+#else
             maxpool2_forward_plane(g, r->x + pl * in_plane,
                                    r->y + pl * out_plane);
+#endif
         return;
     }
     if (maxpool_is_separable(g)) {
@@ -334,9 +342,15 @@ static void maxpool_backward_range(void *arg, size_t begin, size_t end)
 
     if (maxpool_is_2x2(g)) {
         for (size_t pl = begin; pl < end; pl++)
+#ifdef MAXPOOL2X2_AVX512
+            maxpool2_backward_plane_avx512(g, r->x + pl * in_plane,
+                                           r->dy + pl * out_plane,
+                                           r->dx + pl * in_plane);
+#else
             maxpool2_backward_plane(g, r->x + pl * in_plane,
                                     r->dy + pl * out_plane,
                                     r->dx + pl * in_plane);
+#endif
         return;
     }
     for (size_t pl = begin; pl < end; pl++) {

@@ -47,6 +47,9 @@ const cf_config cf_configs[] = {
      4, CF_DISTINCT, 0},
     {"maxpool", "odd input, floor", {"size=2"}, 1, {S4(3, 1, 7, 9)}, 4,
      CF_DISTINCT, 0},
+    /* Rows of 35 outputs: two full 16-wide vector steps and a masked one. */
+    {"maxpool", "2x2, rows wider than a vector", {"size=2"}, 1,
+     {S4(2, 3, 6, 71)}, 4, CF_DISTINCT, 0},
     {"maxpool", "2x2 stride 1", {"size=2", "stride=1"}, 1, {S4(2, 2, 5, 6)},
      4, CF_DISTINCT, 0},
     /* No padding, not 2x2: the separable forward path (AlexNet's pools). */

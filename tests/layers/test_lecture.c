@@ -202,6 +202,63 @@ Test(lecture, maxpool_routes_gradient_to_max)
     cnn_context_destroy(ctx);
 }
 
+/* Max-pool on rows wider than one vector (18 windows of 2x2): a NaN is the
+ * maximum of its window and takes the gradient, the first NaN when there
+ * are two; a tie goes to the first maximum. Elsewhere values grow along the
+ * row, so the bottom-right element of each window is its maximum. */
+Test(lecture, maxpool_nan_and_ties_across_vector_steps)
+{
+    enum { W = 36, OW = 18 };
+    float x[2 * W], dy[OW];
+    int want_at[OW]; /* window element taking dy: 0 a, 1 b, 2 c, 3 d */
+    cnn_context *ctx = lh_context();
+    const char *set[] = {"size=2"};
+    lh_layer L;
+
+    for (int r = 0; r < 2; r++)
+        for (int c = 0; c < W; c++)
+            x[r * W + c] = (float)(c + r * W);
+    for (int j = 0; j < OW; j++) {
+        dy[j] = (float)(j + 1);
+        want_at[j] = 3;
+    }
+    x[W + 5] = NAN; /* window 2: d is NaN */
+    want_at[2] = 3;
+    x[0 * W + 35] = NAN; /* window 17: b and d NaN, b first */
+    x[1 * W + 35] = NAN;
+    want_at[17] = 1;
+    x[0 * W + 32] = 500; /* window 16: a and c tie above b, d */
+    x[1 * W + 32] = 500;
+    want_at[16] = 0;
+    open_single(&L, ctx, "maxpool", set, 1, 2, W);
+    memcpy(L.x[0].data, x, sizeof x);
+    /* lh_forward treats a NaN output as unwritten: fill with a sentinel. */
+    lh_buf_fill(&L.y, -12345.0f);
+    lh_forward_batch(&L, 0, 0, -1, L.y.data);
+    for (int j = 0; j < OW; j++) {
+        int at = want_at[j];
+        float want = x[(at / 2) * W + 2 * j + at % 2];
+        if (isnan(want))
+            cr_expect(isnan(L.y.data[j]), "y[%d]: got %g, want NaN", j,
+                      (double)L.y.data[j]);
+        else
+            cr_expect_eq(L.y.data[j], want, "y[%d]: got %g, want %g", j,
+                         (double)L.y.data[j], (double)want);
+    }
+    memcpy(L.dy.data, dy, sizeof dy);
+    lh_backward(&L, NULL, 1, 0, 0);
+    for (int r = 0; r < 2; r++)
+        for (int c = 0; c < W; c++) {
+            int j = c / 2, at = r * 2 + c % 2;
+            float want = at == want_at[j] ? dy[j] : 0.0f;
+            cr_expect_eq(L.dx[0].data[r * W + c], want,
+                         "dx(%d,%d): got %g, want %g", r, c,
+                         (double)L.dx[0].data[r * W + c], (double)want);
+        }
+    lh_layer_close(&L);
+    cnn_context_destroy(ctx);
+}
+
 /* Overlapping windows (2x2, stride 1 on 3x3): the centre is the maximum of
  * all four windows and collects the sum of their gradients. */
 Test(lecture, maxpool_overlapping_windows_accumulate)
