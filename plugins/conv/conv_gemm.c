@@ -111,7 +111,7 @@ static void fwd_slot(void *arg, size_t s0, size_t s1)
     for (size_t s = s0; s < s1; s++) {
         float *col = r->ws ? r->ws + s * r->slot_floats : NULL;
         size_t t;
-        while (conv_queue_take(&r->queue, &t)) {
+        while (conv_queue_take(&r->queue, s, &t)) {
             size_t img = t / (size_t)r->bands;
             int64_t oh0 = (int64_t)(t % (size_t)r->bands) * r->rows;
             int64_t oh1 = oh0 + r->rows < g->oh ? oh0 + r->rows : g->oh;
@@ -162,7 +162,7 @@ cnn_status conv_gemm_forward(conv_run *r, cnn_errbuf *err)
     st = get_workspace(r, 0, 0, err);
     if (st != CNN_OK)
         return st;
-    conv_queue_init(&r->queue, (size_t)(r->n * r->bands));
+    conv_queue_init(&r->queue, (size_t)(r->n * r->bands), r->slots);
     conv_run_slots(r, fwd_slot);
     return CNN_OK;
 }

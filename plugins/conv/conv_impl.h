@@ -28,29 +28,48 @@
 #endif
 
 /* Work items the slots take one at a time, so that a thread the OS
- * preempts (the machine is shared) holds up one item rather than a share
- * fixed in advance. Only for passes whose items are independent: an item's
- * result is then the same whichever slot computes it. Sums across items
- * (dw) keep a fixed split, for determinism. */
+ * preempts (the machine may be shared) holds up one item rather than a
+ * share fixed in advance. Slot s owns items [n s / S, n (s + 1) / S) and
+ * takes them first, in order, then helps with the others' ranges: with
+ * every thread on time, each slot computes the same images as the layers
+ * before and after it (the thread pool keeps slot s on the same thread),
+ * so each core reads what it wrote. Only for passes whose items are
+ * independent: an item's result is the same whichever slot computes it.
+ * Sums across items (dw) keep a fixed split, for determinism. */
+#define CONV_QUEUE_PARTS 64
+
 typedef struct conv_queue {
-    atomic_size_t next;
-    size_t n;
+    atomic_size_t next[CONV_QUEUE_PARTS];
+    size_t n, parts;
 } conv_queue;
 
-static inline void conv_queue_init(conv_queue *q, size_t n)
+static inline size_t conv_queue_end(const conv_queue *q, size_t part)
 {
-    atomic_init(&q->next, 0);
-    q->n = n;
+    return q->n * (part + 1) / q->parts;
 }
 
-/* The next item in *item, or 0 when none is left. */
-static inline int conv_queue_take(conv_queue *q, size_t *item)
+static inline void conv_queue_init(conv_queue *q, size_t n, size_t slots)
 {
-    size_t i = atomic_fetch_add_explicit(&q->next, 1, memory_order_relaxed);
-    if (i >= q->n)
-        return 0;
-    *item = i;
-    return 1;
+    q->n = n;
+    q->parts = slots < 1 ? 1 : slots > CONV_QUEUE_PARTS ? CONV_QUEUE_PARTS
+                                                        : slots;
+    for (size_t p = 0; p < CONV_QUEUE_PARTS; p++)
+        atomic_init(&q->next[p], p < q->parts ? n * p / q->parts : 0);
+}
+
+/* The next item for slot `slot` in *item, or 0 when none is left. */
+static inline int conv_queue_take(conv_queue *q, size_t slot, size_t *item)
+{
+    for (size_t k = 0; k < q->parts; k++) {
+        size_t part = (slot + k) % q->parts;
+        size_t i = atomic_fetch_add_explicit(&q->next[part], 1,
+                                             memory_order_relaxed);
+        if (i < conv_queue_end(q, part)) {
+            *item = i;
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* One forward or backward call. */

@@ -268,7 +268,7 @@ static void forward_slot(void *arg, size_t s0, size_t s1)
         float *xp = d->slots_ws + s * d->slot_floats;
         float *yv = xp + f->xp_floats;
         size_t img;
-        while (conv_queue_take(&d->queue, &img)) {
+        while (conv_queue_take(&d->queue, s, &img)) {
             pad_input(f, img, xp);
             forward_image(f, xp, yv);
             copy_out(f, img, yv);
@@ -348,7 +348,7 @@ cnn_status conv_direct_forward(conv_run *r, cnn_errbuf *err)
     repack(&d.f, r->w, 0, ws);
     d.f.wr = ws;
     d.slots_ws = ws + wr_floats;
-    conv_queue_init(&d.queue, (size_t)r->n);
+    conv_queue_init(&d.queue, (size_t)r->n, r->slots);
     run_slots(r, forward_slot, &d);
     return CNN_OK;
 }

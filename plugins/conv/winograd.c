@@ -288,7 +288,7 @@ static void block_range(void *arg, size_t s0, size_t s1)
         float *m = v + 16 * ci * ldv;
         float *scratch = m + 16 * kg * ldv;
         size_t b;
-        while (conv_queue_take(&j->queue, &b)) {
+        while (conv_queue_take(&j->queue, s, &b)) {
             size_t r0 = b * (size_t)j->rows_per_block;
             size_t r1 = r0 + (size_t)j->rows_per_block;
             if (r1 > rows_total)
@@ -384,7 +384,7 @@ static cnn_status wino_run(wino_job *j, const conv_run *r)
             env->parallel_for(env->host, j->slots, filter_range, j);
         else
             filter_range(j, 0, 1);
-        conv_queue_init(&j->queue, (size_t)j->blocks);
+        conv_queue_init(&j->queue, (size_t)j->blocks, j->slots);
         if (j->slots > 1)
             env->parallel_for(env->host, j->slots, block_range, j);
         else
