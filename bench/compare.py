@@ -190,6 +190,8 @@ def run_graph_case(cnnrun, case, threads, reps, darknet):
         out["darknet_gflop"] = res.get("darknet_gflop")
     j = res["cnnrun_json"]
     out["cnnrun_memory"] = j["memory"]
+    out["cnnrun_gemm"] = j.get("gemm_kernels")
+    out["cnnrun_blas"] = j.get("blas_kernels")
     out["cnnrun_breakdown"] = {k: j[k] for k in ("data_ms", "forward_ms", "loss_ms",
                                                    "backward_ms", "optimizer_ms",
                                                    "step_ms")}
@@ -226,8 +228,13 @@ def run_conv_case(cnnrun, case, threads, reps, mode):
         ms = statistics.median(o["passes"][i]["ms"] for o in ours)
         sg = statistics.median(o["passes"][i]["sgemm_ms"] for o in ours)
         tm = statistics.median(t["passes"][i]["ms"] for t in theirs)
+        # The plugins' own GEMM on the same shapes (cnnrun reports it at
+        # one thread only).
+        gm = [o["passes"][i].get("gemm_ms") for o in ours]
+        gm = statistics.median(gm) if all(g is not None for g in gm) else None
         flops = ours[0]["flops"]
         passes.append(dict(**{"pass": p["pass"]}, cnnrun_ms=ms, sgemm_ms=sg, torch_ms=tm,
+                           gemm_ms=gm, of_gemm=(gm / ms if gm else None),
                            cnnrun_gflops=flops / ms * 1e-6,
                            sgemm_gflops=flops / sg * 1e-6,
                            torch_gflops=flops / tm * 1e-6,
@@ -280,6 +287,11 @@ def report(results, info, args):
         f"Darknet {info['darknet']}, gcc {info['gcc']}; "
         f"AVX-512 {'yes' if info.get('cpu_flags_avx512') else 'no'}, "
         f"OPENBLAS_CORETYPE {info.get('openblas_coretype')}")
+    gemms = sorted({f"{r.get('cnnrun_gemm')} (OpenBLAS {r.get('cnnrun_blas')})"
+                    for r in results["graphs"] if r.get("cnnrun_gemm")})
+    if gemms:
+        add(f"cnnrun's GEMM for large products: {', '.join(gemms)}; "
+            "CNN_GEMM=openblas in the environment forces OpenBLAS.")
     add(f"Load average at start {info['loadavg_start'][0]:.2f}, at end "
         f"{info['loadavg_end'][0]:.2f}; mode {args.mode}, {args.reps} alternating "
         f"invocations per tool, each the median of its runs after warm-up.")
@@ -307,13 +319,16 @@ def report(results, info, args):
     if results["convs"]:
         add("")
         add("| Convolution (batch) | Pass | Threads | cnnrun GFLOP/s | sgemm GFLOP/s "
-            "| cnnrun / sgemm | PyTorch GFLOP/s | PyTorch / cnnrun time |")
-        add("|---|---|---:|---:|---:|---:|---:|---:|")
+            "| cnnrun / sgemm | cnnrun / own GEMM (1 thread) | PyTorch GFLOP/s "
+            "| PyTorch / cnnrun time |")
+        add("|---|---|---:|---:|---:|---:|---:|---:|---:|")
         for c in results["convs"]:
             for p in c["passes"]:
                 add(f"| {c['id']} {c['spec']} ({c['batch']}) | {p['pass']} | "
                     f"{c['threads']} | {p['cnnrun_gflops']:.1f} | {p['sgemm_gflops']:.1f} "
-                    f"| {100 * p['of_sgemm']:.0f}% | {p['torch_gflops']:.1f} "
+                    f"| {100 * p['of_sgemm']:.0f}% "
+                    f"| {('%.0f%%' % (100 * p['of_gemm'])) if p.get('of_gemm') else '-'} "
+                    f"| {p['torch_gflops']:.1f} "
                     f"| {p['ratio']:.2f}x |")
     add("")
     add("| Memory | Threads | cnnrun weights | cnnrun model + executor | cnnrun peak RSS "

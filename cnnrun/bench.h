@@ -87,4 +87,8 @@ int bench_print_json(const bench_graph *b, const bench_summary *s);
 int bench_conv_run(const cli_common *common, cnn_context *ctx,
                    const char *spec, const bench_options *opts);
 
+/* "cnnrun AVX-512" or "OpenBLAS": the GEMM conv and dense use for large
+ * products in this process (plugins/common/gemm). */
+const char *bench_gemm_name(void);
+
 #endif

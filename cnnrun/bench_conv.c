@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "gemm.h"
 #include "cnn/exec.h"
 #include "cnn/graph.h"
 #include "cnn/params.h"
@@ -38,6 +39,7 @@ typedef struct conv_case {
     int calls;        /* GEMM calls per pass */
     double flops;     /* per pass */
     double conv_s[N_PASSES], sgemm_s[N_PASSES];
+    double gemm_s[N_PASSES]; /* the plugins' GEMM; 1 thread only, else 0 */
 } conv_case;
 
 static int parse_spec(const char *spec, conv_case *cc)
@@ -139,6 +141,23 @@ static int sgemm_alloc(const conv_case *cc, uint64_t seed, sgemm_ops *g)
     return 1;
 }
 
+/* The plugins' own GEMM (cnn_sgemm, single-threaded) on the same shapes. */
+static void plugin_gemm_pass(const conv_case *cc, int pass, sgemm_ops *g)
+{
+    const size_t K = (size_t)cc->k, CKK = cc->ckk, N = cc->cols;
+    for (int i = 0; i < cc->calls; i++) {
+        if (pass == P_FORWARD)
+            cnn_sgemm(0, 0, K, N, CKK, 1.0f, g->w, CKK, g->col, N, 0.0f,
+                      g->y, N);
+        else if (pass == P_DX)
+            cnn_sgemm(1, 0, CKK, N, K, 1.0f, g->w, CKK, g->y, N, 0.0f,
+                      g->col, N);
+        else
+            cnn_sgemm(0, 1, K, CKK, N, 1.0f, g->y, N, g->col, N,
+                      i ? 1.0f : 0.0f, g->dw, CKK);
+    }
+}
+
 /* cblas_sgemm on the pass's GEMM, as many calls as images need. */
 static void sgemm_pass(const conv_case *cc, int pass, sgemm_ops *g)
 {
@@ -191,6 +210,16 @@ static cnn_status time_pass(conv_case *cc, conv_exec *e, const cnn_tensor *x,
     }
     openblas_set_num_threads(saved);
     cc->sgemm_s[pass] = bench_median(samples, (size_t)o->runs);
+    cc->gemm_s[pass] = 0.0;
+    if (threads == 1) {
+        for (int r = -o->warmup; r < o->runs; r++) {
+            double t0 = bench_now();
+            plugin_gemm_pass(cc, pass, g);
+            if (r >= 0)
+                samples[r] = bench_now() - t0;
+        }
+        cc->gemm_s[pass] = bench_median(samples, (size_t)o->runs);
+    }
     return CNN_OK;
 }
 
@@ -209,13 +238,24 @@ static void print_table(const conv_case *cc, const char *spec,
            "(A^T), weight-grad M=%lld N=%zu K=%zu (B^T); %d call%s each\n\n",
            cc->k, cc->cols, cc->ckk, cc->ckk, cc->cols, cc->k, cc->k, cc->ckk,
            cc->cols, cc->calls, cc->calls == 1 ? "" : "s");
-    printf("%-12s %10s %9s %10s %9s %11s\n", "Pass", "conv ms", "GFLOP/s",
-           "sgemm ms", "GFLOP/s", "conv/sgemm");
-    for (int p = 0; p < N_PASSES; p++)
-        printf("%-12s %10.3f %9.1f %10.3f %9.1f %10.1f%%\n", pass_names[p],
+    printf("%-12s %10s %9s %10s %9s %11s %10s %10s\n", "Pass", "conv ms",
+           "GFLOP/s", "sgemm ms", "GFLOP/s", "conv/sgemm", "gemm ms",
+           "conv/gemm");
+    for (int p = 0; p < N_PASSES; p++) {
+        printf("%-12s %10.3f %9.1f %10.3f %9.1f %10.1f%%", pass_names[p],
                1e3 * cc->conv_s[p], bench_gflops(cc->flops, cc->conv_s[p]),
                1e3 * cc->sgemm_s[p], bench_gflops(cc->flops, cc->sgemm_s[p]),
                cc->conv_s[p] > 0 ? 100.0 * cc->sgemm_s[p] / cc->conv_s[p] : 0.0);
+        if (cc->gemm_s[p] > 0 && cc->conv_s[p] > 0)
+            printf(" %10.3f %9.1f%%\n", 1e3 * cc->gemm_s[p],
+                   100.0 * cc->gemm_s[p] / cc->conv_s[p]);
+        else
+            printf(" %10s %10s\n", "-", "-");
+    }
+    printf("\nsgemm: cblas_sgemm (OpenBLAS %s kernels) at the same thread "
+           "count; gemm: the GEMM the plugins call (%s), one thread, shown "
+           "at --threads 1 only.\n",
+           openblas_get_corename(), bench_gemm_name());
 }
 
 static int print_json(const conv_case *cc, const char *spec,
@@ -236,13 +276,20 @@ static int print_json(const conv_case *cc, const char *spec,
     char *text;
     int bad = !root;
     for (int p = 0; !bad && p < N_PASSES; p++) {
-        json_t *e = json_pack("{s:s, s:f, s:f, s:f, s:f, s:f}", "pass",
+        json_t *e = json_pack("{s:s, s:f, s:f, s:f, s:f, s:f, s:o, s:o}", "pass",
                               pass_names[p], "ms", 1e3 * cc->conv_s[p], "gflops",
                               bench_gflops(cc->flops, cc->conv_s[p]), "sgemm_ms",
                               1e3 * cc->sgemm_s[p], "sgemm_gflops",
                               bench_gflops(cc->flops, cc->sgemm_s[p]),
                               "of_sgemm",
-                              cc->conv_s[p] > 0 ? cc->sgemm_s[p] / cc->conv_s[p] : 0.0);
+                              cc->conv_s[p] > 0 ? cc->sgemm_s[p] / cc->conv_s[p] : 0.0,
+                              "gemm_ms",
+                              cc->gemm_s[p] > 0 ? json_real(1e3 * cc->gemm_s[p])
+                                                : json_null(),
+                              "of_gemm",
+                              cc->gemm_s[p] > 0 && cc->conv_s[p] > 0
+                                  ? json_real(cc->gemm_s[p] / cc->conv_s[p])
+                                  : json_null());
         bad |= !e || json_array_append_new(passes, e);
     }
     text = bad ? NULL : json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(6));

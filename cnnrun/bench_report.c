@@ -9,8 +9,18 @@
 #include <string.h>
 
 #include "bench.h"
+#include "gemm.h"
 
 #define MIB (1024.0 * 1024.0)
+
+/* The plugins' GEMM for large products, as gemm.c picks it (CNN_GEMM and
+ * the CPU): conv and dense link the same library. */
+const char *bench_gemm_name(void)
+{
+    return strcmp(cnn_gemm_name_for(1024, 1024, 1024), "avx512") == 0
+               ? "cnnrun AVX-512"
+               : "OpenBLAS";
+}
 
 static double column_median(const double *m, size_t runs, size_t cols,
                             size_t col, double *tmp)
@@ -112,10 +122,11 @@ void bench_print_table(const bench_graph *b, const bench_summary *s)
                "momentum %g, lr %g)\n", b->momentum, b->lr);
     else
         printf("Inference (forward)\n");
-    printf("Batch %lld, %d thread%s, OpenBLAS %s kernels, %s; medians of %d "
-           "run%s after %d warm-up%s\n\n",
+    printf("Batch %lld, %d thread%s, GEMM %s (OpenBLAS %s kernels), %s; "
+           "medians of %d run%s after %d warm-up%s\n\n",
            (long long)o->batch, cnn_context_threads(b->ctx),
-           cnn_context_threads(b->ctx) == 1 ? "" : "s", openblas_get_corename(),
+           cnn_context_threads(b->ctx) == 1 ? "" : "s", bench_gemm_name(),
+           openblas_get_corename(),
            b->loader ? cnn_dataset_spec(b->ds) : "random images", o->runs,
            o->runs == 1 ? "" : "s", o->warmup, o->warmup == 1 ? "" : "s");
     printf("%-18s %-9s %11s %9s", "Layer", "Type", "Forward ms", "GFLOP/s");
@@ -238,6 +249,8 @@ int bench_print_json(const bench_graph *b, const bench_summary *s)
     bad |= set(root, "batch", json_integer((json_int_t)o->batch));
     bad |= set(root, "threads", json_integer(cnn_context_threads(b->ctx)));
     bad |= set(root, "blas_kernels", json_string(openblas_get_corename()));
+    bad |= set(root, "gemm_kernels",
+               json_string(cnn_gemm_name_for(1024, 1024, 1024)));
     bad |= set(root, "runs", json_integer(o->runs));
     bad |= set(root, "warmup", json_integer(o->warmup));
     bad |= set(root, "data", b->loader ? json_string(cnn_dataset_spec(b->ds))

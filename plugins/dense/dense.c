@@ -268,9 +268,8 @@ static void dense_forward_slot(void *arg, size_t s0, size_t s1)
             beta = 1.0f;
         }
         if (d->n == 1)
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)(m1 - m0), d->k,
-                        1.0f, d->w + m0 * k, d->k, r->x, 1, beta, r->y + m0,
-                        1);
+            cnn_sgemv(m1 - m0, k, 1.0f, d->w + m0 * k, k, r->x, beta,
+                      r->y + m0);
         else
             cnn_sgemm(0, 1, d->n, (m1 - m0), d->k, 1.0f, r->x, d->k,
                       d->w + m0 * k, d->k, beta, r->y + m0, d->m);

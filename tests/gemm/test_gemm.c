@@ -515,6 +515,80 @@ Test(gemm, degenerate)
         }
 }
 
+/* ---- Matrix-vector (cnn_sgemv) ------------------------------------------ */
+
+/* y = alpha A x + beta y through each implementation, against the double
+ * reference with the same bound as the GEMM (k products). A's padding
+ * columns are NaN; y sits between sentinels; beta 0 starts y as NaN. */
+static void run_gemv(size_t m, size_t k, size_t pad, float alpha, float beta,
+                     uint64_t seed)
+{
+    static const cnn_gemm_impl impls[] = {CNN_GEMM_AVX512, CNN_GEMM_OPENBLAS,
+                                          CNN_GEMM_AUTO};
+    rng r = {seed};
+    size_t lda = k + pad, count;
+    float *a = make_matrix(&r, m, k, lda ? lda : 1, &count);
+    float *x = malloc(at_least_1(k) * sizeof *x);
+    float *y0 = malloc(at_least_1(m) * sizeof *y0);
+    float *y = malloc((m + 2 * GUARD) * sizeof *y);
+    cr_assert(x && y0 && y);
+    for (size_t j = 0; j < k; j++)
+        x[j] = rng_unit(&r);
+    for (size_t i = 0; i < m; i++)
+        y0[i] = beta == 0.0f ? NAN : rng_unit(&r);
+    for (size_t v = 0; v < sizeof impls / sizeof *impls; v++) {
+        for (size_t i = 0; i < m + 2 * GUARD; i++)
+            y[i] = SENTINEL;
+        memcpy(y + GUARD, y0, m * sizeof *y);
+        cnn_sgemv_with(impls[v], m, k, alpha, a, lda ? lda : 1, x, beta,
+                       y + GUARD);
+        for (size_t i = 0; i < GUARD; i++)
+            cr_assert(y[i] == SENTINEL && y[GUARD + m + i] == SENTINEL,
+                      "sgemv impl %d m=%zu k=%zu: wrote outside y", impls[v],
+                      m, k);
+        for (size_t i = 0; i < m; i++) {
+            double exact = 0.0, mag = 0.0;
+            for (size_t j = 0; j < k; j++) {
+                double t = (double)a[i * lda + j] * (double)x[j];
+                exact += t;
+                mag += fabs(t);
+            }
+            exact *= alpha;
+            mag *= fabs((double)alpha);
+            if (beta != 0.0f) {
+                exact += (double)beta * (double)y0[i];
+                mag += fabs((double)beta * (double)y0[i]);
+            }
+            double err = fabs((double)y[GUARD + i] - exact);
+            cr_assert(err <= gamma_n(k + 4) * mag,
+                      "sgemv impl %d m=%zu k=%zu lda=%zu alpha=%g beta=%g: "
+                      "y[%zu] = %.9g, exact %.9g (error %.3g, bound %.3g)",
+                      impls[v], m, k, lda, (double)alpha, (double)beta, i,
+                      (double)y[GUARD + i], exact, err,
+                      gamma_n(k + 4) * mag);
+        }
+    }
+    free(a);
+    free(x);
+    free(y0);
+    free(y);
+}
+
+Test(gemm, gemv)
+{
+    static const size_t ms[] = {1, 3, 4, 5, 7, 8, 17, 100};
+    static const size_t ks[] = {1, 15, 16, 17, 100, 4100};
+    static const float betas[] = {0.0f, 1.0f, 0.5f};
+    unsigned v = 0;
+    for (size_t i = 0; i < COUNT(ms); i++)
+        for (size_t j = 0; j < COUNT(ks); j++, v++)
+            run_gemv(ms[i], ks[j], v % 3 == 0 ? 0 : 5,
+                     v % 2 ? -2.5f : 1.0f, betas[v % 3], 1000 + v);
+    /* k = 0 and alpha = 0: y = beta y exactly. */
+    run_gemv(9, 0, 0, 1.0f, 0.5f, 7);
+    run_gemv(9, 20, 0, 0.0f, 0.0f, 8);
+}
+
 /* ---- Dispatch ------------------------------------------------------------ */
 
 static const size_t name_shapes[][3] = {

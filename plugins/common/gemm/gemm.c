@@ -67,7 +67,9 @@ static cnn_gemm_impl forced(void)
     return (cnn_gemm_impl)v;
 }
 
-static cnn_gemm_impl choose(cnn_gemm_impl impl, size_t m, size_t n, size_t k)
+/* The implementation asked for (argument, then CNN_GEMM), the CPU and
+ * OpenBLAS's own kernels allowing; CNN_GEMM_AUTO: decide by size. */
+static cnn_gemm_impl preferred(cnn_gemm_impl impl)
 {
     if (impl == CNN_GEMM_AUTO)
         impl = forced();
@@ -75,8 +77,14 @@ static cnn_gemm_impl choose(cnn_gemm_impl impl, size_t m, size_t n, size_t k)
         return CNN_GEMM_OPENBLAS;
     if (impl == CNN_GEMM_AVX512)
         return CNN_GEMM_AVX512;
-    if (openblas_has_avx512())
-        return CNN_GEMM_OPENBLAS;
+    return openblas_has_avx512() ? CNN_GEMM_OPENBLAS : CNN_GEMM_AUTO;
+}
+
+static cnn_gemm_impl choose(cnn_gemm_impl impl, size_t m, size_t n, size_t k)
+{
+    impl = preferred(impl);
+    if (impl != CNN_GEMM_AUTO)
+        return impl;
     if (m < GEMM_AVX512_MIN_DIM || n < GEMM_AVX512_MIN_DIM ||
         k < GEMM_AVX512_MIN_DIM || m * n * k < GEMM_AVX512_MIN_MACS)
         return CNN_GEMM_OPENBLAS;
@@ -128,4 +136,35 @@ void cnn_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k,
 {
     cnn_sgemm_with(CNN_GEMM_AUTO, trans_a, trans_b, m, n, k, alpha, a, lda, b,
                    ldb, beta, c, ldc);
+}
+
+/* Below this many elements of A, OpenBLAS's call is as quick. */
+#define GEMV_AVX512_MIN_ELEMS ((size_t)1 << 12)
+
+void cnn_sgemv_with(cnn_gemm_impl impl, size_t m, size_t k, float alpha,
+                    const float *a, size_t lda, const float *x, float beta,
+                    float *y)
+{
+    if (m == 0)
+        return;
+    if (k == 0 || alpha == 0.0f) {
+        scale_c(m, 1, beta, y, 1);
+        return;
+    }
+    impl = preferred(impl);
+    if (impl == CNN_GEMM_AUTO)
+        impl = m * k >= GEMV_AVX512_MIN_ELEMS ? CNN_GEMM_AVX512
+                                              : CNN_GEMM_OPENBLAS;
+    if (impl == CNN_GEMM_AVX512) {
+        gemv_avx512(m, k, alpha, a, lda, x, beta, y);
+        return;
+    }
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)m, (int)k, alpha, a,
+                (int)lda, x, 1, beta, y, 1);
+}
+
+void cnn_sgemv(size_t m, size_t k, float alpha, const float *a, size_t lda,
+               const float *x, float beta, float *y)
+{
+    cnn_sgemv_with(CNN_GEMM_AUTO, m, k, alpha, a, lda, x, beta, y);
 }

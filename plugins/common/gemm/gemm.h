@@ -11,6 +11,8 @@
  * picks its kernels once per process, and a machine that pins it to its
  * AVX2 kernels (OPENBLAS_CORETYPE) leaves half of an AVX-512 core idle.
  *
+ * When OpenBLAS runs AVX-512 kernels itself (it names its core SkylakeX,
+ * Cooperlake or Sapphire Rapids), it stays the default: it measured as fast.
  * CNN_GEMM=openblas in the environment forces the OpenBLAS path, and
  * CNN_GEMM=avx512 our kernel wherever the CPU allows it (benchmarks and
  * tests use both); anything else, or unset, picks by shape. */
@@ -39,6 +41,15 @@ void cnn_sgemm_with(cnn_gemm_impl impl, int trans_a, int trans_b, size_t m,
                     size_t n, size_t k, float alpha, const float *a,
                     size_t lda, const float *b, size_t ldb, float beta,
                     float *c, size_t ldc);
+
+/* y[m] = alpha A x + beta y, A m x k row-major with row stride lda (a
+ * batch-1 dense layer). beta 0 never reads y. Same choice of
+ * implementation as cnn_sgemm. */
+void cnn_sgemv(size_t m, size_t k, float alpha, const float *a, size_t lda,
+               const float *x, float beta, float *y);
+void cnn_sgemv_with(cnn_gemm_impl impl, size_t m, size_t k, float alpha,
+                    const float *a, size_t lda, const float *x, float beta,
+                    float *y);
 
 /* Whether this process's CPU can run the AVX-512 kernel. */
 int cnn_gemm_has_avx512(void);
