@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "gemm.h"
 
@@ -637,10 +638,21 @@ Test(gemm_dispatch, names)
             cr_expect_str_eq(name, "avx512",
                              "%zux%zux%zu with CNN_GEMM=avx512", m, n, k);
     }
-    /* Unforced, on a CPU with the kernel: a single multiply-add never pays
-     * for packing, and the 64 x 3136 x 576 conv product (the case the
-     * kernel exists for) always does. */
-    if (has && env == CNN_GEMM_AUTO) {
+    /* Unforced, on a CPU with the kernel: when OpenBLAS runs AVX-512
+     * kernels itself (SkylakeX, Cooperlake, Sapphire Rapids: e.g. with
+     * OPENBLAS_CORETYPE unset on an AVX-512 machine) it is kept for every
+     * shape; otherwise a single multiply-add never pays for packing, and
+     * the 64 x 3136 x 576 conv product (the case the kernel exists for)
+     * always does. */
+    const char *core = openblas_get_corename();
+    int blas512 = core && (strcasecmp(core, "skylakex") == 0 ||
+                           strcasecmp(core, "cooperlake") == 0 ||
+                           strcasecmp(core, "sapphirerapids") == 0);
+    if (has && env == CNN_GEMM_AUTO && blas512) {
+        cr_expect_str_eq(cnn_gemm_name_for(64, 3136, 576), "openblas",
+                         "OpenBLAS runs %s kernels", core);
+        cr_expect_str_eq(cnn_gemm_name_for(1000, 1000, 1000), "openblas");
+    } else if (has && env == CNN_GEMM_AUTO) {
         cr_expect_str_eq(cnn_gemm_name_for(1, 1, 1), "openblas");
         cr_expect_str_eq(cnn_gemm_name_for(64, 3136, 576), "avx512");
         cr_expect_str_eq(cnn_gemm_name_for(1000, 1000, 1000), "avx512");
