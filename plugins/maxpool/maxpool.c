@@ -247,14 +247,8 @@ static void maxpool2_backward_plane(const pool_geom *g, const float *x,
             d1[2 * j] = kc ? gr : 0.0f;
             d1[2 * j + 1] = kd ? gr : 0.0f;
         }
-        if (w > 2 * ow) { /* floor mode: columns no window reaches */
-            memset(d0 + 2 * ow, 0, (w - 2 * ow) * sizeof *dx);
-            memset(d1 + 2 * ow, 0, (w - 2 * ow) * sizeof *dx);
-        }
     }
-    if (g->h > 2 * g->oh) /* and rows */
-        memset(dx + (size_t)(2 * g->oh) * w, 0,
-               (size_t)(g->h - 2 * g->oh) * w * sizeof *dx);
+    maxpool2_zero_unreached(g, dx);
 }
 #endif
 

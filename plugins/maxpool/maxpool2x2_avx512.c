@@ -13,7 +13,6 @@
 
 #include <immintrin.h>
 #include <stdint.h>
-#include <string.h>
 
 static inline __mmask16 first_lanes(int64_t count)
 {
@@ -108,14 +107,8 @@ void maxpool2_backward_plane_avx512(const pool_geom *g, const float *x,
                         _mm512_maskz_mov_ps(tc & (__mmask16)~td, gr),
                         _mm512_maskz_mov_ps(td, gr));
         }
-        if (w > 2 * ow) { /* floor mode: columns no window reaches */
-            memset(d0 + 2 * ow, 0, (w - 2 * ow) * sizeof *dx);
-            memset(d1 + 2 * ow, 0, (w - 2 * ow) * sizeof *dx);
-        }
     }
-    if (g->h > 2 * g->oh) /* and rows */
-        memset(dx + (size_t)(2 * g->oh) * w, 0,
-               (size_t)(g->h - 2 * g->oh) * w * sizeof *dx);
+    maxpool2_zero_unreached(g, dx);
 }
 
 #else
