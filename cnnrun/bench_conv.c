@@ -175,18 +175,13 @@ static void sgemm_pass(const conv_case *cc, int pass, sgemm_ops *g)
     }
 }
 
-/* Times one pass of the layer under test (index layer), then its sgemm.
- * The executor keeps OpenBLAS at one thread and runs its own pool of T
- * threads; the reference is OpenBLAS itself at T threads. The two are timed
- * in separate blocks because OpenBLAS's idle workers spin for a while after
- * a call and would slow the pool's threads in an interleaved run. */
+/* Times one pass of the layer under test (index layer). The executor
+ * keeps OpenBLAS at one thread and runs its own pool of T threads. */
 static cnn_status time_pass(conv_case *cc, conv_exec *e, const cnn_tensor *x,
                             const cnn_tensor *dy, int pass, size_t layer,
-                            const bench_options *o, int threads, sgemm_ops *g,
-                            double *samples)
+                            const bench_options *o, double *samples)
 {
     cnn_status st = CNN_OK;
-    int saved = openblas_get_num_threads();
     if (pass != P_FORWARD)
         st = cnn_exec_forward(e->ex, x, 1, o->seed, layer);
     for (int r = -o->warmup; st == CNN_OK && r < o->runs; r++) {
@@ -201,6 +196,19 @@ static cnn_status time_pass(conv_case *cc, conv_exec *e, const cnn_tensor *x,
     if (st != CNN_OK)
         return st;
     cc->conv_s[pass] = bench_median(samples, (size_t)o->runs);
+    return CNN_OK;
+}
+
+/* Times the pass's GEMMs: cblas_sgemm with OpenBLAS at T threads, and at
+ * one thread the plugins' own GEMM. Called only once every convolution
+ * pass is timed: after a multi-threaded call OpenBLAS's idle workers spin
+ * for a while (sched_yield), and they took the second core from the
+ * pool's worker in the next pass (LeNet's conv1 forward showed no gain
+ * from a second thread while they did). */
+static void time_gemms(conv_case *cc, int pass, const bench_options *o,
+                       int threads, sgemm_ops *g, double *samples)
+{
+    int saved = openblas_get_num_threads();
     openblas_set_num_threads(threads);
     for (int r = -o->warmup; r < o->runs; r++) {
         double t0 = bench_now();
@@ -220,7 +228,6 @@ static cnn_status time_pass(conv_case *cc, conv_exec *e, const cnn_tensor *x,
         }
         cc->gemm_s[pass] = bench_median(samples, (size_t)o->runs);
     }
-    return CNN_OK;
 }
 
 static void print_table(const conv_case *cc, const char *spec,
@@ -351,12 +358,14 @@ int bench_conv_run(const cli_common *common, cnn_context *ctx, const char *spec,
     bench_fill_uniform(dy.data, cnn_tensor_numel(&dy), o->seed + 1, -1e-3f, 1e-3f);
     for (int p = 0; p < N_PASSES; p++) {
         conv_exec *e = p == P_DX ? &pre : &plain;
-        if (time_pass(&cc, e, &x, &dy, p, p == P_DX ? 1 : 0, o,
-                      cnn_context_threads(ctx), &ops, samples) != CNN_OK) {
+        if (time_pass(&cc, e, &x, &dy, p, p == P_DX ? 1 : 0, o, samples) !=
+            CNN_OK) {
             code = cli_fail(common, ctx);
             goto done;
         }
     }
+    for (int p = 0; p < N_PASSES; p++)
+        time_gemms(&cc, p, o, cnn_context_threads(ctx), &ops, samples);
     if (o->json) {
         if (print_json(&cc, spec, o, cnn_context_threads(ctx)) != 0)
             code = cli_failf(common, "out of memory");

@@ -38,8 +38,15 @@
  * Sums across items (dw) keep a fixed split, for determinism. */
 #define CONV_QUEUE_PARTS 64
 
+/* One counter per cache line: the slots take items concurrently, and a
+ * line shared by two counters would cross between the cores at every
+ * take. */
+typedef struct conv_queue_part {
+    _Alignas(64) atomic_size_t next;
+} conv_queue_part;
+
 typedef struct conv_queue {
-    atomic_size_t next[CONV_QUEUE_PARTS];
+    conv_queue_part part[CONV_QUEUE_PARTS];
     size_t n, parts;
 } conv_queue;
 
@@ -54,7 +61,7 @@ static inline void conv_queue_init(conv_queue *q, size_t n, size_t slots)
     q->parts = slots < 1 ? 1 : slots > CONV_QUEUE_PARTS ? CONV_QUEUE_PARTS
                                                         : slots;
     for (size_t p = 0; p < CONV_QUEUE_PARTS; p++)
-        atomic_init(&q->next[p], p < q->parts ? n * p / q->parts : 0);
+        atomic_init(&q->part[p].next, p < q->parts ? n * p / q->parts : 0);
 }
 
 /* The next item for slot `slot` in *item, or 0 when none is left. */
@@ -62,7 +69,7 @@ static inline int conv_queue_take(conv_queue *q, size_t slot, size_t *item)
 {
     for (size_t k = 0; k < q->parts; k++) {
         size_t part = (slot + k) % q->parts;
-        size_t i = atomic_fetch_add_explicit(&q->next[part], 1,
+        size_t i = atomic_fetch_add_explicit(&q->part[part].next, 1,
                                              memory_order_relaxed);
         if (i < conv_queue_end(q, part)) {
             *item = i;
