@@ -13,6 +13,10 @@
 
 #include <string.h>
 
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
+
 /* Output columns ow with 0 <= ow * sw - pw + kj < w, as [*lo, *hi). */
 static void valid_cols(const conv_geom *g, int64_t kj, int64_t *lo,
                        int64_t *hi)
@@ -38,6 +42,17 @@ static void valid_cols(const conv_geom *g, int64_t kj, int64_t *lo,
 static inline void copy_row(float *restrict d, const float *restrict s,
                             size_t n)
 {
+#ifdef __AVX512F__
+    /* One masked 16-float move per 16 floats: LeNet's 10-float rows in
+     * one load and one store instead of two of each. */
+    for (size_t i = 0; i < n; i += 16) {
+        size_t left = n - i;
+        __mmask16 m = left >= 16 ? (__mmask16)0xFFFF
+                                 : (__mmask16)((1u << left) - 1u);
+        _mm512_mask_storeu_ps(d + i, m, _mm512_maskz_loadu_ps(m, s + i));
+    }
+    return;
+#endif
     if (n >= 8) {
         size_t i = 0;
         for (; i + 8 < n; i += 8)
