@@ -13,8 +13,11 @@
 #include "context_internal.h"
 
 /* Longest piece of the target's name kept in the temporary name, so that
- * ".<base>.tmp-XXXXXX" stays under NAME_MAX (255 on common file systems). */
+ * ".<base>.tmp-" and mkstemp's six-character suffix stay under NAME_MAX
+ * (255 on common file systems). */
 #define TEMP_BASE_MAX 200
+/* Characters mkstemp replaces at the end of its template. */
+#define MKSTEMP_SUFFIX 6
 /* One write(2) call moves at most this much: Linux caps a call near 2 GiB. */
 #define WRITE_CHUNK ((size_t)1 << 30)
 
@@ -121,13 +124,18 @@ cnn_status cnn_atomic_file_open(cnn_context *ctx, const char *path,
         file_free(file);
         return cnn_fail(ctx, CNN_ERR_NOMEM, "%s: out of memory", path);
     }
-    /* "<dir>/.<base>.tmp-XXXXXX", mkstemp's template (it replaces the six
-     * X with a unique suffix): a dot name keeps the temporary out of
+    /* "<dir>/.<base>.tmp-" then mkstemp's template suffix, six 'X' that it
+     * replaces with a unique name: a dot name keeps the temporary out of
      * casual listings and globs. */
-    memcpy(file->temp, path, dir_length);
-    file->temp[dir_length] = '.';
-    memcpy(file->temp + dir_length + 1, base, base_length);
-    memcpy(file->temp + dir_length + 1 + base_length, ".tmp-XXXXXX", 12);
+    {
+        char *end = file->temp + dir_length + 1 + base_length;
+        memcpy(file->temp, path, dir_length);
+        file->temp[dir_length] = '.';
+        memcpy(file->temp + dir_length + 1, base, base_length);
+        memcpy(end, ".tmp-", 5);
+        memset(end + 5, 'X', MKSTEMP_SUFFIX);
+        end[5 + MKSTEMP_SUFFIX] = '\0';
+    }
 
     file->fd = mkstemp(file->temp);
     if (file->fd < 0) {
