@@ -27,6 +27,10 @@ static const command commands[] = {
     {"plugins", cmd_plugins, "list the layer plugins found, or describe one"},
     {"bench", cmd_bench, "per-layer time, GFLOP/s, images/s and memory"},
     {"check-plugin", cmd_check_plugin, "check a layer plugin: ABI, memory, gradients"},
+#ifdef CNNRUN_HAVE_ONNX
+    {"import", cmd_import, "an ONNX model to a graph file and weights"},
+    {"export", cmd_export, "a graph and its weights to an ONNX model"},
+#endif
 };
 
 static void usage(FILE *out)

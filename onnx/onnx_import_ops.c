@@ -1,0 +1,1081 @@
+/* SPDX-License-Identifier: MIT */
+/* Import handlers, one per ONNX op family: each checks the node's inputs
+ * and attributes, computes the output shape, and adds the layer (with its
+ * hyperparameters as flow-style YAML and its weights in PyTorch's layouts)
+ * or, for ops that change nothing, binds its output to its input. Layer
+ * hyperparameters equal to the plugin's default are left out, so the YAML
+ * reads like a hand-written graph. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "onnx_internal.h"
+
+/* ---- Small helpers ------------------------------------------------------ */
+
+static void shape_text(const cnn_shape *s, char *buf, size_t size)
+{
+    size_t len = (size_t)snprintf(buf, size, "[N");
+    for (int32_t d = 1; d < s->rank && len + 24 < size; d++)
+        len += (size_t)snprintf(buf + len, size - len, ", %lld",
+                                (long long)s->dims[d]);
+    snprintf(buf + len, size - len, "]");
+}
+
+static cnn_status need_rank(onnx_importer *im, const Onnx__NodeProto *node,
+                            const onnx_value *x, int32_t rank)
+{
+    char s[160];
+    if (x->shape.rank == rank)
+        return CNN_OK;
+    shape_text(&x->shape, s, sizeof s);
+    return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                          "input '%s' is %s; this op is supported on %s",
+                          x->name, s,
+                          rank == 4 ? "[N, C, H, W] tensors" : "[N, K] matrices");
+}
+
+/* ", key: a" or ", key: [a, b]"; nothing when both equal dflt. */
+static void hp_int2(onnx_layer *l, const char *key, int64_t a, int64_t b,
+                    int64_t dflt)
+{
+    if (a == dflt && b == dflt)
+        return;
+    if (a == b)
+        onnx_layer_hp(l, ", %s: %lld", key, (long long)a);
+    else
+        onnx_layer_hp(l, ", %s: [%lld, %lld]", key, (long long)a,
+                      (long long)b);
+}
+
+static void hp_padding(onnx_layer *l, const cnn_padding *p)
+{
+    if (p->mode == CNN_PAD_SAME_UPPER) {
+        onnx_layer_hp(l, ", padding: same");
+    } else if (p->mode == CNN_PAD_SAME_LOWER) {
+        onnx_layer_hp(l, ", padding: same_lower");
+    } else if (p->top == p->bottom && p->left == p->right) {
+        hp_int2(l, "padding", p->top, p->left, 0);
+    } else {
+        onnx_layer_hp(l, ", padding: [%lld, %lld, %lld, %lld]",
+                      (long long)p->top, (long long)p->left,
+                      (long long)p->bottom, (long long)p->right);
+    }
+}
+
+static void hp_float(onnx_layer *l, const char *key, float v, float dflt)
+{
+    if (v != dflt)
+        onnx_layer_hp(l, ", %s: %.9g", key, (double)v);
+}
+
+/* Outputs past the first (pool indices, batch-norm statistics in
+ * training, a dropout mask) are not computed by cnnrun. */
+static cnn_status only_first_output(onnx_importer *im,
+                                    const Onnx__NodeProto *node)
+{
+    for (size_t i = 1; i < node->n_output; i++)
+        if (node->output[i] && node->output[i][0] &&
+            onnx_table_get(im->use_counts, node->output[i]) > 0)
+            return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                                  "output %zu ('%s') is used; cnnrun computes "
+                                  "only the first output of this op", i,
+                                  node->output[i]);
+    return CNN_OK;
+}
+
+static cnn_status bind_new_layer(onnx_importer *im,
+                                 const Onnx__NodeProto *node)
+{
+    cnn_status st = only_first_output(im, node);
+    if (st != CNN_OK)
+        return st;
+    return onnx_bind_layer(im, node, 0, (int32_t)im->n_layers - 1);
+}
+
+/* ---- Windows: conv and pools -------------------------------------------- */
+
+typedef struct window {
+    int64_t k[2], stride[2], dilation[2];
+    cnn_padding pad;
+    int ceil_mode;
+    int64_t out[2];
+} window;
+
+/* Reads kernel_shape (unless given), strides, dilations, pads and auto_pad
+ * and computes the output size for x. */
+static cnn_status read_window(onnx_importer *im, const Onnx__NodeProto *node,
+                              const onnx_value *x, window *w, int kernel_given)
+{
+    int64_t v[4];
+    size_t n;
+    char autopad[32];
+    cnn_status st;
+
+    if (!kernel_given) {
+        if ((st = onnx_attr_ints(im, node, "kernel_shape", v, 2, &n)) != CNN_OK)
+            return st;
+        if (n != 2)
+            return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                                  "kernel_shape must have 2 values (2-D "
+                                  "windows), it has %zu", n);
+        w->k[0] = v[0];
+        w->k[1] = v[1];
+    }
+    w->stride[0] = w->stride[1] = w->dilation[0] = w->dilation[1] = 1;
+    if ((st = onnx_attr_ints(im, node, "strides", v, 2, &n)) != CNN_OK)
+        return st;
+    if (n == 2) {
+        w->stride[0] = v[0];
+        w->stride[1] = v[1];
+    } else if (n)
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "strides must have 2 values, it has %zu", n);
+    if ((st = onnx_attr_ints(im, node, "dilations", v, 2, &n)) != CNN_OK)
+        return st;
+    if (n == 2) {
+        w->dilation[0] = v[0];
+        w->dilation[1] = v[1];
+    } else if (n)
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "dilations must have 2 values, it has %zu", n);
+    memset(&w->pad, 0, sizeof w->pad);
+    if ((st = onnx_attr_ints(im, node, "pads", v, 4, &n)) != CNN_OK)
+        return st;
+    if (n == 4) {
+        w->pad.top = v[0];
+        w->pad.left = v[1];
+        w->pad.bottom = v[2];
+        w->pad.right = v[3];
+    } else if (n)
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "pads must have 4 values, it has %zu", n);
+    if ((st = onnx_attr_string(im, node, "auto_pad", "NOTSET", autopad,
+                               sizeof autopad)) != CNN_OK)
+        return st;
+    if (strcmp(autopad, "SAME_UPPER") == 0)
+        w->pad.mode = CNN_PAD_SAME_UPPER;
+    else if (strcmp(autopad, "SAME_LOWER") == 0)
+        w->pad.mode = CNN_PAD_SAME_LOWER;
+    else if (strcmp(autopad, "VALID") == 0)
+        memset(&w->pad, 0, sizeof w->pad);
+    else if (strcmp(autopad, "NOTSET") != 0 && autopad[0])
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "auto_pad '%s' is not one of NOTSET, VALID, "
+                              "SAME_UPPER, SAME_LOWER", autopad);
+    for (int a = 0; a < 2; a++) {
+        if (w->k[a] < 1 || w->k[a] > 1024 || w->stride[a] < 1 ||
+            w->stride[a] > 1024 || w->dilation[a] < 1 || w->dilation[a] > 1024)
+            return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                                  "kernel %lldx%lld, stride %lldx%lld, "
+                                  "dilation %lldx%lld: each must be 1 to 1024",
+                                  (long long)w->k[0], (long long)w->k[1],
+                                  (long long)w->stride[0],
+                                  (long long)w->stride[1],
+                                  (long long)w->dilation[0],
+                                  (long long)w->dilation[1]);
+    }
+    {
+        int64_t p[4] = {w->pad.top, w->pad.left, w->pad.bottom, w->pad.right};
+        for (int a = 0; a < 4; a++)
+            if (p[a] < 0 || p[a] > 65536)
+                return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                                      "padding %lld is outside 0..65536",
+                                      (long long)p[a]);
+    }
+    {
+        cnn_padding r = w->pad;
+        cnn_padding_resolve(&r, x->shape.dims[2], x->shape.dims[3],
+                            w->dilation[0] * (w->k[0] - 1) + 1,
+                            w->dilation[1] * (w->k[1] - 1) + 1, w->stride[0],
+                            w->stride[1]);
+        w->out[0] = cnn_window_out_ex(x->shape.dims[2], w->k[0], w->stride[0],
+                                      r.top, r.bottom, w->dilation[0],
+                                      w->ceil_mode);
+        w->out[1] = cnn_window_out_ex(x->shape.dims[3], w->k[1], w->stride[1],
+                                      r.left, r.right, w->dilation[1],
+                                      w->ceil_mode);
+    }
+    if (w->out[0] < 1 || w->out[1] < 1)
+        return onnx_node_fail(im, node, CNN_ERR_SHAPE,
+                              "a %lldx%lld window does not fit the padded "
+                              "%lldx%lld input", (long long)w->k[0],
+                              (long long)w->k[1], (long long)x->shape.dims[2],
+                              (long long)x->shape.dims[3]);
+    return CNN_OK;
+}
+
+cnn_status onnx_import_conv(onnx_importer *im, const Onnx__NodeProto *node)
+{
+    onnx_value *x = onnx_input_dynamic(im, node, 0);
+    onnx_const *wt, *b = NULL;
+    int64_t group, k[2];
+    size_t n;
+    window w;
+    onnx_layer *l;
+    cnn_shape out;
+    cnn_status st;
+
+    if (!x || !(wt = onnx_input_const(im, node, 1, ONNX_C_FLOAT)))
+        return cnn_context_status(im->ctx);
+    if ((st = need_rank(im, node, x, 4)) != CNN_OK)
+        return st;
+    if (onnx_has_input(node, 2) &&
+        !(b = onnx_input_const(im, node, 2, ONNX_C_FLOAT)))
+        return cnn_context_status(im->ctx);
+    if ((st = onnx_attr_int(im, node, "group", 1, &group)) != CNN_OK)
+        return st;
+    if (wt->rank != 4)
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "weight has rank %d; 2-D convolutions have "
+                              "[K, C/group, kh, kw] weights", (int)wt->rank);
+    if (group < 1 || x->shape.dims[1] % group || wt->dims[0] % group)
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "group %lld does not divide the %lld input "
+                              "channels and %lld filters", (long long)group,
+                              (long long)x->shape.dims[1],
+                              (long long)wt->dims[0]);
+    if (wt->dims[1] * group != x->shape.dims[1])
+        return onnx_node_fail(im, node, CNN_ERR_SHAPE,
+                              "weight [%lld, %lld, %lld, %lld] does not fit "
+                              "%lld input channels in %lld groups",
+                              (long long)wt->dims[0], (long long)wt->dims[1],
+                              (long long)wt->dims[2], (long long)wt->dims[3],
+                              (long long)x->shape.dims[1], (long long)group);
+    if ((st = onnx_attr_ints(im, node, "kernel_shape", k, 2, &n)) != CNN_OK)
+        return st;
+    if (n && (n != 2 || k[0] != wt->dims[2] || k[1] != wt->dims[3]))
+        return onnx_node_fail(im, node, CNN_ERR_SHAPE,
+                              "kernel_shape disagrees with the weight's "
+                              "%lldx%lld", (long long)wt->dims[2],
+                              (long long)wt->dims[3]);
+    w.k[0] = wt->dims[2];
+    w.k[1] = wt->dims[3];
+    w.ceil_mode = 0;
+    if ((st = read_window(im, node, x, &w, 1)) != CNN_OK)
+        return st;
+    if (b && (b->rank != 1 || b->dims[0] != wt->dims[0]))
+        return onnx_node_fail(im, node, CNN_ERR_SHAPE,
+                              "bias has %zu values for %lld filters",
+                              b->numel, (long long)wt->dims[0]);
+    out = cnn_shape_make(4, (const int64_t[]){1, wt->dims[0], w.out[0],
+                                              w.out[1]});
+    l = onnx_layer_add(im, node, "conv", &x, 1, &out, ", filters: %lld",
+                       (long long)wt->dims[0]);
+    if (!l)
+        return cnn_context_status(im->ctx);
+    hp_int2(l, "kernel", w.k[0], w.k[1], -1);
+    hp_int2(l, "stride", w.stride[0], w.stride[1], 1);
+    hp_padding(l, &w.pad);
+    hp_int2(l, "dilation", w.dilation[0], w.dilation[1], 1);
+    if (group != 1)
+        onnx_layer_hp(l, ", groups: %lld", (long long)group);
+    if (!b)
+        onnx_layer_hp(l, ", bias: false");
+    if ((st = onnx_layer_param(im, l, "weight", onnx_const_copy(im, wt), 4,
+                               wt->dims)) != CNN_OK)
+        return st;
+    if (b && (st = onnx_layer_param(im, l, "bias", onnx_const_copy(im, b), 1,
+                                    b->dims)) != CNN_OK)
+        return st;
+    return bind_new_layer(im, node);
+}
+
+static cnn_status import_pool(onnx_importer *im, const Onnx__NodeProto *node,
+                              int is_max)
+{
+    onnx_value *x = onnx_input_dynamic(im, node, 0);
+    int64_t ceil_mode = 0, storage = 0, include_pad = 0;
+    window w;
+    onnx_layer *l;
+    cnn_shape out;
+    cnn_status st;
+
+    if (!x)
+        return cnn_context_status(im->ctx);
+    if ((st = need_rank(im, node, x, 4)) != CNN_OK ||
+        (st = onnx_attr_int(im, node, "ceil_mode", 0, &ceil_mode)) != CNN_OK ||
+        (st = onnx_attr_int(im, node, "storage_order", 0, &storage)) != CNN_OK ||
+        (st = onnx_attr_int(im, node, "count_include_pad", 0,
+                            &include_pad)) != CNN_OK)
+        return st;
+    if (storage != 0)
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "storage_order %lld is not supported (only 0, "
+                              "row-major indices)", (long long)storage);
+    if ((ceil_mode != 0 && ceil_mode != 1) ||
+        (include_pad != 0 && include_pad != 1))
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "ceil_mode and count_include_pad must be 0 or "
+                              "1");
+    w.ceil_mode = (int)ceil_mode;
+    if ((st = read_window(im, node, x, &w, 0)) != CNN_OK)
+        return st;
+    if (!is_max && (w.dilation[0] != 1 || w.dilation[1] != 1))
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "average pooling with dilation is not "
+                              "supported");
+    out = cnn_shape_make(4, (const int64_t[]){1, x->shape.dims[1], w.out[0],
+                                              w.out[1]});
+    l = onnx_layer_add(im, node, is_max ? "maxpool" : "avgpool", &x, 1, &out,
+                       "%s", "");
+    if (!l)
+        return cnn_context_status(im->ctx);
+    hp_int2(l, "size", w.k[0], w.k[1], -1);
+    /* ONNX's default stride is 1, cnnrun's the window: always written. */
+    hp_int2(l, "stride", w.stride[0], w.stride[1], -1);
+    hp_padding(l, &w.pad);
+    if (is_max)
+        hp_int2(l, "dilation", w.dilation[0], w.dilation[1], 1);
+    if (ceil_mode)
+        onnx_layer_hp(l, ", ceil_mode: true");
+    if (!is_max)
+        onnx_layer_hp(l, ", count_include_pad: %s",
+                      include_pad ? "true" : "false");
+    return bind_new_layer(im, node);
+}
+
+cnn_status onnx_import_maxpool(onnx_importer *im, const Onnx__NodeProto *node)
+{
+    return import_pool(im, node, 1);
+}
+
+cnn_status onnx_import_avgpool(onnx_importer *im, const Onnx__NodeProto *node)
+{
+    return import_pool(im, node, 0);
+}
+
+cnn_status onnx_import_global_pool(onnx_importer *im,
+                                   const Onnx__NodeProto *node)
+{
+    onnx_value *x = onnx_input_dynamic(im, node, 0);
+    const onnx_op *op = onnx_op_for_import(node->op_type);
+    cnn_shape out;
+    cnn_status st;
+    if (!x)
+        return cnn_context_status(im->ctx);
+    if ((st = need_rank(im, node, x, 4)) != CNN_OK)
+        return st;
+    out = cnn_shape_make(4, (const int64_t[]){1, x->shape.dims[1], 1, 1});
+    if (!onnx_layer_add(im, node, op->layer_type, &x, 1, &out, "%s", ""))
+        return cnn_context_status(im->ctx);
+    return bind_new_layer(im, node);
+}
+
+/* ---- Dense: Gemm, MatMul (+ Add) ---------------------------------------- */
+
+static onnx_layer *add_dense(onnx_importer *im, const Onnx__NodeProto *node,
+                             onnx_value *x, int64_t units)
+{
+    cnn_shape out = cnn_shape_make(2, (const int64_t[]){1, units});
+    onnx_layer *l = onnx_layer_add(im, node, "dense", &x, 1, &out,
+                                   ", units: %lld", (long long)units);
+    if (l)
+        l->units = units;
+    return l;
+}
+
+cnn_status onnx_import_gemm(onnx_importer *im, const Onnx__NodeProto *node)
+{
+    onnx_value *a = onnx_input_dynamic(im, node, 0);
+    onnx_const *b, *c = NULL;
+    int64_t trans_a, trans_b, units, k;
+    float alpha, beta;
+    onnx_layer *l;
+    float *w;
+    cnn_status st;
+
+    if (!a || !(b = onnx_input_const(im, node, 1, ONNX_C_FLOAT)))
+        return cnn_context_status(im->ctx);
+    if (onnx_has_input(node, 2) &&
+        !(c = onnx_input_const(im, node, 2, ONNX_C_FLOAT)))
+        return cnn_context_status(im->ctx);
+    if ((st = need_rank(im, node, a, 2)) != CNN_OK ||
+        (st = onnx_attr_int(im, node, "transA", 0, &trans_a)) != CNN_OK ||
+        (st = onnx_attr_int(im, node, "transB", 0, &trans_b)) != CNN_OK ||
+        (st = onnx_attr_float(im, node, "alpha", 1.0f, &alpha)) != CNN_OK ||
+        (st = onnx_attr_float(im, node, "beta", 1.0f, &beta)) != CNN_OK)
+        return st;
+    if (trans_a)
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "transA=1 would multiply across the batch");
+    if (b->rank != 2)
+        return onnx_node_fail(im, node, CNN_ERR_SHAPE, "B has rank %d, not 2",
+                              (int)b->rank);
+    units = trans_b ? b->dims[0] : b->dims[1];
+    k = trans_b ? b->dims[1] : b->dims[0];
+    if (k != a->shape.dims[1])
+        return onnx_node_fail(im, node, CNN_ERR_SHAPE,
+                              "B [%lld, %lld] (transB=%lld) does not take "
+                              "%lld features", (long long)b->dims[0],
+                              (long long)b->dims[1], (long long)trans_b,
+                              (long long)a->shape.dims[1]);
+    if (c && c->numel != 1 && c->numel != (size_t)units)
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "C has %zu values; a bias of %lld or one value "
+                              "is supported", c->numel, (long long)units);
+    if (!(l = add_dense(im, node, a, units)))
+        return cnn_context_status(im->ctx);
+    /* PyTorch's Linear weight is [out, in]: B itself when transB=1. */
+    w = malloc((size_t)(units * k) * sizeof *w + 1);
+    if (w)
+        for (int64_t o = 0; o < units; o++)
+            for (int64_t i = 0; i < k; i++)
+                w[o * k + i] = alpha * (trans_b ? b->f[o * k + i]
+                                                : b->f[i * units + o]);
+    if ((st = onnx_layer_param(im, l, "weight", w, 2,
+                               (const int64_t[]){units, k})) != CNN_OK)
+        return st;
+    if (c) {
+        float *bias = malloc((size_t)units * sizeof *bias + 1);
+        if (bias)
+            for (int64_t o = 0; o < units; o++)
+                bias[o] = beta * c->f[c->numel == 1 ? 0 : o];
+        if ((st = onnx_layer_param(im, l, "bias", bias, 1, &units)) != CNN_OK)
+            return st;
+    } else {
+        l->dense_without_bias = 1;
+    }
+    return bind_new_layer(im, node);
+}
+
+cnn_status onnx_import_matmul(onnx_importer *im, const Onnx__NodeProto *node)
+{
+    onnx_value *a = onnx_input_dynamic(im, node, 0);
+    onnx_const *b;
+    onnx_layer *l;
+    int64_t units, k;
+    float *w;
+    cnn_status st;
+
+    if (!a || !(b = onnx_input_const(im, node, 1, ONNX_C_FLOAT)))
+        return cnn_context_status(im->ctx);
+    if ((st = need_rank(im, node, a, 2)) != CNN_OK)
+        return st;
+    if (b->rank != 2 || b->dims[0] != a->shape.dims[1])
+        return onnx_node_fail(im, node, CNN_ERR_SHAPE,
+                              "the constant operand must be [%lld, M]",
+                              (long long)a->shape.dims[1]);
+    k = b->dims[0];
+    units = b->dims[1];
+    if (!(l = add_dense(im, node, a, units)))
+        return cnn_context_status(im->ctx);
+    w = malloc((size_t)(units * k) * sizeof *w + 1);
+    if (w)
+        for (int64_t o = 0; o < units; o++)
+            for (int64_t i = 0; i < k; i++)
+                w[o * k + i] = b->f[i * units + o];
+    if ((st = onnx_layer_param(im, l, "weight", w, 2,
+                               (const int64_t[]){units, k})) != CNN_OK)
+        return st;
+    l->dense_without_bias = 1; /* an Add after it may give one */
+    return bind_new_layer(im, node);
+}
+
+/* ---- Normalisation ------------------------------------------------------- */
+
+cnn_status onnx_import_batchnorm(onnx_importer *im,
+                                 const Onnx__NodeProto *node)
+{
+    static const char *const names[] = {"weight", "bias", "running_mean",
+                                        "running_var"};
+    onnx_value *x = onnx_input_dynamic(im, node, 0);
+    onnx_const *p[4];
+    float eps, momentum;
+    int64_t spatial, training;
+    onnx_layer *l;
+    cnn_status st;
+
+    if (!x)
+        return cnn_context_status(im->ctx);
+    for (int i = 0; i < 4; i++)
+        if (!(p[i] = onnx_input_const(im, node, (size_t)i + 1, ONNX_C_FLOAT)))
+            return cnn_context_status(im->ctx);
+    if ((st = onnx_attr_float(im, node, "epsilon", 1e-5f, &eps)) != CNN_OK ||
+        (st = onnx_attr_float(im, node, "momentum", 0.9f, &momentum)) != CNN_OK ||
+        (st = onnx_attr_int(im, node, "spatial", 1, &spatial)) != CNN_OK ||
+        (st = onnx_attr_int(im, node, "training_mode", 0, &training)) != CNN_OK)
+        return st;
+    if (spatial != 1 || training != 0)
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "spatial=%lld, training_mode=%lld: only "
+                              "inference-mode spatial batch norm is supported",
+                              (long long)spatial, (long long)training);
+    if (x->shape.rank != 4 && x->shape.rank != 2)
+        return need_rank(im, node, x, 4);
+    for (int i = 0; i < 4; i++)
+        if (p[i]->numel != (size_t)x->shape.dims[1])
+            return onnx_node_fail(im, node, CNN_ERR_SHAPE,
+                                  "input %d has %zu values for %lld channels",
+                                  i + 1, p[i]->numel,
+                                  (long long)x->shape.dims[1]);
+    if (!(eps >= 1e-12f && eps <= 1.0f) || !(momentum >= 0 && momentum <= 1))
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "epsilon %g or momentum %g out of range",
+                              (double)eps, (double)momentum);
+    if (!(l = onnx_layer_add(im, node, "batchnorm", &x, 1, &x->shape, "%s",
+                             "")))
+        return cnn_context_status(im->ctx);
+    hp_float(l, "eps", eps, 1e-5f);
+    /* ONNX's momentum weighs the old statistic, PyTorch's the new one. */
+    if (fabsf(momentum - 0.9f) > 1e-7f)
+        onnx_layer_hp(l, ", momentum: %.6g", 1.0 - (double)momentum);
+    for (int i = 0; i < 4; i++)
+        if ((st = onnx_layer_param(im, l, names[i], onnx_const_copy(im, p[i]),
+                                   1, &x->shape.dims[1])) != CNN_OK)
+            return st;
+    return bind_new_layer(im, node);
+}
+
+cnn_status onnx_import_lrn(onnx_importer *im, const Onnx__NodeProto *node)
+{
+    onnx_value *x = onnx_input_dynamic(im, node, 0);
+    int64_t size;
+    float alpha, beta, bias;
+    onnx_layer *l;
+    cnn_status st;
+    if (!x)
+        return cnn_context_status(im->ctx);
+    if ((st = need_rank(im, node, x, 4)) != CNN_OK ||
+        (st = onnx_attr_int(im, node, "size", 0, &size)) != CNN_OK ||
+        (st = onnx_attr_float(im, node, "alpha", 1e-4f, &alpha)) != CNN_OK ||
+        (st = onnx_attr_float(im, node, "beta", 0.75f, &beta)) != CNN_OK ||
+        (st = onnx_attr_float(im, node, "bias", 1.0f, &bias)) != CNN_OK)
+        return st;
+    /* ONNX centres an even window one channel lower than PyTorch does. */
+    if (size < 1 || size > 1024 || size % 2 == 0)
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "size %lld: odd sizes from 1 to 1023 are "
+                              "supported", (long long)size);
+    if (!(l = onnx_layer_add(im, node, "lrn", &x, 1, &x->shape,
+                             ", size: %lld", (long long)size)))
+        return cnn_context_status(im->ctx);
+    hp_float(l, "alpha", alpha, 1e-4f);
+    hp_float(l, "beta", beta, 0.75f);
+    hp_float(l, "k", bias, 1.0f);
+    return bind_new_layer(im, node);
+}
+
+/* ---- Activations --------------------------------------------------------- */
+
+static cnn_status unary(onnx_importer *im, const Onnx__NodeProto *node,
+                        const char *type, onnx_layer **out)
+{
+    onnx_value *x = onnx_input_dynamic(im, node, 0);
+    if (!x)
+        return cnn_context_status(im->ctx);
+    *out = onnx_layer_add(im, node, type, &x, 1, &x->shape, "%s", "");
+    return *out ? CNN_OK : cnn_context_status(im->ctx);
+}
+
+cnn_status onnx_import_activation(onnx_importer *im,
+                                  const Onnx__NodeProto *node)
+{
+    onnx_layer *l;
+    cnn_status st = unary(im, node, onnx_op_for_import(node->op_type)->layer_type,
+                          &l);
+    return st != CNN_OK ? st : bind_new_layer(im, node);
+}
+
+cnn_status onnx_import_leakyrelu(onnx_importer *im,
+                                 const Onnx__NodeProto *node)
+{
+    float alpha;
+    onnx_layer *l;
+    cnn_status st = onnx_attr_float(im, node, "alpha", 0.01f, &alpha);
+    if (st != CNN_OK || (st = unary(im, node, "leakyrelu", &l)) != CNN_OK)
+        return st;
+    hp_float(l, "negative_slope", alpha, 0.01f);
+    return bind_new_layer(im, node);
+}
+
+cnn_status onnx_import_elu(onnx_importer *im, const Onnx__NodeProto *node)
+{
+    float alpha;
+    onnx_layer *l;
+    cnn_status st = onnx_attr_float(im, node, "alpha", 1.0f, &alpha);
+    if (st != CNN_OK || (st = unary(im, node, "elu", &l)) != CNN_OK)
+        return st;
+    hp_float(l, "alpha", alpha, 1.0f);
+    return bind_new_layer(im, node);
+}
+
+cnn_status onnx_import_hardsigmoid(onnx_importer *im,
+                                   const Onnx__NodeProto *node)
+{
+    float alpha, beta;
+    onnx_layer *l;
+    cnn_status st;
+    if ((st = onnx_attr_float(im, node, "alpha", 0.2f, &alpha)) != CNN_OK ||
+        (st = onnx_attr_float(im, node, "beta", 0.5f, &beta)) != CNN_OK ||
+        (st = unary(im, node, "hardsigmoid", &l)) != CNN_OK)
+        return st;
+    /* Both written: ONNX's default alpha (0.2) is not PyTorch's (1/6). */
+    onnx_layer_hp(l, ", alpha: %.9g, beta: %.9g", (double)alpha, (double)beta);
+    return bind_new_layer(im, node);
+}
+
+cnn_status onnx_import_prelu(onnx_importer *im, const Onnx__NodeProto *node)
+{
+    onnx_value *x = onnx_input_dynamic(im, node, 0);
+    onnx_const *slope;
+    onnx_layer *l;
+    int64_t c, n;
+    cnn_status st;
+    if (!x || !(slope = onnx_input_const(im, node, 1, ONNX_C_FLOAT)))
+        return cnn_context_status(im->ctx);
+    c = x->shape.dims[1];
+    /* One slope per channel ([C], [C, 1, 1]) or one for all. */
+    for (int32_t d = 1; d < slope->rank; d++)
+        if (slope->dims[d] != 1 && slope->rank != 1)
+            return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                                  "slope shape broadcasts beyond channels; "
+                                  "one slope or one per channel is "
+                                  "supported");
+    if (slope->numel != 1 && slope->numel != (size_t)c)
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "%zu slopes for %lld channels", slope->numel,
+                              (long long)c);
+    if (x->shape.rank != 4 && x->shape.rank != 2)
+        return need_rank(im, node, x, 4);
+    if ((st = unary(im, node, "prelu", &l)) != CNN_OK)
+        return st;
+    n = (int64_t)slope->numel;
+    if (n == 1)
+        onnx_layer_hp(l, ", num_parameters: 1");
+    if ((st = onnx_layer_param(im, l, "weight", onnx_const_copy(im, slope), 1,
+                               &n)) != CNN_OK)
+        return st;
+    return bind_new_layer(im, node);
+}
+
+/* A scalar bound of Clip (opset >= 11 inputs). */
+static cnn_status clip_bound(onnx_importer *im, const Onnx__NodeProto *node,
+                             size_t i, float *v)
+{
+    onnx_const *c;
+    if (!onnx_has_input(node, i))
+        return CNN_OK;
+    if (!(c = onnx_input_const(im, node, i, ONNX_C_FLOAT)))
+        return cnn_context_status(im->ctx);
+    if (c->numel != 1)
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "bound %zu has %zu values, not one", i,
+                              c->numel);
+    *v = c->f[0];
+    return CNN_OK;
+}
+
+cnn_status onnx_import_clip(onnx_importer *im, const Onnx__NodeProto *node)
+{
+    float lo = -3.4028234663852886e38f, hi = 3.4028234663852886e38f;
+    onnx_layer *l;
+    cnn_status st;
+    if (im->opset < 11) {
+        if ((st = onnx_attr_float(im, node, "min", lo, &lo)) != CNN_OK ||
+            (st = onnx_attr_float(im, node, "max", hi, &hi)) != CNN_OK)
+            return st;
+    } else if (node->n_attribute) {
+        return onnx_node_fail(im, node, CNN_ERR_FORMAT,
+                              "from opset 11, Clip takes its bounds as "
+                              "inputs, not attributes");
+    } else if ((st = clip_bound(im, node, 1, &lo)) != CNN_OK ||
+               (st = clip_bound(im, node, 2, &hi)) != CNN_OK) {
+        return st;
+    }
+    if (lo == 0.0f && hi == 6.0f) { /* what nn.ReLU6 exports */
+        st = unary(im, node, "relu6", &l);
+        return st != CNN_OK ? st : bind_new_layer(im, node);
+    }
+    if ((st = unary(im, node, "clip", &l)) != CNN_OK)
+        return st;
+    if (lo > -3.4028234663852886e38f)
+        onnx_layer_hp(l, ", min: %.9g", (double)lo);
+    if (hi < 3.4028234663852886e38f)
+        onnx_layer_hp(l, ", max: %.9g", (double)hi);
+    return bind_new_layer(im, node);
+}
+
+cnn_status onnx_import_softmax(onnx_importer *im, const Onnx__NodeProto *node)
+{
+    onnx_value *x = onnx_input_dynamic(im, node, 0);
+    const char *type = onnx_op_for_import(node->op_type)->layer_type;
+    int64_t axis, a;
+    onnx_layer *l;
+    cnn_status st;
+    if (!x)
+        return cnn_context_status(im->ctx);
+    if ((st = onnx_attr_int(im, node, "axis", im->opset < 13 ? 1 : -1,
+                            &axis)) != CNN_OK)
+        return st;
+    a = axis < 0 ? axis + x->shape.rank : axis;
+    if (a < 1 || a >= x->shape.rank)
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "axis %lld of a rank-%d input: the batch axis "
+                              "or outside", (long long)axis,
+                              (int)x->shape.rank);
+    if (im->opset < 13) {
+        /* Before opset 13 the op normalises over all axes from axis on. */
+        for (int32_t d = (int32_t)a + 1; d < x->shape.rank; d++)
+            if (x->shape.dims[d] != 1)
+                return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                                      "opset %lld normalises over axes %lld "
+                                      "to %d together; cnnrun normalises one "
+                                      "axis (re-export with opset >= 13)",
+                                      (long long)im->opset, (long long)a,
+                                      (int)x->shape.rank - 1);
+    }
+    if ((st = unary(im, node, type, &l)) != CNN_OK)
+        return st;
+    if (a != 1)
+        onnx_layer_hp(l, ", axis: %lld", (long long)a);
+    return bind_new_layer(im, node);
+}
+
+/* ---- Shapes: Flatten, Reshape, Squeeze ---------------------------------- */
+
+/* A target shape that merges one run of x's axes becomes a flatten layer
+ * (torch.flatten's start_dim and end_dim); the same shape is an alias. */
+static cnn_status merge_axes(onnx_importer *im, const Onnx__NodeProto *node,
+                             onnx_value *x, int32_t rank, const int64_t *t)
+{
+    int32_t r = x->shape.rank, s = 1, e;
+    int64_t prod = 1;
+    char a[160], b[160];
+    cnn_shape out = cnn_shape_make(rank, t);
+    onnx_layer *l;
+
+    out.dims[0] = 1;
+    if (rank == r) {
+        if (cnn_shape_equal(&out, &x->shape))
+            return onnx_bind_alias(im, node, 0, x);
+    } else if (rank < r && rank >= 2) {
+        while (s < rank && t[s] == x->shape.dims[s])
+            s++;
+        e = s + (r - rank);
+        for (int32_t d = s; d <= e; d++)
+            prod *= x->shape.dims[d];
+        if (s < rank && prod == t[s]) {
+            int ok = 1;
+            for (int32_t d = s + 1; d < rank; d++)
+                ok &= t[d] == x->shape.dims[d + (r - rank)];
+            if (ok) {
+                if (!(l = onnx_layer_add(im, node, "flatten", &x, 1, &out,
+                                         "%s", "")))
+                    return cnn_context_status(im->ctx);
+                if (s != 1)
+                    onnx_layer_hp(l, ", start_dim: %d", (int)s);
+                if (e != r - 1)
+                    onnx_layer_hp(l, ", end_dim: %d", (int)e);
+                return bind_new_layer(im, node);
+            }
+        }
+    }
+    shape_text(&x->shape, a, sizeof a);
+    shape_text(&out, b, sizeof b);
+    return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                          "%s to %s is not a flattening of adjacent axes; "
+                          "only such reshapes are supported", a, b);
+}
+
+cnn_status onnx_import_flatten(onnx_importer *im, const Onnx__NodeProto *node)
+{
+    onnx_value *x = onnx_input_dynamic(im, node, 0);
+    int64_t axis, t[2] = {1, 1};
+    cnn_status st;
+    if (!x)
+        return cnn_context_status(im->ctx);
+    if ((st = onnx_attr_int(im, node, "axis", 1, &axis)) != CNN_OK)
+        return st;
+    if (axis < 0)
+        axis += x->shape.rank;
+    if (axis != 1)
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "axis %lld: only axis 1 (keep the batch, "
+                              "flatten the rest) is supported",
+                              (long long)axis);
+    for (int32_t d = 1; d < x->shape.rank; d++)
+        t[1] *= x->shape.dims[d];
+    return merge_axes(im, node, x, 2, t);
+}
+
+cnn_status onnx_import_reshape(onnx_importer *im, const Onnx__NodeProto *node)
+{
+    onnx_value *x = onnx_input_dynamic(im, node, 0);
+    onnx_const *shape;
+    int64_t t[CNN_MAX_RANK], allowzero = 0, known = 1, per_sample = 1;
+    int infer = -1;
+    cnn_status st;
+    if (!x || !(shape = onnx_input_const(im, node, 1, ONNX_C_INT)))
+        return cnn_context_status(im->ctx);
+    if ((st = onnx_attr_int(im, node, "allowzero", 0, &allowzero)) != CNN_OK)
+        return st;
+    if (shape->rank != 1 || shape->numel < 1 || shape->numel > CNN_MAX_RANK)
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "the target shape must be a list of 1 to %d "
+                              "sizes", CNN_MAX_RANK);
+    for (int32_t d = 1; d < x->shape.rank; d++)
+        per_sample *= x->shape.dims[d];
+    for (size_t d = 0; d < shape->numel; d++) {
+        int64_t v = shape->i[d];
+        if (v == ONNX_DIM_BATCH || (d == 0 && v == 0 && !allowzero)) {
+            if (d != 0)
+                return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                                      "the batch size moves to axis %zu", d);
+            t[d] = 1;
+        } else if (v == 0 && !allowzero) {
+            if ((int32_t)d >= x->shape.rank)
+                return onnx_node_fail(im, node, CNN_ERR_SHAPE,
+                                      "0 copies axis %zu, which the input "
+                                      "lacks", d);
+            t[d] = x->shape.dims[d];
+            known *= t[d];
+        } else if (v == -1) {
+            if (infer >= 0)
+                return onnx_node_fail(im, node, CNN_ERR_FORMAT,
+                                      "more than one -1 in the target shape");
+            infer = (int)d;
+        } else if (v < 1) {
+            return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                                  "target size %lld", (long long)v);
+        } else {
+            t[d] = v;
+            if (d)
+                known *= v;
+        }
+    }
+    if (infer == 0) {
+        /* [-1, K]: the batch comes out of -1 when K is one sample. */
+        if (known != per_sample)
+            return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                                  "-1 at axis 0 would mix samples "
+                                  "(%lld values per sample, %lld per row)",
+                                  (long long)per_sample, (long long)known);
+        t[0] = 1;
+    } else if (infer > 0) {
+        if (known == 0 || per_sample % known)
+            return onnx_node_fail(im, node, CNN_ERR_SHAPE,
+                                  "%lld values per sample do not divide into "
+                                  "rows of %lld", (long long)per_sample,
+                                  (long long)known);
+        t[infer] = per_sample / known;
+    } else if (shape->i[0] != ONNX_DIM_BATCH && shape->i[0] != 0 &&
+               shape->i[0] != 1) {
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "the target shape fixes the batch at %lld",
+                              (long long)shape->i[0]);
+    }
+    return merge_axes(im, node, x, (int32_t)shape->numel, t);
+}
+
+cnn_status onnx_import_squeeze(onnx_importer *im, const Onnx__NodeProto *node)
+{
+    onnx_value *x = onnx_input_dynamic(im, node, 0);
+    int64_t axes[CNN_MAX_RANK], t[CNN_MAX_RANK];
+    size_t n = 0;
+    int32_t r;
+    int drop[CNN_MAX_RANK] = {0};
+    cnn_status st;
+    if (!x)
+        return cnn_context_status(im->ctx);
+    r = x->shape.rank;
+    if (im->opset < 13) {
+        if ((st = onnx_attr_ints(im, node, "axes", axes, CNN_MAX_RANK, &n)) !=
+            CNN_OK)
+            return st;
+    } else if (onnx_has_input(node, 1)) {
+        onnx_const *c = onnx_input_const(im, node, 1, ONNX_C_INT);
+        if (!c)
+            return cnn_context_status(im->ctx);
+        if (c->numel > CNN_MAX_RANK)
+            return onnx_node_fail(im, node, CNN_ERR_FORMAT, "too many axes");
+        n = c->numel;
+        memcpy(axes, c->i, n * sizeof *axes);
+    }
+    if (n == 0) /* every axis of size 1 but the batch */
+        for (int32_t d = 1; d < r; d++)
+            if (x->shape.dims[d] == 1)
+                axes[n++] = d;
+    for (size_t k = 0; k < n; k++) {
+        int64_t a = axes[k] < 0 ? axes[k] + r : axes[k];
+        if (a < 1 || a >= r || x->shape.dims[a] != 1)
+            return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                                  "axis %lld is the batch, outside the input "
+                                  "or not of size 1", (long long)axes[k]);
+        drop[a] = 1;
+    }
+    n = 0;
+    for (int32_t d = 0; d < r; d++)
+        if (!drop[d])
+            t[n++] = x->shape.dims[d];
+    return merge_axes(im, node, x, (int32_t)n, t);
+}
+
+/* Identity, Dropout (inference): the output is the input. */
+cnn_status onnx_import_passthrough(onnx_importer *im,
+                                   const Onnx__NodeProto *node)
+{
+    onnx_value *x = onnx_input(im, node, 0);
+    cnn_status st;
+    if (!x)
+        return cnn_context_status(im->ctx);
+    if ((st = only_first_output(im, node)) != CNN_OK)
+        return st;
+    if (strcmp(node->op_type, "Dropout") == 0 && onnx_has_input(node, 2)) {
+        onnx_const *mode = onnx_input_const(im, node, 2, ONNX_C_INT);
+        if (!mode)
+            return cnn_context_status(im->ctx);
+        if (mode->numel != 1 || mode->i[0] != 0)
+            return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                                  "training_mode must be false");
+    }
+    return onnx_bind_alias(im, node, 0, x);
+}
+
+/* ---- Joins: Add, Mul, Concat --------------------------------------------- */
+
+static int all_equal(const onnx_const *c, float v)
+{
+    for (size_t k = 0; k < c->numel; k++)
+        if (c->f[k] != v)
+            return 0;
+    return 1;
+}
+
+cnn_status onnx_import_add(onnx_importer *im, const Onnx__NodeProto *node)
+{
+    onnx_value *a = onnx_input(im, node, 0), *b = onnx_input(im, node, 1);
+    onnx_value *in[2];
+    char sa[160], sb[160];
+    if (!a || !b)
+        return cnn_context_status(im->ctx);
+    if (a->is_const && !b->is_const) {
+        onnx_value *t = a;
+        a = b;
+        b = t;
+    }
+    if (a->is_const)
+        return onnx_node_fail(im, node, CNN_ERR_INVALID,
+                              "both inputs are constants (not folded)");
+    if (b->is_const) {
+        onnx_layer *l = a->layer >= 0 ? &im->layers[a->layer] : NULL;
+        if (b->c.type != ONNX_C_FLOAT)
+            return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                                  "adds integers to a float tensor");
+        if (all_equal(&b->c, 0.0f) && b->c.rank <= a->shape.rank)
+            return onnx_bind_alias(im, node, 0, a);
+        /* MatMul + Add: the bias of the dense layer just made. */
+        if (l && l->dense_without_bias &&
+            (size_t)a->layer == im->n_layers - 1 &&
+            onnx_value_uses(im, a) == 1 &&
+            b->c.numel == (size_t)l->units &&
+            (b->c.rank == 1 || (b->c.rank == 2 && b->c.dims[0] == 1))) {
+            cnn_status st = onnx_layer_param(im, l, "bias",
+                                             onnx_const_copy(im, &b->c), 1,
+                                             &l->units);
+            if (st != CNN_OK)
+                return st;
+            l->dense_without_bias = 0;
+            return onnx_bind_alias(im, node, 0, a);
+        }
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "adding the constant '%s' is supported only as "
+                              "the bias right after a MatMul", b->name);
+    }
+    if (!cnn_shape_equal(&a->shape, &b->shape)) {
+        shape_text(&a->shape, sa, sizeof sa);
+        shape_text(&b->shape, sb, sizeof sb);
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "adds %s and %s; only equal shapes are "
+                              "supported", sa, sb);
+    }
+    in[0] = a;
+    in[1] = b;
+    if (!onnx_layer_add(im, node, "add", in, 2, &a->shape, "%s", ""))
+        return cnn_context_status(im->ctx);
+    return bind_new_layer(im, node);
+}
+
+cnn_status onnx_import_mul(onnx_importer *im, const Onnx__NodeProto *node)
+{
+    onnx_value *a = onnx_input(im, node, 0), *b = onnx_input(im, node, 1);
+    onnx_value *in[2];
+    char sa[160], sb[160];
+    int broadcast;
+    if (!a || !b)
+        return cnn_context_status(im->ctx);
+    if (a->is_const && !b->is_const) {
+        onnx_value *t = a;
+        a = b;
+        b = t;
+    }
+    if (b->is_const) {
+        if (b->c.type == ONNX_C_FLOAT && all_equal(&b->c, 1.0f) && !a->is_const &&
+            b->c.rank <= a->shape.rank)
+            return onnx_bind_alias(im, node, 0, a);
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "multiplying by the constant '%s' is not "
+                              "supported", b->name);
+    }
+    /* The [N, C, 1, 1] operand (squeeze-and-excitation) goes second. */
+    if (a->shape.rank == 4 && a->shape.dims[2] == 1 && a->shape.dims[3] == 1 &&
+        !(b->shape.dims[2] == 1 && b->shape.dims[3] == 1)) {
+        onnx_value *t = a;
+        a = b;
+        b = t;
+    }
+    broadcast = a->shape.rank == 4 && b->shape.rank == 4 &&
+                b->shape.dims[1] == a->shape.dims[1] && b->shape.dims[2] == 1 &&
+                b->shape.dims[3] == 1;
+    if (!cnn_shape_equal(&a->shape, &b->shape) && !broadcast) {
+        shape_text(&a->shape, sa, sizeof sa);
+        shape_text(&b->shape, sb, sizeof sb);
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "multiplies %s by %s; equal shapes or [N, C, "
+                              "1, 1] are supported", sa, sb);
+    }
+    in[0] = a;
+    in[1] = b;
+    if (!onnx_layer_add(im, node, "mul", in, 2, &a->shape, "%s", ""))
+        return cnn_context_status(im->ctx);
+    return bind_new_layer(im, node);
+}
+
+cnn_status onnx_import_concat(onnx_importer *im, const Onnx__NodeProto *node)
+{
+    onnx_value *in[ONNX_LAYER_INPUTS];
+    int64_t axis;
+    cnn_shape out;
+    cnn_status st;
+    if (node->n_input < 1 || node->n_input > ONNX_LAYER_INPUTS)
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "%zu inputs (1 to %d are supported)",
+                              node->n_input, ONNX_LAYER_INPUTS);
+    for (size_t i = 0; i < node->n_input; i++)
+        if (!(in[i] = onnx_input_dynamic(im, node, i)))
+            return cnn_context_status(im->ctx);
+    if ((st = onnx_attr_int(im, node, "axis", 1, &axis)) != CNN_OK)
+        return st;
+    out = in[0]->shape;
+    if (axis < 0)
+        axis += out.rank;
+    if (axis != 1)
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "axis %lld: only channels (axis 1) are "
+                              "supported", (long long)axis);
+    for (size_t i = 1; i < node->n_input; i++) {
+        cnn_shape s = in[i]->shape;
+        out.dims[1] += s.dims[1];
+        s.dims[1] = in[0]->shape.dims[1];
+        if (!cnn_shape_equal(&s, &in[0]->shape))
+            return onnx_node_fail(im, node, CNN_ERR_SHAPE,
+                                  "input %zu differs from input 0 in more "
+                                  "than its channels", i);
+    }
+    if (node->n_input == 1)
+        return onnx_bind_alias(im, node, 0, in[0]);
+    if (!onnx_layer_add(im, node, "concat", in, node->n_input, &out, "%s", ""))
+        return cnn_context_status(im->ctx);
+    return bind_new_layer(im, node);
+}
