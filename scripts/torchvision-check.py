@@ -63,7 +63,7 @@ def main():
                             "--quiet"], check=True)
             got = np.load(yp).reshape(want.shape)
             err = np.abs(got - want) / np.maximum(1.0, np.abs(want))
-            ours = summary["total_params"]
+            ours = summary["trainable_params"]
             ok = err.max() <= 1e-4 and ours == torch_params
             failed += not ok
             print(f"{net}: parameters cnnrun {ours:,} torchvision "
