@@ -144,7 +144,10 @@ static int open_everything(trainer *t, const char *graph_path)
                  t->cfg->checkpoint_dir);
     }
     if (t->cfg->resume) {
-        if (checkpoint_load(t->ctx, t->cfg->resume, t->m.params, t->optim, &t->pos) != CNN_OK)
+        if (checkpoint_load(t->ctx, t->cfg->resume, t->m.params, t->optim, &t->pos) != CNN_OK ||
+            checkpoint_check_position(t->ctx, t->cfg->resume, &t->pos,
+                                      cnn_loader_batch_count(t->loader),
+                                      (uint64_t)t->cfg->epochs) != CNN_OK)
             return fail(t);
         if (!t->quiet)
             fprintf(stderr, "cnnrun train: resumed from %s at epoch %" PRIu64

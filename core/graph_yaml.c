@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cnn/file_read.h"
 #include "graph_walk.h"
 
 /* A graph file is a page of text; anything larger is a mistake. */
@@ -348,32 +349,15 @@ cnn_status cnn_graph_doc_parse(cnn_context *ctx, const char *text,
 cnn_status cnn_graph_doc_load(cnn_context *ctx, const char *path,
                               cnn_graph_doc **out)
 {
-    FILE *f;
-    char *text;
+    unsigned char *text;
     size_t length;
     cnn_status st;
     *out = NULL;
-    f = fopen(path, "rb");
-    if (!f)
-        return cnn_fail(ctx, errno == ENOENT ? CNN_ERR_NOT_FOUND : CNN_ERR_IO,
-                        "%s: cannot open: %s", path, strerror(errno));
-    text = malloc(GRAPH_FILE_MAX + 1);
-    if (!text) {
-        fclose(f);
-        return cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
-    }
-    length = fread(text, 1, GRAPH_FILE_MAX + 1, f);
-    if (ferror(f)) {
-        st = cnn_fail(ctx, CNN_ERR_IO, "%s: read failed: %s", path,
-                      strerror(errno));
-    } else if (length > GRAPH_FILE_MAX) {
-        st = cnn_fail(ctx, CNN_ERR_FORMAT,
-                      "%s: larger than %zu bytes, too large for a graph file",
-                      path, GRAPH_FILE_MAX);
-    } else {
-        st = cnn_graph_doc_parse(ctx, text, length, path, out);
-    }
-    fclose(f);
+    st = cnn_file_read_all(ctx, path, GRAPH_FILE_MAX, "graph file", &text,
+                           &length);
+    if (st != CNN_OK)
+        return st;
+    st = cnn_graph_doc_parse(ctx, (const char *)text, length, path, out);
     free(text);
     return st;
 }
