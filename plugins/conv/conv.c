@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* conv: 2-D convolution, a cross-correlation as in PyTorch's Conv2d.
  *
- * Shapes: x [N, C, H, W], w [K, C, kh, kw], b [K], y [N, K, OH, OW] with
- * OH = floor((H + 2 ph - kh) / sh) + 1 (OW likewise). Per image, with
- * X = im2col(x) of shape [C kh kw, OH OW] and W viewed as [K, C kh kw]:
+ * Shapes: x [N, C, H, W], w [K, C/G, kh, kw], b [K], y [N, K, OH, OW] with
+ * G groups (input channels [g C/G, (g+1) C/G) feed filters
+ * [g K/G, (g+1) K/G)), dilation (dh, dw) (taps dh rows apart: an
+ * effective kernel of dh (kh - 1) + 1 rows), padding pt, pb above and below
+ * (pl, pr left and right) and OH = floor((H + pt + pb - dh (kh - 1) - 1)
+ * / sh) + 1 (OW likewise). Per image and group, with X = im2col(x) of
+ * shape [C/G kh kw, OH OW] and W_g viewed as [K/G, C/G kh kw]:
  *
  *   forward   Y  = W X + b 1^T                               (one GEMM)
  *   bias      db[k] = sum over n, oh, ow of dy[n, k, oh, ow]
@@ -17,10 +21,12 @@
  * This file checks shapes and picks, per product and from the geometry
  * alone, the algorithm: a direct convolution for stride 1 and few filters
  * (direct.c, LeNet), Winograd F(2x2, 3x3) for 3x3 stride-1 kernels with
- * enough channels and pixels (winograd.c, winograd_dw.c; VGG), or im2col +
- * GEMM for anything (conv_gemm.c). All spread their work over env->threads
- * (conv_impl.h); docs/performance.md has the measurements behind the
- * rules. */
+ * enough channels and pixels (winograd.c, winograd_dw.c; VGG), both for
+ * groups 1, no dilation and equal padding on both sides; per-channel
+ * kernels for depthwise layers (groups == C, depthwise.c; MobileNet); or
+ * im2col + GEMM for anything (conv_gemm.c). All spread their work over
+ * env->threads (conv_impl.h); docs/performance.md has the measurements
+ * behind the rules. */
 #include <limits.h>
 #include <stdint.h>
 #include <string.h>
@@ -28,18 +34,39 @@
 #include "cnn/layer.h"
 #include "conv_impl.h"
 
-enum { HP_FILTERS, HP_KERNEL, HP_STRIDE, HP_PADDING, HP_BIAS, HP_INIT };
+enum {
+    HP_FILTERS,
+    HP_KERNEL,
+    HP_STRIDE,
+    HP_PADDING,
+    HP_DILATION,
+    HP_GROUPS,
+    HP_BIAS,
+    HP_INIT
+};
 
 static const char *const conv_init_choices[] = {
     "he_uniform", "he_normal", "glorot_uniform", "torch", NULL};
 
 static const cnn_hparam_spec conv_hparams[] = {
-    {"filters", CNN_HP_INT, "number of output channels", 1, 0, 1, 65536,
+    {"filters", CNN_HP_INT,
+     "number of output channels (a multiple of groups)", 1, 0, 1, 65536,
      NULL},
     {"kernel", CNN_HP_INT2, "kernel size, n or [h, w]", 1, 0, 1, 1024, NULL},
     {"stride", CNN_HP_INT2, "stride, n or [h, w]", 0, 1, 1, 1024, NULL},
-    {"padding", CNN_HP_INT2, "zero padding on each side, n or [h, w]", 0, 0,
-     0, 1024, NULL},
+    {"padding", CNN_HP_PADDING,
+     "zero padding: n, [h, w], [top, left, bottom, right], valid, same "
+     "(output ceil(in / stride), odd padding at the bottom and right) or "
+     "same_lower (odd padding at the top and left)",
+     0, 0, 0, 1024, NULL},
+    {"dilation", CNN_HP_INT2,
+     "spacing between kernel taps, n or [h, w] (1: a dense kernel)", 0, 1, 1,
+     1024, NULL},
+    {"groups", CNN_HP_INT,
+     "channel groups: input channels and filters split into groups "
+     "convolved separately (groups = input channels: depthwise; filters = "
+     "m * input channels: channel multiplier m)",
+     0, 1, 1, 65536, NULL},
     {"bias", CNN_HP_BOOL, "add a learned bias per output channel", 0, 1, 0, 1,
      NULL},
     {"init", CNN_HP_ENUM,
@@ -64,31 +91,57 @@ static cnn_status conv_geometry(const cnn_hparam_value *hp,
                               "empty dimension",
                               (long long)in->dims[0], (long long)in->dims[1],
                               (long long)in->dims[2], (long long)in->dims[3]);
-    g->c = in->dims[1];
+    int64_t groups = hp[HP_GROUPS].i[0], k = hp[HP_FILTERS].i[0];
+    if (in->dims[1] % groups != 0 || k % groups != 0)
+        return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                              "conv groups %lld must divide both the input "
+                              "channels (%lld) and filters (%lld)",
+                              (long long)groups, (long long)in->dims[1],
+                              (long long)k);
+    g->c = in->dims[1] / groups;
     g->h = in->dims[2];
     g->w = in->dims[3];
     g->kh = hp[HP_KERNEL].i[0];
     g->kw = hp[HP_KERNEL].i[1];
     g->sh = hp[HP_STRIDE].i[0];
     g->sw = hp[HP_STRIDE].i[1];
-    g->ph = hp[HP_PADDING].i[0];
-    g->pw = hp[HP_PADDING].i[1];
-    g->oh = cnn_window_out(g->h, g->kh, g->sh, g->ph);
-    g->ow = cnn_window_out(g->w, g->kw, g->sw, g->pw);
+    g->dh = hp[HP_DILATION].i[0];
+    g->dw = hp[HP_DILATION].i[1];
+
+    cnn_padding p = cnn_hparam_padding(&hp[HP_PADDING]);
+    int64_t ekh = g->dh * (g->kh - 1) + 1, ekw = g->dw * (g->kw - 1) + 1;
+    cnn_padding_resolve(&p, g->h, g->w, ekh, ekw, g->sh, g->sw);
+    g->ph = p.top;
+    g->pw = p.left;
+    g->pb = p.bottom;
+    g->pr = p.right;
+    g->oh = cnn_window_out_ex(g->h, g->kh, g->sh, g->ph, g->pb, g->dh, 0);
+    g->ow = cnn_window_out_ex(g->w, g->kw, g->sw, g->pw, g->pr, g->dw, 0);
     if (g->oh < 1 || g->ow < 1) {
-        if (g->ph == g->pw)
+        char pad[96];
+        if (g->ph == g->pb && g->pw == g->pr && g->ph == g->pw)
+            snprintf(pad, sizeof pad, "%lld", (long long)g->ph);
+        else if (g->ph == g->pb && g->pw == g->pr)
+            snprintf(pad, sizeof pad, "[%lld, %lld]", (long long)g->ph,
+                     (long long)g->pw);
+        else
+            snprintf(pad, sizeof pad, "[%lld, %lld, %lld, %lld]",
+                     (long long)g->ph, (long long)g->pw, (long long)g->pb,
+                     (long long)g->pr);
+        if (ekh == g->kh && ekw == g->kw)
             return cnn_layer_fail(
                 err, CNN_ERR_SHAPE,
                 "kernel %lldx%lld does not fit input %lldx%lld with padding "
-                "%lld",
+                "%s",
                 (long long)g->kh, (long long)g->kw, (long long)g->h,
-                (long long)g->w, (long long)g->ph);
+                (long long)g->w, pad);
         return cnn_layer_fail(
             err, CNN_ERR_SHAPE,
-            "kernel %lldx%lld does not fit input %lldx%lld with padding "
-            "%lldx%lld",
-            (long long)g->kh, (long long)g->kw, (long long)g->h,
-            (long long)g->w, (long long)g->ph, (long long)g->pw);
+            "kernel %lldx%lld with dilation [%lld, %lld] (spanning %lldx%lld) "
+            "does not fit input %lldx%lld with padding %s",
+            (long long)g->kh, (long long)g->kw, (long long)g->dh,
+            (long long)g->dw, (long long)ekh, (long long)ekw,
+            (long long)g->h, (long long)g->w, pad);
     }
     /* BLAS dimensions are int: the column matrix must be indexable. */
     if (g->c > INT_MAX / (g->kh * g->kw) || g->oh > INT_MAX / g->ow)
@@ -157,7 +210,9 @@ static cnn_status conv_params(const cnn_layer *layer, cnn_param_spec *specs,
         wrule = brule = CNN_INIT_FAN_IN_UNIFORM;
         break;
     }
-    /* PyTorch bounds the bias with the weight's fan_in, so both carry it. */
+    /* PyTorch bounds the bias with the weight's fan_in, so both carry it.
+     * Its fans come from the weight's shape: fan_in C/G kh kw (g.c is per
+     * group), fan_out K kh kw whatever the groups. */
     int64_t fan_in = g.c * g.kh * g.kw, fan_out = k * g.kh * g.kw;
     int64_t wdims[4] = {k, g.c, g.kh, g.kw};
 
@@ -174,9 +229,12 @@ static cnn_status conv_params(const cnn_layer *layer, cnn_param_spec *specs,
 static uint64_t conv_flops(const cnn_hparam_value *hp, const cnn_shape *inputs,
                            uint32_t n_inputs, const cnn_shape *output)
 {
-    if (n_inputs != 1 || inputs[0].rank != 4 || output->rank != 4)
+    if (n_inputs != 1 || inputs[0].rank != 4 || output->rank != 4 ||
+        hp[HP_GROUPS].i[0] < 1)
         return 0;
-    uint64_t macs = (uint64_t)inputs[0].dims[1] * (uint64_t)hp[HP_KERNEL].i[0] *
+    /* Each output sums C/G kh kw products. */
+    uint64_t macs = (uint64_t)(inputs[0].dims[1] / hp[HP_GROUPS].i[0]) *
+                    (uint64_t)hp[HP_KERNEL].i[0] *
                     (uint64_t)hp[HP_KERNEL].i[1];
     for (int i = 0; i < 4; i++)
         macs *= (uint64_t)output->dims[i];
@@ -207,6 +265,9 @@ static cnn_status conv_bind(const cnn_layer *layer, const cnn_tensor *inputs,
         return st;
     r->n = inputs[0].shape.dims[0];
     r->k = hp[HP_FILTERS].i[0];
+    r->groups = hp[HP_GROUPS].i[0];
+    r->cin = inputs[0].shape.dims[1];
+    r->kg = r->k / r->groups;
     r->ckk = r->g.c * r->g.kh * r->g.kw;
     r->ohw = r->g.oh * r->g.ow;
     r->env = env;
@@ -254,6 +315,8 @@ static cnn_status conv_forward(const cnn_layer *layer,
     r.y = a->output->data;
     if (r.n == 0)
         return CNN_OK;
+    if (conv_dw_applies(&r))
+        return conv_dw_forward(&r, err);
     if (conv_direct_applies(&r))
         return conv_direct_forward(&r, err);
     if (conv_wino_applies(&r))
@@ -298,6 +361,8 @@ static cnn_status conv_backward(const cnn_layer *layer,
         memset(r.dw, 0, (size_t)r.k * (size_t)r.ckk * sizeof *r.dw);
     if (r.n == 0 || (!r.dw && !r.dx))
         return CNN_OK;
+    if (conv_dw_applies(&r))
+        return conv_dw_backward(&r, err);
     /* Each product's algorithm follows from the geometry alone, so dx never
      * depends on whether dw is wanted (a frozen layer gives the same bits),
      * nor dw on whether dx is. */
@@ -334,8 +399,9 @@ static const cnn_layer_descriptor conv_descriptor = {
     .abi_version = CNN_LAYER_ABI_VERSION,
     .struct_size = sizeof(cnn_layer_descriptor),
     .type_name = "conv",
-    .summary = "2-D convolution (im2col + GEMM, direct or Winograd), PyTorch "
-               "Conv2d layout",
+    .summary = "2-D convolution with groups, dilation and asymmetric or "
+               "\"same\" padding (im2col + GEMM, direct, Winograd or "
+               "depthwise kernels), PyTorch Conv2d layout",
     .hparams = conv_hparams,
     .n_hparams = sizeof conv_hparams / sizeof conv_hparams[0],
     .min_inputs = 1,

@@ -11,7 +11,11 @@
  * layout cost a scatter of the output and a gather of dy that together took
  * longer than that. A 1x1 kernel with stride 1 and no padding has X = x and
  * skips im2col. Bands keep the column matrix of a large image bounded (and
- * give the threads of a batch-1 call something to share). */
+ * give the threads of a batch-1 call something to share).
+ *
+ * Groups: per image (or band), one im2col and one GEMM per group, the
+ * group's [kg, ckk] block of W against its channels' column matrix, into
+ * its kg output planes. Dilation and unequal padding live in im2col. */
 #include "gemm.h"
 #include <string.h>
 
@@ -46,7 +50,7 @@ void conv_run_slots(conv_run *r, cnn_range_fn fn)
 static int conv_is_pointwise(const conv_geom *g)
 {
     return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 &&
-           g->ph == 0 && g->pw == 0;
+           g->ph == 0 && g->pw == 0 && g->pb == 0 && g->pr == 0;
 }
 
 /* Output rows per band: as many as the budget allows, but at least
@@ -108,6 +112,9 @@ static void fwd_slot(void *arg, size_t s0, size_t s1)
     const size_t ohw = (size_t)r->ohw, kohw = (size_t)r->k * ohw;
     const int pointwise = conv_is_pointwise(g);
 
+    const size_t plane = (size_t)(g->h * g->w);
+    const size_t kg = (size_t)r->kg, ckk = (size_t)r->ckk;
+
     for (size_t s = s0; s < s1; s++) {
         float *col = r->ws ? r->ws + s * r->slot_floats : NULL;
         size_t t;
@@ -118,9 +125,7 @@ static void fwd_slot(void *arg, size_t s0, size_t s1)
             size_t cols = (size_t)((oh1 - oh0) * g->ow);
             size_t off = (size_t)(oh0 * g->ow);
             float *yb = r->y + img * kohw + off;
-            const float *x_img = r->x + img * (size_t)r->ckk * ohw;
-            const float *bm;
-            size_t ldb;
+            const float *x_img = r->x + img * (size_t)r->cin * plane;
 
             if (r->b)
                 for (int64_t k = 0; k < r->k; k++) {
@@ -128,17 +133,19 @@ static void fwd_slot(void *arg, size_t s0, size_t s1)
                     for (size_t p = 0; p < cols; p++)
                         row[p] = v;
                 }
-            if (pointwise) {
-                bm = x_img + off;
-                ldb = ohw;
-            } else {
-                conv_im2col(g, r->x + img * (size_t)(g->c * g->h * g->w),
-                            oh0, oh1, col);
-                bm = col;
-                ldb = cols;
+            for (size_t gi = 0; gi < (size_t)r->groups; gi++) {
+                const float *x_g = x_img + gi * (size_t)g->c * plane;
+                const float *bm = x_g + off;
+                size_t ldb = ohw;
+                if (!pointwise) {
+                    conv_im2col(g, x_g, oh0, oh1, col);
+                    bm = col;
+                    ldb = cols;
+                }
+                cnn_sgemm(0, 0, kg, cols, ckk, 1.0f, r->w + gi * kg * ckk,
+                          ckk, bm, ldb, r->b ? 1.0f : 0.0f,
+                          yb + gi * kg * ohw, ohw);
             }
-            cnn_sgemm(0, 0, r->k, cols, r->ckk, 1.0f, r->w, r->ckk, bm, ldb,
-                      r->b ? 1.0f : 0.0f, yb, ohw);
         }
     }
 }
@@ -176,8 +183,10 @@ static void bwd_slot(void *arg, size_t s0, size_t s1)
     const conv_run *r = arg;
     const conv_geom *g = &r->g;
     const size_t ohw = (size_t)r->ohw, kohw = (size_t)r->k * ohw;
-    const size_t plane_in = (size_t)(g->c * g->h * g->w);
-    const size_t kckk = (size_t)r->k * (size_t)r->ckk;
+    const size_t plane = (size_t)(g->h * g->w);
+    const size_t plane_in = (size_t)r->cin * plane;
+    const size_t kg = (size_t)r->kg, ckk = (size_t)r->ckk;
+    const size_t kckk = (size_t)r->k * ckk;
     const float *parts = r->ws ? r->ws + r->slots * r->slot_floats : NULL;
     const int pointwise = conv_is_pointwise(g);
 
@@ -198,28 +207,36 @@ static void bwd_slot(void *arg, size_t s0, size_t s1)
                 int64_t oh1 = oh0 + r->rows < g->oh ? oh0 + r->rows : g->oh;
                 size_t cols = (size_t)((oh1 - oh0) * g->ow);
                 size_t off = (size_t)(oh0 * g->ow);
-                const float *dyb = r->dy + img * kohw + off;
 
-                if (r->dw) {
-                    const float *bm = x_img + off;
-                    size_t ldb = ohw;
-                    if (!pointwise) {
-                        conv_im2col(g, x_img, oh0, oh1, col);
-                        bm = col;
-                        ldb = cols;
+                for (size_t gi = 0; gi < (size_t)r->groups; gi++) {
+                    const float *dyb = r->dy + img * kohw + gi * kg * ohw + off;
+                    const float *x_g = x_img + gi * (size_t)g->c * plane;
+                    const float *w_g = r->w + gi * kg * ckk;
+                    float *dx_g = dx_img ? dx_img + gi * (size_t)g->c * plane
+                                         : NULL;
+                    if (r->dw) {
+                        const float *bm = x_g + off;
+                        size_t ldb = ohw;
+                        if (!pointwise) {
+                            conv_im2col(g, x_g, oh0, oh1, col);
+                            bm = col;
+                            ldb = cols;
+                        }
+                        cnn_sgemm(0, 1, kg, ckk, cols, 1.0f, dyb, ohw, bm,
+                                  ldb, first ? 0.0f : 1.0f,
+                                  dwp + gi * kg * ckk, ckk);
                     }
-                    cnn_sgemm(0, 1, r->k, r->ckk, cols, 1.0f, dyb, ohw, bm,
-                              ldb, first ? 0.0f : 1.0f, dwp, r->ckk);
+                    if (dx_g && pointwise) {
+                        cnn_sgemm(1, 0, ckk, cols, kg, 1.0f, w_g, ckk, dyb,
+                                  ohw, 0.0f, dx_g + off, ohw);
+                    } else if (dx_g) {
+                        cnn_sgemm(1, 0, ckk, cols, kg, 1.0f, w_g, ckk, dyb,
+                                  ohw, 0.0f, col, cols);
+                        conv_col2im(g, col, oh0, oh1, dx_g);
+                    }
+                }
+                if (r->dw)
                     first = 0;
-                }
-                if (dx_img && pointwise) {
-                    cnn_sgemm(1, 0, r->ckk, cols, r->k, 1.0f, r->w, r->ckk,
-                              dyb, ohw, 0.0f, dx_img + off, ohw);
-                } else if (dx_img) {
-                    cnn_sgemm(1, 0, r->ckk, cols, r->k, 1.0f, r->w, r->ckk,
-                              dyb, ohw, 0.0f, col, cols);
-                    conv_col2im(g, col, oh0, oh1, dx_img);
-                }
             }
         }
         if (r->dw && first) /* a slot without images: nothing to add */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* What conv.c shares with its three algorithms: im2col + GEMM
- * (conv_gemm.c), direct convolution for small layers (direct.c) and
- * Winograd F(2x2, 3x3) (winograd.c, winograd_dw.c).
+/* What conv.c shares with its algorithms: im2col + GEMM (conv_gemm.c, any
+ * geometry, groups one GEMM each), direct convolution for small layers
+ * (direct.c), Winograd F(2x2, 3x3) (winograd.c, winograd_dw.c) and the
+ * depthwise kernels (depthwise.c).
  *
  * Each splits a call into independent pieces (images, bands of output
  * rows, blocks of tile rows) and hands contiguous runs of them to "slots":
@@ -79,10 +80,14 @@ static inline int conv_queue_take(conv_queue *q, size_t slot, size_t *item)
     return 0;
 }
 
-/* One forward or backward call. */
+/* One forward or backward call. g.c is the channels of one group; the
+ * weight is [k, g.c, kh, kw] = k rows of ckk. */
 typedef struct conv_run {
     conv_geom g;
     int64_t n, k, ckk, ohw;
+    int64_t groups; /* 1, or groups of g.c input and kg output channels */
+    int64_t cin;    /* input channels of the image: groups * g.c */
+    int64_t kg;     /* filters per group: k / groups */
     const float *x, *w, *b; /* b NULL without bias */
     float *y;               /* forward */
     const float *dy;        /* backward */
@@ -115,7 +120,24 @@ void conv_reduce_dw(conv_run *r);
 /* db[k] = sum of dy over images and pixels, in parallel over k. */
 void conv_bias_grad(conv_run *r);
 
-/* im2col + GEMM, any geometry. */
+/* Groups 1, no dilation, the same padding on both sides of each axis: the
+ * geometry the direct and Winograd kernels were written for. */
+static inline int conv_is_plain(const conv_run *r)
+{
+    const conv_geom *g = &r->g;
+    return r->groups == 1 && g->dh == 1 && g->dw == 1 && g->ph == g->pb &&
+           g->pw == g->pr;
+}
+
+/* Depthwise: one input channel per group (groups == C > 1), any kernel,
+ * stride, dilation and padding, any channel multiplier kg
+ * (depthwise.c). */
+int conv_dw_applies(const conv_run *r);
+cnn_status conv_dw_forward(conv_run *r, cnn_errbuf *err);
+/* dx and dw, either or both (db is the caller's). */
+cnn_status conv_dw_backward(conv_run *r, cnn_errbuf *err);
+
+/* im2col + GEMM, any geometry and groups. */
 cnn_status conv_gemm_forward(conv_run *r, cnn_errbuf *err);
 cnn_status conv_gemm_backward(conv_run *r, cnn_errbuf *err);
 

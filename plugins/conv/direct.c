@@ -104,7 +104,8 @@ int conv_direct_applies(const conv_run *r)
 {
 #ifdef DIRECT_VL
     const conv_geom *g = &r->g;
-    return g->sh == 1 && g->sw == 1 && r->k <= DIRECT_MAX_K &&
+    return conv_is_plain(r) && g->sh == 1 && g->sw == 1 &&
+           r->k <= DIRECT_MAX_K &&
            r->ckk <= DIRECT_MAX_CKK && g->kw <= 7 && g->ph < g->kh &&
            g->pw < g->kw;
 #else

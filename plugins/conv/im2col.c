@@ -17,12 +17,12 @@
 #include <immintrin.h>
 #endif
 
-/* Output columns ow with 0 <= ow * sw - pw + kj < w, as [*lo, *hi). */
+/* Output columns ow with 0 <= ow * sw - pw + kj * dw < w, as [*lo, *hi). */
 static void valid_cols(const conv_geom *g, int64_t kj, int64_t *lo,
                        int64_t *hi)
 {
-    int64_t first = g->pw - kj; /* smallest ow * sw allowed */
-    int64_t last = g->w - 1 + g->pw - kj; /* largest ow * sw allowed */
+    int64_t first = g->pw - kj * g->dw; /* smallest ow * sw allowed */
+    int64_t last = g->w - 1 + g->pw - kj * g->dw; /* largest allowed */
     int64_t l, h;
 
     l = first > 0 ? (first + g->sw - 1) / g->sw : 0;
@@ -113,12 +113,12 @@ static inline void add_row(float *restrict d, const float *restrict s,
         d[i] += s[i];
 }
 
-/* Output rows oh in [oh0, oh1) whose input row oh * sh - ph + ki lies in
- * the image, as [*lo, *hi). */
+/* Output rows oh in [oh0, oh1) whose input row oh * sh - ph + ki * dh lies
+ * in the image, as [*lo, *hi). */
 static void valid_rows(const conv_geom *g, int64_t ki, int64_t oh0,
                        int64_t oh1, int64_t *lo, int64_t *hi)
 {
-    int64_t first = g->ph - ki, last = g->h - 1 + g->ph - ki;
+    int64_t first = g->ph - ki * g->dh, last = g->h - 1 + g->ph - ki * g->dh;
     int64_t l = first > 0 ? (first + g->sh - 1) / g->sh : 0;
     int64_t h = last >= 0 ? last / g->sh + 1 : 0;
     if (l < oh0)
@@ -167,8 +167,9 @@ void conv_im2col(const conv_geom *g, const float *x, int64_t oh0, int64_t oh1,
                 float *out = row + (size_t)(r0 - oh0) * ow;
                 /* The input of output (r0, lo): inside the image, unlike
                  * that of column 0 when there is padding. */
-                const float *in = x_c + (r0 * g->sh - g->ph + ki) * g->w +
-                                  ((int64_t)lo * g->sw - g->pw + kj);
+                const float *in =
+                    x_c + (r0 * g->sh - g->ph + ki * g->dh) * g->w +
+                    ((int64_t)lo * g->sw - g->pw + kj * g->dw);
                 if (sw == 1 && lo == 0 && hi == ow) {
                     for (int64_t oh = r0; oh < r1; oh++, out += ow, in += step)
                         copy_row(out, in, ow);
@@ -217,8 +218,9 @@ void conv_col2im(const conv_geom *g, const float *col, int64_t oh0,
                     col + (size_t)((c * g->kh + ki) * g->kw + kj) * cols +
                     (size_t)(r0 - oh0) * ow;
                 /* dx of output (r0, lo), inside the image. */
-                float *out = dx_c + (r0 * g->sh - g->ph + ki) * g->w +
-                             ((int64_t)lo * g->sw - g->pw + kj);
+                float *out = dx_c +
+                             (r0 * g->sh - g->ph + ki * g->dh) * g->w +
+                             ((int64_t)lo * g->sw - g->pw + kj * g->dw);
                 if (sw == 1) {
                     for (int64_t oh = r0; oh < r1;
                          oh++, src += ow, out += step)

@@ -3,8 +3,12 @@
  *
  * The column matrix has one row per (channel, ki, kj) and one column per
  * output pixel of the band. Row (c * kh + ki) * kw + kj, column
- * (oh - oh0) * ow + ow_ holds x[c][oh * sh - ph + ki][ow_ * sw - pw + kj], or
- * 0 where that falls in the padding. A band [oh0, oh1) fills
+ * (oh - oh0) * ow + ow_ holds
+ * x[c][oh * sh - ph + ki * dh][ow_ * sw - pw + kj * dw], or 0 where that
+ * falls in the padding (ph, pw: the top and left padding; the bottom and
+ * right padding only decide oh and ow). For a grouped convolution the
+ * caller passes one group's channels: x at the group's first channel and
+ * c = channels per group. A band [oh0, oh1) fills
  * (oh1 - oh0) * ow columns, so a convolution can be cut into GEMMs of bounded
  * size without changing the layout within a band. */
 #ifndef CNN_PLUGIN_CONV_IM2COL_H
@@ -14,10 +18,12 @@
 #include <stdint.h>
 
 typedef struct conv_geom {
-    int64_t c, h, w;  /* input channels, height, width */
+    int64_t c, h, w;  /* input channels (of one group), height, width */
     int64_t kh, kw;   /* kernel */
     int64_t sh, sw;   /* stride */
-    int64_t ph, pw;   /* zero padding */
+    int64_t ph, pw;   /* zero padding at the top and left */
+    int64_t pb, pr;   /* ... at the bottom and right */
+    int64_t dh, dw;   /* dilation: taps dh rows, dw columns apart */
     int64_t oh, ow;   /* output height, width */
 } conv_geom;
 

@@ -39,8 +39,8 @@
 int conv_wino_applies(const conv_run *r)
 {
     const conv_geom *g = &r->g;
-    return g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 &&
-           g->ph <= 2 && g->pw <= 2 && g->c >= WINO_MIN_C &&
+    return conv_is_plain(r) && g->kh == 3 && g->kw == 3 && g->sh == 1 &&
+           g->sw == 1 && g->ph <= 2 && g->pw <= 2 && g->c >= WINO_MIN_C &&
            r->k >= WINO_MIN_K &&
            (uint64_t)r->n * (uint64_t)g->oh * (uint64_t)g->ow >=
                WINO_MIN_PIXELS;

@@ -75,8 +75,30 @@ static void cf_conv_geom(const lh_layer *L, ref_conv *g)
     g->kw = lh_hp(L, "kernel")->i[1];
     g->sh = lh_hp(L, "stride")->i[0];
     g->sw = lh_hp(L, "stride")->i[1];
-    g->ph = lh_hp(L, "padding")->i[0];
-    g->pw = lh_hp(L, "padding")->i[1];
+    g->dh = lh_hp(L, "dilation")->i[0];
+    g->dw = lh_hp(L, "dilation")->i[1];
+    g->groups = lh_hp(L, "groups")->i[0];
+    /* "same" resolved here by its definition, not by the helper the
+     * plugin uses: out = ceil(in / stride), the odd one at the end
+     * (same) or the start (same_lower). */
+    cnn_padding p = cnn_hparam_padding(lh_hp(L, "padding"));
+    if (p.mode != CNN_PAD_EXPLICIT) {
+        int64_t in[2] = {g->h, g->w}, s[2] = {g->sh, g->sw};
+        int64_t k[2] = {g->dh * (g->kh - 1) + 1, g->dw * (g->kw - 1) + 1};
+        int64_t lo[2], hi[2];
+        for (int a = 0; a < 2; a++) {
+            int64_t out = (in[a] + s[a] - 1) / s[a];
+            int64_t total = (out - 1) * s[a] + k[a] - in[a];
+            total = total > 0 ? total : 0;
+            hi[a] = p.mode == CNN_PAD_SAME_UPPER ? (total + 1) / 2 : total / 2;
+            lo[a] = total - hi[a];
+        }
+        p.top = lo[0], p.bottom = hi[0], p.left = lo[1], p.right = hi[1];
+    }
+    g->ph = p.top;
+    g->pw = p.left;
+    g->pb = p.bottom;
+    g->pr = p.right;
     cr_assert(ref_conv_geometry(g), "test config: conv kernel does not fit");
 }
 
@@ -116,10 +138,11 @@ void cf_expected_shapes(const lh_layer *L, cf_expected *E)
         ref_conv g;
         cf_conv_geom(L, &g);
         E->out_shape = cnn_shape4(g.n, g.o, g.oh, g.ow);
-        cf_param(E, "weight", cnn_shape4(g.o, g.c, g.kh, g.kw));
+        int64_t cg = g.c / g.groups;
+        cf_param(E, "weight", cnn_shape4(g.o, cg, g.kh, g.kw));
         if (lh_hp(L, "bias")->i[0])
             cf_param(E, "bias", cf_shape1(g.o));
-        E->flops = 2u * (uint64_t)(g.n * g.o * g.oh * g.ow * g.c * g.kh * g.kw);
+        E->flops = 2u * (uint64_t)(g.n * g.o * g.oh * g.ow * cg * g.kh * g.kw);
     } else if (strcmp(t, "maxpool") == 0 || strcmp(t, "avgpool") == 0) {
         ref_pool g;
         cf_pool_geom(L, &g);
@@ -213,8 +236,10 @@ static void cf_conv(const lh_layer *L, cf_expected *E)
     double *dy = ref_from_float(L->dy.data, L->dy.n, 0);
     double *dya = ref_from_float(L->dy.data, L->dy.n, 1);
     double outputs = (double)(g.n * g.oh * g.ow);
-    cf_alloc(&E->y, L->y.n, cf_gamma((double)(g.c * g.kh * g.kw + 1)));
-    cf_alloc(&E->dx[0], L->x[0].n, cf_gamma((double)(g.o * g.kh * g.kw)));
+    cf_alloc(&E->y, L->y.n,
+             cf_gamma((double)(g.c / g.groups * g.kh * g.kw + 1)));
+    cf_alloc(&E->dx[0], L->x[0].n,
+             cf_gamma((double)(g.o / g.groups * g.kh * g.kw)));
     cf_alloc(&E->dp[0], L->p[0].n, cf_gamma(outputs));
     ref_conv_forward(&g, x, w, b, E->y.ref);
     ref_conv_forward(&g, xa, wa, ba, E->y.mag);

@@ -20,11 +20,18 @@ double *ref_from_float(const float *x, size_t n, int absolute)
 
 int ref_conv_geometry(ref_conv *g)
 {
-    if (g->sh < 1 || g->sw < 1 || g->h + 2 * g->ph < g->kh ||
-        g->w + 2 * g->pw < g->kw)
+    if (g->dh < 1)
+        g->dh = 1;
+    if (g->dw < 1)
+        g->dw = 1;
+    if (g->groups < 1)
+        g->groups = 1;
+    int64_t ekh = g->dh * (g->kh - 1) + 1, ekw = g->dw * (g->kw - 1) + 1;
+    if (g->sh < 1 || g->sw < 1 || g->h + g->ph + g->pb < ekh ||
+        g->w + g->pw + g->pr < ekw || g->c % g->groups || g->o % g->groups)
         return 0;
-    g->oh = (g->h + 2 * g->ph - g->kh) / g->sh + 1;
-    g->ow = (g->w + 2 * g->pw - g->kw) / g->sw + 1;
+    g->oh = (g->h + g->ph + g->pb - ekh) / g->sh + 1;
+    g->ow = (g->w + g->pw + g->pr - ekw) / g->sw + 1;
     return 1;
 }
 
@@ -34,20 +41,22 @@ int ref_conv_geometry(ref_conv *g)
 void ref_conv_forward(const ref_conv *g, const double *x, const double *w,
                       const double *b, double *y)
 {
+    const int64_t cg = g->c / g->groups, og = g->o / g->groups;
     for (int64_t n = 0; n < g->n; n++)
         for (int64_t o = 0; o < g->o; o++)
             for (int64_t i = 0; i < g->oh; i++)
                 for (int64_t j = 0; j < g->ow; j++) {
                     double s = b ? b[o] : 0.0;
-                    for (int64_t c = 0; c < g->c; c++)
+                    for (int64_t c = 0; c < cg; c++)
                         for (int64_t ki = 0; ki < g->kh; ki++)
                             for (int64_t kj = 0; kj < g->kw; kj++) {
-                                int64_t r = i * g->sh - g->ph + ki;
-                                int64_t q = j * g->sw - g->pw + kj;
+                                int64_t r = i * g->sh - g->ph + ki * g->dh;
+                                int64_t q = j * g->sw - g->pw + kj * g->dw;
                                 if (r < 0 || r >= g->h || q < 0 || q >= g->w)
                                     continue;
-                                s += X4(x, g->c, g->h, g->w, n, c, r, q) *
-                                     X4(w, g->c, g->kh, g->kw, o, c, ki, kj);
+                                s += X4(x, g->c, g->h, g->w, n,
+                                        o / og * cg + c, r, q) *
+                                     X4(w, cg, g->kh, g->kw, o, c, ki, kj);
                             }
                     X4(y, g->o, g->oh, g->ow, n, o, i, j) = s;
                 }
@@ -56,10 +65,11 @@ void ref_conv_forward(const ref_conv *g, const double *x, const double *w,
 void ref_conv_backward(const ref_conv *g, const double *x, const double *w,
                        const double *dy, double *dx, double *dw, double *db)
 {
+    const int64_t cg = g->c / g->groups, og = g->o / g->groups;
     if (dx)
         memset(dx, 0, (size_t)(g->n * g->c * g->h * g->w) * sizeof *dx);
     if (dw)
-        memset(dw, 0, (size_t)(g->o * g->c * g->kh * g->kw) * sizeof *dw);
+        memset(dw, 0, (size_t)(g->o * cg * g->kh * g->kw) * sizeof *dw);
     if (db)
         memset(db, 0, (size_t)g->o * sizeof *db);
     for (int64_t n = 0; n < g->n; n++)
@@ -69,20 +79,21 @@ void ref_conv_backward(const ref_conv *g, const double *x, const double *w,
                     double d = X4(dy, g->o, g->oh, g->ow, n, o, i, j);
                     if (db)
                         db[o] += d;
-                    for (int64_t c = 0; c < g->c; c++)
+                    for (int64_t c = 0; c < cg; c++)
                         for (int64_t ki = 0; ki < g->kh; ki++)
                             for (int64_t kj = 0; kj < g->kw; kj++) {
-                                int64_t r = i * g->sh - g->ph + ki;
-                                int64_t q = j * g->sw - g->pw + kj;
+                                int64_t r = i * g->sh - g->ph + ki * g->dh;
+                                int64_t q = j * g->sw - g->pw + kj * g->dw;
+                                int64_t ci = o / og * cg + c;
                                 if (r < 0 || r >= g->h || q < 0 || q >= g->w)
                                     continue;
                                 if (dx)
-                                    X4(dx, g->c, g->h, g->w, n, c, r, q) +=
-                                        d * X4(w, g->c, g->kh, g->kw, o, c, ki,
+                                    X4(dx, g->c, g->h, g->w, n, ci, r, q) +=
+                                        d * X4(w, cg, g->kh, g->kw, o, c, ki,
                                                kj);
                                 if (dw)
-                                    X4(dw, g->c, g->kh, g->kw, o, c, ki, kj) +=
-                                        d * X4(x, g->c, g->h, g->w, n, c, r,
+                                    X4(dw, cg, g->kh, g->kw, o, c, ki, kj) +=
+                                        d * X4(x, g->c, g->h, g->w, n, ci, r,
                                                q);
                             }
                 }

@@ -25,13 +25,19 @@ typedef struct ref_conv {
     int64_t n, c, h, w; /* input */
     int64_t o, kh, kw;  /* filters and kernel */
     int64_t sh, sw, ph, pw;
-    int64_t oh, ow;     /* output: floor((h + 2ph - kh) / sh) + 1 */
+    int64_t pb, pr;     /* bottom and right padding (ph, pw: top, left) */
+    int64_t dh, dw;     /* dilation; 0 is taken as 1 */
+    int64_t groups;     /* 0 is taken as 1 */
+    int64_t oh, ow;     /* output: floor((h + ph + pb - dh (kh - 1) - 1)
+                           / sh) + 1 */
 } ref_conv;
 
-/* Fills oh and ow; returns 0 when the kernel does not fit. */
+/* Fills oh and ow (and the defaults above); returns 0 when the kernel does
+ * not fit or groups divides neither c nor o. */
 int ref_conv_geometry(ref_conv *g);
-/* y[n,o,i,j] = b[o] + sum_{c,ki,kj} x[n,c,i*sh-ph+ki,j*sw-pw+kj] w[o,c,ki,kj];
- * b may be NULL. */
+/* y[n,o,i,j] = b[o] + sum_{c,ki,kj} x[n,g cg + c,i*sh-ph+ki*dh,j*sw-pw+kj*dw]
+ * w[o,c,ki,kj], c < cg = C / groups and g = o / (O / groups), the group of
+ * filter o; b may be NULL. */
 void ref_conv_forward(const ref_conv *g, const double *x, const double *w,
                       const double *b, double *y);
 /* Adjoint of the forward loop; any output pointer may be NULL. */
