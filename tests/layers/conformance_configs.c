@@ -132,6 +132,33 @@ const cf_config cf_configs[] = {
      4, CF_UNIFORM, 1},
     {"batchnorm", "large, threaded, inference", {NULL}, 1, {S4(2, 8, 48, 45)},
      4, CF_UNIFORM, 0},
+
+    /* Activations on cnn/elementwise.h, and prelu. */
+    {"leakyrelu", "default slope", {NULL}, 1, {S4(2, 3, 5, 4)}, 4,
+     CF_AWAY_ZERO, 0},
+    {"leakyrelu", "slope 0.2, large", {"negative_slope=0.2"}, 1,
+     {S4(2, 4, 65, 64)}, 4, CF_AWAY_ZERO, 0},
+    {"prelu", "per channel", {NULL}, 1, {S4(2, 3, 5, 4)}, 4, CF_AWAY_ZERO,
+     0},
+    {"prelu", "shared slope", {"num_parameters=1"}, 1, {S4(2, 3, 5, 4)}, 4,
+     CF_AWAY_ZERO, 0},
+    {"prelu", "rank 2, num_parameters = C", {"num_parameters=6"}, 1,
+     {{4, 6}}, 2, CF_AWAY_ZERO, 0},
+    {"prelu", "large, threaded", {NULL}, 1, {S4(2, 8, 48, 45)}, 4,
+     CF_AWAY_ZERO, 0},
+    {"relu6", "both kinks", {NULL}, 1, {S4(2, 3, 8, 5)}, 4, CF_KINKS, 0},
+    {"clip", "min -1, max 1.5", {"min=-1", "max=1.5"}, 1, {S4(2, 3, 8, 5)},
+     4, CF_KINKS, 0},
+    {"clip", "defaults: no bound", {NULL}, 1, {{3, 7}}, 2, CF_UNIFORM, 0},
+    {"elu", "alpha 1", {NULL}, 1, {S4(2, 3, 5, 4)}, 4, CF_AWAY_ZERO, 0},
+    {"elu", "alpha 0.5, large", {"alpha=0.5"}, 1, {S4(2, 4, 65, 64)}, 4,
+     CF_AWAY_ZERO, 0},
+    {"hardswish", "both kinks", {NULL}, 1, {S4(2, 3, 8, 5)}, 4, CF_KINKS, 0},
+    {"hardsigmoid", "PyTorch defaults", {NULL}, 1, {S4(2, 3, 8, 5)}, 4,
+     CF_KINKS, 0},
+    {"hardsigmoid", "ONNX alpha 0.2", {"alpha=0.2", "beta=0.5"}, 1,
+     {S4(2, 3, 8, 5)}, 4, CF_KINKS, 0},
+    {"identity", "rank 4", {NULL}, 1, {S4(2, 3, 4, 5)}, 4, CF_UNIFORM, 0},
 };
 const size_t cf_n_configs = sizeof cf_configs / sizeof cf_configs[0];
 

@@ -19,7 +19,8 @@ double cf_gamma(double n_terms)
 static const char *const cf_types[] = {
     "conv",    "maxpool", "avgpool", "dense",   "softmax",   "relu", "tanh",
     "sigmoid", "flatten", "dropout", "add",     "concat",    "batchnorm",
-    NULL};
+    "leakyrelu", "prelu", "relu6", "clip", "elu", "hardswish", "hardsigmoid",
+    "identity", NULL};
 
 int cf_type_known(const char *type)
 {
@@ -138,6 +139,10 @@ void cf_expected_shapes(const lh_layer *L, cf_expected *E)
         cf_param(E, "running_mean", cf_shape1(s->dims[1]));
         cf_param(E, "running_var", cf_shape1(s->dims[1]));
         E->flops = 2u * (uint64_t)cf_numel(s);
+    } else if (strcmp(t, "prelu") == 0) {
+        E->out_shape = *s;
+        int64_t k = lh_hp(L, "num_parameters")->i[0];
+        cf_param(E, "weight", cf_shape1(k == 1 ? 1 : s->dims[1]));
     } else if (strcmp(t, "flatten") == 0) {
         E->out_shape = cnn_shape2(s->dims[0], cf_features(s));
     } else if (strcmp(t, "concat") == 0) {
@@ -150,29 +155,50 @@ void cf_expected_shapes(const lh_layer *L, cf_expected *E)
     }
 }
 
-/* Elementwise unary ops: y = f(x), dx = dy f'(x). */
+/* Elementwise unary ops: y = f(x), dx = dy f'(x), in double from the
+ * definitions (PyTorch's rules at the kinks). ymag and gmag are the scale
+ * of each result's float32 rounding error: |y| and |dx| unless a sum in
+ * the op can cancel (hardswish's x / 3 + 1/2, hardsigmoid's alpha x +
+ * beta), where it is the sum of the absolute terms. */
 static void cf_unary(const lh_layer *L, cf_expected *E, int training,
                      uint64_t seed)
 {
     const char *t = L->type;
     size_t n = L->x[0].n;
     const float *x = L->x[0].data, *dy = L->dy.data;
-    double ytol = 0.0, dxtol = 0.0;
+    double ytol = 0.0, dxtol = 0.0, h0 = 0.0, h1 = 0.0;
     if (strcmp(t, "tanh") == 0 || strcmp(t, "sigmoid") == 0) {
         /* A few ulps for the libm call and the division; the derivative
          * from a float32 y has relative error amplified by up to ~30 on
          * the test's input ranges (|x| <= 2 for tanh, <= 3 for sigmoid). */
         ytol = 1e-6;
         dxtol = 1e-5;
+    } else if (strcmp(t, "elu") == 0) {
+        ytol = 1e-6; /* expm1f, expf: a few ulps, then one multiply */
+        dxtol = 1e-6;
+    } else if (strcmp(t, "leakyrelu") == 0 || strcmp(t, "hardswish") == 0 ||
+               strcmp(t, "hardsigmoid") == 0) {
+        /* The float32 rounding of the hyperparameter and two or three
+         * operations. */
+        ytol = 8 * CF_U;
+        dxtol = 8 * CF_U;
     } else if (strcmp(t, "dropout") == 0 && training) {
         ytol = 4 * CF_U; /* one multiply or divide by 1 / (1 - rate) */
         dxtol = 4 * CF_U;
     }
+    if (strcmp(t, "leakyrelu") == 0)
+        h0 = lh_hp(L, "negative_slope")->f;
+    else if (strcmp(t, "elu") == 0)
+        h0 = lh_hp(L, "alpha")->f;
+    else if (strcmp(t, "clip") == 0)
+        h0 = lh_hp(L, "min")->f, h1 = lh_hp(L, "max")->f;
+    else if (strcmp(t, "hardsigmoid") == 0)
+        h0 = lh_hp(L, "alpha")->f, h1 = lh_hp(L, "beta")->f;
     cf_alloc(&E->y, n, ytol);
     cf_alloc(&E->dx[0], n, dxtol);
     double rate = strcmp(t, "dropout") == 0 ? lh_hp(L, "rate")->f : 0.0;
     for (size_t i = 0; i < n; i++) {
-        double v = x[i], d = dy[i], y, g;
+        double v = x[i], d = dy[i], y, g, ym = -1, gm = -1;
         if (strcmp(t, "relu") == 0) {
             y = v > 0 ? v : 0.0;
             g = v > 0 ? d : 0.0;
@@ -182,18 +208,66 @@ static void cf_unary(const lh_layer *L, cf_expected *E, int training,
         } else if (strcmp(t, "sigmoid") == 0) {
             y = 1.0 / (1.0 + exp(-v));
             g = d * y * (1.0 - y);
+        } else if (strcmp(t, "leakyrelu") == 0) {
+            y = v > 0 ? v : h0 * v;
+            g = v > 0 ? d : h0 * d;
+        } else if (strcmp(t, "relu6") == 0) {
+            y = fmin(fmax(v, 0.0), 6.0);
+            g = v > 0 && v < 6 ? d : 0.0;
+        } else if (strcmp(t, "clip") == 0) {
+            y = fmin(fmax(v, h0), h1);
+            g = v >= h0 && v <= h1 ? d : 0.0;
+        } else if (strcmp(t, "elu") == 0) {
+            y = v > 0 ? v : h0 * expm1(v);
+            g = v > 0 ? d : d * h0 * exp(v);
+        } else if (strcmp(t, "hardswish") == 0) {
+            y = v * fmin(fmax(v + 3.0, 0.0), 6.0) / 6.0;
+            g = v < -3 ? 0.0 : v <= 3 ? d * (v / 3.0 + 0.5) : d;
+            ym = fabs(v) * fmin(fabs(v) + 3.0, 6.0) / 6.0;
+            gm = v < -3 || v > 3 ? fabs(g) : fabs(d) * (fabs(v) / 3.0 + 0.5);
+        } else if (strcmp(t, "hardsigmoid") == 0) {
+            double z = h0 * v + h1;
+            y = fmin(fmax(z, 0.0), 1.0);
+            g = z > 0 && z < 1 ? h0 * d : 0.0;
+            ym = z > 0 && z < 1 ? fabs(h0 * v) + fabs(h1) : fabs(y);
         } else if (strcmp(t, "dropout") == 0 && training) {
             /* Inverted dropout with the ABI's stateless hash, as the
              * plugin documents: keep iff hash(seed, i) >= rate. */
             int keep = cnn_uniform_hash(seed, i) >= rate;
             y = keep ? v / (1.0 - rate) : 0.0;
             g = keep ? d / (1.0 - rate) : 0.0;
-        } else { /* flatten, dropout at inference: the identity */
+        } else { /* flatten, identity, dropout at inference: the identity */
             y = v;
             g = d;
         }
         E->y.ref[i] = y;
         E->dx[0].ref[i] = g;
+        E->y.mag[i] = ym >= 0 ? ym : fabs(y);
+        E->dx[0].mag[i] = gm >= 0 ? gm : fabs(g);
+    }
+}
+
+/* PReLU: weight [C] (dim 1) or [1]; the slope's gradient sums dy x over
+ * its channel's x <= 0, so its error scale is the sum of |dy x|. */
+static void cf_prelu(const lh_layer *L, cf_expected *E)
+{
+    const cnn_shape *s = &L->in_shapes[0];
+    size_t n = L->x[0].n, c = L->p[0].n, inner = 1;
+    for (int32_t i = c > 1 ? 2 : 1; i < s->rank; i++)
+        inner *= (size_t)s->dims[i];
+    const float *x = L->x[0].data, *dy = L->dy.data, *a = L->p[0].data;
+    cf_alloc(&E->y, n, 4 * CF_U);
+    cf_alloc(&E->dx[0], n, 4 * CF_U);
+    cf_alloc(&E->dp[0], c, cf_gamma((double)(n / c)));
+    for (size_t i = 0; i < n; i++) {
+        size_t k = (i / inner) % c;
+        double v = x[i], d = dy[i];
+        E->y.ref[i] = v > 0 ? v : a[k] * v;
+        E->dx[0].ref[i] = v > 0 ? d : a[k] * d;
+        if (v <= 0) {
+            E->dp[0].ref[k] += v * d;
+            E->dp[0].mag[k] += fabs(v * d);
+        }
     }
     cf_mag_abs(&E->y);
     cf_mag_abs(&E->dx[0]);
@@ -430,6 +504,8 @@ void cf_expected_compute(const lh_layer *L, int training, uint64_t seed,
         cf_concat(L, E);
     else if (strcmp(t, "batchnorm") == 0)
         cf_batchnorm(L, E, training);
+    else if (strcmp(t, "prelu") == 0)
+        cf_prelu(L, E);
     else
         cf_unary(L, E, training, seed);
 }
