@@ -81,10 +81,25 @@ static void cf_conv_geom(const lh_layer *L, ref_conv *g)
     cr_assert(ref_conv_geometry(g), "test config: conv kernel does not fit");
 }
 
+/* "same" padding from its definition (ONNX auto_pad): output
+ * ceil(in / stride), the total padding split evenly, the odd cell at the
+ * end (SAME_UPPER) or the start (SAME_LOWER). */
+static void cf_same_pad(int64_t in, int64_t k, int64_t s, int64_t d,
+                        int upper, int64_t *begin, int64_t *end)
+{
+    int64_t out = (in + s - 1) / s;
+    int64_t total = (out - 1) * s + d * (k - 1) + 1 - in;
+    if (total < 0)
+        total = 0;
+    *begin = upper ? total / 2 : (total + 1) / 2;
+    *end = total - *begin;
+}
+
 static void cf_pool_geom(const lh_layer *L, ref_pool *g)
 {
     const cnn_shape *s = &L->in_shapes[0];
     cr_assert_eq(s->rank, 4, "pool input must be rank 4");
+    memset(g, 0, sizeof *g);
     g->n = s->dims[0];
     g->c = s->dims[1];
     g->h = s->dims[2];
@@ -94,9 +109,24 @@ static void cf_pool_geom(const lh_layer *L, ref_pool *g)
     /* stride 0 means "the window size" (both plugins document it). */
     g->sh = lh_hp(L, "stride")->i[0] ? lh_hp(L, "stride")->i[0] : g->kh;
     g->sw = lh_hp(L, "stride")->i[1] ? lh_hp(L, "stride")->i[1] : g->kw;
-    g->ph = lh_hp(L, "padding")->i[0];
-    g->pw = lh_hp(L, "padding")->i[1];
-    g->count_include_pad = 1;
+    int has_dil = cnn_descriptor_hparam_index(L->desc, "dilation") >= 0;
+    const cnn_hparam_value *dil = has_dil ? lh_hp(L, "dilation") : NULL;
+    g->dh = dil ? dil->i[0] : 1;
+    g->dw = dil ? dil->i[1] : 1;
+    cnn_padding p = cnn_hparam_padding(lh_hp(L, "padding"));
+    if (p.mode == CNN_PAD_EXPLICIT) {
+        g->ph = p.top, g->pw = p.left, g->pb = p.bottom, g->pr = p.right;
+    } else {
+        int up = p.mode == CNN_PAD_SAME_UPPER;
+        cf_same_pad(g->h, g->kh, g->sh, g->dh, up, &g->ph, &g->pb);
+        cf_same_pad(g->w, g->kw, g->sw, g->dw, up, &g->pw, &g->pr);
+    }
+    g->ceil_mode = (int)lh_hp(L, "ceil_mode")->i[0];
+    int has_cip =
+        cnn_descriptor_hparam_index(L->desc, "count_include_pad") >= 0;
+    const cnn_hparam_value *cip =
+        has_cip ? lh_hp(L, "count_include_pad") : NULL;
+    g->count_include_pad = cip ? (int)cip->i[0] : 1;
     cr_assert(ref_pool_geometry(g), "test config: pool window does not fit");
 }
 
