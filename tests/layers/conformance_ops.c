@@ -20,7 +20,8 @@ static const char *const cf_types[] = {
     "conv",    "maxpool", "avgpool", "dense",   "softmax",   "relu", "tanh",
     "sigmoid", "flatten", "dropout", "add",     "concat",    "batchnorm",
     "leakyrelu", "prelu", "relu6", "clip", "elu", "hardswish", "hardsigmoid",
-    "identity", NULL};
+    "identity", "globalavgpool", "globalmaxpool", "logsoftmax", "mul",
+    NULL};
 
 int cf_type_known(const char *type)
 {
@@ -174,7 +175,24 @@ void cf_expected_shapes(const lh_layer *L, cf_expected *E)
         int64_t k = lh_hp(L, "num_parameters")->i[0];
         cf_param(E, "weight", cf_shape1(k == 1 ? 1 : s->dims[1]));
     } else if (strcmp(t, "flatten") == 0) {
-        E->out_shape = cnn_shape2(s->dims[0], cf_features(s));
+        /* torch.flatten: dims a..b become their product. */
+        int64_t a = lh_hp(L, "start_dim")->i[0], b = lh_hp(L, "end_dim")->i[0];
+        a = a < 0 ? a + s->rank : a;
+        b = b < 0 ? b + s->rank : b;
+        cnn_shape o = {0};
+        o.rank = 0;
+        for (int32_t i = 0; i < s->rank; i++) {
+            if (i > a && i <= b)
+                o.dims[o.rank - 1] *= s->dims[i];
+            else
+                o.dims[o.rank++] = s->dims[i];
+        }
+        E->out_shape = o;
+    } else if (strcmp(t, "globalavgpool") == 0 ||
+               strcmp(t, "globalmaxpool") == 0) {
+        E->out_shape = *s;
+        for (int32_t i = 2; i < s->rank; i++)
+            E->out_shape.dims[i] = 1;
     } else if (strcmp(t, "concat") == 0) {
         E->out_shape = *s;
         for (uint32_t i = 1; i < L->n_in; i++)
@@ -389,12 +407,27 @@ static void cf_dense(const lh_layer *L, cf_expected *E)
     free(dya);
 }
 
-static void cf_softmax(const lh_layer *L, cf_expected *E)
+/* n, c, p of a softmax over the layer's axis: the dims before it, the
+ * axis, the dims after it. */
+static void cf_softmax_dims(const lh_layer *L, int64_t *n, int64_t *c,
+                            int64_t *p)
 {
     const cnn_shape *s = &L->in_shapes[0];
-    int64_t n = s->dims[0], c = s->dims[1], p = 1;
-    for (int32_t i = 2; i < s->rank; i++)
-        p *= s->dims[i];
+    int64_t a = lh_hp(L, "axis")->i[0];
+    a = a < 0 ? a + s->rank : a;
+    cr_assert(a >= 1 && a < s->rank, "test config: bad softmax axis");
+    *n = 1, *p = 1;
+    for (int64_t i = 0; i < a; i++)
+        *n *= s->dims[i];
+    *c = s->dims[a];
+    for (int64_t i = a + 1; i < s->rank; i++)
+        *p *= s->dims[i];
+}
+
+static void cf_softmax(const lh_layer *L, cf_expected *E)
+{
+    int64_t n, c, p;
+    cf_softmax_dims(L, &n, &c, &p);
     double *x = ref_from_float(L->x[0].data, L->x[0].n, 0);
     double *dy = ref_from_float(L->dy.data, L->dy.n, 0);
     /* exp(x - m) has relative error ~ (|x - m| + 2) u: the rounding of
@@ -406,6 +439,96 @@ static void cf_softmax(const lh_layer *L, cf_expected *E)
     cf_mag_abs(&E->y);
     ref_softmax_backward(n, c, p, E->y.ref, dy, E->dx[0].ref, E->dx[0].mag);
     free(x), free(dy);
+}
+
+/* log softmax from the softmax reference: y = log(softmax), and
+ * dx = dy - softmax * sum(dy) over the axis. y = x - m - log(s) is a
+ * difference, so its error scale is |x| + |m| + |log s|, bounded here by
+ * |x| plus the row's largest |x| plus log c; dx's is |dy| + softmax sum
+ * |dy|. */
+static void cf_logsoftmax(const lh_layer *L, cf_expected *E)
+{
+    int64_t n, c, p;
+    cf_softmax_dims(L, &n, &c, &p);
+    size_t total = L->x[0].n;
+    double *x = ref_from_float(L->x[0].data, total, 0);
+    double *dy = ref_from_float(L->dy.data, total, 0);
+    double *sm = calloc(total ? total : 1, sizeof *sm);
+    cr_assert_not_null(sm);
+    ref_softmax_forward(n, c, p, x, sm);
+    cf_alloc(&E->y, total, 1e-5);
+    cf_alloc(&E->dx[0], total, 1e-5);
+    for (int64_t a = 0; a < n; a++)
+        for (int64_t q = 0; q < p; q++) {
+            size_t base = (size_t)(a * c * p + q);
+            double sum = 0.0, asum = 0.0, xmax = 0.0;
+            for (int64_t j = 0; j < c; j++) {
+                size_t k = base + (size_t)(j * p);
+                sum += dy[k];
+                asum += fabs(dy[k]);
+                xmax = fmax(xmax, fabs(x[k]));
+            }
+            for (int64_t j = 0; j < c; j++) {
+                size_t k = base + (size_t)(j * p);
+                E->y.ref[k] = log(sm[k]);
+                E->y.mag[k] = fabs(x[k]) + xmax + log((double)c) + 1.0;
+                E->dx[0].ref[k] = dy[k] - sm[k] * sum;
+                E->dx[0].mag[k] = fabs(dy[k]) + sm[k] * asum;
+            }
+        }
+    free(x), free(dy), free(sm);
+}
+
+/* Global pools: one value per plane (every dim after C). */
+static void cf_global_pool(const lh_layer *L, cf_expected *E, int is_max)
+{
+    size_t planes = L->y.n, plane = planes ? L->x[0].n / planes : 0;
+    const float *x = L->x[0].data, *dy = L->dy.data;
+    cf_alloc(&E->y, planes, is_max ? 0.0 : cf_gamma((double)plane));
+    cf_alloc(&E->dx[0], L->x[0].n, is_max ? 0.0 : 4 * CF_U);
+    for (size_t pl = 0; pl < planes; pl++) {
+        const float *xp = x + pl * plane;
+        if (is_max) {
+            size_t at = 0;
+            for (size_t i = 1; i < plane; i++)
+                if (xp[i] > xp[at])
+                    at = i;
+            E->y.ref[pl] = xp[at];
+            E->y.mag[pl] = fabs((double)xp[at]);
+            E->dx[0].ref[pl * plane + at] = dy[pl];
+        } else {
+            double s = 0.0, sa = 0.0;
+            for (size_t i = 0; i < plane; i++) {
+                s += xp[i];
+                sa += fabs((double)xp[i]);
+            }
+            E->y.ref[pl] = s / (double)plane;
+            E->y.mag[pl] = sa / (double)plane;
+            for (size_t i = 0; i < plane; i++)
+                E->dx[0].ref[pl * plane + i] = dy[pl] / (double)plane;
+        }
+    }
+    cf_mag_abs(&E->dx[0]);
+}
+
+/* mul: y = a b with b the same shape as a or [N, C, 1, ...]; the
+ * broadcast b's gradient sums dy a over each plane. */
+static void cf_mul(const lh_layer *L, cf_expected *E)
+{
+    size_t n = L->x[0].n, nb = L->x[1].n, plane = nb ? n / nb : 0;
+    const float *a = L->x[0].data, *b = L->x[1].data, *dy = L->dy.data;
+    cf_alloc(&E->y, n, 2 * CF_U);
+    cf_alloc(&E->dx[0], n, 2 * CF_U);
+    cf_alloc(&E->dx[1], nb, plane > 1 ? cf_gamma((double)plane) : 2 * CF_U);
+    for (size_t i = 0; i < n; i++) {
+        size_t k = i / plane;
+        E->y.ref[i] = (double)a[i] * b[k];
+        E->dx[0].ref[i] = (double)dy[i] * b[k];
+        E->dx[1].ref[k] += (double)dy[i] * a[i];
+        E->dx[1].mag[k] += fabs((double)dy[i] * a[i]);
+    }
+    cf_mag_abs(&E->y);
+    cf_mag_abs(&E->dx[0]);
 }
 
 static void cf_add(const lh_layer *L, cf_expected *E)
@@ -536,6 +659,14 @@ void cf_expected_compute(const lh_layer *L, int training, uint64_t seed,
         cf_batchnorm(L, E, training);
     else if (strcmp(t, "prelu") == 0)
         cf_prelu(L, E);
+    else if (strcmp(t, "logsoftmax") == 0)
+        cf_logsoftmax(L, E);
+    else if (strcmp(t, "globalavgpool") == 0)
+        cf_global_pool(L, E, 0);
+    else if (strcmp(t, "globalmaxpool") == 0)
+        cf_global_pool(L, E, 1);
+    else if (strcmp(t, "mul") == 0)
+        cf_mul(L, E);
     else
         cf_unary(L, E, training, seed);
 }

@@ -487,7 +487,8 @@ static const char *const cf_builtin[] = {
     "conv",    "maxpool", "avgpool", "dense", "softmax", "relu",      "tanh",
     "sigmoid", "flatten", "dropout", "add",   "concat",  "batchnorm",
     "leakyrelu", "prelu", "relu6", "clip", "elu", "hardswish", "hardsigmoid",
-    "identity", NULL};
+    "identity", "globalavgpool", "globalmaxpool", "logsoftmax", "mul",
+    NULL};
 
 /* The whole suite for one plugin type. */
 static void cf_conformance(const char *type)
@@ -547,6 +548,19 @@ Test(conformance, hardsigmoid, .timeout = 300)
     cf_conformance("hardsigmoid");
 }
 Test(conformance, identity, .timeout = 300) { cf_conformance("identity"); }
+Test(conformance, globalavgpool, .timeout = 300)
+{
+    cf_conformance("globalavgpool");
+}
+Test(conformance, globalmaxpool, .timeout = 300)
+{
+    cf_conformance("globalmaxpool");
+}
+Test(conformance, logsoftmax, .timeout = 300)
+{
+    cf_conformance("logsoftmax");
+}
+Test(conformance, mul, .timeout = 300) { cf_conformance("mul"); }
 
 /* Every other plugin built in the tree (a new layer type, a third-party
  * one): descriptor checks and, without required hyperparameters, a smoke

@@ -40,7 +40,8 @@ static const char *const tt_known_types[] = {
     "conv",    "maxpool", "avgpool", "dense", "softmax", "relu",      "tanh",
     "sigmoid", "flatten", "dropout", "add",   "concat",  "batchnorm",
     "leakyrelu", "prelu", "relu6", "clip", "elu", "hardswish", "hardsigmoid",
-    "identity", NULL};
+    "identity", "globalavgpool", "globalmaxpool", "logsoftmax", "mul",
+    NULL};
 
 /* Reads the manifest; asserts it is well formed. Returns the case count. */
 static size_t tt_read_manifest(tt_case *cases, size_t capacity)
@@ -297,3 +298,7 @@ Test(torch, elu) { tt_run_type("elu"); }
 Test(torch, hardswish) { tt_run_type("hardswish"); }
 Test(torch, hardsigmoid) { tt_run_type("hardsigmoid"); }
 Test(torch, identity) { tt_run_type("identity"); }
+Test(torch, globalavgpool) { tt_run_type("globalavgpool"); }
+Test(torch, globalmaxpool) { tt_run_type("globalmaxpool"); }
+Test(torch, logsoftmax) { tt_run_type("logsoftmax"); }
+Test(torch, mul) { tt_run_type("mul"); }
