@@ -1,69 +1,111 @@
 /* SPDX-License-Identifier: MIT */
-/* avgpool: 2-D average pooling, as PyTorch's AvgPool2d with its defaults
- * (floor mode, count_include_pad = True).
+/* avgpool: 2-D average pooling, as PyTorch's AvgPool2d (and ONNX
+ * AveragePool): stride, padding (symmetric, [top, left, bottom, right] or
+ * "same"), ceil_mode and count_include_pad.
  *
- *   y[n, c, i, j] = (1 / (kh kw)) * sum over the window (i sh - ph + a,
- *                   j sw - pw + b), 0 <= a < kh, 0 <= b < kw, of x, padding
+ *   y[n, c, i, j] = (1 / n_ij) * sum over the window (i sh - pt + a,
+ *                   j sw - pl + b), 0 <= a < kh, 0 <= b < kw, of x, padding
  *                   being zeros
- *   dx[n, c, p]   = sum of dy[n, c, i, j] / (kh kw) over the windows holding p
+ *   dx[n, c, p]   = sum of dy[n, c, i, j] / n_ij over the windows holding p
  *
- * The divisor is always the full window, padding included: in floor mode no
- * window reaches past the padded input, so this equals PyTorch's
- * count_include_pad divisor. Padding is at most half the window, as PyTorch
- * requires. */
+ * n_ij, PyTorch's divisor: with count_include_pad (PyTorch's default; ONNX's
+ * default is 0) the window's cells inside input + padding, so a ceil_mode
+ * window running past the padded input counts only what it covers; without,
+ * only the real input cells. Padding is at most half the window per side,
+ * as PyTorch requires, so n_ij >= 1. The window walk is
+ * cnn/pool_window.h's. */
 #include <stdint.h>
 #include <string.h>
 
 #include "cnn/layer.h"
-#include "pool_window.h"
+#include "cnn/pool_window.h"
+
+enum { HP_SIZE, HP_STRIDE, HP_PADDING, HP_CEIL_MODE, HP_COUNT_INCLUDE_PAD };
 
 static const cnn_hparam_spec avgpool_hparams[] = {
     {"size", CNN_HP_INT2, "window size, n or [h, w]", 1, 0, 1, 1024, NULL},
     {"stride", CNN_HP_INT2, "stride, n or [h, w]; 0 means the window size", 0,
      0, 0, 1024, NULL},
-    {"padding", CNN_HP_INT2,
-     "zero padding on each side, n or [h, w]; at most half the window", 0, 0,
-     0, 1024, NULL},
+    {"padding", CNN_HP_PADDING,
+     "zero padding: n, [h, w], [top, left, bottom, right], valid, same or "
+     "same_lower; at most half the window per side",
+     0, 0, 0, 1024, NULL},
+    {"ceil_mode", CNN_HP_BOOL,
+     "round the output size up: a last partial window counts if it starts "
+     "inside the input or leading padding",
+     0, 0, 0, 1, NULL},
+    {"count_include_pad", CNN_HP_BOOL,
+     "divide by the window's cells including padding (PyTorch's default); "
+     "false: real inputs only (ONNX's default)",
+     0, 1, 0, 1, NULL},
 };
 
-/* Below this many input floats, a pass is not worth spreading on threads. */
-#ifndef POOL_PAR_MIN_WORK
-#define POOL_PAR_MIN_WORK ((size_t)1 << 15)
-#endif
+static cnn_status avgpool_geometry(const cnn_hparam_value *hp,
+                                   const cnn_shape *in, cnn_pool_geom *g,
+                                   cnn_errbuf *err)
+{
+    cnn_pool_window w;
+    w.kh = hp[HP_SIZE].i[0];
+    w.kw = hp[HP_SIZE].i[1];
+    w.sh = hp[HP_STRIDE].i[0];
+    w.sw = hp[HP_STRIDE].i[1];
+    w.dh = 1;
+    w.dw = 1;
+    w.pad = cnn_hparam_padding(&hp[HP_PADDING]);
+    w.ceil_mode = (int)hp[HP_CEIL_MODE].i[0];
+    return cnn_pool_geometry("avgpool", &w, in, g, err);
+}
 
 static cnn_status avgpool_infer_shape(const cnn_hparam_value *hp,
-                                 const cnn_shape *inputs,
-                                 uint32_t n_inputs, cnn_shape *output,
-                                 cnn_errbuf *err)
+                                      const cnn_shape *inputs,
+                                      uint32_t n_inputs, cnn_shape *output,
+                                      cnn_errbuf *err)
 {
-    return pool_infer_shape("avgpool", hp, inputs, n_inputs, output, err);
+    cnn_pool_geom g = {0};
+    cnn_status st;
+    if (n_inputs != 1)
+        return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                              "avgpool takes 1 input, got %u", n_inputs);
+    st = avgpool_geometry(hp, &inputs[0], &g, err);
+    if (st == CNN_OK)
+        *output = cnn_shape4(inputs[0].dims[0], inputs[0].dims[1], g.oh, g.ow);
+    return st;
 }
 
 typedef struct pool_run {
-    pool_geom g;
+    cnn_pool_geom g;
+    int include_pad;
     const float *x, *dy;
     float *y, *dx;
 } pool_run;
 
-/* The window of output (i, j), clipped to the input: rows [*h0, *h1),
- * columns [*w0, *w1). */
-static inline void avgpool_window(const pool_geom *g, int64_t i, int64_t j,
-                                  int64_t *h0, int64_t *h1, int64_t *w0,
-                                  int64_t *w1)
+/* The window of output (i, j), clipped to the input (rows [*h0, *h1),
+ * columns [*w0, *w1)), and 1 / its divisor. */
+static inline float avgpool_window(const pool_run *r, int64_t i, int64_t j,
+                                   int64_t *h0, int64_t *h1, int64_t *w0,
+                                   int64_t *w1)
 {
-    int64_t a = i * g->sh - g->ph, b = j * g->sw - g->pw;
-    *h1 = a + g->kh < g->h ? a + g->kh : g->h;
-    *w1 = b + g->kw < g->w ? b + g->kw : g->w;
-    *h0 = a < 0 ? 0 : a;
-    *w0 = b < 0 ? 0 : b;
+    const cnn_pool_geom *g = &r->g;
+    int64_t hs, ws;
+    cnn_pool_taps(i, g->sh, g->ph, g->kh, 1, g->h, &hs, h0, h1);
+    cnn_pool_taps(j, g->sw, g->pw, g->kw, 1, g->w, &ws, w0, w1);
+    *h0 += hs;
+    *h1 += hs;
+    *w0 += ws;
+    *w1 += ws;
+    int64_t n = cnn_pool_avg_cells(i, g->sh, g->ph, g->pb, g->kh, g->h,
+                                   r->include_pad) *
+                cnn_pool_avg_cells(j, g->sw, g->pw, g->pr, g->kw, g->w,
+                                   r->include_pad);
+    return n > 0 ? 1.0f / (float)n : 0.0f;
 }
 
 static void avgpool_forward_range(void *arg, size_t begin, size_t end)
 {
     const pool_run *r = arg;
-    const pool_geom *g = &r->g;
-    size_t in_plane = (size_t)(g->h * g->w), out_plane = (size_t)(g->oh * g->ow);
-    float inv = 1.0f / (float)(g->kh * g->kw);
+    const cnn_pool_geom *g = &r->g;
+    size_t in_plane = (size_t)(g->h * g->w);
+    size_t out_plane = (size_t)(g->oh * g->ow);
 
     for (size_t pl = begin; pl < end; pl++) {
         const float *x = r->x + pl * in_plane;
@@ -72,7 +114,7 @@ static void avgpool_forward_range(void *arg, size_t begin, size_t end)
             for (int64_t j = 0; j < g->ow; j++) {
                 int64_t h0, h1, w0, w1;
                 float s = 0.0f;
-                avgpool_window(g, i, j, &h0, &h1, &w0, &w1);
+                float inv = avgpool_window(r, i, j, &h0, &h1, &w0, &w1);
                 for (int64_t a = h0; a < h1; a++)
                     for (int64_t b = w0; b < w1; b++)
                         s += x[a * g->w + b];
@@ -85,9 +127,9 @@ static void avgpool_forward_range(void *arg, size_t begin, size_t end)
 static void avgpool_backward_range(void *arg, size_t begin, size_t end)
 {
     const pool_run *r = arg;
-    const pool_geom *g = &r->g;
-    size_t in_plane = (size_t)(g->h * g->w), out_plane = (size_t)(g->oh * g->ow);
-    float inv = 1.0f / (float)(g->kh * g->kw);
+    const cnn_pool_geom *g = &r->g;
+    size_t in_plane = (size_t)(g->h * g->w);
+    size_t out_plane = (size_t)(g->oh * g->ow);
 
     for (size_t pl = begin; pl < end; pl++) {
         const float *dy = r->dy + pl * out_plane;
@@ -96,26 +138,14 @@ static void avgpool_backward_range(void *arg, size_t begin, size_t end)
         for (int64_t i = 0; i < g->oh; i++) {
             for (int64_t j = 0; j < g->ow; j++) {
                 int64_t h0, h1, w0, w1;
+                float inv = avgpool_window(r, i, j, &h0, &h1, &w0, &w1);
                 float d = *dy++ * inv;
-                avgpool_window(g, i, j, &h0, &h1, &w0, &w1);
                 for (int64_t a = h0; a < h1; a++)
                     for (int64_t b = w0; b < w1; b++)
                         dx[a * g->w + b] += d;
             }
         }
     }
-}
-
-static void pool_parallel(const cnn_layer_env *env, size_t n, size_t work,
-                          cnn_range_fn fn, void *arg)
-{
-    if (n == 0)
-        return;
-    if (n > 1 && work >= POOL_PAR_MIN_WORK && env && env->parallel_for &&
-        env->threads > 1)
-        env->parallel_for(env->host, n, fn, arg);
-    else
-        fn(arg, 0, n);
 }
 
 /* Validates the input and output shapes the host passed. */
@@ -130,9 +160,10 @@ static cnn_status avgpool_bind(const cnn_layer *layer, const cnn_tensor *inputs,
         return cnn_layer_fail(err, CNN_ERR_SHAPE,
                               "avgpool layer '%s' takes 1 input, got %u",
                               layer->name, n_inputs);
-    st = pool_geometry("avgpool", layer->hparams, &inputs[0].shape, &r->g, err);
+    st = avgpool_geometry(layer->hparams, &inputs[0].shape, &r->g, err);
     if (st != CNN_OK)
         return st;
+    r->include_pad = (int)layer->hparams[HP_COUNT_INCLUDE_PAD].i[0];
     cnn_shape want = cnn_shape4(inputs[0].shape.dims[0],
                                 inputs[0].shape.dims[1], r->g.oh, r->g.ow);
     if (!cnn_shape_equal(out, &want))
@@ -157,7 +188,7 @@ static cnn_status avgpool_forward(const cnn_layer *layer,
     r.y = a->output->data;
     size_t planes = (size_t)(a->inputs[0].shape.dims[0] *
                              a->inputs[0].shape.dims[1]);
-    pool_parallel(a->env, planes, cnn_tensor_numel(&a->inputs[0]),
+    cnn_pool_for_planes(a->env, planes, cnn_tensor_numel(&a->inputs[0]),
                   avgpool_forward_range, &r);
     return CNN_OK;
 }
@@ -181,7 +212,7 @@ static cnn_status avgpool_backward(const cnn_layer *layer,
     r.dx = a->input_grads[0].data;
     size_t planes = (size_t)(a->inputs[0].shape.dims[0] *
                              a->inputs[0].shape.dims[1]);
-    pool_parallel(a->env, planes, cnn_tensor_numel(&a->inputs[0]),
+    cnn_pool_for_planes(a->env, planes, cnn_tensor_numel(&a->inputs[0]),
                   avgpool_backward_range, &r);
     return CNN_OK;
 }
@@ -190,7 +221,8 @@ static const cnn_layer_descriptor avgpool_descriptor = {
     .abi_version = CNN_LAYER_ABI_VERSION,
     .struct_size = sizeof(cnn_layer_descriptor),
     .type_name = "avgpool",
-    .summary = "2-D average pooling, PyTorch AvgPool2d defaults (count_include_pad)",
+    .summary = "2-D average pooling, PyTorch AvgPool2d semantics (padding, "
+               "ceil_mode, count_include_pad)",
     .hparams = avgpool_hparams,
     .n_hparams = sizeof avgpool_hparams / sizeof avgpool_hparams[0],
     .min_inputs = 1,

@@ -1,73 +1,111 @@
 /* SPDX-License-Identifier: MIT */
-/* maxpool: 2-D max pooling, as PyTorch's MaxPool2d (floor mode, dilation 1).
+/* maxpool: 2-D max pooling, as PyTorch's MaxPool2d (and ONNX MaxPool):
+ * stride, padding (symmetric, [top, left, bottom, right] or "same"),
+ * dilation and ceil_mode.
  *
- *   y[n, c, i, j] = max over the window (i sh - ph + a, j sw - pw + b),
+ *   y[n, c, i, j] = max over the taps (i sh - pt + a dh, j sw - pl + b dw),
  *                   0 <= a < kh, 0 <= b < kw, of x, padding being -inf
  *   dx[n, c, p]   = sum of dy[n, c, i, j] over the windows whose maximum is p
  *
  * Each window has one maximum: the first in row-major window order among
  * equal values (a NaN wins, the first NaN if several), the one forward
  * returns. Backward recomputes it from the saved input, so the layer keeps no
- * state. Padding is at most half the window, as PyTorch requires, so every
- * window holds at least one real input. */
+ * state. Padding is at most half the window on each side, as PyTorch
+ * requires, so without dilation every window holds a real input; a dilated
+ * window whose taps all fall in the padding gives -inf, as in PyTorch, and
+ * passes no gradient. The window walk is cnn/pool_window.h's. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "cnn/layer.h"
+#include "cnn/pool_window.h"
 #include "maxpool2x2_avx512.h"
-#include "pool_window.h"
+
+enum { HP_SIZE, HP_STRIDE, HP_PADDING, HP_DILATION, HP_CEIL_MODE };
 
 static const cnn_hparam_spec maxpool_hparams[] = {
     {"size", CNN_HP_INT2, "window size, n or [h, w]", 1, 0, 1, 1024, NULL},
     {"stride", CNN_HP_INT2, "stride, n or [h, w]; 0 means the window size", 0,
      0, 0, 1024, NULL},
-    {"padding", CNN_HP_INT2,
-     "-inf padding on each side, n or [h, w]; at most half the window", 0, 0,
-     0, 1024, NULL},
+    {"padding", CNN_HP_PADDING,
+     "-inf padding: n, [h, w], [top, left, bottom, right], valid, same or "
+     "same_lower; at most half the window per side",
+     0, 0, 0, 1024, NULL},
+    {"dilation", CNN_HP_INT2, "spacing of the window's taps, n or [h, w]", 0,
+     1, 1, 1024, NULL},
+    {"ceil_mode", CNN_HP_BOOL,
+     "round the output size up: a last partial window counts if it starts "
+     "inside the input or leading padding",
+     0, 0, 0, 1, NULL},
 };
 
-/* Below this many input floats, a pass is not worth spreading on threads. */
-#ifndef POOL_PAR_MIN_WORK
-#define POOL_PAR_MIN_WORK ((size_t)1 << 15)
-#endif
+/* The window the hyperparameters describe. */
+static cnn_pool_window maxpool_window(const cnn_hparam_value *hp)
+{
+    cnn_pool_window w;
+    w.kh = hp[HP_SIZE].i[0];
+    w.kw = hp[HP_SIZE].i[1];
+    w.sh = hp[HP_STRIDE].i[0];
+    w.sw = hp[HP_STRIDE].i[1];
+    w.dh = hp[HP_DILATION].i[0];
+    w.dw = hp[HP_DILATION].i[1];
+    w.pad = cnn_hparam_padding(&hp[HP_PADDING]);
+    w.ceil_mode = (int)hp[HP_CEIL_MODE].i[0];
+    return w;
+}
+
+static cnn_status maxpool_geometry(const cnn_hparam_value *hp,
+                                   const cnn_shape *in, cnn_pool_geom *g,
+                                   cnn_errbuf *err)
+{
+    cnn_pool_window w = maxpool_window(hp);
+    return cnn_pool_geometry("maxpool", &w, in, g, err);
+}
 
 static cnn_status maxpool_infer_shape(const cnn_hparam_value *hp,
-                                 const cnn_shape *inputs,
-                                 uint32_t n_inputs, cnn_shape *output,
-                                 cnn_errbuf *err)
+                                      const cnn_shape *inputs,
+                                      uint32_t n_inputs, cnn_shape *output,
+                                      cnn_errbuf *err)
 {
-    return pool_infer_shape("maxpool", hp, inputs, n_inputs, output, err);
+    cnn_pool_geom g = {0};
+    cnn_status st;
+    if (n_inputs != 1)
+        return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                              "maxpool takes 1 input, got %u", n_inputs);
+    st = maxpool_geometry(hp, &inputs[0], &g, err);
+    if (st == CNN_OK)
+        *output = cnn_shape4(inputs[0].dims[0], inputs[0].dims[1], g.oh, g.ow);
+    return st;
 }
 
 typedef struct pool_run {
-    pool_geom g;
+    cnn_pool_geom g;
     const float *x, *dy;
     float *y, *dx;
 } pool_run;
 
-/* Index in the plane of the window maximum at output (i, j). */
-static inline size_t maxpool_argmax(const pool_geom *g, const float *plane,
-                                    int64_t i, int64_t j)
+/* Index in the plane of the window maximum at output (i, j), or -1 when
+ * every tap of the window is padding. */
+static inline int64_t maxpool_argmax(const cnn_pool_geom *g,
+                                     const float *plane, int64_t i, int64_t j)
 {
-    int64_t h0 = i * g->sh - g->ph, w0 = j * g->sw - g->pw;
-    int64_t h1 = h0 + g->kh < g->h ? h0 + g->kh : g->h;
-    int64_t w1 = w0 + g->kw < g->w ? w0 + g->kw : g->w;
-    if (h0 < 0)
-        h0 = 0;
-    if (w0 < 0)
-        w0 = 0;
+    int64_t hs, a0, a1, ws, b0, b1;
+    cnn_pool_taps(i, g->sh, g->ph, g->kh, g->dh, g->h, &hs, &a0, &a1);
+    cnn_pool_taps(j, g->sw, g->pw, g->kw, g->dw, g->w, &ws, &b0, &b1);
+    if (a0 == a1 || b0 == b1)
+        return -1;
 
-    size_t best = (size_t)(h0 * g->w + w0);
+    int64_t best = (hs + a0 * g->dh) * g->w + ws + b0 * g->dw;
     float bv = plane[best];
-    for (int64_t a = h0; a < h1; a++) {
-        const float *row = plane + a * g->w;
-        for (int64_t b = w0; b < w1; b++) {
-            float v = row[b];
+    for (int64_t a = a0; a < a1; a++) {
+        const float *row = plane + (hs + a * g->dh) * g->w + ws;
+        for (int64_t b = b0; b < b1; b++) {
+            float v = row[b * g->dw];
             /* Strict >: a tie keeps the earlier input. */
             if (v > bv || (isnan(v) && !isnan(bv))) {
                 bv = v;
-                best = (size_t)(a * g->w + b);
+                best = (hs + a * g->dh) * g->w + ws + b * g->dw;
             }
         }
     }
@@ -122,7 +160,7 @@ typedef int32_t mp_vi __attribute__((vector_size(16)));
 #endif
 
 #ifndef MAXPOOL2X2_AVX512 /* else maxpool2x2_avx512.c */
-static void maxpool2_forward_plane(const pool_geom *g, const float *x,
+static void maxpool2_forward_plane(const cnn_pool_geom *g, const float *x,
                                    float *restrict y)
 {
     const size_t w = (size_t)g->w, ow = (size_t)g->ow;
@@ -174,7 +212,7 @@ static void maxpool2_forward_plane(const pool_geom *g, const float *x,
     }
 }
 
-static void maxpool2_backward_plane(const pool_geom *g, const float *x,
+static void maxpool2_backward_plane(const cnn_pool_geom *g, const float *x,
                                     const float *dy, float *restrict dx)
 {
     const size_t w = (size_t)g->w, ow = (size_t)g->ow;
@@ -262,12 +300,13 @@ static void maxpool2_backward_plane(const pool_geom *g, const float *x,
  * values are needed in forward, and maxpool_takes gives the same value as
  * maxpool_argmax (NaN when the window holds one). Five to six times faster
  * than the per-window scan. */
-static int maxpool_is_separable(const pool_geom *g)
+static int maxpool_is_separable(const cnn_pool_geom *g)
 {
-    return g->ph == 0 && g->pw == 0 && g->w <= MAXPOOL_ROW_MAX;
+    return g->dh == 1 && g->dw == 1 && cnn_pool_inside(g) &&
+           g->w <= MAXPOOL_ROW_MAX;
 }
 
-static void maxpool_forward_plane_separable(const pool_geom *g,
+static void maxpool_forward_plane_separable(const cnn_pool_geom *g,
                                             const float *x, float *y)
 {
     float rowmax[MAXPOOL_ROW_MAX];
@@ -290,16 +329,17 @@ static void maxpool_forward_plane_separable(const pool_geom *g,
     }
 }
 
-static int maxpool_is_2x2(const pool_geom *g)
+/* ceil_mode changes nothing when the input's sides are even. */
+static int maxpool_is_2x2(const cnn_pool_geom *g)
 {
     return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 &&
-           g->ph == 0 && g->pw == 0;
+           g->dh == 1 && g->dw == 1 && cnn_pool_inside(g);
 }
 
 static void maxpool_forward_range(void *arg, size_t begin, size_t end)
 {
     const pool_run *r = arg;
-    const pool_geom *g = &r->g;
+    const cnn_pool_geom *g = &r->g;
     size_t in_plane = (size_t)(g->h * g->w), out_plane = (size_t)(g->oh * g->ow);
 
     if (maxpool_is_2x2(g)) {
@@ -323,15 +363,17 @@ static void maxpool_forward_range(void *arg, size_t begin, size_t end)
         const float *x = r->x + pl * in_plane;
         float *y = r->y + pl * out_plane;
         for (int64_t i = 0; i < g->oh; i++)
-            for (int64_t j = 0; j < g->ow; j++)
-                *y++ = x[maxpool_argmax(g, x, i, j)];
+            for (int64_t j = 0; j < g->ow; j++) {
+                int64_t k = maxpool_argmax(g, x, i, j);
+                *y++ = k < 0 ? -INFINITY : x[k];
+            }
     }
 }
 
 static void maxpool_backward_range(void *arg, size_t begin, size_t end)
 {
     const pool_run *r = arg;
-    const pool_geom *g = &r->g;
+    const cnn_pool_geom *g = &r->g;
     size_t in_plane = (size_t)(g->h * g->w), out_plane = (size_t)(g->oh * g->ow);
 
     if (maxpool_is_2x2(g)) {
@@ -353,21 +395,12 @@ static void maxpool_backward_range(void *arg, size_t begin, size_t end)
         float *dx = r->dx + pl * in_plane;
         memset(dx, 0, in_plane * sizeof *dx);
         for (int64_t i = 0; i < g->oh; i++)
-            for (int64_t j = 0; j < g->ow; j++)
-                dx[maxpool_argmax(g, x, i, j)] += *dy++;
+            for (int64_t j = 0; j < g->ow; j++, dy++) {
+                int64_t k = maxpool_argmax(g, x, i, j);
+                if (k >= 0)
+                    dx[k] += *dy;
+            }
     }
-}
-
-static void pool_parallel(const cnn_layer_env *env, size_t n, size_t work,
-                          cnn_range_fn fn, void *arg)
-{
-    if (n == 0)
-        return;
-    if (n > 1 && work >= POOL_PAR_MIN_WORK && env && env->parallel_for &&
-        env->threads > 1)
-        env->parallel_for(env->host, n, fn, arg);
-    else
-        fn(arg, 0, n);
 }
 
 /* Validates the input and output shapes the host passed. */
@@ -382,7 +415,7 @@ static cnn_status maxpool_bind(const cnn_layer *layer, const cnn_tensor *inputs,
         return cnn_layer_fail(err, CNN_ERR_SHAPE,
                               "maxpool layer '%s' takes 1 input, got %u",
                               layer->name, n_inputs);
-    st = pool_geometry("maxpool", layer->hparams, &inputs[0].shape, &r->g, err);
+    st = maxpool_geometry(layer->hparams, &inputs[0].shape, &r->g, err);
     if (st != CNN_OK)
         return st;
     cnn_shape want = cnn_shape4(inputs[0].shape.dims[0],
@@ -409,7 +442,7 @@ static cnn_status maxpool_forward(const cnn_layer *layer,
     r.y = a->output->data;
     size_t planes = (size_t)(a->inputs[0].shape.dims[0] *
                              a->inputs[0].shape.dims[1]);
-    pool_parallel(a->env, planes, cnn_tensor_numel(&a->inputs[0]),
+    cnn_pool_for_planes(a->env, planes, cnn_tensor_numel(&a->inputs[0]),
                   maxpool_forward_range, &r);
     return CNN_OK;
 }
@@ -433,7 +466,7 @@ static cnn_status maxpool_backward(const cnn_layer *layer,
     r.dx = a->input_grads[0].data;
     size_t planes = (size_t)(a->inputs[0].shape.dims[0] *
                              a->inputs[0].shape.dims[1]);
-    pool_parallel(a->env, planes, cnn_tensor_numel(&a->inputs[0]),
+    cnn_pool_for_planes(a->env, planes, cnn_tensor_numel(&a->inputs[0]),
                   maxpool_backward_range, &r);
     return CNN_OK;
 }
@@ -442,7 +475,8 @@ static const cnn_layer_descriptor maxpool_descriptor = {
     .abi_version = CNN_LAYER_ABI_VERSION,
     .struct_size = sizeof(cnn_layer_descriptor),
     .type_name = "maxpool",
-    .summary = "2-D max pooling, PyTorch MaxPool2d semantics (floor mode)",
+    .summary = "2-D max pooling, PyTorch MaxPool2d semantics (padding, dilation, "
+               "ceil_mode)",
     .hparams = maxpool_hparams,
     .n_hparams = sizeof maxpool_hparams / sizeof maxpool_hparams[0],
     .min_inputs = 1,

@@ -57,7 +57,7 @@ static inline void store_pairs(float *dst, int64_t n, __m512 even, __m512 odd)
                           _mm512_permutex2var_ps(even, ih, odd));
 }
 
-void maxpool2_forward_plane_avx512(const pool_geom *g, const float *x,
+void maxpool2_forward_plane_avx512(const cnn_pool_geom *g, const float *x,
                                    float *y)
 {
     const size_t w = (size_t)g->w, ow = (size_t)g->ow;
@@ -78,7 +78,7 @@ void maxpool2_forward_plane_avx512(const pool_geom *g, const float *x,
     }
 }
 
-void maxpool2_backward_plane_avx512(const pool_geom *g, const float *x,
+void maxpool2_backward_plane_avx512(const cnn_pool_geom *g, const float *x,
                                     const float *dy, float *dx)
 {
     const size_t w = (size_t)g->w, ow = (size_t)g->ow;

@@ -5,12 +5,12 @@
 
 #include <string.h>
 
-#include "pool_window.h"
+#include "cnn/pool_window.h"
 
 /* Zeroes the dx elements no 2x2 stride-2 window reaches (floor mode: the
  * last column and row of an odd-sized input); both 2x2 backward paths
  * write every other element themselves. */
-static inline void maxpool2_zero_unreached(const pool_geom *g, float *dx)
+static inline void maxpool2_zero_unreached(const cnn_pool_geom *g, float *dx)
 {
     const size_t w = (size_t)g->w, ow = (size_t)g->ow;
     if (w > 2 * ow)
@@ -24,9 +24,9 @@ static inline void maxpool2_zero_unreached(const pool_geom *g, float *dx)
 
 #ifdef __AVX512F__
 #define MAXPOOL2X2_AVX512 1
-void maxpool2_forward_plane_avx512(const pool_geom *g, const float *x,
+void maxpool2_forward_plane_avx512(const cnn_pool_geom *g, const float *x,
                                    float *y);
-void maxpool2_backward_plane_avx512(const pool_geom *g, const float *x,
+void maxpool2_backward_plane_avx512(const cnn_pool_geom *g, const float *x,
                                     const float *dy, float *dx);
 #endif
 

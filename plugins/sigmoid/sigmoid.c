@@ -1,156 +1,28 @@
 /* SPDX-License-Identifier: MIT */
-/* sigmoid: y = 1 / (1 + exp(-x)), elementwise, any shape; backward from the
- * saved output, dx = dy * y * (1 - y), so the input need not be kept.
+/* sigmoid: y = 1 / (1 + exp(-x)), element-wise, any shape (nn.Sigmoid, ONNX
+ * Sigmoid); backward from the saved output, dx = dy y (1 - y), so the input
+ * need not be kept.
+ *
  * It is evaluated from e = exp(-|x|) <= 1 as 1 / (1 + e) or e / (1 + e), so
  * nothing overflows and tiny outputs for very negative x keep their
- * precision instead of flushing to 0 (a select, not a branch).
- *
- * expf costs tens of cycles per element, so large tensors are split into
- * blocks over the host's parallel_for; small ones stay on the calling thread
- * where the dispatch would cost more than it saves. */
+ * precision instead of flushing to 0 (a select, not a branch). */
 #include <math.h>
 
-#include "cnn/layer.h"
+#include "cnn/elementwise.h"
 
-/* Elements per parallel_for index: large enough to amortise the call, and
- * the host may split [0, blocks) as finely as it likes. */
-#define SIGMOID_BLOCK 8192u
-#define SIGMOID_MIN_PARALLEL_BLOCKS 4u
-
-typedef struct sigmoid_job {
-    const float *a; /* forward: x; backward: y */
-    const float *b; /* backward: dy */
-    float *out;
-    size_t n;
-} sigmoid_job;
-
-static void sigmoid_fwd_range(void *arg, size_t begin, size_t end)
+static inline float sigmoid_value(float x, const cnn_ew_params *p)
 {
-    const sigmoid_job *job = arg;
-    size_t lo = begin * SIGMOID_BLOCK;
-    size_t hi = end * SIGMOID_BLOCK < job->n ? end * SIGMOID_BLOCK : job->n;
-    const float *restrict x = job->a;
-    float *restrict y = job->out;
-    for (size_t i = lo; i < hi; i++) {
-        float e = expf(-fabsf(x[i]));
-        float r = 1.0f / (1.0f + e);
-        y[i] = x[i] >= 0.0f ? r : e * r;
-    }
+    (void)p;
+    float e = expf(-fabsf(x));
+    float r = 1.0f / (1.0f + e);
+    return x >= 0.0f ? r : e * r;
 }
 
-static void sigmoid_bwd_range(void *arg, size_t begin, size_t end)
+static inline float sigmoid_grad(float y, float dy, const cnn_ew_params *p)
 {
-    const sigmoid_job *job = arg;
-    size_t lo = begin * SIGMOID_BLOCK;
-    size_t hi = end * SIGMOID_BLOCK < job->n ? end * SIGMOID_BLOCK : job->n;
-    const float *restrict y = job->a;
-    const float *restrict dy = job->b;
-    float *restrict dx = job->out;
-    for (size_t i = lo; i < hi; i++)
-        dx[i] = dy[i] * y[i] * (1.0f - y[i]);
+    (void)p;
+    return dy * y * (1.0f - y);
 }
 
-static void sigmoid_run(const cnn_layer_env *env, cnn_range_fn fn, sigmoid_job *job)
-{
-    size_t blocks = job->n / SIGMOID_BLOCK + (job->n % SIGMOID_BLOCK != 0);
-    if (env && env->parallel_for && env->threads > 1 &&
-        blocks >= SIGMOID_MIN_PARALLEL_BLOCKS)
-        env->parallel_for(env->host, blocks, fn, job);
-    else
-        fn(job, 0, blocks);
-}
-
-static cnn_status sigmoid_shape_check(const cnn_shape *s, cnn_errbuf *err)
-{
-    if (s->rank < 1 || s->rank > CNN_MAX_RANK)
-        return cnn_layer_fail(err, CNN_ERR_SHAPE,
-                              "sigmoid: input rank %d, need 1..%d", (int)s->rank,
-                              CNN_MAX_RANK);
-    for (int32_t i = 0; i < s->rank; i++)
-        if (s->dims[i] < 0)
-            return cnn_layer_fail(err, CNN_ERR_SHAPE,
-                                  "sigmoid: input dim %d is %lld", (int)i,
-                                  (long long)s->dims[i]);
-    int ok;
-    (void)cnn_shape_numel_checked(s, &ok);
-    if (!ok)
-        return cnn_layer_fail(err, CNN_ERR_SHAPE,
-                              "sigmoid: input element count overflows");
-    return CNN_OK;
-}
-
-static cnn_status sigmoid_infer_shape(const cnn_hparam_value *hp,
-                                   const cnn_shape *inputs, uint32_t n_inputs,
-                                   cnn_shape *output, cnn_errbuf *err)
-{
-    (void)hp;
-    if (n_inputs != 1)
-        return cnn_layer_fail(err, CNN_ERR_SHAPE,
-                              "sigmoid: takes 1 input, got %u", n_inputs);
-    cnn_status st = sigmoid_shape_check(&inputs[0], err);
-    if (st == CNN_OK)
-        *output = inputs[0];
-    return st;
-}
-
-static cnn_status sigmoid_same(const cnn_layer *layer, const cnn_shape *a,
-                            const cnn_shape *b, cnn_errbuf *err)
-{
-    cnn_status st = sigmoid_shape_check(a, err);
-    if (st != CNN_OK)
-        return st;
-    if (!cnn_shape_equal(a, b))
-        return cnn_layer_fail(err, CNN_ERR_SHAPE,
-                              "sigmoid '%s': tensor shapes differ", layer->name);
-    return CNN_OK;
-}
-
-static cnn_status sigmoid_forward(const cnn_layer *layer,
-                               const cnn_forward_args *args, cnn_errbuf *err)
-{
-    const cnn_tensor *x = &args->inputs[0];
-    cnn_status st = sigmoid_same(layer, &x->shape, &args->output->shape, err);
-    if (st != CNN_OK)
-        return st;
-    sigmoid_job job = {x->data, NULL, args->output->data, cnn_tensor_numel(x)};
-    sigmoid_run(args->env, sigmoid_fwd_range, &job);
-    return CNN_OK;
-}
-
-static cnn_status sigmoid_backward(const cnn_layer *layer,
-                                const cnn_backward_args *args, cnn_errbuf *err)
-{
-    float *dx = args->input_grads ? args->input_grads[0].data : NULL;
-    if (!dx)
-        return CNN_OK;
-    const cnn_tensor *y = args->output;
-    cnn_status st =
-        sigmoid_same(layer, &y->shape, &args->output_grad->shape, err);
-    if (st != CNN_OK)
-        return st;
-    sigmoid_job job = {y->data, args->output_grad->data, dx,
-                    cnn_tensor_numel(y)};
-    sigmoid_run(args->env, sigmoid_bwd_range, &job);
-    return CNN_OK;
-}
-
-static const cnn_layer_descriptor sigmoid_descriptor = {
-    .abi_version = CNN_LAYER_ABI_VERSION,
-    .struct_size = sizeof(cnn_layer_descriptor),
-    .type_name = "sigmoid",
-    .summary = "logistic sigmoid: y = 1 / (1 + exp(-x)), elementwise",
-    .hparams = NULL,
-    .n_hparams = 0,
-    .min_inputs = 1,
-    .max_inputs = 1,
-    .flags = 0,
-    .infer_shape = sigmoid_infer_shape,
-    .create = NULL,
-    .params = NULL,
-    .forward = sigmoid_forward,
-    .backward = sigmoid_backward,
-    .destroy = NULL,
-    .flops = NULL,
-};
-
-CNN_LAYER_PLUGIN(sigmoid_descriptor)
+CNN_ELEMENTWISE_PLUGIN(sigmoid, "logistic sigmoid: y = 1 / (1 + exp(-x)), elementwise",
+                       NULL, 0, CNN_EW_FROM_OUTPUT, CNN_EW_COSTLY)

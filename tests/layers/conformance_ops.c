@@ -19,6 +19,8 @@ double cf_gamma(double n_terms)
 static const char *const cf_types[] = {
     "conv",    "maxpool", "avgpool", "dense",   "softmax",   "relu", "tanh",
     "sigmoid", "flatten", "dropout", "add",     "concat",    "batchnorm",
+    "leakyrelu", "prelu", "relu6", "clip", "elu", "hardswish", "hardsigmoid",
+    "identity", "globalavgpool", "globalmaxpool", "logsoftmax", "mul",
     NULL};
 
 int cf_type_known(const char *type)
@@ -102,10 +104,25 @@ static void cf_conv_geom(const lh_layer *L, ref_conv *g)
     cr_assert(ref_conv_geometry(g), "test config: conv kernel does not fit");
 }
 
+/* "same" padding from its definition (ONNX auto_pad): output
+ * ceil(in / stride), the total padding split evenly, the odd cell at the
+ * end (SAME_UPPER) or the start (SAME_LOWER). */
+static void cf_same_pad(int64_t in, int64_t k, int64_t s, int64_t d,
+                        int upper, int64_t *begin, int64_t *end)
+{
+    int64_t out = (in + s - 1) / s;
+    int64_t total = (out - 1) * s + d * (k - 1) + 1 - in;
+    if (total < 0)
+        total = 0;
+    *begin = upper ? total / 2 : (total + 1) / 2;
+    *end = total - *begin;
+}
+
 static void cf_pool_geom(const lh_layer *L, ref_pool *g)
 {
     const cnn_shape *s = &L->in_shapes[0];
     cr_assert_eq(s->rank, 4, "pool input must be rank 4");
+    memset(g, 0, sizeof *g);
     g->n = s->dims[0];
     g->c = s->dims[1];
     g->h = s->dims[2];
@@ -115,9 +132,24 @@ static void cf_pool_geom(const lh_layer *L, ref_pool *g)
     /* stride 0 means "the window size" (both plugins document it). */
     g->sh = lh_hp(L, "stride")->i[0] ? lh_hp(L, "stride")->i[0] : g->kh;
     g->sw = lh_hp(L, "stride")->i[1] ? lh_hp(L, "stride")->i[1] : g->kw;
-    g->ph = lh_hp(L, "padding")->i[0];
-    g->pw = lh_hp(L, "padding")->i[1];
-    g->count_include_pad = 1;
+    int has_dil = cnn_descriptor_hparam_index(L->desc, "dilation") >= 0;
+    const cnn_hparam_value *dil = has_dil ? lh_hp(L, "dilation") : NULL;
+    g->dh = dil ? dil->i[0] : 1;
+    g->dw = dil ? dil->i[1] : 1;
+    cnn_padding p = cnn_hparam_padding(lh_hp(L, "padding"));
+    if (p.mode == CNN_PAD_EXPLICIT) {
+        g->ph = p.top, g->pw = p.left, g->pb = p.bottom, g->pr = p.right;
+    } else {
+        int up = p.mode == CNN_PAD_SAME_UPPER;
+        cf_same_pad(g->h, g->kh, g->sh, g->dh, up, &g->ph, &g->pb);
+        cf_same_pad(g->w, g->kw, g->sw, g->dw, up, &g->pw, &g->pr);
+    }
+    g->ceil_mode = (int)lh_hp(L, "ceil_mode")->i[0];
+    int has_cip =
+        cnn_descriptor_hparam_index(L->desc, "count_include_pad") >= 0;
+    const cnn_hparam_value *cip =
+        has_cip ? lh_hp(L, "count_include_pad") : NULL;
+    g->count_include_pad = cip ? (int)cip->i[0] : 1;
     cr_assert(ref_pool_geometry(g), "test config: pool window does not fit");
 }
 
@@ -161,8 +193,29 @@ void cf_expected_shapes(const lh_layer *L, cf_expected *E)
         cf_param(E, "running_mean", cf_shape1(s->dims[1]));
         cf_param(E, "running_var", cf_shape1(s->dims[1]));
         E->flops = 2u * (uint64_t)cf_numel(s);
+    } else if (strcmp(t, "prelu") == 0) {
+        E->out_shape = *s;
+        int64_t k = lh_hp(L, "num_parameters")->i[0];
+        cf_param(E, "weight", cf_shape1(k == 1 ? 1 : s->dims[1]));
     } else if (strcmp(t, "flatten") == 0) {
-        E->out_shape = cnn_shape2(s->dims[0], cf_features(s));
+        /* torch.flatten: dims a..b become their product. */
+        int64_t a = lh_hp(L, "start_dim")->i[0], b = lh_hp(L, "end_dim")->i[0];
+        a = a < 0 ? a + s->rank : a;
+        b = b < 0 ? b + s->rank : b;
+        cnn_shape o = {0};
+        o.rank = 0;
+        for (int32_t i = 0; i < s->rank; i++) {
+            if (i > a && i <= b)
+                o.dims[o.rank - 1] *= s->dims[i];
+            else
+                o.dims[o.rank++] = s->dims[i];
+        }
+        E->out_shape = o;
+    } else if (strcmp(t, "globalavgpool") == 0 ||
+               strcmp(t, "globalmaxpool") == 0) {
+        E->out_shape = *s;
+        for (int32_t i = 2; i < s->rank; i++)
+            E->out_shape.dims[i] = 1;
     } else if (strcmp(t, "concat") == 0) {
         E->out_shape = *s;
         for (uint32_t i = 1; i < L->n_in; i++)
@@ -173,29 +226,50 @@ void cf_expected_shapes(const lh_layer *L, cf_expected *E)
     }
 }
 
-/* Elementwise unary ops: y = f(x), dx = dy f'(x). */
+/* Elementwise unary ops: y = f(x), dx = dy f'(x), in double from the
+ * definitions (PyTorch's rules at the kinks). ymag and gmag are the scale
+ * of each result's float32 rounding error: |y| and |dx| unless a sum in
+ * the op can cancel (hardswish's x / 3 + 1/2, hardsigmoid's alpha x +
+ * beta), where it is the sum of the absolute terms. */
 static void cf_unary(const lh_layer *L, cf_expected *E, int training,
                      uint64_t seed)
 {
     const char *t = L->type;
     size_t n = L->x[0].n;
     const float *x = L->x[0].data, *dy = L->dy.data;
-    double ytol = 0.0, dxtol = 0.0;
+    double ytol = 0.0, dxtol = 0.0, h0 = 0.0, h1 = 0.0;
     if (strcmp(t, "tanh") == 0 || strcmp(t, "sigmoid") == 0) {
         /* A few ulps for the libm call and the division; the derivative
          * from a float32 y has relative error amplified by up to ~30 on
          * the test's input ranges (|x| <= 2 for tanh, <= 3 for sigmoid). */
         ytol = 1e-6;
         dxtol = 1e-5;
+    } else if (strcmp(t, "elu") == 0) {
+        ytol = 1e-6; /* expm1f, expf: a few ulps, then one multiply */
+        dxtol = 1e-6;
+    } else if (strcmp(t, "leakyrelu") == 0 || strcmp(t, "hardswish") == 0 ||
+               strcmp(t, "hardsigmoid") == 0) {
+        /* The float32 rounding of the hyperparameter and two or three
+         * operations. */
+        ytol = 8 * CF_U;
+        dxtol = 8 * CF_U;
     } else if (strcmp(t, "dropout") == 0 && training) {
         ytol = 4 * CF_U; /* one multiply or divide by 1 / (1 - rate) */
         dxtol = 4 * CF_U;
     }
+    if (strcmp(t, "leakyrelu") == 0)
+        h0 = lh_hp(L, "negative_slope")->f;
+    else if (strcmp(t, "elu") == 0)
+        h0 = lh_hp(L, "alpha")->f;
+    else if (strcmp(t, "clip") == 0)
+        h0 = lh_hp(L, "min")->f, h1 = lh_hp(L, "max")->f;
+    else if (strcmp(t, "hardsigmoid") == 0)
+        h0 = lh_hp(L, "alpha")->f, h1 = lh_hp(L, "beta")->f;
     cf_alloc(&E->y, n, ytol);
     cf_alloc(&E->dx[0], n, dxtol);
     double rate = strcmp(t, "dropout") == 0 ? lh_hp(L, "rate")->f : 0.0;
     for (size_t i = 0; i < n; i++) {
-        double v = x[i], d = dy[i], y, g;
+        double v = x[i], d = dy[i], y, g, ym = -1, gm = -1;
         if (strcmp(t, "relu") == 0) {
             y = v > 0 ? v : 0.0;
             g = v > 0 ? d : 0.0;
@@ -205,18 +279,66 @@ static void cf_unary(const lh_layer *L, cf_expected *E, int training,
         } else if (strcmp(t, "sigmoid") == 0) {
             y = 1.0 / (1.0 + exp(-v));
             g = d * y * (1.0 - y);
+        } else if (strcmp(t, "leakyrelu") == 0) {
+            y = v > 0 ? v : h0 * v;
+            g = v > 0 ? d : h0 * d;
+        } else if (strcmp(t, "relu6") == 0) {
+            y = fmin(fmax(v, 0.0), 6.0);
+            g = v > 0 && v < 6 ? d : 0.0;
+        } else if (strcmp(t, "clip") == 0) {
+            y = fmin(fmax(v, h0), h1);
+            g = v >= h0 && v <= h1 ? d : 0.0;
+        } else if (strcmp(t, "elu") == 0) {
+            y = v > 0 ? v : h0 * expm1(v);
+            g = v > 0 ? d : d * h0 * exp(v);
+        } else if (strcmp(t, "hardswish") == 0) {
+            y = v * fmin(fmax(v + 3.0, 0.0), 6.0) / 6.0;
+            g = v < -3 ? 0.0 : v <= 3 ? d * (v / 3.0 + 0.5) : d;
+            ym = fabs(v) * fmin(fabs(v) + 3.0, 6.0) / 6.0;
+            gm = v < -3 || v > 3 ? fabs(g) : fabs(d) * (fabs(v) / 3.0 + 0.5);
+        } else if (strcmp(t, "hardsigmoid") == 0) {
+            double z = h0 * v + h1;
+            y = fmin(fmax(z, 0.0), 1.0);
+            g = z > 0 && z < 1 ? h0 * d : 0.0;
+            ym = z > 0 && z < 1 ? fabs(h0 * v) + fabs(h1) : fabs(y);
         } else if (strcmp(t, "dropout") == 0 && training) {
             /* Inverted dropout with the ABI's stateless hash, as the
              * plugin documents: keep iff hash(seed, i) >= rate. */
             int keep = cnn_uniform_hash(seed, i) >= rate;
             y = keep ? v / (1.0 - rate) : 0.0;
             g = keep ? d / (1.0 - rate) : 0.0;
-        } else { /* flatten, dropout at inference: the identity */
+        } else { /* flatten, identity, dropout at inference: the identity */
             y = v;
             g = d;
         }
         E->y.ref[i] = y;
         E->dx[0].ref[i] = g;
+        E->y.mag[i] = ym >= 0 ? ym : fabs(y);
+        E->dx[0].mag[i] = gm >= 0 ? gm : fabs(g);
+    }
+}
+
+/* PReLU: weight [C] (dim 1) or [1]; the slope's gradient sums dy x over
+ * its channel's x <= 0, so its error scale is the sum of |dy x|. */
+static void cf_prelu(const lh_layer *L, cf_expected *E)
+{
+    const cnn_shape *s = &L->in_shapes[0];
+    size_t n = L->x[0].n, c = L->p[0].n, inner = 1;
+    for (int32_t i = c > 1 ? 2 : 1; i < s->rank; i++)
+        inner *= (size_t)s->dims[i];
+    const float *x = L->x[0].data, *dy = L->dy.data, *a = L->p[0].data;
+    cf_alloc(&E->y, n, 4 * CF_U);
+    cf_alloc(&E->dx[0], n, 4 * CF_U);
+    cf_alloc(&E->dp[0], c, cf_gamma((double)(n / c)));
+    for (size_t i = 0; i < n; i++) {
+        size_t k = (i / inner) % c;
+        double v = x[i], d = dy[i];
+        E->y.ref[i] = v > 0 ? v : a[k] * v;
+        E->dx[0].ref[i] = v > 0 ? d : a[k] * d;
+        if (v <= 0) {
+            E->dp[0].ref[k] += v * d;
+            E->dp[0].mag[k] += fabs(v * d);
+        }
     }
     cf_mag_abs(&E->y);
     cf_mag_abs(&E->dx[0]);
@@ -310,12 +432,27 @@ static void cf_dense(const lh_layer *L, cf_expected *E)
     free(dya);
 }
 
-static void cf_softmax(const lh_layer *L, cf_expected *E)
+/* n, c, p of a softmax over the layer's axis: the dims before it, the
+ * axis, the dims after it. */
+static void cf_softmax_dims(const lh_layer *L, int64_t *n, int64_t *c,
+                            int64_t *p)
 {
     const cnn_shape *s = &L->in_shapes[0];
-    int64_t n = s->dims[0], c = s->dims[1], p = 1;
-    for (int32_t i = 2; i < s->rank; i++)
-        p *= s->dims[i];
+    int64_t a = lh_hp(L, "axis")->i[0];
+    a = a < 0 ? a + s->rank : a;
+    cr_assert(a >= 1 && a < s->rank, "test config: bad softmax axis");
+    *n = 1, *p = 1;
+    for (int64_t i = 0; i < a; i++)
+        *n *= s->dims[i];
+    *c = s->dims[a];
+    for (int64_t i = a + 1; i < s->rank; i++)
+        *p *= s->dims[i];
+}
+
+static void cf_softmax(const lh_layer *L, cf_expected *E)
+{
+    int64_t n, c, p;
+    cf_softmax_dims(L, &n, &c, &p);
     double *x = ref_from_float(L->x[0].data, L->x[0].n, 0);
     double *dy = ref_from_float(L->dy.data, L->dy.n, 0);
     /* exp(x - m) has relative error ~ (|x - m| + 2) u: the rounding of
@@ -327,6 +464,96 @@ static void cf_softmax(const lh_layer *L, cf_expected *E)
     cf_mag_abs(&E->y);
     ref_softmax_backward(n, c, p, E->y.ref, dy, E->dx[0].ref, E->dx[0].mag);
     free(x), free(dy);
+}
+
+/* log softmax from the softmax reference: y = log(softmax), and
+ * dx = dy - softmax * sum(dy) over the axis. y = x - m - log(s) is a
+ * difference, so its error scale is |x| + |m| + |log s|, bounded here by
+ * |x| plus the row's largest |x| plus log c; dx's is |dy| + softmax sum
+ * |dy|. */
+static void cf_logsoftmax(const lh_layer *L, cf_expected *E)
+{
+    int64_t n, c, p;
+    cf_softmax_dims(L, &n, &c, &p);
+    size_t total = L->x[0].n;
+    double *x = ref_from_float(L->x[0].data, total, 0);
+    double *dy = ref_from_float(L->dy.data, total, 0);
+    double *sm = calloc(total ? total : 1, sizeof *sm);
+    cr_assert_not_null(sm);
+    ref_softmax_forward(n, c, p, x, sm);
+    cf_alloc(&E->y, total, 1e-5);
+    cf_alloc(&E->dx[0], total, 1e-5);
+    for (int64_t a = 0; a < n; a++)
+        for (int64_t q = 0; q < p; q++) {
+            size_t base = (size_t)(a * c * p + q);
+            double sum = 0.0, asum = 0.0, xmax = 0.0;
+            for (int64_t j = 0; j < c; j++) {
+                size_t k = base + (size_t)(j * p);
+                sum += dy[k];
+                asum += fabs(dy[k]);
+                xmax = fmax(xmax, fabs(x[k]));
+            }
+            for (int64_t j = 0; j < c; j++) {
+                size_t k = base + (size_t)(j * p);
+                E->y.ref[k] = log(sm[k]);
+                E->y.mag[k] = fabs(x[k]) + xmax + log((double)c) + 1.0;
+                E->dx[0].ref[k] = dy[k] - sm[k] * sum;
+                E->dx[0].mag[k] = fabs(dy[k]) + sm[k] * asum;
+            }
+        }
+    free(x), free(dy), free(sm);
+}
+
+/* Global pools: one value per plane (every dim after C). */
+static void cf_global_pool(const lh_layer *L, cf_expected *E, int is_max)
+{
+    size_t planes = L->y.n, plane = planes ? L->x[0].n / planes : 0;
+    const float *x = L->x[0].data, *dy = L->dy.data;
+    cf_alloc(&E->y, planes, is_max ? 0.0 : cf_gamma((double)plane));
+    cf_alloc(&E->dx[0], L->x[0].n, is_max ? 0.0 : 4 * CF_U);
+    for (size_t pl = 0; pl < planes; pl++) {
+        const float *xp = x + pl * plane;
+        if (is_max) {
+            size_t at = 0;
+            for (size_t i = 1; i < plane; i++)
+                if (xp[i] > xp[at])
+                    at = i;
+            E->y.ref[pl] = xp[at];
+            E->y.mag[pl] = fabs((double)xp[at]);
+            E->dx[0].ref[pl * plane + at] = dy[pl];
+        } else {
+            double s = 0.0, sa = 0.0;
+            for (size_t i = 0; i < plane; i++) {
+                s += xp[i];
+                sa += fabs((double)xp[i]);
+            }
+            E->y.ref[pl] = s / (double)plane;
+            E->y.mag[pl] = sa / (double)plane;
+            for (size_t i = 0; i < plane; i++)
+                E->dx[0].ref[pl * plane + i] = dy[pl] / (double)plane;
+        }
+    }
+    cf_mag_abs(&E->dx[0]);
+}
+
+/* mul: y = a b with b the same shape as a or [N, C, 1, ...]; the
+ * broadcast b's gradient sums dy a over each plane. */
+static void cf_mul(const lh_layer *L, cf_expected *E)
+{
+    size_t n = L->x[0].n, nb = L->x[1].n, plane = nb ? n / nb : 0;
+    const float *a = L->x[0].data, *b = L->x[1].data, *dy = L->dy.data;
+    cf_alloc(&E->y, n, 2 * CF_U);
+    cf_alloc(&E->dx[0], n, 2 * CF_U);
+    cf_alloc(&E->dx[1], nb, plane > 1 ? cf_gamma((double)plane) : 2 * CF_U);
+    for (size_t i = 0; i < n; i++) {
+        size_t k = i / plane;
+        E->y.ref[i] = (double)a[i] * b[k];
+        E->dx[0].ref[i] = (double)dy[i] * b[k];
+        E->dx[1].ref[k] += (double)dy[i] * a[i];
+        E->dx[1].mag[k] += fabs((double)dy[i] * a[i]);
+    }
+    cf_mag_abs(&E->y);
+    cf_mag_abs(&E->dx[0]);
 }
 
 static void cf_add(const lh_layer *L, cf_expected *E)
@@ -455,6 +682,16 @@ void cf_expected_compute(const lh_layer *L, int training, uint64_t seed,
         cf_concat(L, E);
     else if (strcmp(t, "batchnorm") == 0)
         cf_batchnorm(L, E, training);
+    else if (strcmp(t, "prelu") == 0)
+        cf_prelu(L, E);
+    else if (strcmp(t, "logsoftmax") == 0)
+        cf_logsoftmax(L, E);
+    else if (strcmp(t, "globalavgpool") == 0)
+        cf_global_pool(L, E, 0);
+    else if (strcmp(t, "globalmaxpool") == 0)
+        cf_global_pool(L, E, 1);
+    else if (strcmp(t, "mul") == 0)
+        cf_mul(L, E);
     else
         cf_unary(L, E, training, seed);
 }

@@ -101,14 +101,42 @@ void ref_conv_backward(const ref_conv *g, const double *x, const double *w,
 
 /* ---- Pooling ------------------------------------------------------------ */
 
+/* Output size along one axis, from the definitions: floor or ceil of
+ * (in + pads - effective window) / stride, plus one; with ceil, a last
+ * window starting at or past in + pad_begin is dropped. */
+static int64_t ref_pool_out(int64_t in, int64_t k, int64_t s, int64_t pa,
+                            int64_t pb, int64_t d, int ceil_mode)
+{
+    int64_t span = in + pa + pb - (d * (k - 1) + 1);
+    if (span < 0 || s < 1)
+        return -1;
+    int64_t out = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+    if (ceil_mode && (out - 1) * s >= in + pa)
+        out--;
+    return out;
+}
+
 int ref_pool_geometry(ref_pool *g)
 {
-    if (g->sh < 1 || g->sw < 1 || g->h + 2 * g->ph < g->kh ||
-        g->w + 2 * g->pw < g->kw)
-        return 0;
-    g->oh = (g->h + 2 * g->ph - g->kh) / g->sh + 1;
-    g->ow = (g->w + 2 * g->pw - g->kw) / g->sw + 1;
-    return 1;
+    if (g->dh < 1)
+        g->dh = 1;
+    if (g->dw < 1)
+        g->dw = 1;
+    g->oh = ref_pool_out(g->h, g->kh, g->sh, g->ph, g->pb, g->dh,
+                         g->ceil_mode);
+    g->ow = ref_pool_out(g->w, g->kw, g->sw, g->pw, g->pr, g->dw,
+                         g->ceil_mode);
+    return g->oh >= 1 && g->ow >= 1;
+}
+
+/* Input row and column of tap (ki, kj) of output (i, j); 0 when it is
+ * padding. */
+static int ref_pool_tap(const ref_pool *g, int64_t i, int64_t j, int64_t ki,
+                        int64_t kj, int64_t *r, int64_t *q)
+{
+    *r = i * g->sh - g->ph + ki * g->dh;
+    *q = j * g->sw - g->pw + kj * g->dw;
+    return *r >= 0 && *r < g->h && *q >= 0 && *q < g->w;
 }
 
 void ref_maxpool_forward(const ref_pool *g, const double *x, double *y,
@@ -118,12 +146,10 @@ void ref_maxpool_forward(const ref_pool *g, const double *x, double *y,
         for (int64_t i = 0; i < g->oh; i++)
             for (int64_t j = 0; j < g->ow; j++) {
                 double best = -INFINITY;
-                int64_t at = -1;
+                int64_t at = -1, r, q;
                 for (int64_t ki = 0; ki < g->kh; ki++)
                     for (int64_t kj = 0; kj < g->kw; kj++) {
-                        int64_t r = i * g->sh - g->ph + ki;
-                        int64_t q = j * g->sw - g->pw + kj;
-                        if (r < 0 || r >= g->h || q < 0 || q >= g->w)
+                        if (!ref_pool_tap(g, i, j, ki, kj, &r, &q))
                             continue;
                         int64_t idx = (nc * g->h + r) * g->w + q;
                         if (at < 0 || x[idx] > best) {
@@ -147,26 +173,18 @@ void ref_maxpool_backward(const ref_pool *g, const int64_t *argmax,
             dx[argmax[o]] += dy[o];
 }
 
-/* The divisor of output (i, j). */
+/* The divisor of output (i, j), counted cell by cell. */
 static double ref_avg_count(const ref_pool *g, int64_t i, int64_t j)
 {
-    if (g->count_include_pad) {
-        /* PyTorch: the window clipped to the padded input. */
-        int64_t r0 = i * g->sh - g->ph, q0 = j * g->sw - g->pw;
-        int64_t r1 = r0 + g->kh, q1 = q0 + g->kw;
-        if (r1 > g->h + g->ph)
-            r1 = g->h + g->ph;
-        if (q1 > g->w + g->pw)
-            q1 = g->w + g->pw;
-        return (double)((r1 - r0) * (q1 - q0));
-    }
-    int64_t cnt = 0;
+    int64_t cnt = 0, r, q;
     for (int64_t ki = 0; ki < g->kh; ki++)
         for (int64_t kj = 0; kj < g->kw; kj++) {
-            int64_t r = i * g->sh - g->ph + ki;
-            int64_t q = j * g->sw - g->pw + kj;
-            if (r >= 0 && r < g->h && q >= 0 && q < g->w)
-                cnt++;
+            int real = ref_pool_tap(g, i, j, ki, kj, &r, &q);
+            /* PyTorch: padded cells count, cells past the padded input
+             * (a ceil_mode window's overhang) do not. */
+            int padded = r >= -g->ph && r < g->h + g->pb && q >= -g->pw &&
+                         q < g->w + g->pr;
+            cnt += g->count_include_pad ? padded : real;
         }
     return (double)cnt;
 }
@@ -177,13 +195,11 @@ void ref_avgpool_forward(const ref_pool *g, const double *x, double *y)
         for (int64_t i = 0; i < g->oh; i++)
             for (int64_t j = 0; j < g->ow; j++) {
                 double s = 0.0;
+                int64_t r, q;
                 for (int64_t ki = 0; ki < g->kh; ki++)
-                    for (int64_t kj = 0; kj < g->kw; kj++) {
-                        int64_t r = i * g->sh - g->ph + ki;
-                        int64_t q = j * g->sw - g->pw + kj;
-                        if (r >= 0 && r < g->h && q >= 0 && q < g->w)
+                    for (int64_t kj = 0; kj < g->kw; kj++)
+                        if (ref_pool_tap(g, i, j, ki, kj, &r, &q))
                             s += x[(nc * g->h + r) * g->w + q];
-                    }
                 y[(nc * g->oh + i) * g->ow + j] = s / ref_avg_count(g, i, j);
             }
 }
@@ -196,13 +212,11 @@ void ref_avgpool_backward(const ref_pool *g, const double *dy, double *dx)
             for (int64_t j = 0; j < g->ow; j++) {
                 double d = dy[(nc * g->oh + i) * g->ow + j] /
                            ref_avg_count(g, i, j);
+                int64_t r, q;
                 for (int64_t ki = 0; ki < g->kh; ki++)
-                    for (int64_t kj = 0; kj < g->kw; kj++) {
-                        int64_t r = i * g->sh - g->ph + ki;
-                        int64_t q = j * g->sw - g->pw + kj;
-                        if (r >= 0 && r < g->h && q >= 0 && q < g->w)
+                    for (int64_t kj = 0; kj < g->kw; kj++)
+                        if (ref_pool_tap(g, i, j, ki, kj, &r, &q))
                             dx[(nc * g->h + r) * g->w + q] += d;
-                    }
             }
 }
 

@@ -46,17 +46,24 @@ void ref_conv_backward(const ref_conv *g, const double *x, const double *w,
 
 typedef struct ref_pool {
     int64_t n, c, h, w;
-    int64_t kh, kw, sh, sw, ph, pw;
+    int64_t kh, kw, sh, sw;
+    int64_t ph, pw; /* padding at the top and left */
+    int64_t pb, pr; /* padding at the bottom and right */
+    int64_t dh, dw; /* dilation (maxpool), 1 for none */
+    int ceil_mode;  /* PyTorch's: a last window starting inside the input
+                       or the top/left padding counts */
     int64_t oh, ow;
     /* avgpool divisor: 1 counts padded positions (PyTorch's default
-     * count_include_pad=True), 0 only the real inputs in the window. */
+     * count_include_pad=True; cells past the padded input never count),
+     * 0 only the real inputs in the window. */
     int count_include_pad;
 } ref_pool;
 
 int ref_pool_geometry(ref_pool *g);
 /* Max over the window's real inputs (padding never wins); ties go to the
  * first in row-major order within the window. argmax (may be NULL) gets the
- * flat input index chosen per output. */
+ * flat input index chosen per output, -1 (and y -inf) for a window of
+ * padding only. */
 void ref_maxpool_forward(const ref_pool *g, const double *x, double *y,
                          int64_t *argmax);
 /* Routes each dy to its argmax, adding where windows overlap. */

@@ -80,6 +80,22 @@ static void cf_fill_inputs(lh_layer *L, const cf_config *c, lh_rng *rng)
                 x[k] += (float)(100.0 * (double)((int)((k / per) % 3) - 1));
             break;
         }
+        case CF_KINKS: {
+            static const double kinks[] = {-3, -2.5, -1, 0, 1.5,
+                                           2.5,  3,   6};
+            for (size_t k = 0; k < n; k++) {
+                double v;
+                int near;
+                do {
+                    v = -8 + 16 * lh_rng_uniform(rng);
+                    near = 0;
+                    for (size_t q = 0; q < sizeof kinks / sizeof *kinks; q++)
+                        near |= fabs(v - kinks[q]) < 0.05;
+                } while (near);
+                x[k] = (float)v;
+            }
+            break;
+        }
         default: lh_fill_uniform(rng, x, n, -2, 2); break;
         }
     }
@@ -469,7 +485,10 @@ static size_t cf_discover(cf_plugin_name *out, size_t capacity)
 /* The layer types the project ships; each gets its own named test. */
 static const char *const cf_builtin[] = {
     "conv",    "maxpool", "avgpool", "dense", "softmax", "relu",      "tanh",
-    "sigmoid", "flatten", "dropout", "add",   "concat",  "batchnorm", NULL};
+    "sigmoid", "flatten", "dropout", "add",   "concat",  "batchnorm",
+    "leakyrelu", "prelu", "relu6", "clip", "elu", "hardswish", "hardsigmoid",
+    "identity", "globalavgpool", "globalmaxpool", "logsoftmax", "mul",
+    NULL};
 
 /* The whole suite for one plugin type. */
 static void cf_conformance(const char *type)
@@ -518,6 +537,30 @@ Test(conformance, dropout, .timeout = 300) { cf_conformance("dropout"); }
 Test(conformance, add, .timeout = 300) { cf_conformance("add"); }
 Test(conformance, concat, .timeout = 300) { cf_conformance("concat"); }
 Test(conformance, batchnorm, .timeout = 300) { cf_conformance("batchnorm"); }
+Test(conformance, leakyrelu, .timeout = 300) { cf_conformance("leakyrelu"); }
+Test(conformance, prelu, .timeout = 300) { cf_conformance("prelu"); }
+Test(conformance, relu6, .timeout = 300) { cf_conformance("relu6"); }
+Test(conformance, clip, .timeout = 300) { cf_conformance("clip"); }
+Test(conformance, elu, .timeout = 300) { cf_conformance("elu"); }
+Test(conformance, hardswish, .timeout = 300) { cf_conformance("hardswish"); }
+Test(conformance, hardsigmoid, .timeout = 300)
+{
+    cf_conformance("hardsigmoid");
+}
+Test(conformance, identity, .timeout = 300) { cf_conformance("identity"); }
+Test(conformance, globalavgpool, .timeout = 300)
+{
+    cf_conformance("globalavgpool");
+}
+Test(conformance, globalmaxpool, .timeout = 300)
+{
+    cf_conformance("globalmaxpool");
+}
+Test(conformance, logsoftmax, .timeout = 300)
+{
+    cf_conformance("logsoftmax");
+}
+Test(conformance, mul, .timeout = 300) { cf_conformance("mul"); }
 
 /* Every other plugin built in the tree (a new layer type, a third-party
  * one): descriptor checks and, without required hyperparameters, a smoke

@@ -38,7 +38,10 @@ typedef struct tt_case {
 
 static const char *const tt_known_types[] = {
     "conv",    "maxpool", "avgpool", "dense", "softmax", "relu",      "tanh",
-    "sigmoid", "flatten", "dropout", "add",   "concat",  "batchnorm", NULL};
+    "sigmoid", "flatten", "dropout", "add",   "concat",  "batchnorm",
+    "leakyrelu", "prelu", "relu6", "clip", "elu", "hardswish", "hardsigmoid",
+    "identity", "globalavgpool", "globalmaxpool", "logsoftmax", "mul",
+    NULL};
 
 /* Reads the manifest; asserts it is well formed. Returns the case count. */
 static size_t tt_read_manifest(tt_case *cases, size_t capacity)
@@ -287,3 +290,15 @@ Test(torch, dropout) { tt_run_type("dropout"); }
 Test(torch, add) { tt_run_type("add"); }
 Test(torch, concat) { tt_run_type("concat"); }
 Test(torch, batchnorm) { tt_run_type("batchnorm"); }
+Test(torch, leakyrelu) { tt_run_type("leakyrelu"); }
+Test(torch, prelu) { tt_run_type("prelu"); }
+Test(torch, relu6) { tt_run_type("relu6"); }
+Test(torch, clip) { tt_run_type("clip"); }
+Test(torch, elu) { tt_run_type("elu"); }
+Test(torch, hardswish) { tt_run_type("hardswish"); }
+Test(torch, hardsigmoid) { tt_run_type("hardsigmoid"); }
+Test(torch, identity) { tt_run_type("identity"); }
+Test(torch, globalavgpool) { tt_run_type("globalavgpool"); }
+Test(torch, globalmaxpool) { tt_run_type("globalmaxpool"); }
+Test(torch, logsoftmax) { tt_run_type("logsoftmax"); }
+Test(torch, mul) { tt_run_type("mul"); }
