@@ -587,9 +587,12 @@ cnn_status onnx_fold(onnx_importer *im, const Onnx__NodeProto *node,
             if (!in[i] && i < 3)
                 return onnx_node_fail(im, node, CNN_ERR_FORMAT,
                                       "input %zu is missing", i);
-        if (n_in > 3 && in[3])
+        if (n_in > 3 && in[3] &&
+            !(in[3]->type == ONNX_C_INT && in[3]->numel == 1 &&
+              (in[3]->i[0] == 0 || in[3]->i[0] == -1)))
             return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
-                                  "folding Slice with axes is not supported");
+                                  "folding Slice is supported along axis 0 "
+                                  "of 1-D data");
         st = fold_slice(im, node, in, n_in, &out);
     } else if (strcmp(op, "ConstantOfShape") == 0) {
         st = fold_constant_of_shape(im, node, in[0], &out);

@@ -753,6 +753,8 @@ static cnn_status merge_axes(onnx_importer *im, const Onnx__NodeProto *node,
     } else if (rank < r && rank >= 2) {
         while (s < rank && t[s] == x->shape.dims[s])
             s++;
+        if (s == rank) /* the dropped axes are trailing ones */
+            s = rank - 1;
         e = s + (r - rank);
         for (int32_t d = s; d <= e; d++)
             prod *= x->shape.dims[d];
@@ -1078,4 +1080,36 @@ cnn_status onnx_import_concat(onnx_importer *im, const Onnx__NodeProto *node)
     if (!onnx_layer_add(im, node, "concat", in, node->n_input, &out, "%s", ""))
         return cnn_context_status(im->ctx);
     return bind_new_layer(im, node);
+}
+
+/* Pad: only the no-op kind (all pads zero) that exporters emit before
+ * pools; real padding belongs to the conv or pool that follows. */
+cnn_status onnx_import_pad(onnx_importer *im, const Onnx__NodeProto *node)
+{
+    onnx_value *x = onnx_input_dynamic(im, node, 0);
+    int64_t pads[2 * CNN_MAX_RANK];
+    size_t n = 0;
+    cnn_status st;
+    if (!x)
+        return cnn_context_status(im->ctx);
+    if (im->opset < 11) {
+        if ((st = onnx_attr_ints(im, node, "pads", pads, 2 * CNN_MAX_RANK,
+                                 &n)) != CNN_OK)
+            return st;
+    } else {
+        onnx_const *c = onnx_input_const(im, node, 1, ONNX_C_INT);
+        if (!c)
+            return cnn_context_status(im->ctx);
+        if (c->numel > 2 * CNN_MAX_RANK)
+            return onnx_node_fail(im, node, CNN_ERR_FORMAT, "too many pads");
+        n = c->numel;
+        memcpy(pads, c->i, n * sizeof *pads);
+    }
+    for (size_t k = 0; k < n; k++)
+        if (pads[k] != 0)
+            return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                                  "a Pad that pads (pad %zu is %lld) is not "
+                                  "supported; only no-op pads are removed",
+                                  k, (long long)pads[k]);
+    return onnx_bind_alias(im, node, 0, x);
 }
