@@ -1113,3 +1113,27 @@ cnn_status onnx_import_pad(onnx_importer *im, const Onnx__NodeProto *node)
                                   k, (long long)pads[k]);
     return onnx_bind_alias(im, node, 0, x);
 }
+
+/* Sum of n computed values of one shape: one add layer. */
+cnn_status onnx_import_sum(onnx_importer *im, const Onnx__NodeProto *node)
+{
+    onnx_value *in[ONNX_LAYER_INPUTS];
+    if (node->n_input < 1 || node->n_input > ONNX_LAYER_INPUTS)
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "%zu inputs (1 to %d are supported)",
+                              node->n_input, ONNX_LAYER_INPUTS);
+    for (size_t i = 0; i < node->n_input; i++) {
+        if (!(in[i] = onnx_input_dynamic(im, node, i)))
+            return cnn_context_status(im->ctx);
+        if (!cnn_shape_equal(&in[i]->shape, &in[0]->shape))
+            return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                                  "input %zu differs in shape from input 0; "
+                                  "only equal shapes are supported", i);
+    }
+    if (node->n_input == 1)
+        return onnx_bind_alias(im, node, 0, in[0]);
+    if (!onnx_layer_add(im, node, "add", in, node->n_input, &in[0]->shape,
+                        "%s", ""))
+        return cnn_context_status(im->ctx);
+    return bind_new_layer(im, node);
+}

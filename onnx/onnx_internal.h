@@ -271,6 +271,7 @@ ONNX_IMPORT_FN(mul);
 ONNX_IMPORT_FN(concat);
 ONNX_IMPORT_FN(lrn);
 ONNX_IMPORT_FN(pad);
+ONNX_IMPORT_FN(sum);
 
 /* ---- Export (onnx_export.c, onnx_export_ops.c, onnx_write.c) -------------- */
 

@@ -52,6 +52,7 @@ const onnx_op onnx_ops[] = {
     {"Add", "add", "", onnx_import_add, onnx_export_add},
     {"Mul", "mul", "", onnx_import_mul, onnx_export_mul},
     {"Concat", "concat", "axis", onnx_import_concat, onnx_export_concat},
+    {"Sum", "add", "", onnx_import_sum, NULL},
     {"Pad", NULL, "mode,pads,value", onnx_import_pad, NULL},
     {"LRN", "lrn", "alpha,beta,bias,size", onnx_import_lrn, onnx_export_lrn},
 };
