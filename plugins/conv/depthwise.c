@@ -39,6 +39,7 @@
 #include "conv_impl.h"
 
 #if defined(__GNUC__) && defined(__AVX512F__)
+#include <immintrin.h>
 #define DWV 16
 #elif defined(__GNUC__) && defined(__AVX__)
 #define DWV 8
@@ -86,6 +87,33 @@ static inline dwv v_splat(float x)
     return (dwv){0} + x;
 }
 
+/* The first n < DWV floats of v to p, and p[0..n) as a vector with zeros
+ * after: a masked move where AVX-512 has one, else a short loop (a libc
+ * call per row end cost more than a 7x7 plane's products). */
+static inline void v_store_part(float *p, dwv v, size_t n)
+{
+#if DWV == 16
+    _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1u), (__m512)v);
+#else
+    float tmp[DWV];
+    v_store(tmp, v);
+    for (size_t i = 0; i < n; i++)
+        p[i] = tmp[i];
+#endif
+}
+
+static inline dwv v_load_part(const float *p, size_t n)
+{
+#if DWV == 16
+    return (dwv)_mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1u), p);
+#else
+    float tmp[DWV] = {0};
+    for (size_t i = 0; i < n; i++)
+        tmp[i] = p[i];
+    return v_load(tmp);
+#endif
+}
+
 static size_t round_v(size_t n)
 {
     return (n + DWV - 1) / DWV * DWV;
@@ -98,6 +126,10 @@ typedef struct dw_gather {
     int64_t ih, iw, pt, pl, sh, sw, dh, dw, kh, kw, oh, ow;
     size_t L;   /* floats per phase of a stored row */
     size_t row; /* sw L */
+    /* Where tap column kj starts in a stored row: its phase's first float
+     * plus its offset, computed once (a division per tap and output row
+     * took longer than the products of a 7x7 plane). */
+    size_t col[DW_MAX_KHW];
 } dw_gather;
 
 static void gather_setup(dw_gather *g)
@@ -111,6 +143,10 @@ static void gather_setup(dw_gather *g)
         need = (size_t)cols;
     g->L = round_v(need);
     g->row = g->L * (size_t)g->sw;
+    for (int64_t kj = 0; kj < g->kw; kj++) {
+        int64_t t = kj * g->dw;
+        g->col[kj] = (size_t)(t % g->sw) * g->L + (size_t)(t / g->sw);
+    }
 }
 
 /* dst (g->row floats) = input row src (g->iw floats), padded and split
@@ -119,26 +155,46 @@ static void gather_row_store(const dw_gather *g, const float *restrict src,
                              float *restrict dst)
 {
     const int64_t sw = g->sw, pl = g->pl, iw = g->iw;
-    memset(dst, 0, g->row * sizeof *dst);
     if (sw == 1) {
-        int64_t from = pl < 0 ? -pl : 0;
-        if (from < iw)
-            memcpy(dst + pl + from, src + from,
-                   (size_t)(iw - from) * sizeof *dst);
+        /* Zeros, the row, zeros: plain loops the compiler vectorises
+         * (libc calls cost more than these short rows). */
+        int64_t from = pl < 0 ? -pl : 0, i = 0, n = (int64_t)g->L;
+        for (; i < pl && i < n; i++)
+            dst[i] = 0.0f;
+        for (int64_t x = from; x < iw; x++, i++)
+            dst[i] = src[x];
+        for (; i < n; i++)
+            dst[i] = 0.0f;
+        return;
+    }
+    memset(dst, 0, g->row * sizeof *dst);
+    if (sw == 2 && pl >= 0) {
+        /* Padded column q = x + pl goes to phase q & 1, slot q >> 1. Slots
+         * i in [lo, hi) take both src[2 i - pl] and src[2 i + 1 - pl]:
+         * one loop of pairs, which the compiler turns into vector loads
+         * and shuffles (a strided scalar loop took most of the time of a
+         * stride-2 layer). */
+        float *restrict ev = dst, *restrict od = dst + g->L;
+        int64_t lo = (pl + 1) / 2, hi = (iw + pl) / 2;
+        for (int64_t i = lo; i < hi; i++) {
+            ev[i] = src[2 * i - pl];
+            od[i] = src[2 * i + 1 - pl];
+        }
+        for (int64_t q = pl; q < 2 * lo; q++) /* a leading odd column */
+            dst[(size_t)(q & 1) * g->L + (size_t)(q >> 1)] = src[q - pl];
+        for (int64_t q = 2 * (hi > lo ? hi : lo); q < iw + pl; q++)
+            dst[(size_t)(q & 1) * g->L + (size_t)(q >> 1)] = src[q - pl];
         return;
     }
     for (int64_t p = 0; p < sw; p++) {
-        /* Columns x with (x + pl) mod sw == p go to phase p. */
-        int64_t x0 = ((p - pl) % sw + sw) % sw;
-        if (x0 + pl < 0)
-            x0 += (-(x0 + pl) + sw - 1) / sw * sw;
-        float *d = dst + (size_t)p * g->L;
-        if (sw == 2)
-            for (int64_t x = x0; x < iw; x += 2)
-                d[(x + pl) >> 1] = src[x];
-        else
-            for (int64_t x = x0; x < iw; x += sw)
-                d[(x + pl) / sw] = src[x];
+        /* Columns x with (x + pl) mod sw == p go to phase p, slots in
+         * order. */
+        int64_t x = ((p - pl) % sw + sw) % sw;
+        if (x + pl < 0)
+            x += (-(x + pl) + sw - 1) / sw * sw;
+        float *d = dst + (size_t)p * g->L + (size_t)((x + pl) / sw);
+        for (; x < iw; x += sw)
+            *d++ = src[x];
     }
 }
 
@@ -151,29 +207,42 @@ static void gather_taps(const dw_gather *g, const float *rows,
         int64_t i = o * g->sh - g->pt + ki * g->dh;
         const float *base =
             i >= 0 && i < g->ih ? rows + (size_t)i * g->row : zero;
-        for (int64_t kj = 0; kj < g->kw; kj++) {
-            int64_t t = kj * g->dw;
-            tp[ki * g->kw + kj] = base + (size_t)(t % g->sw) * g->L +
-                                  (size_t)(t / g->sw);
-        }
+        for (int64_t kj = 0; kj < g->kw; kj++)
+            tp[ki * g->kw + kj] = base + g->col[kj];
     }
 }
 
 /* y[j] = b + sum over t of wt[t] tp[t][j], j < ow. Two vectors per step:
  * independent sums for the FMA pipelines. Inlined with a constant nt (9)
- * for 3x3 kernels, so the tap loop unrolls and the weights stay in
+ * for 3x3 kernels, so the tap loop unrolls; the weights are broadcast
+ * once into a local array, which no store to y can alias, so they stay in
  * registers. */
 static inline __attribute__((always_inline)) void
 gather_row(const float *const *tp, const float *wt, size_t nt, float b,
-           float *y, size_t ow)
+           float *restrict y, size_t ow)
 {
+    dwv w[DW_MAX_TAPS];
     size_t j = 0;
+    for (size_t t = 0; t < nt; t++)
+        w[t] = v_splat(wt[t]);
+    for (; j + 4 * DWV <= ow; j += 4 * DWV) {
+        dwv a0 = v_splat(b), a1 = a0, a2 = a0, a3 = a0;
+        for (size_t t = 0; t < nt; t++) {
+            a0 += w[t] * v_load(tp[t] + j);
+            a1 += w[t] * v_load(tp[t] + j + DWV);
+            a2 += w[t] * v_load(tp[t] + j + 2 * DWV);
+            a3 += w[t] * v_load(tp[t] + j + 3 * DWV);
+        }
+        v_store(y + j, a0);
+        v_store(y + j + DWV, a1);
+        v_store(y + j + 2 * DWV, a2);
+        v_store(y + j + 3 * DWV, a3);
+    }
     for (; j + 2 * DWV <= ow; j += 2 * DWV) {
         dwv a0 = v_splat(b), a1 = a0;
         for (size_t t = 0; t < nt; t++) {
-            dwv w = v_splat(wt[t]);
-            a0 += w * v_load(tp[t] + j);
-            a1 += w * v_load(tp[t] + j + DWV);
+            a0 += w[t] * v_load(tp[t] + j);
+            a1 += w[t] * v_load(tp[t] + j + DWV);
         }
         v_store(y + j, a0);
         v_store(y + j + DWV, a1);
@@ -181,14 +250,11 @@ gather_row(const float *const *tp, const float *wt, size_t nt, float b,
     for (; j < ow; j += DWV) {
         dwv a0 = v_splat(b);
         for (size_t t = 0; t < nt; t++)
-            a0 += v_splat(wt[t]) * v_load(tp[t] + j);
-        if (j + DWV <= ow) {
+            a0 += w[t] * v_load(tp[t] + j);
+        if (j + DWV <= ow)
             v_store(y + j, a0);
-        } else {
-            float tmp[DWV];
-            v_store(tmp, a0);
-            memcpy(y + j, tmp, (ow - j) * sizeof *y);
-        }
+        else
+            v_store_part(y + j, a0, ow - j);
     }
 }
 
@@ -213,9 +279,7 @@ dw_row(const float *const *tp, size_t nt, const float *dy, size_t ow,
             acc[t] += g * v_load(tp[t] + j);
     }
     if (j < ow) {
-        float tmp[DWV] = {0};
-        memcpy(tmp, dy + j, (ow - j) * sizeof *dy);
-        dwv g = v_load(tmp);
+        dwv g = v_load_part(dy + j, ow - j);
         for (size_t t = 0; t < nt; t++)
             acc[t] += g * v_load(tp[t] + j);
     }
@@ -405,9 +469,7 @@ static void dx_scatter_slot(void *arg, size_t s0, size_t s1)
                         float *drow = buf + (size_t)(o * f->sh + ki * f->dh) *
                                                 f->row;
                         for (int64_t kj = 0; kj < f->kw; kj++) {
-                            int64_t e = kj * f->dw;
-                            float *d = drow + (size_t)(e % sw) * f->L +
-                                       (size_t)(e / sw);
+                            float *d = drow + f->col[kj];
                             dwv wv = v_splat(w[ki * f->kw + kj]);
                             for (size_t x = 0; x < owp; x += DWV)
                                 v_store(d + x,
@@ -427,11 +489,29 @@ static void dx_scatter_slot(void *arg, size_t s0, size_t s1)
                     continue;
                 }
                 const float *src = buf + br * f->row;
+                if (sw == 2) { /* pairs, as in gather_row_store */
+                    const float *ev = src, *od = src + f->L;
+                    int64_t pl = f->pl, lo = (pl + 1) / 2;
+                    int64_t hi = (f->iw + pl) / 2;
+                    for (int64_t q = 2 * lo; q < 2 * hi; q += 2) {
+                        d[q - pl] = ev[q >> 1];
+                        d[q + 1 - pl] = od[q >> 1];
+                    }
+                    for (int64_t q = pl; q < 2 * lo; q++)
+                        d[q - pl] = src[(size_t)(q & 1) * f->L +
+                                        (size_t)(q >> 1)];
+                    for (int64_t q = 2 * (hi > lo ? hi : lo); q < f->iw + pl;
+                         q++)
+                        d[q - pl] = src[(size_t)(q & 1) * f->L +
+                                        (size_t)(q >> 1)];
+                    continue;
+                }
                 for (int64_t p = 0; p < sw; p++) {
-                    int64_t x0 = ((p - f->pl) % sw + sw) % sw;
-                    const float *ph = src + (size_t)p * f->L;
-                    for (int64_t x = x0; x < f->iw; x += sw)
-                        d[x] = ph[(x + f->pl) / sw];
+                    int64_t x = ((p - f->pl) % sw + sw) % sw;
+                    const float *ph = src + (size_t)p * f->L +
+                                      (size_t)((x + f->pl) / sw);
+                    for (; x < f->iw; x += sw)
+                        d[x] = *ph++;
                 }
             }
         }
