@@ -27,7 +27,8 @@
  *                 buffer, which is then cropped and interleaved into dx
  *   dw            dw[k][ki][kj] = sum over n, o, j of dy[n][k][o][j] times
  *                 the forward's tap (ki, kj) at (o, j): one vector of
- *                 partial sums per tap, reduced once per channel
+ *                 partial sums per tap, reduced once per channel; db[k]
+ *                 in the same pass over dy
  *
  * Work items: (image, channel) for forward and dx, channel for dw (all
  * images summed in order), taken from a conv_queue; every item's result is
@@ -87,7 +88,7 @@ static inline dwv v_splat(float x)
     return (dwv){0} + x;
 }
 
-/* The first n < DWV floats of v to p, and p[0..n) as a vector with zeros
+/* The first n <= DWV floats of v to p, and p[0..n) as a vector with zeros
  * after: a masked move where AVX-512 has one, else a short loop (a libc
  * call per row end cost more than a 7x7 plane's products). */
 static inline void v_store_part(float *p, dwv v, size_t n)
@@ -284,18 +285,45 @@ static void plane_crop(const dw_gather *g, const float *src, float *x)
  * floats): dy on the virtual pixels. */
 static void to_virtual(const dw_gather *g, const float *src, float *dst)
 {
+    const size_t ow = (size_t)g->ow;
     memset(dst, 0, g->virt * sizeof *dst);
-    for (int64_t o = 0; o < g->oh; o++)
-        memcpy(dst + (size_t)o * g->wq, src + (size_t)(o * g->ow),
-               (size_t)g->ow * sizeof *dst);
+    for (int64_t o = 0; o < g->oh; o++) {
+        const float *s = src + (size_t)o * ow;
+        float *d = dst + (size_t)o * g->wq;
+        for (size_t j = 0; j < ow; j += DWV) /* rows narrower than 2 DWV */
+            v_store_part(d + j, v_load_part(s + j, ow - j < DWV ? ow - j
+                                                               : DWV),
+                         ow - j < DWV ? ow - j : DWV);
+    }
 }
 
 /* dst[o ow + j] = src[o wq + j]: the virtual pixels' real ones. */
 static void from_virtual(const dw_gather *g, const float *src, float *dst)
 {
-    for (int64_t o = 0; o < g->oh; o++)
-        memcpy(dst + (size_t)(o * g->ow), src + (size_t)o * g->wq,
-               (size_t)g->ow * sizeof *dst);
+    const size_t ow = (size_t)g->ow;
+    for (int64_t o = 0; o < g->oh; o++) {
+        const float *s = src + (size_t)o * g->wq;
+        float *d = dst + (size_t)o * ow;
+        for (size_t j = 0; j < ow; j += DWV)
+            v_store_part(d + j, v_load(s + j), ow - j < DWV ? ow - j : DWV);
+    }
+}
+
+/* The sum of v's lanes, as a tree (in a fixed order): a chain of DWV
+ * dependent additions per filter tap cost more than a 7x7 plane's
+ * products. */
+static inline float v_sum(dwv v)
+{
+#if DWV == 16
+    return _mm512_reduce_add_ps((__m512)v);
+#else
+    float l[DWV];
+    v_store(l, v);
+    for (int w = DWV / 2; w >= 1; w /= 2)
+        for (int i = 0; i < w; i++)
+            l[i] += l[i + w];
+    return l[0];
+#endif
 }
 
 /* y[j] = b + sum over t of wt[t] tp[t][j], j < ow. Two vectors per step:
@@ -353,7 +381,8 @@ static void gather_row_any(const float *const *tp, const float *wt,
         gather_row(tp, wt, nt, b, y, ow);
 }
 
-/* acc[t] += dy[j] tp[t][j] over j < ow, vector lane by lane. */
+/* acc[t] += dy[j] tp[t][j] over j < ow, vector lane by lane, and
+ * acc[nt] += dy[j] (the bias gradient, in the same pass over dy). */
 static inline __attribute__((always_inline)) void
 dw_row(const float *const *tp, size_t nt, const float *dy, size_t ow,
        dwv *acc)
@@ -363,11 +392,13 @@ dw_row(const float *const *tp, size_t nt, const float *dy, size_t ow,
         dwv g = v_load(dy + j);
         for (size_t t = 0; t < nt; t++)
             acc[t] += g * v_load(tp[t] + j);
+        acc[nt] += g;
     }
     if (j < ow) {
         dwv g = v_load_part(dy + j, ow - j);
         for (size_t t = 0; t < nt; t++)
             acc[t] += g * v_load(tp[t] + j);
+        acc[nt] += g;
     }
 }
 
@@ -619,11 +650,11 @@ dw_channel(const dw_job *j, size_t c, float *planes, float *dyv, size_t nt)
     const size_t m = (size_t)r->kg, plane = (size_t)(f->ih * f->iw);
     const size_t ohw = (size_t)r->ohw, ow = (size_t)f->ow;
     const float *tp[DW_MAX_KHW];
-    dwv acc[DW_MAX_KHW];
+    dwv acc[DW_MAX_KHW + 1];
 
     for (size_t t = 0; t < m; t++) {
         size_t k = c * m + t;
-        for (size_t e = 0; e < nt; e++)
+        for (size_t e = 0; e <= nt; e++)
             acc[e] = v_splat(0.0f);
         for (size_t n = 0; n < (size_t)r->n; n++) {
             /* At batch 1 the planes are stored once for the m filters. */
@@ -644,13 +675,10 @@ dw_channel(const dw_job *j, size_t c, float *planes, float *dyv, size_t nt)
                 dw_row(tp, nt, dy + (size_t)o * ow, ow, acc);
             }
         }
-        for (size_t e = 0; e < nt; e++) {
-            float lanes[DWV], sum = 0.0f;
-            v_store(lanes, acc[e]);
-            for (int l = 0; l < DWV; l++)
-                sum += lanes[l];
-            r->dw[k * nt + e] = sum;
-        }
+        for (size_t e = 0; e < nt; e++)
+            r->dw[k * nt + e] = v_sum(acc[e]);
+        if (r->db)
+            r->db[k] = v_sum(acc[nt]);
     }
 }
 
