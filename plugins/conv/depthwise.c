@@ -254,14 +254,34 @@ static void row_crop(const dw_gather *g, const float *restrict src,
 /* dst (g->floats) = the phase planes of input plane x (ih x iw floats). */
 static void plane_store(const dw_gather *g, const float *x, float *dst)
 {
-    memset(dst, 0, g->floats * sizeof *dst);
-    for (int64_t r = 0; r < g->ih; r++) {
-        int64_t R = r + g->pt;
-        if (R < 0 || R >= g->sh * (int64_t)g->hq)
-            continue;
+    const size_t wq = g->wq, used = g->hq * wq;
+    const int64_t rows = g->sh * (int64_t)g->hq;
+    /* Zeros where no input lands (padding rows, the ends of rows, the
+     * read-past slack); zeroing the whole buffer first cost as much as
+     * the stores on a 112x112 plane. */
+    for (int64_t p = 0; p < g->sh * g->sw; p++)
+        memset(dst + (size_t)p * g->plane + used, 0,
+               (g->plane - used) * sizeof *dst);
+    for (int64_t R = 0; R < rows; R++) {
+        int64_t r = R - g->pt;
         float *row = dst + (size_t)(R % g->sh * g->sw) * g->plane +
-                     (size_t)(R / g->sh) * g->wq;
-        row_store(g, x + (size_t)r * (size_t)g->iw, row);
+                     (size_t)(R / g->sh) * wq;
+        if (r < 0 || r >= g->ih || g->sw > 1) {
+            for (int64_t b = 0; b < g->sw; b++)
+                memset(row + (size_t)b * g->plane, 0, wq * sizeof *row);
+        } else { /* stride 1: slots [s0, s1) get the row */
+            int64_t s0 = g->pl > 0 ? g->pl : 0;
+            int64_t s1 = g->iw + g->pl < (int64_t)wq ? g->iw + g->pl
+                                                     : (int64_t)wq;
+            if (s1 < s0)
+                s1 = s0;
+            for (int64_t i = 0; i < s0; i++)
+                row[i] = 0.0f;
+            for (int64_t i = s1; i < (int64_t)wq; i++)
+                row[i] = 0.0f;
+        }
+        if (r >= 0 && r < g->ih)
+            row_store(g, x + (size_t)r * (size_t)g->iw, row);
     }
 }
 
