@@ -5,26 +5,25 @@
  * and 2. A GEMM per channel would multiply [m, kh kw] by [kh kw, OH OW]:
  * a product too thin for any GEMM to run well, after an im2col nine times
  * the image. Here each output row is a short sum of shifted input rows,
- * with vectors of output pixels and the accumulator in a register:
+ * with vectors of output pixels and the accumulators in registers:
  *
  *   y[k][o][j] = b[k] + sum over ki, kj of w[k][ki][kj] *
  *                xp[c][o sh + ki dh][j sw + kj dw]
  *
  * xp being the zero-padded input. To make every tap a contiguous vector
- * load whatever the stride, each padded input row is stored split into
- * its sw "phases", phase p holding columns p, p + sw, p + 2 sw, ...: tap
- * kj then reads phase (kj dw) mod sw from offset (kj dw) / sw on, at
- * consecutive j. Rows above and below the image point at one row of zeros
- * instead of being stored. Each phase row is padded with zeros past the
- * last output vector, so no load needs a bound test; the stored columns
- * past OW are dropped.
+ * load whatever the stride, the padded input of a channel is stored as
+ * sh sw "phase planes" (see dw_gather), with one table of tap offsets per
+ * call; narrow outputs are computed over "virtual pixels", vectors running
+ * across row ends. The planes have zeros past their last row, so no load
+ * needs a bound test; the columns computed past OW are dropped.
  *
  *   dx, stride 1  the same gather over dy, padded by dh (kh - 1) - pt above
  *                 (likewise on the other sides), with the filters rotated by
  *                 180 degrees, summing the m output channels of c
  *   dx, stride>1  the adjoint of the forward gather: every dy row is added,
- *                 times each tap's weight, into a padded, phase-split dx
- *                 buffer, which is then cropped and interleaved into dx
+ *                 times each tap's weight, where the gather read that tap
+ *                 in the phase planes of a padded dx, which are then
+ *                 cropped and interleaved into dx
  *   dw            dw[k][ki][kj] = sum over n, o, j of dy[n][k][o][j] times
  *                 the forward's tap (ki, kj) at (o, j): one vector of
  *                 partial sums per tap, reduced once per channel; db[k]
