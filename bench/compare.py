@@ -64,7 +64,7 @@ GRAPH_CASES = [
          warmup=2),
 ]
 
-# Single convolutions: C,H,W,K,KSIZE,STRIDE,PAD as in the graphs.
+# Single convolutions: C,H,W,K,KSIZE,STRIDE,PAD[,GROUPS] as in the graphs.
 CONV_CASES = [
     dict(id="lenet5.conv2", spec="6,14,14,16,5,1,0", batch=64, quick=True),
     dict(id="alexnet.conv1", spec="3,227,227,96,11,4,0", batch=8),
@@ -75,6 +75,25 @@ CONV_CASES = [
     dict(id="vgg16.conv3_2", spec="256,56,56,256,3,1,1", batch=8, quick=True),
     dict(id="vgg16.conv4_2", spec="512,28,28,512,3,1,1", batch=8),
     dict(id="vgg16.conv5_2", spec="512,14,14,512,3,1,1", batch=8),
+    # MobileNetV2's depthwise 3x3 layers (C,H,W,C,3,STRIDE,1,GROUPS = C):
+    # every distinct shape of torchvision's mobilenet_v2 at 224x224,
+    # batch 1 (`--only mobilenetv2` runs just these).
+    dict(id="mobilenetv2.dw32", spec="32,112,112,32,3,1,1,32", batch=1, runs=(30, 5)),
+    dict(id="mobilenetv2.dw96s2", spec="96,112,112,96,3,2,1,96", batch=1, runs=(30, 5)),
+    dict(id="mobilenetv2.dw144", spec="144,56,56,144,3,1,1,144", batch=1, runs=(30, 5)),
+    dict(id="mobilenetv2.dw144s2", spec="144,56,56,144,3,2,1,144", batch=1, runs=(30, 5)),
+    dict(id="mobilenetv2.dw192", spec="192,28,28,192,3,1,1,192", batch=1, runs=(30, 5)),
+    dict(id="mobilenetv2.dw192s2", spec="192,28,28,192,3,2,1,192", batch=1, runs=(30, 5)),
+    dict(id="mobilenetv2.dw384", spec="384,14,14,384,3,1,1,384", batch=1, runs=(30, 5)),
+    dict(id="mobilenetv2.dw576", spec="576,14,14,576,3,1,1,576", batch=1, runs=(30, 5)),
+    dict(id="mobilenetv2.dw576s2", spec="576,14,14,576,3,2,1,576", batch=1, runs=(30, 5)),
+    dict(id="mobilenetv2.dw960", spec="960,7,7,960,3,1,1,960", batch=1, runs=(30, 5)),
+    # Grouped, not depthwise: AlexNet's two towers (groups 2) and
+    # ResNeXt-50 32x4d's 3x3 layers (groups 32).
+    dict(id="alexnet2.conv2", spec="96,27,27,256,5,1,2,2", batch=1, runs=(30, 5)),
+    dict(id="alexnet2.conv4", spec="384,13,13,384,3,1,1,2", batch=1, runs=(30, 5)),
+    dict(id="resnext50.layer1", spec="128,56,56,128,3,1,1,32", batch=1, runs=(30, 5)),
+    dict(id="resnext50.layer3", spec="512,14,14,512,3,1,1,32", batch=1, runs=(30, 5)),
 ]
 CONV_RUNS = dict(quick=(5, 1), full=(3, 1))
 
@@ -218,7 +237,8 @@ def run_graph_case(cnnrun, case, threads, reps, darknet):
 
 
 def run_conv_case(cnnrun, case, threads, reps, mode):
-    runs, warmup = CONV_RUNS[mode]
+    # Cases of a few milliseconds or less ask for more runs of their own.
+    runs, warmup = case.get("runs", CONV_RUNS[mode])
     common = ["--batch", str(case["batch"]), "--threads", str(threads),
               "--runs", str(runs), "--warmup", str(warmup)]
     ours, theirs = [], []

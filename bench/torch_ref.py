@@ -9,7 +9,7 @@ check against `cnnrun summary --json`.
 
   torch_ref.py graph GRAPH.yaml [--train] [--batch B] [--threads T]
                [--runs R] [--warmup W] [--data fashion-mnist:train]
-  torch_ref.py conv C,H,W,K,KSIZE[,STRIDE[,PAD]] [--batch B] ...
+  torch_ref.py conv C,H,W,K,KSIZE[,STRIDE[,PAD[,GROUPS]]] [--batch B] ...
   torch_ref.py shapes GRAPH.yaml
 
 A training step is forward to the logits, F.cross_entropy (PyTorch's fused
@@ -254,29 +254,29 @@ def run_graph(a):
 
 def parse_conv(spec):
     v = [int(x) for x in spec.split(",")]
-    if len(v) < 5 or len(v) > 7:
-        raise SystemExit("conv spec: C,H,W,K,KSIZE[,STRIDE[,PAD]]")
-    v += [1, 0][len(v) - 5:]
+    if len(v) < 5 or len(v) > 8:
+        raise SystemExit("conv spec: C,H,W,K,KSIZE[,STRIDE[,PAD[,GROUPS]]]")
+    v += [1, 0, 1][len(v) - 5:]
     return v
 
 
 def run_conv(a):
-    c, h, w, k, ks, s, p = parse_conv(a.spec)
+    c, h, w, k, ks, s, p, g = parse_conv(a.spec)
     gen = torch.Generator().manual_seed(a.seed)
     x = torch.rand((a.batch, c, h, w), generator=gen)
-    wt = (torch.rand((k, c, ks, ks), generator=gen) - 0.5) * 0.1
+    wt = (torch.rand((k, c // g, ks, ks), generator=gen) - 0.5) * 0.1
     b = torch.zeros(k)
     with torch.no_grad():
-        y = F.conv2d(x, wt, b, s, p)
+        y = F.conv2d(x, wt, b, s, p, 1, g)
     dy = (torch.rand(y.shape, generator=gen) - 0.5) * 2e-3
-    flops = 2.0 * k * c * ks * ks * y.shape[2] * y.shape[3] * a.batch
+    flops = 2.0 * k * (c // g) * ks * ks * y.shape[2] * y.shape[3] * a.batch
 
     def fwd():
-        return F.conv2d(x, wt, b, s, p)
+        return F.conv2d(x, wt, b, s, p, 1, g)
 
     def bwd(mask):
         return torch.ops.aten.convolution_backward(
-            dy, x, wt, [k], [s, s], [p, p], [1, 1], False, [0, 0], 1, mask)
+            dy, x, wt, [k], [s, s], [p, p], [1, 1], False, [0, 0], g, mask)
 
     passes = [("forward", fwd),
               ("input-grad", lambda: bwd([True, False, False])),

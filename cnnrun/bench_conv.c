@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* cnnrun bench --conv C,H,W,K,KSIZE[,STRIDE[,PAD]]: one convolution layer,
+/* cnnrun bench --conv C,H,W,K,KSIZE[,STRIDE[,PAD[,GROUPS]]]: one
+ * convolution layer,
  * run through the executor like any graph, pass by pass:
  *   forward      y = conv(x)                     GEMM M=K,   N=B*OH*OW, K=C*k*k
  *   input-grad   dx from dy (weights frozen)     GEMM M=C*k*k, N=B*OH*OW, K=K (A^T)
  *   weight-grad  dW, db from dy (no dx)          GEMM M=K, N=C*k*k, K=B*OH*OW (B^T)
  * and cblas_sgemm alone on those shapes, in the same process, with OpenBLAS
  * at the same thread count: the rate an im2col + GEMM convolution could
- * reach if everything around the GEMM were free.
+ * reach if everything around the GEMM were free. With GROUPS the GEMMs are
+ * those of one group (K/GROUPS filters, C/GROUPS channels), called GROUPS
+ * times per image: what im2col + GEMM per group could reach.
  *
  * The input-gradient pass needs a learning layer below the convolution
  * (the executor never computes the gradient of the graph's input), so that
@@ -32,7 +35,7 @@ static const char *const pass_names[N_PASSES] = {"forward", "input-grad",
                                                  "weight-grad"};
 
 typedef struct conv_case {
-    long long c, h, w, k, ks, stride, pad;
+    long long c, h, w, k, ks, stride, pad, groups;
     long long oh, ow;
     int64_t batch;
     size_t ckk, cols; /* GEMM K of forward, N of one call */
@@ -44,7 +47,7 @@ typedef struct conv_case {
 
 static int parse_spec(const char *spec, conv_case *cc)
 {
-    long long v[7] = {0, 0, 0, 0, 0, 1, 0};
+    long long v[8] = {0, 0, 0, 0, 0, 1, 0, 1};
     char buf[256], *save = NULL, *tok;
     int n = 0;
     if (strlen(spec) >= sizeof buf)
@@ -52,14 +55,14 @@ static int parse_spec(const char *spec, conv_case *cc)
     strcpy(buf, spec);
     for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         long long lo = n == 6 ? 0 : 1;
-        if (n == 7 || !cli_parse_int(tok, lo, 65536, &v[n]))
+        if (n == 8 || !cli_parse_int(tok, lo, 65536, &v[n]))
             return 0;
         n++;
     }
     if (n < 5)
         return 0;
     cc->c = v[0], cc->h = v[1], cc->w = v[2], cc->k = v[3], cc->ks = v[4];
-    cc->stride = v[5], cc->pad = v[6];
+    cc->stride = v[5], cc->pad = v[6], cc->groups = v[7];
     return 1;
 }
 
@@ -75,8 +78,9 @@ static cnn_status load_case(cnn_context *ctx, const conv_case *cc, int with_pre,
     len = snprintf(yaml, sizeof yaml,
                    "name: conv_bench\ninput: [%lld, %lld, %lld]\nlayers:\n%s"
                    "  - {name: conv, type: conv, filters: %lld, kernel: %lld, "
-                   "stride: %lld, padding: %lld}\n",
-                   cc->c, cc->h, cc->w, pre, cc->k, cc->ks, cc->stride, cc->pad);
+                   "stride: %lld, padding: %lld, groups: %lld}\n",
+                   cc->c, cc->h, cc->w, pre, cc->k, cc->ks, cc->stride, cc->pad,
+                   cc->groups);
     st = cnn_graph_load_string(ctx, yaml, (size_t)len, "--conv", g);
     if (st == CNN_OK && with_pre)
         st = cnn_graph_set_trainable(ctx, *g, "conv", 0);
@@ -128,7 +132,7 @@ static void sgemm_free(sgemm_ops *g)
 
 static int sgemm_alloc(const conv_case *cc, uint64_t seed, sgemm_ops *g)
 {
-    size_t kk = (size_t)cc->k;
+    size_t kk = (size_t)(cc->k / cc->groups);
     g->w = malloc(kk * cc->ckk * sizeof(float));
     g->dw = malloc(kk * cc->ckk * sizeof(float));
     g->col = malloc(cc->ckk * cc->cols * sizeof(float));
@@ -144,7 +148,8 @@ static int sgemm_alloc(const conv_case *cc, uint64_t seed, sgemm_ops *g)
 /* The plugins' own GEMM (cnn_sgemm, single-threaded) on the same shapes. */
 static void plugin_gemm_pass(const conv_case *cc, int pass, sgemm_ops *g)
 {
-    const size_t K = (size_t)cc->k, CKK = cc->ckk, N = cc->cols;
+    const size_t K = (size_t)(cc->k / cc->groups), CKK = cc->ckk;
+    const size_t N = cc->cols;
     for (int i = 0; i < cc->calls; i++) {
         if (pass == P_FORWARD)
             cnn_sgemm(0, 0, K, N, CKK, 1.0f, g->w, CKK, g->col, N, 0.0f,
@@ -161,7 +166,8 @@ static void plugin_gemm_pass(const conv_case *cc, int pass, sgemm_ops *g)
 /* cblas_sgemm on the pass's GEMM, as many calls as images need. */
 static void sgemm_pass(const conv_case *cc, int pass, sgemm_ops *g)
 {
-    const int K = (int)cc->k, CKK = (int)cc->ckk, N = (int)cc->cols;
+    const int K = (int)(cc->k / cc->groups), CKK = (int)cc->ckk;
+    const int N = (int)cc->cols;
     for (int i = 0; i < cc->calls; i++) {
         if (pass == P_FORWARD)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, N, CKK,
@@ -234,17 +240,17 @@ static void print_table(const conv_case *cc, const char *spec,
                         const bench_options *o, int threads)
 {
     printf("cnnrun bench --conv %s: %lldx%lldx%lld -> %lldx%lldx%lld, kernel %lld, "
-           "stride %lld, padding %lld\n",
+           "stride %lld, padding %lld, groups %lld\n",
            spec, cc->c, cc->h, cc->w, cc->k, cc->oh, cc->ow, cc->ks, cc->stride,
-           cc->pad);
+           cc->pad, cc->groups);
     printf("Batch %lld, %d thread%s; medians of %d runs after %d warm-up(s); "
            "%.3f GFLOP per pass\n",
            (long long)cc->batch, threads, threads == 1 ? "" : "s", o->runs,
            o->warmup, cc->flops * 1e-9);
     printf("sgemm: forward M=%lld N=%zu K=%zu, input-grad M=%zu N=%zu K=%lld "
            "(A^T), weight-grad M=%lld N=%zu K=%zu (B^T); %d call%s each\n\n",
-           cc->k, cc->cols, cc->ckk, cc->ckk, cc->cols, cc->k, cc->k, cc->ckk,
-           cc->cols, cc->calls, cc->calls == 1 ? "" : "s");
+           cc->k / cc->groups, cc->cols, cc->ckk, cc->ckk, cc->cols,
+           cc->k / cc->groups, cc->k / cc->groups, cc->ckk, cc->cols, cc->calls, cc->calls == 1 ? "" : "s");
     printf("%-12s %10s %9s %10s %9s %11s %10s %10s\n", "Pass", "conv ms",
            "GFLOP/s", "sgemm ms", "GFLOP/s", "conv/sgemm", "gemm ms",
            "conv/gemm");
@@ -270,14 +276,16 @@ static int print_json(const conv_case *cc, const char *spec,
 {
     json_t *passes = json_array();
     json_t *root = json_pack(
-        "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:i, s:i, "
-        "s:f, s:{s:I, s:I, s:I, s:i}, s:o}",
+        "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:i, "
+        "s:i, s:f, s:{s:I, s:I, s:I, s:i}, s:o}",
         "spec", spec, "c", (json_int_t)cc->c, "h", (json_int_t)cc->h, "w",
         (json_int_t)cc->w, "k", (json_int_t)cc->k, "kernel", (json_int_t)cc->ks,
-        "stride", (json_int_t)cc->stride, "padding", (json_int_t)cc->pad, "oh",
+        "stride", (json_int_t)cc->stride, "padding", (json_int_t)cc->pad,
+        "groups", (json_int_t)cc->groups, "oh",
         (json_int_t)cc->oh, "ow", (json_int_t)cc->ow, "batch",
         (json_int_t)cc->batch, "threads", threads, "runs", o->runs, "warmup",
-        o->warmup, "flops", cc->flops, "gemm", "m", (json_int_t)cc->k, "n",
+        o->warmup, "flops", cc->flops, "gemm", "m",
+        (json_int_t)(cc->k / cc->groups), "n",
         (json_int_t)cc->cols, "k", (json_int_t)cc->ckk, "calls", cc->calls,
         "passes", passes);
     char *text;
@@ -322,8 +330,9 @@ int bench_conv_run(const cli_common *common, cnn_context *ctx, const char *spec,
     memset(&plain, 0, sizeof plain);
     memset(&pre, 0, sizeof pre);
     if (!parse_spec(spec, &cc))
-        return cli_usage_error(common, "--conv wants C,H,W,K,KSIZE[,STRIDE[,PAD]] "
-                                       "(whole numbers, each at most 65536), got '%s'",
+        return cli_usage_error(common, "--conv wants C,H,W,K,KSIZE[,STRIDE[,PAD"
+                                       "[,GROUPS]]] (whole numbers, each at most "
+                                       "65536), got '%s'",
                                spec);
     cc.batch = o->batch;
     if (conv_exec_open(ctx, &cc, 0, o->seed, &plain) != CNN_OK ||
@@ -336,13 +345,13 @@ int bench_conv_run(const cli_common *common, cnn_context *ctx, const char *spec,
         cnn_graph_layer_info(plain.graph, 0, &li);
         cc.oh = li.output_shape.dims[2];
         cc.ow = li.output_shape.dims[3];
-        cc.ckk = (size_t)(cc.c * cc.ks * cc.ks);
+        cc.ckk = (size_t)(cc.c / cc.groups * cc.ks * cc.ks);
         cc.flops = (double)li.flops * (double)cc.batch;
         cc.cols = (size_t)(cc.oh * cc.ow) * (size_t)cc.batch;
-        cc.calls = 1;
+        cc.calls = (int)cc.groups;
         if (cc.ckk * cc.cols * sizeof(float) > SGEMM_MAX_BYTES) {
             cc.cols = (size_t)(cc.oh * cc.ow);
-            cc.calls = (int)cc.batch;
+            cc.calls = (int)(cc.batch * cc.groups);
         }
         x.shape = cnn_shape4(cc.batch, cc.c, cc.h, cc.w);
         dy.shape = cnn_shape4(cc.batch, cc.k, cc.oh, cc.ow);

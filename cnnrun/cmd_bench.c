@@ -21,7 +21,7 @@
 static const char bench_usage[] =
     "Usage: cnnrun bench GRAPH [--train] [--batch B] [--runs R] [--warmup W]\n"
     "                    [--json] [--weights W] [--data SPEC] [--lr LR]\n"
-    "       cnnrun bench --conv C,H,W,K,KSIZE[,STRIDE[,PAD]] [--batch B] ...\n"
+    "       cnnrun bench --conv C,H,W,K,KSIZE[,STRIDE[,PAD[,GROUPS]]] [--batch B] ...\n"
     "Times the graph's forward pass (inference) or, with --train, whole\n"
     "training steps: forward, softmax cross-entropy, backward and an SGD\n"
     "momentum step. Prints per-layer medians of forward and backward time and\n"

@@ -355,13 +355,14 @@ static cnn_status conv_backward(const cnn_layer *layer,
         r.db = r.b ? a->param_grads[1].data : NULL;
     }
 
-    if (r.db)
+    int depthwise = r.n > 0 && conv_dw_applies(&r);
+    if (r.db && !depthwise) /* the depthwise dw pass sums db itself */
         conv_bias_grad(&r);
     if (r.n == 0 && r.dw)
         memset(r.dw, 0, (size_t)r.k * (size_t)r.ckk * sizeof *r.dw);
     if (r.n == 0 || (!r.dw && !r.dx))
         return CNN_OK;
-    if (conv_dw_applies(&r))
+    if (depthwise)
         return conv_dw_backward(&r, err);
     /* Each product's algorithm follows from the geometry alone, so dx never
      * depends on whether dw is wanted (a frozen layer gives the same bits),

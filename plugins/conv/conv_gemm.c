@@ -103,6 +103,22 @@ static cnn_status get_workspace(conv_run *r, size_t extra, size_t extra_one,
     return CNN_OK;
 }
 
+/* The GEMM's B for one group's channels x_g and output rows [oh0, oh1):
+ * the image itself for a pointwise convolution (ldb the plane), else its
+ * column matrix, written to col (ldb the band's columns). */
+static const float *band_matrix(const conv_geom *g, const float *x_g,
+                                int64_t oh0, int64_t oh1, float *col,
+                                size_t *ldb)
+{
+    if (conv_is_pointwise(g)) {
+        *ldb = (size_t)(g->oh * g->ow);
+        return x_g + oh0 * g->ow;
+    }
+    conv_im2col(g, x_g, oh0, oh1, col);
+    *ldb = (size_t)((oh1 - oh0) * g->ow);
+    return col;
+}
+
 /* ---- Forward ------------------------------------------------------------ */
 
 static void fwd_slot(void *arg, size_t s0, size_t s1)
@@ -110,8 +126,6 @@ static void fwd_slot(void *arg, size_t s0, size_t s1)
     conv_run *r = arg;
     const conv_geom *g = &r->g;
     const size_t ohw = (size_t)r->ohw, kohw = (size_t)r->k * ohw;
-    const int pointwise = conv_is_pointwise(g);
-
     const size_t plane = (size_t)(g->h * g->w);
     const size_t kg = (size_t)r->kg, ckk = (size_t)r->ckk;
 
@@ -134,14 +148,10 @@ static void fwd_slot(void *arg, size_t s0, size_t s1)
                         row[p] = v;
                 }
             for (size_t gi = 0; gi < (size_t)r->groups; gi++) {
-                const float *x_g = x_img + gi * (size_t)g->c * plane;
-                const float *bm = x_g + off;
-                size_t ldb = ohw;
-                if (!pointwise) {
-                    conv_im2col(g, x_g, oh0, oh1, col);
-                    bm = col;
-                    ldb = cols;
-                }
+                size_t ldb;
+                const float *bm =
+                    band_matrix(g, x_img + gi * (size_t)g->c * plane, oh0,
+                                oh1, col, &ldb);
                 cnn_sgemm(0, 0, kg, cols, ckk, 1.0f, r->w + gi * kg * ckk,
                           ckk, bm, ldb, r->b ? 1.0f : 0.0f,
                           yb + gi * kg * ohw, ohw);
@@ -215,13 +225,9 @@ static void bwd_slot(void *arg, size_t s0, size_t s1)
                     float *dx_g = dx_img ? dx_img + gi * (size_t)g->c * plane
                                          : NULL;
                     if (r->dw) {
-                        const float *bm = x_g + off;
-                        size_t ldb = ohw;
-                        if (!pointwise) {
-                            conv_im2col(g, x_g, oh0, oh1, col);
-                            bm = col;
-                            ldb = cols;
-                        }
+                        size_t ldb;
+                        const float *bm =
+                            band_matrix(g, x_g, oh0, oh1, col, &ldb);
                         cnn_sgemm(0, 1, kg, ckk, cols, 1.0f, dyb, ohw, bm,
                                   ldb, first ? 0.0f : 1.0f,
                                   dwp + gi * kg * ckk, ckk);

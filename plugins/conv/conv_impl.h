@@ -134,7 +134,7 @@ static inline int conv_is_plain(const conv_run *r)
  * (depthwise.c). */
 int conv_dw_applies(const conv_run *r);
 cnn_status conv_dw_forward(conv_run *r, cnn_errbuf *err);
-/* dx and dw, either or both (db is the caller's). */
+/* dx and dw, either or both, and db with dw (in the same pass over dy). */
 cnn_status conv_dw_backward(conv_run *r, cnn_errbuf *err);
 
 /* im2col + GEMM, any geometry and groups. */

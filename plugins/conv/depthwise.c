@@ -5,29 +5,29 @@
  * and 2. A GEMM per channel would multiply [m, kh kw] by [kh kw, OH OW]:
  * a product too thin for any GEMM to run well, after an im2col nine times
  * the image. Here each output row is a short sum of shifted input rows,
- * with vectors of output pixels and the accumulator in a register:
+ * with vectors of output pixels and the accumulators in registers:
  *
  *   y[k][o][j] = b[k] + sum over ki, kj of w[k][ki][kj] *
  *                xp[c][o sh + ki dh][j sw + kj dw]
  *
  * xp being the zero-padded input. To make every tap a contiguous vector
- * load whatever the stride, each padded input row is stored split into
- * its sw "phases", phase p holding columns p, p + sw, p + 2 sw, ...: tap
- * kj then reads phase (kj dw) mod sw from offset (kj dw) / sw on, at
- * consecutive j. Rows above and below the image point at one row of zeros
- * instead of being stored. Each phase row is padded with zeros past the
- * last output vector, so no load needs a bound test; the stored columns
- * past OW are dropped.
+ * load whatever the stride, the padded input of a channel is stored as
+ * sh sw "phase planes" (see dw_gather), with one table of tap offsets per
+ * call; narrow outputs are computed over "virtual pixels", vectors running
+ * across row ends. The planes have zeros past their last row, so no load
+ * needs a bound test; the columns computed past OW are dropped.
  *
  *   dx, stride 1  the same gather over dy, padded by dh (kh - 1) - pt above
  *                 (likewise on the other sides), with the filters rotated by
  *                 180 degrees, summing the m output channels of c
  *   dx, stride>1  the adjoint of the forward gather: every dy row is added,
- *                 times each tap's weight, into a padded, phase-split dx
- *                 buffer, which is then cropped and interleaved into dx
+ *                 times each tap's weight, where the gather read that tap
+ *                 in the phase planes of a padded dx, which are then
+ *                 cropped and interleaved into dx
  *   dw            dw[k][ki][kj] = sum over n, o, j of dy[n][k][o][j] times
  *                 the forward's tap (ki, kj) at (o, j): one vector of
- *                 partial sums per tap, reduced once per channel
+ *                 partial sums per tap, reduced once per channel; db[k]
+ *                 in the same pass over dy
  *
  * Work items: (image, channel) for forward and dx, channel for dw (all
  * images summed in order), taken from a conv_queue; every item's result is
@@ -39,6 +39,7 @@
 #include "conv_impl.h"
 
 #if defined(__GNUC__) && defined(__AVX512F__)
+#include <immintrin.h>
 #define DWV 16
 #elif defined(__GNUC__) && defined(__AVX__)
 #define DWV 8
@@ -86,6 +87,33 @@ static inline dwv v_splat(float x)
     return (dwv){0} + x;
 }
 
+/* The first n <= DWV floats of v to p, and p[0..n) as a vector with zeros
+ * after: a masked move where AVX-512 has one, else a short loop (a libc
+ * call per row end cost more than a 7x7 plane's products). */
+static inline void v_store_part(float *p, dwv v, size_t n)
+{
+#if DWV == 16
+    _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1u), (__m512)v);
+#else
+    float tmp[DWV];
+    v_store(tmp, v);
+    for (size_t i = 0; i < n; i++)
+        p[i] = tmp[i];
+#endif
+}
+
+static inline dwv v_load_part(const float *p, size_t n)
+{
+#if DWV == 16
+    return (dwv)_mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1u), p);
+#else
+    float tmp[DWV] = {0};
+    for (size_t i = 0; i < n; i++)
+        tmp[i] = p[i];
+    return v_load(tmp);
+#endif
+}
+
 static size_t round_v(size_t n)
 {
     return (n + DWV - 1) / DWV * DWV;
@@ -93,87 +121,261 @@ static size_t round_v(size_t n)
 
 /* One gather: output [oh, ow] from an input plane [ih, iw] padded by pt
  * above and pl on the left (either may be negative: rows or columns
- * dropped), with the kernel, stride and dilation given. */
+ * dropped), with the kernel, stride and dilation given.
+ *
+ * The padded input is stored as sh sw "phase planes": plane (a, b) holds
+ * the padded rows a, a + sh, ... and columns b, b + sw, ..., hq x wq of
+ * them, row after row. Tap (ki, kj) of output (o, j) is then element
+ * (o + ki dh / sh) wq + j + kj dw / sw of plane (ki dh mod sh, kj dw mod
+ * sw): for consecutive j consecutive floats, whatever the stride. Output
+ * (o, j) is "virtual pixel" o wq + j, and a narrow output (MobileNet's
+ * 7x7 and 14x14) is computed over all its virtual pixels at once, vectors
+ * running across row ends (the wq - ow extra columns of each row are
+ * computed and dropped): a 7-wide row would fill 7 of 16 lanes. */
 typedef struct dw_gather {
     int64_t ih, iw, pt, pl, sh, sw, dh, dw, kh, kw, oh, ow;
-    size_t L;   /* floats per phase of a stored row */
-    size_t row; /* sw L */
+    int64_t hp, wp;   /* padded rows and columns the windows read */
+    size_t hq, wq;    /* rows and columns of a phase plane */
+    size_t plane;     /* floats per phase plane, with read-past slack */
+    size_t floats;    /* sh sw planes */
+    size_t virt;      /* oh wq virtual pixels, rounded up to vectors */
+    int flat;         /* narrow output: computed over the virtual pixels */
+    size_t tap[DW_MAX_KHW]; /* where tap (ki, kj) of output (0, 0) is */
 } dw_gather;
 
-static void gather_setup(dw_gather *g)
+static void gather_init(dw_gather *g, int64_t ih, int64_t iw, int64_t pt,
+                        int64_t pl, int64_t sh, int64_t sw, int64_t dh,
+                        int64_t dw, int64_t kh, int64_t kw, int64_t oh,
+                        int64_t ow)
 {
-    /* Loads reach ow rounded up to whole vectors plus the largest tap
-     * offset; stores of the input reach its last column's slot. */
-    size_t need = round_v((size_t)g->ow) + (size_t)((g->kw - 1) * g->dw /
-                                                    g->sw);
-    int64_t cols = (g->iw - 1 + g->pl) / g->sw + 1;
-    if (cols > 0 && (size_t)cols > need)
-        need = (size_t)cols;
-    g->L = round_v(need);
-    g->row = g->L * (size_t)g->sw;
+    memset(g, 0, sizeof *g);
+    g->ih = ih, g->iw = iw, g->pt = pt, g->pl = pl, g->sh = sh, g->sw = sw;
+    g->dh = dh, g->dw = dw, g->kh = kh, g->kw = kw, g->oh = oh, g->ow = ow;
+    g->hp = (oh - 1) * sh + (kh - 1) * dh + 1;
+    g->wp = (ow - 1) * sw + (kw - 1) * dw + 1;
+    g->hq = (size_t)((g->hp + sh - 1) / sh);
+    g->wq = (size_t)((g->wp + sw - 1) / sw);
+    /* The last vector of the last row reads up to DWV - 1 past the
+     * row's end, plus the largest column offset. */
+    g->plane = round_v(g->hq * g->wq + (size_t)((kw - 1) * dw / sw) + DWV);
+    g->floats = (size_t)(sh * sw) * g->plane;
+    g->virt = round_v((size_t)oh * g->wq);
+    g->flat = ow < 2 * DWV;
+    for (int64_t ki = 0; ki < kh; ki++)
+        for (int64_t kj = 0; kj < kw; kj++) {
+            int64_t a = ki * dh % sh, b = kj * dw % sw;
+            g->tap[ki * kw + kj] = (size_t)(a * sw + b) * g->plane +
+                                   (size_t)(ki * dh / sh) * g->wq +
+                                   (size_t)(kj * dw / sw);
+        }
 }
 
-/* dst (g->row floats) = input row src (g->iw floats), padded and split
- * into phases. */
-static void gather_row_store(const dw_gather *g, const float *restrict src,
-                             float *restrict dst)
+/* Columns of input row src into the row's slots of the sw phase planes
+ * starting at dst: padded column C = x + pl goes to plane C mod sw, slot
+ * C / sw < wq. */
+static void row_store(const dw_gather *g, const float *restrict src,
+                      float *restrict dst)
 {
     const int64_t sw = g->sw, pl = g->pl, iw = g->iw;
-    memset(dst, 0, g->row * sizeof *dst);
+    const int64_t wq = (int64_t)g->wq;
     if (sw == 1) {
-        int64_t from = pl < 0 ? -pl : 0;
-        if (from < iw)
-            memcpy(dst + pl + from, src + from,
-                   (size_t)(iw - from) * sizeof *dst);
+        int64_t x0 = pl < 0 ? -pl : 0, x1 = iw < wq - pl ? iw : wq - pl;
+        for (int64_t x = x0; x < x1; x++)
+            dst[x + pl] = src[x];
         return;
     }
-    for (int64_t p = 0; p < sw; p++) {
-        /* Columns x with (x + pl) mod sw == p go to phase p. */
-        int64_t x0 = ((p - pl) % sw + sw) % sw;
-        if (x0 + pl < 0)
-            x0 += (-(x0 + pl) + sw - 1) / sw * sw;
-        float *d = dst + (size_t)p * g->L;
-        if (sw == 2)
-            for (int64_t x = x0; x < iw; x += 2)
-                d[(x + pl) >> 1] = src[x];
-        else
-            for (int64_t x = x0; x < iw; x += sw)
-                d[(x + pl) / sw] = src[x];
+    if (sw == 2 && pl >= 0) {
+        /* Pairs of columns into the two planes: one loop the compiler
+         * turns into vector loads and shuffles (a strided scalar loop
+         * took most of a stride-2 layer's time). */
+        float *restrict ev = dst, *restrict od = dst + g->plane;
+        int64_t lo = (pl + 1) / 2, hi = (iw + pl) / 2, end = iw + pl;
+        if (hi > wq)
+            hi = wq;
+        if (end > 2 * wq)
+            end = 2 * wq;
+        for (int64_t i = lo; i < hi; i++) {
+            ev[i] = src[2 * i - pl];
+            od[i] = src[2 * i + 1 - pl];
+        }
+        /* The unpaired columns at the two ends. */
+        for (int64_t q = pl; q < end && q < 2 * lo; q++)
+            dst[(size_t)(q & 1) * g->plane + (size_t)(q >> 1)] = src[q - pl];
+        for (int64_t q = 2 * (hi > lo ? hi : lo); q < end; q++)
+            dst[(size_t)(q & 1) * g->plane + (size_t)(q >> 1)] = src[q - pl];
+        return;
+    }
+    for (int64_t b = 0; b < sw; b++) {
+        int64_t x = ((b - pl) % sw + sw) % sw;
+        if (x + pl < 0)
+            x += (-(x + pl) + sw - 1) / sw * sw;
+        float *d = dst + (size_t)b * g->plane;
+        for (int64_t i = (x + pl) / sw; x < iw && i < wq; x += sw, i++)
+            d[i] = src[x];
     }
 }
 
-/* Tap pointers for output row o: tp[ki kw + kj]. rows: the stored input
- * rows, zero: a stored row of zeros. */
-static void gather_taps(const dw_gather *g, const float *rows,
-                        const float *zero, int64_t o, const float **tp)
+/* The adjoint of row_store: x[c] = its slot, or 0 where none. */
+static void row_crop(const dw_gather *g, const float *restrict src,
+                     float *restrict x)
 {
-    for (int64_t ki = 0; ki < g->kh; ki++) {
-        int64_t i = o * g->sh - g->pt + ki * g->dh;
-        const float *base =
-            i >= 0 && i < g->ih ? rows + (size_t)i * g->row : zero;
-        for (int64_t kj = 0; kj < g->kw; kj++) {
-            int64_t t = kj * g->dw;
-            tp[ki * g->kw + kj] = base + (size_t)(t % g->sw) * g->L +
-                                  (size_t)(t / g->sw);
+    const int64_t sw = g->sw, pl = g->pl, iw = g->iw;
+    const int64_t wq = (int64_t)g->wq;
+    for (int64_t c = 0; c < iw; c++)
+        x[c] = 0.0f;
+    if (sw == 2 && pl >= 0) {
+        const float *restrict ev = src, *restrict od = src + g->plane;
+        int64_t lo = (pl + 1) / 2, hi = (iw + pl) / 2, end = iw + pl;
+        if (hi > wq)
+            hi = wq;
+        if (end > 2 * wq)
+            end = 2 * wq;
+        for (int64_t i = lo; i < hi; i++) {
+            x[2 * i - pl] = ev[i];
+            x[2 * i + 1 - pl] = od[i];
         }
+        for (int64_t q = pl; q < end && q < 2 * lo; q++)
+            x[q - pl] = src[(size_t)(q & 1) * g->plane + (size_t)(q >> 1)];
+        for (int64_t q = 2 * (hi > lo ? hi : lo); q < end; q++)
+            x[q - pl] = src[(size_t)(q & 1) * g->plane + (size_t)(q >> 1)];
+        return;
     }
+    for (int64_t b = 0; b < sw; b++) {
+        int64_t c = ((b - pl) % sw + sw) % sw;
+        if (c + pl < 0)
+            c += (-(c + pl) + sw - 1) / sw * sw;
+        const float *d = src + (size_t)b * g->plane;
+        for (int64_t i = (c + pl) / sw; c < iw && i < wq; c += sw, i++)
+            x[c] = d[i];
+    }
+}
+
+/* dst (g->floats) = the phase planes of input plane x (ih x iw floats). */
+static void plane_store(const dw_gather *g, const float *x, float *dst)
+{
+    const size_t wq = g->wq, used = g->hq * wq;
+    const int64_t rows = g->sh * (int64_t)g->hq;
+    /* Zeros where no input lands (padding rows, the ends of rows, the
+     * read-past slack); zeroing the whole buffer first cost as much as
+     * the stores on a 112x112 plane. */
+    for (int64_t p = 0; p < g->sh * g->sw; p++)
+        memset(dst + (size_t)p * g->plane + used, 0,
+               (g->plane - used) * sizeof *dst);
+    for (int64_t R = 0; R < rows; R++) {
+        int64_t r = R - g->pt;
+        float *row = dst + (size_t)(R % g->sh * g->sw) * g->plane +
+                     (size_t)(R / g->sh) * wq;
+        if (r < 0 || r >= g->ih || g->sw > 1) {
+            for (int64_t b = 0; b < g->sw; b++)
+                memset(row + (size_t)b * g->plane, 0, wq * sizeof *row);
+        } else { /* stride 1: slots [s0, s1) get the row */
+            int64_t s0 = g->pl > 0 ? g->pl : 0;
+            int64_t s1 = g->iw + g->pl < (int64_t)wq ? g->iw + g->pl
+                                                     : (int64_t)wq;
+            if (s1 < s0)
+                s1 = s0;
+            for (int64_t i = 0; i < s0; i++)
+                row[i] = 0.0f;
+            for (int64_t i = s1; i < (int64_t)wq; i++)
+                row[i] = 0.0f;
+        }
+        if (r >= 0 && r < g->ih)
+            row_store(g, x + (size_t)r * (size_t)g->iw, row);
+    }
+}
+
+/* The adjoint: x (ih x iw) = the phase planes' slots, 0 where none. */
+static void plane_crop(const dw_gather *g, const float *src, float *x)
+{
+    for (int64_t r = 0; r < g->ih; r++) {
+        int64_t R = r + g->pt;
+        float *xr = x + (size_t)r * (size_t)g->iw;
+        if (R < 0 || R >= g->sh * (int64_t)g->hq) {
+            memset(xr, 0, (size_t)g->iw * sizeof *xr);
+            continue;
+        }
+        const float *row = src + (size_t)(R % g->sh * g->sw) * g->plane +
+                           (size_t)(R / g->sh) * g->wq;
+        row_crop(g, row, xr);
+    }
+}
+
+/* dst[o wq + j] = src[o ow + j] for j < ow, zeros elsewhere (virt
+ * floats): dy on the virtual pixels. */
+static void to_virtual(const dw_gather *g, const float *src, float *dst)
+{
+    const size_t ow = (size_t)g->ow;
+    memset(dst, 0, g->virt * sizeof *dst);
+    for (int64_t o = 0; o < g->oh; o++) {
+        const float *s = src + (size_t)o * ow;
+        float *d = dst + (size_t)o * g->wq;
+        for (size_t j = 0; j < ow; j += DWV) /* rows narrower than 2 DWV */
+            v_store_part(d + j, v_load_part(s + j, ow - j < DWV ? ow - j
+                                                               : DWV),
+                         ow - j < DWV ? ow - j : DWV);
+    }
+}
+
+/* dst[o ow + j] = src[o wq + j]: the virtual pixels' real ones. */
+static void from_virtual(const dw_gather *g, const float *src, float *dst)
+{
+    const size_t ow = (size_t)g->ow;
+    for (int64_t o = 0; o < g->oh; o++) {
+        const float *s = src + (size_t)o * g->wq;
+        float *d = dst + (size_t)o * ow;
+        for (size_t j = 0; j < ow; j += DWV)
+            v_store_part(d + j, v_load(s + j), ow - j < DWV ? ow - j : DWV);
+    }
+}
+
+/* The sum of v's lanes, as a tree (in a fixed order): a chain of DWV
+ * dependent additions per filter tap cost more than a 7x7 plane's
+ * products. */
+static inline float v_sum(dwv v)
+{
+#if DWV == 16
+    return _mm512_reduce_add_ps((__m512)v);
+#else
+    float l[DWV];
+    v_store(l, v);
+    for (int w = DWV / 2; w >= 1; w /= 2)
+        for (int i = 0; i < w; i++)
+            l[i] += l[i + w];
+    return l[0];
+#endif
 }
 
 /* y[j] = b + sum over t of wt[t] tp[t][j], j < ow. Two vectors per step:
  * independent sums for the FMA pipelines. Inlined with a constant nt (9)
- * for 3x3 kernels, so the tap loop unrolls and the weights stay in
+ * for 3x3 kernels, so the tap loop unrolls; the weights are broadcast
+ * once into a local array, which no store to y can alias, so they stay in
  * registers. */
 static inline __attribute__((always_inline)) void
 gather_row(const float *const *tp, const float *wt, size_t nt, float b,
-           float *y, size_t ow)
+           float *restrict y, size_t ow)
 {
+    dwv w[DW_MAX_TAPS];
     size_t j = 0;
+    for (size_t t = 0; t < nt; t++)
+        w[t] = v_splat(wt[t]);
+    for (; j + 4 * DWV <= ow; j += 4 * DWV) {
+        dwv a0 = v_splat(b), a1 = a0, a2 = a0, a3 = a0;
+        for (size_t t = 0; t < nt; t++) {
+            a0 += w[t] * v_load(tp[t] + j);
+            a1 += w[t] * v_load(tp[t] + j + DWV);
+            a2 += w[t] * v_load(tp[t] + j + 2 * DWV);
+            a3 += w[t] * v_load(tp[t] + j + 3 * DWV);
+        }
+        v_store(y + j, a0);
+        v_store(y + j + DWV, a1);
+        v_store(y + j + 2 * DWV, a2);
+        v_store(y + j + 3 * DWV, a3);
+    }
     for (; j + 2 * DWV <= ow; j += 2 * DWV) {
         dwv a0 = v_splat(b), a1 = a0;
         for (size_t t = 0; t < nt; t++) {
-            dwv w = v_splat(wt[t]);
-            a0 += w * v_load(tp[t] + j);
-            a1 += w * v_load(tp[t] + j + DWV);
+            a0 += w[t] * v_load(tp[t] + j);
+            a1 += w[t] * v_load(tp[t] + j + DWV);
         }
         v_store(y + j, a0);
         v_store(y + j + DWV, a1);
@@ -181,14 +383,11 @@ gather_row(const float *const *tp, const float *wt, size_t nt, float b,
     for (; j < ow; j += DWV) {
         dwv a0 = v_splat(b);
         for (size_t t = 0; t < nt; t++)
-            a0 += v_splat(wt[t]) * v_load(tp[t] + j);
-        if (j + DWV <= ow) {
+            a0 += w[t] * v_load(tp[t] + j);
+        if (j + DWV <= ow)
             v_store(y + j, a0);
-        } else {
-            float tmp[DWV];
-            v_store(tmp, a0);
-            memcpy(y + j, tmp, (ow - j) * sizeof *y);
-        }
+        else
+            v_store_part(y + j, a0, ow - j);
     }
 }
 
@@ -201,7 +400,8 @@ static void gather_row_any(const float *const *tp, const float *wt,
         gather_row(tp, wt, nt, b, y, ow);
 }
 
-/* acc[t] += dy[j] tp[t][j] over j < ow, vector lane by lane. */
+/* acc[t] += dy[j] tp[t][j] over j < ow, vector lane by lane, and
+ * acc[nt] += dy[j] (the bias gradient, in the same pass over dy). */
 static inline __attribute__((always_inline)) void
 dw_row(const float *const *tp, size_t nt, const float *dy, size_t ow,
        dwv *acc)
@@ -211,13 +411,13 @@ dw_row(const float *const *tp, size_t nt, const float *dy, size_t ow,
         dwv g = v_load(dy + j);
         for (size_t t = 0; t < nt; t++)
             acc[t] += g * v_load(tp[t] + j);
+        acc[nt] += g;
     }
     if (j < ow) {
-        float tmp[DWV] = {0};
-        memcpy(tmp, dy + j, (ow - j) * sizeof *dy);
-        dwv g = v_load(tmp);
+        dwv g = v_load_part(dy + j, ow - j);
         for (size_t t = 0; t < nt; t++)
             acc[t] += g * v_load(tp[t] + j);
+        acc[nt] += g;
     }
 }
 
@@ -225,9 +425,8 @@ dw_row(const float *const *tp, size_t nt, const float *dy, size_t ow,
 
 typedef struct dw_job {
     conv_run *r;
-    dw_gather f;      /* the forward gather (forward, dw) */
-    dw_gather t;      /* the stride-1 dx gather over dy */
-    size_t rp;        /* stride > 1 dx: padded rows of the dx buffer */
+    dw_gather f; /* the forward gather (forward, dw, stride > 1 dx) */
+    dw_gather t; /* the stride-1 dx gather over dy */
     size_t slot_floats;
     float *ws;
     conv_queue queue;
@@ -236,9 +435,8 @@ typedef struct dw_job {
 static void forward_gather(dw_gather *f, const conv_run *r)
 {
     const conv_geom *g = &r->g;
-    *f = (dw_gather){g->h,  g->w,  g->ph, g->pw, g->sh, g->sw, g->dh,
-                     g->dw, g->kh, g->kw, g->oh, g->ow, 0,     0};
-    gather_setup(f);
+    gather_init(f, g->h, g->w, g->ph, g->pw, g->sh, g->sw, g->dh, g->dw,
+                g->kh, g->kw, g->oh, g->ow);
 }
 
 /* Slot buffers, falling back to one slot; NULL when refused. */
@@ -271,6 +469,38 @@ static void run_job(dw_job *j, cnn_range_fn fn)
         fn(j, 0, 1);
 }
 
+static uint64_t dw_macs(const conv_run *r)
+{
+    return (uint64_t)r->n * (uint64_t)r->k * (uint64_t)r->ohw *
+           (uint64_t)(r->g.kh * r->g.kw);
+}
+
+/* out (oh x ow) = b + the gather of the nt taps over `planes` (nplanes
+ * sets of phase planes, g->floats apart, khw taps each) with weights wt:
+ * per output row, or over the virtual pixels into vbuf and then copied
+ * out. */
+static void gather_plane(const dw_gather *g, const float *planes,
+                         size_t nplanes, const float *wt, float b,
+                         float *vbuf, float *out)
+{
+    const size_t khw = (size_t)(g->kh * g->kw), nt = nplanes * khw;
+    const float *tp[DW_MAX_TAPS];
+    if (g->flat) {
+        for (size_t t = 0; t < nt; t++)
+            tp[t] = planes + t / khw * g->floats + g->tap[t % khw];
+        gather_row_any(tp, wt, nt, b, vbuf, (size_t)g->oh * g->wq);
+        from_virtual(g, vbuf, out);
+        return;
+    }
+    for (int64_t o = 0; o < g->oh; o++) {
+        for (size_t t = 0; t < nt; t++)
+            tp[t] = planes + t / khw * g->floats + (size_t)o * g->wq +
+                    g->tap[t % khw];
+        gather_row_any(tp, wt, nt, b, out + (size_t)(o * g->ow),
+                       (size_t)g->ow);
+    }
+}
+
 /* ---- Forward ------------------------------------------------------------ */
 
 static void forward_slot(void *arg, size_t s0, size_t s1)
@@ -280,38 +510,22 @@ static void forward_slot(void *arg, size_t s0, size_t s1)
     const dw_gather *f = &j->f;
     const size_t khw = (size_t)(f->kh * f->kw), m = (size_t)r->kg;
     const size_t plane = (size_t)(f->ih * f->iw), ohw = (size_t)r->ohw;
-    const float *tp[DW_MAX_TAPS];
 
     for (size_t s = s0; s < s1; s++) {
-        float *rows = j->ws + s * j->slot_floats;
-        float *zero = rows + (size_t)f->ih * f->row;
+        float *planes = j->ws + s * j->slot_floats;
+        float *vbuf = planes + f->floats;
         size_t item;
-        memset(zero, 0, f->row * sizeof *zero);
         while (conv_queue_take(&j->queue, s, &item)) {
             size_t n = item / (size_t)r->cin, c = item % (size_t)r->cin;
-            const float *x = r->x + item * plane;
-            for (int64_t i = 0; i < f->ih; i++)
-                gather_row_store(f, x + (size_t)i * (size_t)f->iw,
-                                 rows + (size_t)i * f->row);
+            plane_store(f, r->x + item * plane, planes);
             for (size_t t = 0; t < m; t++) {
                 size_t k = c * m + t;
-                float *y = r->y + (n * (size_t)r->k + k) * ohw;
-                float b = r->b ? r->b[k] : 0.0f;
-                for (int64_t o = 0; o < f->oh; o++) {
-                    gather_taps(f, rows, zero, o, tp);
-                    gather_row_any(tp, r->w + k * khw, khw, b,
-                                   y + (size_t)o * (size_t)f->ow,
-                                   (size_t)f->ow);
-                }
+                gather_plane(f, planes, 1, r->w + k * khw,
+                             r->b ? r->b[k] : 0.0f, vbuf,
+                             r->y + (n * (size_t)r->k + k) * ohw);
             }
         }
     }
-}
-
-static uint64_t dw_macs(const conv_run *r)
-{
-    return (uint64_t)r->n * (uint64_t)r->k * (uint64_t)r->ohw *
-           (uint64_t)(r->g.kh * r->g.kw);
 }
 
 cnn_status conv_dw_forward(conv_run *r, cnn_errbuf *err)
@@ -322,7 +536,7 @@ cnn_status conv_dw_forward(conv_run *r, cnn_errbuf *err)
     memset(&j, 0, sizeof j);
     j.r = r;
     forward_gather(&j.f, r);
-    j.slot_floats = round_v(((size_t)j.f.ih + 1) * j.f.row);
+    j.slot_floats = j.f.floats + (j.f.flat ? j.f.virt + DWV : 0);
     if (!dw_workspace(&j, items, dw_macs(r)))
         return dw_nomem(&j, err);
     conv_queue_init(&j.queue, items, r->slots);
@@ -342,98 +556,76 @@ static void dx_gather_slot(void *arg, size_t s0, size_t s1)
     const dw_gather *g = &j->t;
     const size_t khw = (size_t)(g->kh * g->kw), m = (size_t)r->kg;
     const size_t dyplane = (size_t)r->ohw, plane = (size_t)(r->g.h * r->g.w);
-    const float *tp[DW_MAX_TAPS];
     float wr[DW_MAX_TAPS];
 
     for (size_t s = s0; s < s1; s++) {
-        float *rows = j->ws + s * j->slot_floats;
-        float *zero = rows + m * (size_t)g->ih * g->row;
+        float *planes = j->ws + s * j->slot_floats;
+        float *vbuf = planes + m * g->floats;
         size_t item;
-        memset(zero, 0, g->row * sizeof *zero);
         while (conv_queue_take(&j->queue, s, &item)) {
             size_t n = item / (size_t)r->cin, c = item % (size_t)r->cin;
             for (size_t t = 0; t < m; t++) {
                 size_t k = c * m + t;
-                const float *dy = r->dy + (n * (size_t)r->k + k) * dyplane;
-                float *dst = rows + t * (size_t)g->ih * g->row;
-                for (int64_t i = 0; i < g->ih; i++)
-                    gather_row_store(g, dy + (size_t)i * (size_t)g->iw,
-                                     dst + (size_t)i * g->row);
+                plane_store(g, r->dy + (n * (size_t)r->k + k) * dyplane,
+                            planes + t * g->floats);
                 for (size_t e = 0; e < khw; e++)
                     wr[t * khw + e] = r->w[k * khw + khw - 1 - e];
             }
-            float *dx = r->dx + item * plane;
-            for (int64_t o = 0; o < g->oh; o++) {
-                for (size_t t = 0; t < m; t++)
-                    gather_taps(g, rows + t * (size_t)g->ih * g->row, zero,
-                                o, tp + t * khw);
-                gather_row_any(tp, wr, m * khw, 0.0f,
-                               dx + (size_t)o * (size_t)g->ow, (size_t)g->ow);
-            }
+            gather_plane(g, planes, m, wr, 0.0f, vbuf, r->dx + item * plane);
         }
     }
 }
 
-/* Stride > 1: the forward's adjoint. Slot layout: the padded, phase-split
- * dx buffer (rp rows of f.row), then one dy row padded with zeros to
- * whole vectors. */
+/* Stride > 1: the forward's adjoint. Every dy row, times each tap's
+ * weight, is added where the forward gather read that tap (the phase
+ * planes of a padded dx), which are then cropped into dx. Slot layout:
+ * the planes, then dy on the virtual pixels (narrow outputs). */
 static void dx_scatter_slot(void *arg, size_t s0, size_t s1)
 {
     dw_job *j = arg;
     const conv_run *r = j->r;
     const dw_gather *f = &j->f;
     const size_t khw = (size_t)(f->kh * f->kw), m = (size_t)r->kg;
-    const size_t ow = (size_t)f->ow, owp = round_v(ow);
+    const size_t ow = (size_t)f->ow;
     const size_t plane = (size_t)(f->ih * f->iw), ohw = (size_t)r->ohw;
-    const int64_t sw = f->sw;
 
     for (size_t s = s0; s < s1; s++) {
         float *buf = j->ws + s * j->slot_floats;
-        float *dyz = buf + j->rp * f->row;
+        float *dyv = buf + f->floats;
         size_t item;
-        memset(dyz, 0, owp * sizeof *dyz);
         while (conv_queue_take(&j->queue, s, &item)) {
             size_t n = item / (size_t)r->cin, c = item % (size_t)r->cin;
-            memset(buf, 0, j->rp * f->row * sizeof *buf);
+            memset(buf, 0, f->floats * sizeof *buf);
             for (size_t t = 0; t < m; t++) {
                 size_t k = c * m + t;
                 const float *dy = r->dy + (n * (size_t)r->k + k) * ohw;
                 const float *w = r->w + k * khw;
+                if (f->flat) {
+                    to_virtual(f, dy, dyv);
+                    for (size_t e = 0; e < khw; e++) {
+                        float *d = buf + f->tap[e];
+                        dwv wv = v_splat(w[e]);
+                        for (size_t x = 0; x < f->virt; x += DWV)
+                            v_store(d + x,
+                                    v_load(d + x) + wv * v_load(dyv + x));
+                    }
+                    continue;
+                }
                 for (int64_t o = 0; o < f->oh; o++) {
-                    memcpy(dyz, dy + (size_t)o * ow, ow * sizeof *dyz);
-                    for (int64_t ki = 0; ki < f->kh; ki++) {
-                        float *drow = buf + (size_t)(o * f->sh + ki * f->dh) *
-                                                f->row;
-                        for (int64_t kj = 0; kj < f->kw; kj++) {
-                            int64_t e = kj * f->dw;
-                            float *d = drow + (size_t)(e % sw) * f->L +
-                                       (size_t)(e / sw);
-                            dwv wv = v_splat(w[ki * f->kw + kj]);
-                            for (size_t x = 0; x < owp; x += DWV)
-                                v_store(d + x,
-                                        v_load(d + x) + wv * v_load(dyz + x));
+                    const float *dr = dy + (size_t)o * ow;
+                    for (size_t e = 0; e < khw; e++) {
+                        float *d = buf + (size_t)o * f->wq + f->tap[e];
+                        dwv wv = v_splat(w[e]);
+                        for (size_t x = 0; x < ow; x += DWV) {
+                            dwv g = x + DWV <= ow ? v_load(dr + x)
+                                                  : v_load_part(dr + x,
+                                                                ow - x);
+                            v_store(d + x, v_load(d + x) + wv * g);
                         }
                     }
                 }
             }
-            /* Crop and interleave: dx[i][x] is buffer row i + pt, phase
-             * (x + pl) mod sw, slot (x + pl) / sw. */
-            float *dx = r->dx + item * plane;
-            for (int64_t i = 0; i < f->ih; i++) {
-                float *d = dx + (size_t)i * (size_t)f->iw;
-                size_t br = (size_t)(i + f->pt);
-                if (br >= j->rp) {
-                    memset(d, 0, (size_t)f->iw * sizeof *d);
-                    continue;
-                }
-                const float *src = buf + br * f->row;
-                for (int64_t p = 0; p < sw; p++) {
-                    int64_t x0 = ((p - f->pl) % sw + sw) % sw;
-                    const float *ph = src + (size_t)p * f->L;
-                    for (int64_t x = x0; x < f->iw; x += sw)
-                        d[x] = ph[(x + f->pl) / sw];
-                }
-            }
+            plane_crop(f, buf, r->dx + item * plane);
         }
     }
 }
@@ -449,27 +641,13 @@ static cnn_status dx_pass(conv_run *r, cnn_errbuf *err)
     j.r = r;
     forward_gather(&j.f, r);
     if (gather) {
-        j.t = (dw_gather){g->oh,
-                          g->ow,
-                          g->dh * (g->kh - 1) - g->ph,
-                          g->dw * (g->kw - 1) - g->pw,
-                          1,
-                          1,
-                          g->dh,
-                          g->dw,
-                          g->kh,
-                          g->kw,
-                          g->h,
-                          g->w,
-                          0,
-                          0};
-        gather_setup(&j.t);
-        j.slot_floats =
-            round_v(((size_t)r->kg * (size_t)j.t.ih + 1) * j.t.row);
+        gather_init(&j.t, g->oh, g->ow, g->dh * (g->kh - 1) - g->ph,
+                    g->dw * (g->kw - 1) - g->pw, 1, 1, g->dh, g->dw, g->kh,
+                    g->kw, g->h, g->w);
+        j.slot_floats = (size_t)r->kg * j.t.floats +
+                        (j.t.flat ? j.t.virt + DWV : 0);
     } else {
-        /* Rows the windows reach: (oh - 1) sh + dh (kh - 1) + 1. */
-        j.rp = (size_t)((g->oh - 1) * g->sh + g->dh * (g->kh - 1) + 1);
-        j.slot_floats = round_v(j.rp * j.f.row + round_v((size_t)g->ow));
+        j.slot_floats = j.f.floats + (j.f.flat ? j.f.virt : 0);
     }
     if (!dw_workspace(&j, items, dw_macs(r)))
         return dw_nomem(&j, err);
@@ -480,46 +658,46 @@ static cnn_status dx_pass(conv_run *r, cnn_errbuf *err)
 
 /* ---- Weight gradient ---------------------------------------------------- */
 
-/* One channel's m filters over every image; acc: the slot's partial sums,
- * nt vectors. Inlined with nt = 9 for 3x3 kernels (accumulators in
- * registers). */
+/* One channel's m filters over every image; nt = kh kw taps, each with a
+ * vector of partial sums. Inlined with nt = 9 for 3x3 kernels
+ * (accumulators in registers). */
 static inline __attribute__((always_inline)) void
-dw_channel(const dw_job *j, size_t c, float *rows, const float *zero,
-           size_t nt)
+dw_channel(const dw_job *j, size_t c, float *planes, float *dyv, size_t nt)
 {
     const conv_run *r = j->r;
     const dw_gather *f = &j->f;
     const size_t m = (size_t)r->kg, plane = (size_t)(f->ih * f->iw);
     const size_t ohw = (size_t)r->ohw, ow = (size_t)f->ow;
     const float *tp[DW_MAX_KHW];
-    dwv acc[DW_MAX_KHW];
+    dwv acc[DW_MAX_KHW + 1];
 
     for (size_t t = 0; t < m; t++) {
         size_t k = c * m + t;
-        for (size_t e = 0; e < nt; e++)
+        for (size_t e = 0; e <= nt; e++)
             acc[e] = v_splat(0.0f);
         for (size_t n = 0; n < (size_t)r->n; n++) {
-            /* At batch 1 the image's rows are stored once for the m
-             * filters. */
-            if (t == 0 || r->n > 1) {
-                const float *x = r->x + (n * (size_t)r->cin + c) * plane;
-                for (int64_t i = 0; i < f->ih; i++)
-                    gather_row_store(f, x + (size_t)i * (size_t)f->iw,
-                                     rows + (size_t)i * f->row);
-            }
+            /* At batch 1 the planes are stored once for the m filters. */
+            if (t == 0 || r->n > 1)
+                plane_store(f, r->x + (n * (size_t)r->cin + c) * plane,
+                            planes);
             const float *dy = r->dy + (n * (size_t)r->k + k) * ohw;
+            if (f->flat) {
+                to_virtual(f, dy, dyv);
+                for (size_t e = 0; e < nt; e++)
+                    tp[e] = planes + f->tap[e];
+                dw_row(tp, nt, dyv, f->virt, acc);
+                continue;
+            }
             for (int64_t o = 0; o < f->oh; o++) {
-                gather_taps(f, rows, zero, o, tp);
+                for (size_t e = 0; e < nt; e++)
+                    tp[e] = planes + (size_t)o * f->wq + f->tap[e];
                 dw_row(tp, nt, dy + (size_t)o * ow, ow, acc);
             }
         }
-        for (size_t e = 0; e < nt; e++) {
-            float lanes[DWV], sum = 0.0f;
-            v_store(lanes, acc[e]);
-            for (int l = 0; l < DWV; l++)
-                sum += lanes[l];
-            r->dw[k * nt + e] = sum;
-        }
+        for (size_t e = 0; e < nt; e++)
+            r->dw[k * nt + e] = v_sum(acc[e]);
+        if (r->db)
+            r->db[k] = v_sum(acc[nt]);
     }
 }
 
@@ -530,15 +708,14 @@ static void dw_slot(void *arg, size_t s0, size_t s1)
     const size_t khw = (size_t)(f->kh * f->kw);
 
     for (size_t s = s0; s < s1; s++) {
-        float *rows = j->ws + s * j->slot_floats;
-        float *zero = rows + (size_t)f->ih * f->row;
+        float *planes = j->ws + s * j->slot_floats;
+        float *dyv = planes + f->floats;
         size_t c;
-        memset(zero, 0, f->row * sizeof *zero);
         while (conv_queue_take(&j->queue, s, &c)) {
             if (khw == 9)
-                dw_channel(j, c, rows, zero, 9);
+                dw_channel(j, c, planes, dyv, 9);
             else
-                dw_channel(j, c, rows, zero, khw);
+                dw_channel(j, c, planes, dyv, khw);
         }
     }
 }
@@ -551,7 +728,7 @@ static cnn_status dw_pass(conv_run *r, cnn_errbuf *err)
     memset(&j, 0, sizeof j);
     j.r = r;
     forward_gather(&j.f, r);
-    j.slot_floats = round_v(((size_t)j.f.ih + 1) * j.f.row);
+    j.slot_floats = j.f.floats + (j.f.flat ? j.f.virt : 0);
     if (!dw_workspace(&j, items, dw_macs(r)))
         return dw_nomem(&j, err);
     conv_queue_init(&j.queue, items, r->slots);

@@ -159,7 +159,7 @@ Test(graph_errors, unknown_key_lists_valid_ones)
 {
     E("unknown_key.yaml", CNN_ERR_GRAPH, 5, 31,
       "layer 'conv2': unknown key 'filter' for type conv (valid: name, type, "
-      "inputs, trainable, filters, kernel, stride, padding, bias, init)");
+      "inputs, trainable, filters, kernel, stride, padding, dilation, groups, bias, init)");
 }
 
 Test(graph_errors, missing_required_hparam)
