@@ -13,6 +13,7 @@
 
 #include "cnn/plugin.h"
 #include "context_internal.h"
+#include "hook_site_internal.h"
 
 #ifndef CNN_BUILD_PLUGIN_ROOT
 #error "CNN_BUILD_PLUGIN_ROOT is defined by core/meson.build"
@@ -355,6 +356,8 @@ static cnn_status load_file(cnn_context *ctx, const char *path,
     const cnn_layer_descriptor *raw;
     void *sym;
     cnn_status st;
+    cnn_hook_site site = {NULL, expected_type, NULL, "load"};
+    const cnn_hook_site *prev;
 
     plugin = calloc(1, sizeof *plugin);
     if (!plugin)
@@ -365,7 +368,12 @@ static cnn_status load_file(cnn_context *ctx, const char *path,
         return cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
     }
     (void)dlerror();
+    /* dlopen runs the plugin's constructors and the entry runs its code:
+     * a crash in either is reported against the file. */
+    site.plugin = plugin->path;
+    prev = cnn_hook_site_enter(&site);
     plugin->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    cnn_hook_site_leave(prev);
     if (!plugin->handle) {
         const char *why = dlerror();
         st = cnn_fail(ctx, CNN_ERR_PLUGIN, "cannot load plugin %s: %s", path,
@@ -384,7 +392,9 @@ static cnn_status load_file(cnn_context *ctx, const char *path,
      * so copy the bits rather than cast. */
     _Static_assert(sizeof entry == sizeof sym, "function pointer size");
     memcpy(&entry, &sym, sizeof entry);
+    prev = cnn_hook_site_enter(&site);
     raw = entry();
+    cnn_hook_site_leave(prev);
     if (!raw) {
         st = cnn_fail(ctx, CNN_ERR_PLUGIN,
                       "plugin %s: entry %s returned NULL", path,
