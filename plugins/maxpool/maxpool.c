@@ -68,15 +68,8 @@ static cnn_status maxpool_infer_shape(const cnn_hparam_value *hp,
                                       uint32_t n_inputs, cnn_shape *output,
                                       cnn_errbuf *err)
 {
-    cnn_pool_geom g = {0};
-    cnn_status st;
-    if (n_inputs != 1)
-        return cnn_layer_fail(err, CNN_ERR_SHAPE,
-                              "maxpool takes 1 input, got %u", n_inputs);
-    st = maxpool_geometry(hp, &inputs[0], &g, err);
-    if (st == CNN_OK)
-        *output = cnn_shape4(inputs[0].dims[0], inputs[0].dims[1], g.oh, g.ow);
-    return st;
+    cnn_pool_window w = maxpool_window(hp);
+    return cnn_pool_infer_shape("maxpool", &w, inputs, n_inputs, output, err);
 }
 
 typedef struct pool_run {
