@@ -177,6 +177,8 @@ const cf_config cf_configs[] = {
      CF_UNIFORM, 0},
     {"mul", "[N, C, 1, 1] broadcast (squeeze-and-excitation)", {NULL}, 2,
      {S4(2, 3, 4, 5), S4(2, 3, 1, 1)}, 4, CF_UNIFORM, 0},
+    {"mul", "[N, C, 1, 1] first", {NULL}, 2,
+     {S4(2, 3, 1, 1), S4(2, 3, 4, 5)}, 4, CF_UNIFORM, 0},
     {"mul", "rank 2, same shape", {NULL}, 2, {{3, 7}, {3, 7}}, 2,
      CF_UNIFORM, 0},
     {"mul", "large broadcast, threaded", {NULL}, 2,
