@@ -44,8 +44,10 @@ typedef struct cnn_pool_window {
 /* The geometry of window wnd on input shape in (rank 4, NCHW), or an error
  * naming type and the values: padding resolved for "same"; each side's
  * padding at most half the window (PyTorch's rule, which also keeps at
- * least one real input in every window without dilation); a window that
- * does not fit the padded input is refused. */
+ * least one real input in every window without dilation), half the
+ * dilated window's span with dilation, so that ONNX's "same" padding of a
+ * dilated window fits; a window that does not fit the padded input is
+ * refused. */
 static inline cnn_status cnn_pool_geometry(const char *type,
                                            const cnn_pool_window *wnd,
                                            const cnn_shape *in,
@@ -78,15 +80,18 @@ static inline cnn_status cnn_pool_geometry(const char *type,
     g->pw = p.left;
     g->pb = p.bottom;
     g->pr = p.right;
-    if (g->ph > g->kh / 2 || g->pb > g->kh / 2 || g->pw > g->kw / 2 ||
-        g->pr > g->kw / 2)
+    int64_t eh = g->dh * (g->kh - 1) + 1, ew = g->dw * (g->kw - 1) + 1;
+    if (g->ph > eh / 2 || g->pb > eh / 2 || g->pw > ew / 2 ||
+        g->pr > ew / 2)
         return cnn_layer_fail(err, CNN_ERR_SHAPE,
                               "%s padding [top %lld, left %lld, bottom %lld, "
                               "right %lld] is more than half the window "
-                              "%lldx%lld on some side",
+                              "%lldx%lld (%lldx%lld with dilation) on some "
+                              "side",
                               type, (long long)g->ph, (long long)g->pw,
                               (long long)g->pb, (long long)g->pr,
-                              (long long)g->kh, (long long)g->kw);
+                              (long long)g->kh, (long long)g->kw,
+                              (long long)eh, (long long)ew);
     g->oh = cnn_window_out_ex(g->h, g->kh, g->sh, g->ph, g->pb, g->dh,
                               wnd->ceil_mode);
     g->ow = cnn_window_out_ex(g->w, g->kw, g->sw, g->pw, g->pr, g->dw,
