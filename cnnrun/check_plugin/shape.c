@@ -271,8 +271,8 @@ static int grads_take(grads *g, const ck_layer *L)
 static void report_params(ck_report *r, const ck_layer *L)
 {
     static const char *const rules[] = {
-        "zeros",          "ones",          "he_normal",     "he_uniform",
-        "glorot_uniform", "glorot_normal", "fan_in_uniform"};
+        "zeros",          "ones",          "he_normal",      "he_uniform",
+        "glorot_uniform", "glorot_normal", "fan_in_uniform", "constant"};
     char text[1024] = "";
     size_t used = 0;
     for (uint32_t i = 0; i < L->n_params && used < sizeof text; i++) {
@@ -281,7 +281,10 @@ static void report_params(ck_report *r, const ck_layer *L)
         ck_shape_text(&L->specs[i].shape, s, sizeof s);
         n = snprintf(
             text + used, sizeof text - used, "%s%s %s (%s%s%s)", i ? ", " : "",
-            L->specs[i].name, s, rules[L->specs[i].init],
+            L->specs[i].name, s,
+            (size_t)L->specs[i].init < sizeof rules / sizeof *rules
+                ? rules[L->specs[i].init]
+                : "unknown rule",
             L->specs[i].flags & CNN_PARAM_NO_DECAY ? ", no decay" : "",
             L->specs[i].flags & CNN_PARAM_STATE ? ", state" : "");
         used += n > 0 ? (size_t)n : 0;

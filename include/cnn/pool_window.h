@@ -44,8 +44,10 @@ typedef struct cnn_pool_window {
 /* The geometry of window wnd on input shape in (rank 4, NCHW), or an error
  * naming type and the values: padding resolved for "same"; each side's
  * padding at most half the window (PyTorch's rule, which also keeps at
- * least one real input in every window without dilation); a window that
- * does not fit the padded input is refused. */
+ * least one real input in every window without dilation), half the
+ * dilated window's span with dilation, so that ONNX's "same" padding of a
+ * dilated window fits; a window that does not fit the padded input is
+ * refused. */
 static inline cnn_status cnn_pool_geometry(const char *type,
                                            const cnn_pool_window *wnd,
                                            const cnn_shape *in,
@@ -78,15 +80,18 @@ static inline cnn_status cnn_pool_geometry(const char *type,
     g->pw = p.left;
     g->pb = p.bottom;
     g->pr = p.right;
-    if (g->ph > g->kh / 2 || g->pb > g->kh / 2 || g->pw > g->kw / 2 ||
-        g->pr > g->kw / 2)
+    int64_t eh = g->dh * (g->kh - 1) + 1, ew = g->dw * (g->kw - 1) + 1;
+    if (g->ph > eh / 2 || g->pb > eh / 2 || g->pw > ew / 2 ||
+        g->pr > ew / 2)
         return cnn_layer_fail(err, CNN_ERR_SHAPE,
                               "%s padding [top %lld, left %lld, bottom %lld, "
                               "right %lld] is more than half the window "
-                              "%lldx%lld on some side",
+                              "%lldx%lld (%lldx%lld with dilation) on some "
+                              "side",
                               type, (long long)g->ph, (long long)g->pw,
                               (long long)g->pb, (long long)g->pr,
-                              (long long)g->kh, (long long)g->kw);
+                              (long long)g->kh, (long long)g->kw,
+                              (long long)eh, (long long)ew);
     g->oh = cnn_window_out_ex(g->h, g->kh, g->sh, g->ph, g->pb, g->dh,
                               wnd->ceil_mode);
     g->ow = cnn_window_out_ex(g->w, g->kw, g->sw, g->pw, g->pr, g->dw,
@@ -102,6 +107,87 @@ static inline cnn_status cnn_pool_geometry(const char *type,
                               (long long)g->ph, (long long)g->pw,
                               (long long)g->pb, (long long)g->pr);
     return CNN_OK;
+}
+
+/* infer_shape of a pooling layer: one input, [N, C, oh, ow] out. */
+static inline cnn_status cnn_pool_infer_shape(const char *type,
+                                              const cnn_pool_window *wnd,
+                                              const cnn_shape *inputs,
+                                              uint32_t n_inputs,
+                                              cnn_shape *output,
+                                              cnn_errbuf *err)
+{
+    cnn_pool_geom g;
+    cnn_status st;
+    if (n_inputs != 1)
+        return cnn_layer_fail(err, CNN_ERR_SHAPE, "%s takes 1 input, got %u",
+                              type, n_inputs);
+    st = cnn_pool_geometry(type, wnd, &inputs[0], &g, err);
+    if (st == CNN_OK)
+        *output = cnn_shape4(inputs[0].dims[0], inputs[0].dims[1], g.oh, g.ow);
+    return st;
+}
+
+/* Global pooling ([N, C, ...] to [N, C, 1, ...], any rank >= 3): checks
+ * the input, gives the number of planes (N C) and each one's size. */
+static inline cnn_status cnn_pool_global_dims(const char *type,
+                                              const cnn_shape *s,
+                                              size_t *planes, size_t *plane,
+                                              cnn_errbuf *err)
+{
+    int ok;
+    if (s->rank < 3 || s->rank > CNN_MAX_RANK)
+        return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                              "%s needs an input [N, C, H, ...] of rank "
+                              "3..%d, got rank %d",
+                              type, CNN_MAX_RANK, (int)s->rank);
+    if (s->dims[0] < 0)
+        return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                              "%s: batch size %lld is negative", type,
+                              (long long)s->dims[0]);
+    for (int32_t i = 1; i < s->rank; i++)
+        if (s->dims[i] < 1)
+            return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                                  "%s: input dim %d is %lld, must be >= 1",
+                                  type, (int)i, (long long)s->dims[i]);
+    (void)cnn_shape_numel_checked(s, &ok);
+    if (!ok)
+        return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                              "%s: input element count overflows", type);
+    *planes = (size_t)s->dims[0] * (size_t)s->dims[1];
+    *plane = 1;
+    for (int32_t i = 2; i < s->rank; i++)
+        *plane *= (size_t)s->dims[i];
+    return CNN_OK;
+}
+
+/* The output shape of global pooling: every dim after C is 1. */
+static inline cnn_shape cnn_pool_global_shape(const cnn_shape *in)
+{
+    cnn_shape o = *in;
+    for (int32_t i = 2; i < o.rank; i++)
+        o.dims[i] = 1;
+    return o;
+}
+
+/* cnn_pool_global_dims on the input, and the output tensor's shape the
+ * host passed to forward or backward checked against it. */
+static inline cnn_status cnn_pool_global_check(const char *type,
+                                               const cnn_layer *layer,
+                                               const cnn_shape *in,
+                                               const cnn_shape *out,
+                                               size_t *planes, size_t *plane,
+                                               cnn_errbuf *err)
+{
+    cnn_status st = cnn_pool_global_dims(type, in, planes, plane, err);
+    cnn_shape want = cnn_pool_global_shape(in);
+    if (st == CNN_OK && !cnn_shape_equal(out, &want))
+        return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                              "%s '%s': output tensor is not [%lld, %lld, 1, "
+                              "...]",
+                              type, layer->name, (long long)in->dims[0],
+                              (long long)in->dims[1]);
+    return st;
 }
 
 /* The taps [*first, *end) of output o's window along one axis that fall

@@ -40,9 +40,8 @@ static const cnn_hparam_spec avgpool_hparams[] = {
      0, 1, 0, 1, NULL},
 };
 
-static cnn_status avgpool_geometry(const cnn_hparam_value *hp,
-                                   const cnn_shape *in, cnn_pool_geom *g,
-                                   cnn_errbuf *err)
+/* The window the hyperparameters describe (no dilation). */
+static cnn_pool_window avgpool_hp_window(const cnn_hparam_value *hp)
 {
     cnn_pool_window w;
     w.kh = hp[HP_SIZE].i[0];
@@ -53,6 +52,14 @@ static cnn_status avgpool_geometry(const cnn_hparam_value *hp,
     w.dw = 1;
     w.pad = cnn_hparam_padding(&hp[HP_PADDING]);
     w.ceil_mode = (int)hp[HP_CEIL_MODE].i[0];
+    return w;
+}
+
+static cnn_status avgpool_geometry(const cnn_hparam_value *hp,
+                                   const cnn_shape *in, cnn_pool_geom *g,
+                                   cnn_errbuf *err)
+{
+    cnn_pool_window w = avgpool_hp_window(hp);
     return cnn_pool_geometry("avgpool", &w, in, g, err);
 }
 
@@ -61,15 +68,8 @@ static cnn_status avgpool_infer_shape(const cnn_hparam_value *hp,
                                       uint32_t n_inputs, cnn_shape *output,
                                       cnn_errbuf *err)
 {
-    cnn_pool_geom g = {0};
-    cnn_status st;
-    if (n_inputs != 1)
-        return cnn_layer_fail(err, CNN_ERR_SHAPE,
-                              "avgpool takes 1 input, got %u", n_inputs);
-    st = avgpool_geometry(hp, &inputs[0], &g, err);
-    if (st == CNN_OK)
-        *output = cnn_shape4(inputs[0].dims[0], inputs[0].dims[1], g.oh, g.ow);
-    return st;
+    cnn_pool_window w = avgpool_hp_window(hp);
+    return cnn_pool_infer_shape("avgpool", &w, inputs, n_inputs, output, err);
 }
 
 typedef struct pool_run {

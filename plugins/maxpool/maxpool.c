@@ -11,9 +11,10 @@
  * equal values (a NaN wins, the first NaN if several), the one forward
  * returns. Backward recomputes it from the saved input, so the layer keeps no
  * state. Padding is at most half the window on each side, as PyTorch
- * requires, so without dilation every window holds a real input; a dilated
- * window whose taps all fall in the padding gives -inf, as in PyTorch, and
- * passes no gradient. The window walk is cnn/pool_window.h's. */
+ * requires (half the dilated span with dilation, so that ONNX's "same"
+ * padding of a dilated window fits), so without dilation every window
+ * holds a real input; a dilated window whose taps all fall in the padding
+ * gives -inf and passes no gradient. The window walk is cnn/pool_window.h's. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -30,7 +31,7 @@ static const cnn_hparam_spec maxpool_hparams[] = {
      0, 0, 1024, NULL},
     {"padding", CNN_HP_PADDING,
      "-inf padding: n, [h, w], [top, left, bottom, right], valid, same or "
-     "same_lower; at most half the window per side",
+     "same_lower; at most half the (dilated) window per side",
      0, 0, 0, 1024, NULL},
     {"dilation", CNN_HP_INT2, "spacing of the window's taps, n or [h, w]", 0,
      1, 1, 1024, NULL},
@@ -68,15 +69,8 @@ static cnn_status maxpool_infer_shape(const cnn_hparam_value *hp,
                                       uint32_t n_inputs, cnn_shape *output,
                                       cnn_errbuf *err)
 {
-    cnn_pool_geom g = {0};
-    cnn_status st;
-    if (n_inputs != 1)
-        return cnn_layer_fail(err, CNN_ERR_SHAPE,
-                              "maxpool takes 1 input, got %u", n_inputs);
-    st = maxpool_geometry(hp, &inputs[0], &g, err);
-    if (st == CNN_OK)
-        *output = cnn_shape4(inputs[0].dims[0], inputs[0].dims[1], g.oh, g.ow);
-    return st;
+    cnn_pool_window w = maxpool_window(hp);
+    return cnn_pool_infer_shape("maxpool", &w, inputs, n_inputs, output, err);
 }
 
 typedef struct pool_run {

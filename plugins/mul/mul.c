@@ -2,7 +2,10 @@
 /* mul: the element-wise product of two inputs, y = a * b (torch.mul, ONNX
  * Mul for these shapes). b is either a's shape or [N, C, 1, ...], one
  * value per sample and channel broadcast over the spatial dims: the scale
- * of a squeeze-and-excitation block (x * sigmoid(fc(pool(x)))).
+ * of a squeeze-and-excitation block (x * sigmoid(fc(pool(x)))). The
+ * broadcast operand may also come first (ONNX Mul is commutative); the
+ * output then has the second input's shape. Below, a is the full-shape
+ * input and b the other.
  *
  *   da = dy * b (b broadcast)
  *   db = dy * a, or for the broadcast b the sum over each plane of dy * a
@@ -28,31 +31,46 @@ static void mul_format_shape(char *buf, size_t size, const cnn_shape *s)
     }
 }
 
-/* planes = N C, plane = the spatial size; broadcast: b is [N, C, 1, ...]
- * (and a has a spatial extent, so the two forms differ). */
+/* planes = N C, plane = the spatial size; broadcast: one input is
+ * [N, C, 1, ...] and the other, input `full`, has a spatial extent. */
 typedef struct mul_geom {
     size_t planes, plane;
     int broadcast;
+    uint32_t full; /* the input with the output's shape: 0, or 1 when the
+                      first input is the [N, C, 1, ...] one */
 } mul_geom;
+
+/* 1 when b is [N, C, 1, ...] for a = [N, C, spatial...]. */
+static int mul_per_channel(const cnn_shape *a, const cnn_shape *b)
+{
+    int ok = a->rank >= 3 && b->rank == a->rank &&
+             b->dims[0] == a->dims[0] && b->dims[1] == a->dims[1];
+    for (int32_t i = 2; ok && i < b->rank; i++)
+        ok = b->dims[i] == 1;
+    return ok;
+}
 
 static cnn_status mul_geometry(const cnn_shape *in, uint32_t n_inputs,
                                mul_geom *g, cnn_errbuf *err)
 {
-    const cnn_shape *a = &in[0], *b = &in[1];
     char sa[160], sb[160];
     int ok;
     if (n_inputs != 2)
         return cnn_layer_fail(err, CNN_ERR_SHAPE,
                               "mul takes 2 inputs, got %u", n_inputs);
+    g->full = !cnn_shape_equal(&in[0], &in[1]) &&
+              !mul_per_channel(&in[0], &in[1]) &&
+              mul_per_channel(&in[1], &in[0]);
+    const cnn_shape *a = &in[g->full], *b = &in[1 - g->full];
     if (a->rank < 1 || a->rank > CNN_MAX_RANK)
         return cnn_layer_fail(err, CNN_ERR_SHAPE,
-                              "mul: input 0 has rank %d, need 1..%d",
-                              (int)a->rank, CNN_MAX_RANK);
+                              "mul: input %u has rank %d, need 1..%d",
+                              g->full, (int)a->rank, CNN_MAX_RANK);
     for (int32_t i = 0; i < a->rank; i++)
         if (a->dims[i] < 0)
             return cnn_layer_fail(err, CNN_ERR_SHAPE,
-                                  "mul: input 0 dim %d is %lld", (int)i,
-                                  (long long)a->dims[i]);
+                                  "mul: input %u dim %d is %lld", g->full,
+                                  (int)i, (long long)a->dims[i]);
     (void)cnn_shape_numel_checked(a, &ok);
     if (!ok)
         return cnn_layer_fail(err, CNN_ERR_SHAPE,
@@ -62,17 +80,14 @@ static cnn_status mul_geometry(const cnn_shape *in, uint32_t n_inputs,
     g->plane = 1;
     if (cnn_shape_equal(a, b))
         return CNN_OK;
-    int per_channel = a->rank >= 3 && b->rank == a->rank &&
-                      b->dims[0] == a->dims[0] && b->dims[1] == a->dims[1];
-    for (int32_t i = 2; per_channel && i < b->rank; i++)
-        per_channel = b->dims[i] == 1;
-    if (!per_channel) {
+    if (!mul_per_channel(a, b)) {
         mul_format_shape(sa, sizeof sa, a);
         mul_format_shape(sb, sizeof sb, b);
         return cnn_layer_fail(err, CNN_ERR_SHAPE,
-                              "mul: input 1 is %s; with input 0 %s it must "
-                              "be the same shape or [N, C, 1, ...] (one "
-                              "value per sample and channel)",
+                              "mul: input 1 is %s; with input 0 %s the two "
+                              "must have one shape, or one of them must be "
+                              "[N, C, 1, ...] (one value per sample and "
+                              "channel) of the other",
                               sb, sa);
     }
     g->broadcast = 1;
@@ -89,7 +104,7 @@ static cnn_status mul_infer_shape(const cnn_hparam_value *hp,
     (void)hp;
     cnn_status st = mul_geometry(inputs, n_inputs, &g, err);
     if (st == CNN_OK)
-        *output = inputs[0];
+        *output = inputs[g.full];
     return st;
 }
 
@@ -205,12 +220,14 @@ static cnn_status mul_bind(const cnn_layer *layer, const cnn_tensor *in,
     cnn_status st = mul_geometry(shapes, 2, &r->g, err);
     if (st != CNN_OK)
         return st;
-    if (!cnn_shape_equal(out, &in[0].shape))
+    if (!cnn_shape_equal(out, &in[r->g.full].shape))
         return cnn_layer_fail(err, CNN_ERR_SHAPE,
-                              "mul '%s': output shape differs from input 0's",
-                              layer->name);
-    r->a = in[0].data;
-    r->b = in[1].data;
+                              "mul '%s': output shape differs from input "
+                              "%u's",
+                              layer->name, r->g.full);
+    /* a: the full-shape input, b: the other (maybe broadcast). */
+    r->a = in[r->g.full].data;
+    r->b = in[1 - r->g.full].data;
     return CNN_OK;
 }
 
@@ -236,8 +253,8 @@ static cnn_status mul_backward(const cnn_layer *layer,
     if (st != CNN_OK)
         return st;
     r.dy = args->output_grad->data;
-    r.da = args->input_grads ? args->input_grads[0].data : NULL;
-    r.db = args->input_grads ? args->input_grads[1].data : NULL;
+    r.da = args->input_grads ? args->input_grads[r.g.full].data : NULL;
+    r.db = args->input_grads ? args->input_grads[1 - r.g.full].data : NULL;
     if (!r.da && !r.db)
         return CNN_OK;
     mul_parallel(args->env, &r, mul_backward_range);

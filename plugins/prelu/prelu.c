@@ -21,7 +21,7 @@ enum { HP_NUM_PARAMETERS };
 static const cnn_hparam_spec prelu_hparams[] = {
     {"num_parameters", CNN_HP_INT,
      "slopes: 0 = one per channel (C, dim 1), 1 = one shared; or C itself",
-     0, 0, 0, 1 << 24, NULL},
+     0, 0, 0, 65536, NULL},
 };
 
 /* Channels the slopes cover (C or 1), and the layout around them. */

@@ -42,7 +42,7 @@ static void cf_check_hparam(const cnn_layer_descriptor *d, uint32_t k,
     switch (s->kind) {
     case CNN_HP_INT:
     case CNN_HP_INT2:
-    case CNN_HP_PADDING: /* bounds and default apply to each number */
+    case CNN_HP_PADDING: /* bounds apply to each number */
         cr_expect(cf_integral(s->min_value) && cf_integral(s->max_value) &&
                       s->min_value <= s->max_value,
                   "%s.%s: integer bounds [%g, %g]", type, s->name,

@@ -220,6 +220,10 @@ void cf_expected_shapes(const lh_layer *L, cf_expected *E)
         E->out_shape = *s;
         for (uint32_t i = 1; i < L->n_in; i++)
             E->out_shape.dims[1] += L->in_shapes[i].dims[1];
+    } else if (strcmp(t, "mul") == 0) {
+        /* the input that is not broadcast */
+        int full = cnn_shape_numel(&L->in_shapes[1]) > cnn_shape_numel(s);
+        E->out_shape = L->in_shapes[full];
     } else {
         /* elementwise and add: the shape of input 0 */
         E->out_shape = *s;
@@ -536,24 +540,25 @@ static void cf_global_pool(const lh_layer *L, cf_expected *E, int is_max)
     cf_mag_abs(&E->dx[0]);
 }
 
-/* mul: y = a b with b the same shape as a or [N, C, 1, ...]; the
- * broadcast b's gradient sums dy a over each plane. */
+/* mul: y = a b with b the same shape as a or [N, C, 1, ...], given as
+ * either input; the broadcast b's gradient sums dy a over each plane. */
 static void cf_mul(const lh_layer *L, cf_expected *E)
 {
-    size_t n = L->x[0].n, nb = L->x[1].n, plane = nb ? n / nb : 0;
-    const float *a = L->x[0].data, *b = L->x[1].data, *dy = L->dy.data;
+    uint32_t fa = L->x[1].n > L->x[0].n, fb = 1 - fa;
+    size_t n = L->x[fa].n, nb = L->x[fb].n, plane = nb ? n / nb : 0;
+    const float *a = L->x[fa].data, *b = L->x[fb].data, *dy = L->dy.data;
     cf_alloc(&E->y, n, 2 * CF_U);
-    cf_alloc(&E->dx[0], n, 2 * CF_U);
-    cf_alloc(&E->dx[1], nb, plane > 1 ? cf_gamma((double)plane) : 2 * CF_U);
+    cf_alloc(&E->dx[fa], n, 2 * CF_U);
+    cf_alloc(&E->dx[fb], nb, plane > 1 ? cf_gamma((double)plane) : 2 * CF_U);
     for (size_t i = 0; i < n; i++) {
         size_t k = i / plane;
         E->y.ref[i] = (double)a[i] * b[k];
-        E->dx[0].ref[i] = (double)dy[i] * b[k];
-        E->dx[1].ref[k] += (double)dy[i] * a[i];
-        E->dx[1].mag[k] += fabs((double)dy[i] * a[i]);
+        E->dx[fa].ref[i] = (double)dy[i] * b[k];
+        E->dx[fb].ref[k] += (double)dy[i] * a[i];
+        E->dx[fb].mag[k] += fabs((double)dy[i] * a[i]);
     }
     cf_mag_abs(&E->y);
-    cf_mag_abs(&E->dx[0]);
+    cf_mag_abs(&E->dx[fa]);
 }
 
 static void cf_add(const lh_layer *L, cf_expected *E)

@@ -102,6 +102,23 @@ eval "$prelu_line" || fail "building prelu.so"
 "$cnnrun" check-plugin ./prelu.so || fail "check-plugin ./prelu.so"
 cd "$tmp/lrn"
 
+step "an activation on the installed cnn/elementwise.h (tests/sdk/author)"
+for h in elementwise.h pool_window.h; do
+    [ -f "$includedir/cnn/$h" ] || fail "header cnn/$h not installed"
+done
+mkdir "$tmp/softplus"
+cp "$src/tests/sdk/author/softplus.c" "$tmp/softplus/"
+cd "$tmp/softplus"
+softplus_line=$(printf '%s\n' "$line" | sed 's/lrn/softplus/g')
+echo "$ $softplus_line"
+eval "$softplus_line" || fail "building softplus.so"
+eval "${softplus_line% -o *} -Wall -Wextra -Wpedantic -Werror -o softplus-warn.so softplus.c -lm" ||
+    fail "softplus.c has warnings against the installed headers"
+"$cnnrun" check-plugin ./softplus.so || fail "check-plugin ./softplus.so"
+"$cnnrun" check-plugin --quiet ./softplus.so --set beta=2 --set threshold=3 ||
+    fail "check-plugin softplus with beta=2, threshold=3"
+cd "$tmp/lrn"
+
 step "check-plugin on every installed built-in plugin"
 for so in "$plugindir"/*.so; do
     "$cnnrun" check-plugin --quiet "$so" || fail "check-plugin $so"
