@@ -74,7 +74,8 @@ done
 
 # 6. A non-finite loss stops training, names the step, exits 1 and keeps
 # the last good checkpoint. (ReLU nets die rather than overflow with a huge
-# learning rate, so an infinite weight makes the loss NaN at the first step.)
+# learning rate, so a huge weight makes the loss overflow at the first step;
+# an infinite one is refused when the weights are loaded.)
 "$cnnrun" train "$graph" "${recipe[@]}" --epochs 1 --checkpoint-dir "$tmp/nan" --out "$tmp/good.safetensors"
 cp "$tmp/nan/last.safetensors" "$tmp/last-good.safetensors"
 "$cnnrun" init "$graph" --seed 1 --out "$tmp/inf.safetensors" --quiet
@@ -85,8 +86,15 @@ data = bytearray(open(path, "rb").read())
 header = struct.unpack("<Q", data[:8])[0]
 data[8 + header:8 + header + 4] = struct.pack("<f", float("inf"))
 open(path, "wb").write(data)
+data[8 + header:8 + header + 4] = struct.pack("<f", 3e38)
+open(path[:-len("inf.safetensors")] + "huge.safetensors", "wb").write(data)
 PY
 err=$("$cnnrun" train "$graph" "${recipe[@]}" --epochs 2 --init "$tmp/inf.safetensors" \
+  --out "$tmp/nan.safetensors" 2>&1); rc=$?
+check "infinite weight: exit 1" $(( rc == 1 ? 0 : 1 ))
+grep -Eq "inf.safetensors: tensor '[a-z0-9]+\.[a-z]+' holds \+infinity at index 0" <<<"$err"
+check "infinite weight: message names the tensor and index ($err)" $?
+err=$("$cnnrun" train "$graph" "${recipe[@]}" --epochs 2 --init "$tmp/huge.safetensors" \
   --checkpoint-dir "$tmp/nan" --out "$tmp/nan.safetensors" 2>&1); rc=$?
 check "non-finite loss: exit 1" $(( rc == 1 ? 0 : 1 ))
 grep -Eq "loss is (NaN|infinite) at epoch 1, step 1" <<<"$err"
