@@ -8,6 +8,7 @@
 #include "cnn/context.h"
 #include "cnn/layer.h"
 #include "commands.h"
+#include "fatal_signal.h"
 
 typedef struct command {
     const char *name;
@@ -77,9 +78,13 @@ int main(int argc, char **argv)
         return finish_stdout("--version", CLI_OK);
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        if (strcmp(argv[1], commands[i].name) == 0)
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            /* A plugin that crashes is named, with its layer and hook,
+             * before the process dies of the signal. */
+            fatal_signal_install_host(commands[i].name);
             return finish_stdout(commands[i].name,
                                  commands[i].run(argc - 1, argv + 1));
+        }
     fprintf(stderr, "cnnrun: error: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return CLI_USAGE;
