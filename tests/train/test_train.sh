@@ -63,8 +63,10 @@ for delay in 0.3 0.6 0.9 1.3 1.7; do
   kill -KILL "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null
   if [ -f "$tmp/kill/last.safetensors" ]; then
+    # One epoch more than the checkpoint holds: it must load and train on.
+    epochs=$(python3 -c 'import json,struct,sys; d=open(sys.argv[1],"rb").read(); n=struct.unpack("<Q",d[:8])[0]; print(int(json.loads(d[8:8+n])["__metadata__"]["epoch"]) + 1)' "$tmp/kill/last.safetensors")
     "$cnnrun" train "$graph" --data 'fashion-mnist:train@2560' --batch 64 --lr 0.05 --momentum 0.9 \
-      --seed 7 --quiet --epochs 1 --resume "$tmp/kill/last.safetensors" --out "$tmp/k2.safetensors" \
+      --seed 7 --quiet --epochs "$epochs" --resume "$tmp/kill/last.safetensors" --out "$tmp/k2.safetensors" \
       >/dev/null 2>&1
     check "checkpoint after SIGKILL at ${delay}s loads" $?
   else
@@ -86,7 +88,7 @@ data = bytearray(open(path, "rb").read())
 header = struct.unpack("<Q", data[:8])[0]
 data[8 + header:8 + header + 4] = struct.pack("<f", float("inf"))
 open(path, "wb").write(data)
-data[8 + header:8 + header + 4] = struct.pack("<f", 3e38)
+data[8 + header:8 + header + 600] = struct.pack("<150f", *[3e38] * 150)  # all of conv1
 open(path[:-len("inf.safetensors")] + "huge.safetensors", "wb").write(data)
 PY
 err=$("$cnnrun" train "$graph" "${recipe[@]}" --epochs 2 --init "$tmp/inf.safetensors" \
