@@ -3,6 +3,7 @@
  * inferred with batch 1 over the whole graph before any create hook runs,
  * then each layer is created and its parameters collected. Also the public
  * load functions, which run both stages. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,9 @@ static cnn_status collect_params(cnn_context *ctx, cnn_graph_layer *l)
             ok = 0;
         for (uint32_t j = 0; ok && j < i; j++)
             ok = strcmp(l->params[j].name, s->name) != 0;
+        /* An init rule this host knows; a constant that is a number. */
+        ok = ok && (unsigned)s->init <= (unsigned)CNN_INIT_CONSTANT &&
+             (s->init != CNN_INIT_CONSTANT || isfinite(s->init_value));
         if (!ok || n > UINT64_MAX - total) {
             snprintf(msg, sizeof msg,
                      "plugin %s declared an invalid, duplicate or oversized "

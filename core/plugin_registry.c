@@ -47,7 +47,18 @@ struct cnn_plugin_cache {
 static const size_t descriptor_size_for_minor[] = {
     CNN_LAYER_DESCRIPTOR_SIZE_1_0,
     CNN_LAYER_DESCRIPTOR_SIZE_1_1,
+    CNN_LAYER_DESCRIPTOR_SIZE_1_2,
 };
+
+/* ABI 1.2 put init_value in cnn_param_spec's tail padding: a 1.1 plugin's
+ * array of specs must keep its stride. */
+_Static_assert(offsetof(cnn_param_spec, init_value) ==
+                       offsetof(cnn_param_spec, flags) + sizeof(uint32_t) &&
+                   sizeof(cnn_param_spec) ==
+                       ((offsetof(cnn_param_spec, flags) + sizeof(uint32_t) +
+                         _Alignof(cnn_param_spec) - 1) &
+                        ~(_Alignof(cnn_param_spec) - 1)),
+               "cnn_param_spec keeps its ABI 1.1 size");
 
 _Static_assert(sizeof descriptor_size_for_minor /
                        sizeof descriptor_size_for_minor[0] ==
@@ -179,6 +190,7 @@ static cnn_status check_hparam(cnn_context *ctx, const char *path,
     switch (s->kind) {
     case CNN_HP_INT:
     case CNN_HP_INT2:
+    case CNN_HP_PADDING:
     case CNN_HP_FLOAT:
         if (isnan(s->min_value) || isnan(s->max_value) ||
             s->min_value > s->max_value)
