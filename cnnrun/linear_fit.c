@@ -106,11 +106,12 @@ cnn_status linear_from_liblinear(cnn_context *ctx, const struct model *lm,
     for (int i = 0; i < nr_class; i++) {
         size_t k = (size_t)label[i];
         if (label[i] < 0 || k >= out->classes) {
+            int bad = label[i];
             free(label);
             return cnn_context_fail(ctx, CNN_ERR_INVALID,
                                     "LIBLINEAR returned label %d outside the "
                                     "%zu classes",
-                                    label[i], out->classes);
+                                    bad, out->classes);
         }
         for (size_t j = 0; j < out->features; j++) {
             double w = get_decfun_coef(lm, (int)(j + 1), i);
