@@ -220,13 +220,15 @@ cnn_status checkpoint_check_position(cnn_context *ctx, const char *path,
                                 "epoch * batches + batch)",
                                 path, pos->epoch, pos->batch, pos->step,
                                 batches_per_epoch);
-    if (pos->epoch >= epochs)
+    /* A checkpoint at the end of the last epoch is allowed: a run killed
+     * after it but before the final save resumes to write the weights. */
+    if (pos->epoch > epochs || (pos->epoch == epochs && pos->batch > 0))
         return cnn_context_fail(ctx, CNN_ERR_INVALID,
                                 "%s: checkpoint has %" PRIu64
                                 " epochs done (and %" PRIu64
                                 " batches) but this run has %" PRIu64
-                                " epochs: nothing is left to train (raise "
-                                "--epochs to continue it)",
+                                " epochs: it is past the end of the run "
+                                "(raise --epochs to continue it)",
                                 path, pos->epoch, pos->batch, epochs);
     return CNN_OK;
 }

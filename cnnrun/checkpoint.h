@@ -34,8 +34,8 @@ cnn_status checkpoint_load(cnn_context *ctx, const char *path,
                            checkpoint_position *pos);
 
 /* Checks a loaded position against the run about to continue it: a batch
- * inside the epoch, the step count that position implies, and an epoch
- * before the last. The error names path and the numbers. */
+ * inside the epoch, the step count that position implies, and a position
+ * no later than the end of the run's last epoch. The error names path and the numbers. */
 cnn_status checkpoint_check_position(cnn_context *ctx, const char *path,
                                      const checkpoint_position *pos,
                                      uint64_t batches_per_epoch,

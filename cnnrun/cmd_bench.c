@@ -12,6 +12,7 @@
 #include "bench.h"
 #include "classifier.h"
 #include "cli.h"
+#include "cnn/memory.h"
 #include "cnn/data.h"
 #include "cnn/exec.h"
 #include "cnn/train.h"
@@ -206,6 +207,10 @@ static cnn_status open_graph(bench_graph *b, const char *weights,
             return st;
     } else {
         size_t floats = cnn_shape_numel(&in);
+        st = cnn_memory_check(b->ctx, cnn_memory_mul(floats, sizeof(float)),
+                              "the random input batch");
+        if (st != CNN_OK)
+            return st;
         b->input = xcalloc(b, floats, sizeof(float), &ok);
         b->labels = xcalloc(b, (size_t)b->o->batch, sizeof(int32_t), &ok);
         if (!ok)

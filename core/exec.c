@@ -6,12 +6,14 @@
  * free buffer first), so peak memory is a few activations, not all of them.
  * Training: every output and its gradient has its own buffer, because
  * backward reads them all. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 
 #include "cnn/exec.h"
+#include "cnn/memory.h"
 #include "context_internal.h"
 #include "hook_site_internal.h"
 #include "rng.h"
@@ -201,6 +203,19 @@ static cnn_status plan_buffers(cnn_exec *ex, int32_t keep_layer)
         if (last_use[l] == l && busy[pick] == 1 && l != ex->output_layer)
             busy[pick] = 0; /* nobody reads it */
     }
+    {
+        /* The whole plan, checked before the first buffer is asked for. */
+        uint64_t total = 0;
+        char what[128];
+        for (size_t b = 0; b < n_buffers; b++)
+            total = cnn_memory_add(total,
+                                   cnn_memory_mul(capacity[b], sizeof(float)));
+        snprintf(what, sizeof what, "the activations of a batch of %lld",
+                 (long long)ex->batch);
+        st = cnn_memory_check(ex->ctx, total, what);
+        if (st != CNN_OK)
+            goto done;
+    }
     ex->buffers = calloc(n_buffers ? n_buffers : 1, sizeof *ex->buffers);
     if (!ex->buffers) {
         st = cnn_fail(ex->ctx, CNN_ERR_NOMEM, "out of memory");
@@ -229,6 +244,19 @@ done:
 
 static cnn_status alloc_training(cnn_exec *ex)
 {
+    uint64_t total = 0;
+    char what[128];
+    for (size_t l = 0; l < ex->n_layers; l++)
+        if (ex->need_grad[l] || l == ex->output_layer)
+            total = cnn_memory_add(
+                total, cnn_memory_mul(cnn_memory_mul(ex->sample_floats[l],
+                                                     (uint64_t)ex->batch),
+                                      sizeof(float)));
+    snprintf(what, sizeof what, "the gradients of a batch of %lld",
+             (long long)ex->batch);
+    if (cnn_memory_check(ex->ctx, cnn_memory_add(total, ex->bytes), what) !=
+        CNN_OK)
+        return CNN_ERR_NOMEM;
     for (size_t l = 0; l < ex->n_layers; l++) {
         if (!ex->need_grad[l] && l != ex->output_layer)
             continue;

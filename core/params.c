@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cnn/memory.h"
 #include "context_internal.h"
 #include "params_internal.h"
 #include "rng.h"
@@ -40,6 +41,18 @@ cnn_status cnn_params_create(cnn_context *ctx, const cnn_graph *graph,
     *out = NULL;
     if (st != CNN_OK)
         return st;
+    {
+        /* Values and gradients: checked before asking for them, so a
+         * graph of 10^12 parameters is told, not attempted. */
+        char what[256];
+        snprintf(what, sizeof what,
+                 "graph '%s': its %zu parameters (values and gradients)",
+                 cnn_graph_name(graph), floats);
+        st = cnn_memory_check(ctx, cnn_memory_mul(floats, 2 * sizeof(float)),
+                              what);
+        if (st != CNN_OK)
+            return st;
+    }
     ps = calloc(1, sizeof *ps);
     if (!ps)
         return cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Parameters to and from safetensors, by "<layer>.<param>" name. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,20 @@ cnn_status cnn_params_load_file(cnn_context *ctx, cnn_params *ps,
                             "%s: tensor '%s' has shape %s but the graph's "
                             "layer expects %s",
                             path, e->name, got, want);
+        }
+        /* A NaN or infinite weight poisons every output; say where. */
+        {
+            size_t n = cnn_shape_numel(&t->tensor.shape);
+            for (size_t k = 0; k < n; k++)
+                if (!isfinite(t->tensor.data[k]))
+                    return cnn_fail(ctx, CNN_ERR_NUMERIC,
+                                    "%s: tensor '%s' holds %s at index %zu "
+                                    "(the first non-finite value)",
+                                    path, e->name,
+                                    isnan(t->tensor.data[k]) ? "NaN"
+                                    : t->tensor.data[k] > 0 ? "+infinity"
+                                                            : "-infinity",
+                                    k);
         }
     }
     if (!(flags & CNN_PARAMS_ALLOW_EXTRA)) {

@@ -446,6 +446,36 @@ static cnn_status load_tensors(cnn_context *ctx, const char *path, FILE *f,
     return CNN_OK;
 }
 
+/* Counts the members of the header's top-level object by a linear scan
+ * of its bytes (strings skipped, escapes honoured), so a header of a
+ * million tiny entries is refused before jansson builds a million objects.
+ * Malformed JSON is left for the parser to describe. */
+static size_t count_top_level_members(const char *text, size_t length)
+{
+    size_t members = 0;
+    int depth = 0, pending = 0;
+    for (size_t i = 0; i < length; i++) {
+        char c = text[i];
+        if (c == '"') {
+            if (depth == 1 && pending) {
+                members++;
+                pending = 0;
+            }
+            for (i++; i < length && text[i] != '"'; i++)
+                if (text[i] == '\\')
+                    i++;
+        } else if (c == '{' || c == '[') {
+            if (++depth == 1)
+                pending = 1;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        } else if (c == ',' && depth == 1) {
+            pending = 1;
+        }
+    }
+    return members;
+}
+
 /* Everything after the file is open and its size known. */
 static cnn_status read_file(cnn_context *ctx, const char *path, FILE *f,
                             uint64_t file_size, cnn_tensor_file *file)
@@ -492,6 +522,15 @@ static cnn_status read_file(cnn_context *ctx, const char *path, FILE *f,
                         (unsigned long long)header_size);
     st = read_exact(ctx, path, f, header, (size_t)header_size);
     snprintf(what, sizeof what, "%s: header", path);
+    if (st == CNN_OK) {
+        /* One member may be __metadata__. */
+        size_t members = count_top_level_members(header, (size_t)header_size);
+        if (members > CNN_SAFETENSORS_MAX_TENSORS + 1)
+            st = cnn_fail(ctx, CNN_ERR_FORMAT,
+                          "%s: header lists %zu entries, more than the %u "
+                          "tensors a file may hold",
+                          path, members, CNN_SAFETENSORS_MAX_TENSORS);
+    }
     if (st == CNN_OK)
         st = cnn_json_parse(ctx, what, header, (size_t)header_size, &root);
     free(header);

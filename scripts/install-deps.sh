@@ -7,7 +7,8 @@ set -euo pipefail
 packages=(
   gcc pkg-config meson ninja-build
   libopenblas-dev libyaml-dev libjansson-dev libcriterion-dev
-  libstb-dev zlib1g-dev liblinear-dev
+  zlib1g-dev liblinear-dev
+  libpng-dev libjpeg62-turbo-dev
   dataset-fashion-mnist
   valgrind python3
   clang libclang-rt-14-dev

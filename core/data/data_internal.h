@@ -88,7 +88,7 @@ cnn_status cnn_data_image_geometry(cnn_context *ctx, const char *path,
                                    cnn_data_geometry *g);
 
 /* Decodes the PNG or JPEG file at path into one channels x height x width
- * CHW sample at dst: channels converted by stb_image, size fitted with
+ * CHW sample at dst: channels converted by cnn/image.h, size fitted with
  * cnn_data_resize_cover. Folder and file datasets share it so an image
  * gives the same sample whichever way it is opened. Errors name path. */
 cnn_status cnn_data_decode_image(cnn_context *ctx, const char *path,

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../context_internal.h"
+#include "cnn/memory.h"
 #include "data_internal.h"
 
 static const char *const fashion_mnist_classes[10] = {
@@ -125,6 +126,18 @@ cnn_status cnn_data_alloc_samples(cnn_context *ctx, cnn_dataset *ds,
         return cnn_fail(ctx, CNN_ERR_NOMEM,
                         "%zu samples of %dx%dx%d overflow the address space",
                         count, (int)channels, (int)height, (int)width);
+    {
+        /* Samples and labels, checked before the data starts arriving. */
+        char what[256];
+        cnn_status st;
+        snprintf(what, sizeof what, "%s: %zu samples of %dx%dx%d", ds->spec,
+                 count, (int)channels, (int)height, (int)width);
+        st = cnn_memory_check(
+            ctx, cnn_memory_add(total, cnn_memory_mul(count, sizeof(int32_t))),
+            what);
+        if (st != CNN_OK)
+            return st;
+    }
     ds->labels = calloc(count ? count : 1, sizeof *ds->labels);
     if (!ds->labels)
         return cnn_fail(ctx, CNN_ERR_NOMEM,

@@ -3,10 +3,9 @@
  *
  * Classes and files are sorted by name (byte order), so labels and item
  * order never depend on the filesystem's listing order. Every image is
- * decoded at open time with stb_image, converted to the sample channels by
- * stb (gray replicated, RGB to ITU-R 601 luma, alpha dropped) and fitted to
- * the sample size by cnn_data_resize_cover. The per-image decoder is shared
- * with file datasets (dataset_files.c). */
+ * decoded at open time by cnn_data_decode_image (image_sample.c, shared
+ * with file datasets): PNG or JPEG told by content, converted to the sample
+ * channels and fitted to the sample size. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -15,13 +14,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include <stb_image.h>
-
 #include "../context_internal.h"
 #include "data_internal.h"
-
-/* Larger image files are refused before reading. */
-#define FOLDER_MAX_FILE_BYTES (256u * 1024u * 1024u)
 
 typedef struct name_list {
     char **names;
@@ -134,130 +128,6 @@ nomem:
     closedir(d);
     names_free(out);
     return cnn_fail(ctx, CNN_ERR_NOMEM, "%s: out of memory", dir);
-}
-
-static cnn_status read_file(cnn_context *ctx, const char *path,
-                            unsigned char **out, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    struct stat st;
-    unsigned char *buf;
-    size_t n;
-    *out = NULL;
-    if (!f)
-        return cnn_fail(ctx, errno == ENOENT ? CNN_ERR_NOT_FOUND : CNN_ERR_IO,
-                        "%s: cannot open: %s", path, strerror(errno));
-    if (fstat(fileno(f), &st) != 0) {
-        int err = errno;
-        fclose(f);
-        return cnn_fail(ctx, CNN_ERR_IO, "%s: cannot stat: %s", path,
-                        strerror(err));
-    }
-    if (st.st_size <= 0 || (uintmax_t)st.st_size > FOLDER_MAX_FILE_BYTES) {
-        fclose(f);
-        return cnn_fail(ctx, CNN_ERR_FORMAT,
-                        "%s: corrupt image: file size %lld is outside "
-                        "1..%u bytes", path, (long long)st.st_size,
-                        FOLDER_MAX_FILE_BYTES);
-    }
-    n = (size_t)st.st_size;
-    buf = malloc(n);
-    if (!buf) {
-        fclose(f);
-        return cnn_fail(ctx, CNN_ERR_NOMEM, "%s: out of memory", path);
-    }
-    if (fread(buf, 1, n, f) != n) {
-        int err = ferror(f) ? errno : 0;
-        fclose(f);
-        free(buf);
-        return cnn_fail(ctx, CNN_ERR_IO, "%s: read error: %s", path,
-                        err ? strerror(err) : "file shrank while reading");
-    }
-    fclose(f);
-    *out = buf;
-    *len = n;
-    return CNN_OK;
-}
-
-static const char *stb_reason(void)
-{
-    const char *r = stbi_failure_reason();
-    return r ? r : "unknown error";
-}
-
-/* Reads the header of an image: size and channel count. */
-static cnn_status image_info(cnn_context *ctx, const char *path,
-                             const unsigned char *buf, size_t len, int *w,
-                             int *h, int *comp)
-{
-    if (!stbi_info_from_memory(buf, (int)len, w, h, comp))
-        return cnn_fail(ctx, CNN_ERR_FORMAT, "%s: corrupt image: %s", path,
-                        stb_reason());
-    /* The side limit also keeps the resize arithmetic inside int32. */
-    if (*w < 1 || *h < 1 || *w > CNN_DATA_MAX_SIDE ||
-        *h > CNN_DATA_MAX_SIDE ||
-        (size_t)*w * (size_t)*h > CNN_DATA_MAX_IMAGE_PIXELS)
-        return cnn_fail(ctx, CNN_ERR_FORMAT,
-                        "%s: image size %dx%d is outside 1..%d per side "
-                        "and %u pixels", path, *w, *h, CNN_DATA_MAX_SIDE,
-                        CNN_DATA_MAX_IMAGE_PIXELS);
-    return CNN_OK;
-}
-
-/* Shared with file datasets (data_internal.h). */
-cnn_status cnn_data_decode_image(cnn_context *ctx, const char *path,
-                                 int32_t channels, int32_t height,
-                                 int32_t width, uint8_t *dst)
-{
-    unsigned char *buf, *pix;
-    size_t len;
-    int w, h, comp;
-    cnn_status st = read_file(ctx, path, &buf, &len);
-    if (st != CNN_OK)
-        return st;
-    st = image_info(ctx, path, buf, len, &w, &h, &comp);
-    if (st != CNN_OK) {
-        free(buf);
-        return st;
-    }
-    pix = stbi_load_from_memory(buf, (int)len, &w, &h, &comp, channels);
-    free(buf);
-    if (!pix)
-        return cnn_fail(ctx, CNN_ERR_FORMAT, "%s: corrupt image: %s", path,
-                        stb_reason());
-    if (h == height && w == width) {
-        size_t plane = (size_t)w * (size_t)h;
-        for (size_t c = 0; c < (size_t)channels; c++)
-            for (size_t i = 0; i < plane; i++)
-                dst[c * plane + i] = pix[i * (size_t)channels + c];
-    } else if (!cnn_data_resize_cover(pix, h, w, channels, dst, height,
-                                      width)) {
-        st = cnn_fail(ctx, CNN_ERR_NOMEM, "%s: out of memory resizing",
-                      path);
-    }
-    stbi_image_free(pix);
-    return st;
-}
-
-/* The native geometry taken from one image file (a folder's or a file
- * dataset's first): its channels and size. Shared (data_internal.h). */
-cnn_status cnn_data_image_geometry(cnn_context *ctx, const char *path,
-                                   cnn_data_geometry *g)
-{
-    unsigned char *buf;
-    size_t len;
-    int w, h, comp;
-    cnn_status st = read_file(ctx, path, &buf, &len);
-    if (st != CNN_OK)
-        return st;
-    st = image_info(ctx, path, buf, len, &w, &h, &comp);
-    free(buf);
-    if (st != CNN_OK)
-        return st;
-    g->channels = comp <= 2 ? 1 : 3;
-    g->height = h;
-    g->width = w;
-    return CNN_OK;
 }
 
 /* Lists DIR/<class>/<image> into paths and labels, class by class. */

@@ -2,88 +2,218 @@
 /* IDX files (LeCun's MNIST format), gzip-compressed or plain.
  *
  * Layout: a 4-byte magic {0, 0, type, ndim}, ndim big-endian uint32 sizes,
- * then the elements in row-major order. zlib's gzread reads both gzip and
- * plain files (it checks the gzip magic), so one reader serves both; every
- * short read is classified as a truncated file, a truncated or corrupt gzip
- * stream, or an I/O error, and each message names the file. The whole file
- * is checked, trailing bytes included, even when a subset is selected. */
+ * then the elements in row-major order. One reader serves gzip and plain
+ * files (told apart by the gzip magic); every short read is classified as
+ * a truncated file, a truncated or corrupt gzip stream, bytes after the
+ * gzip stream, or an I/O error, and each message names the file. Both
+ * headers are read and compared, and the memory the dataset needs checked,
+ * before any data is read; decompression never runs past what the header
+ * describes (plus a small probe for trailing bytes). The whole file is
+ * checked, trailing bytes included, even when a subset is selected. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include "../context_internal.h"
 #include "cnn/file_read.h"
+#include "cnn/memory.h"
 #include "data_internal.h"
 
 #define IDX_UBYTE 0x08
 #define IDX_INT32 0x0C
 #define IDX_MAX_INFERRED_CLASSES 65536
 
+/* Compressed bytes read from the file per read(2). */
+#define IDX_IN_CHUNK ((size_t)1 << 16)
+
+/* A reader over a plain or gzip file. gzip is inflated here with zlib's
+ * stream API rather than gzread, which ignores bytes after the gzip stream
+ * that are not another gzip member: here they are an error. */
 typedef struct idx_reader {
     const char *path;
-    gzFile gz;
+    int fd;
+    int gzip;        /* the file starts with the gzip magic */
+    int started;     /* the kind of file is known */
+    int z_live;      /* z was initialised (gzip) */
+    int member_end;  /* the current gzip member ended */
+    int file_eof;    /* read(2) returned 0 */
+    z_stream z;
+    unsigned char *in; /* IDX_IN_CHUNK compressed bytes */
     size_t consumed; /* decompressed bytes read so far */
     size_t expected; /* whole-file size the header implies; 0 = unknown */
 } idx_reader;
 
+/* Why a read stopped: data, the clean end of the file, or a failure. */
+typedef enum idx_result {
+    IDX_DATA,
+    IDX_END,
+    IDX_TRUNCATED_STREAM, /* the file ends inside a gzip member */
+    IDX_CORRUPT,          /* zlib's message is in z.msg */
+    IDX_GARBAGE,          /* bytes after the gzip stream that are not gzip */
+    IDX_IO_ERROR          /* errno says why */
+} idx_result;
+
 static cnn_status idx_open(cnn_context *ctx, idx_reader *r, const char *path)
 {
-    int fd;
     cnn_status st;
+    memset(r, 0, sizeof *r);
     r->path = path;
-    r->gz = NULL;
-    r->consumed = 0;
-    r->expected = 0;
-    st = cnn_file_open_regular(ctx, path, &fd, NULL);
+    r->fd = -1;
+    st = cnn_file_open_regular(ctx, path, &r->fd, NULL);
     if (st != CNN_OK)
         return st;
-    r->gz = gzdopen(fd, "rb");
-    if (!r->gz) {
-        close(fd);
+    r->in = malloc(IDX_IN_CHUNK);
+    if (!r->in) {
+        close(r->fd);
+        r->fd = -1;
         return cnn_fail(ctx, CNN_ERR_NOMEM, "%s: out of memory", path);
     }
-    gzbuffer(r->gz, 1u << 18);
     return CNN_OK;
 }
 
 static void idx_close(idx_reader *r)
 {
-    if (r->gz)
-        gzclose(r->gz);
-    r->gz = NULL;
+    if (r->z_live)
+        inflateEnd(&r->z);
+    if (r->fd >= 0)
+        close(r->fd);
+    free(r->in);
+    r->in = NULL;
+    r->fd = -1;
+    r->z_live = 0;
+}
+
+/* Tops up the compressed input after what is left of it. */
+static idx_result fill_input(idx_reader *r)
+{
+    ssize_t k;
+    if (r->file_eof || r->z.avail_in == IDX_IN_CHUNK)
+        return IDX_DATA;
+    if (r->z.avail_in > 0 && r->z.next_in != r->in)
+        memmove(r->in, r->z.next_in, r->z.avail_in);
+    r->z.next_in = r->in;
+    do
+        k = read(r->fd, r->in + r->z.avail_in, IDX_IN_CHUNK - r->z.avail_in);
+    while (k < 0 && errno == EINTR);
+    if (k < 0)
+        return IDX_IO_ERROR;
+    if (k == 0)
+        r->file_eof = 1;
+    r->z.avail_in += (uInt)k;
+    return IDX_DATA;
+}
+
+/* Reads up to n bytes into buf; *got says how many. The first call tells
+ * plain from gzip by the first two bytes. */
+static idx_result read_some(idx_reader *r, unsigned char *buf, size_t n,
+                            size_t *got)
+{
+    idx_result res;
+    *got = 0;
+    if (!r->started) {
+        /* The first bytes decide the kind of file. */
+        if ((res = fill_input(r)) != IDX_DATA)
+            return res;
+        if (r->z.avail_in < 2 && !r->file_eof && (res = fill_input(r)) != IDX_DATA)
+            return res;
+        r->gzip = r->z.avail_in >= 2 && r->in[0] == 0x1f && r->in[1] == 0x8b;
+        if (r->gzip) {
+            Bytef *next = r->z.next_in;
+            uInt avail = r->z.avail_in;
+            if (inflateInit2(&r->z, 16 + MAX_WBITS) != Z_OK)
+                return IDX_CORRUPT;
+            r->z.next_in = next;
+            r->z.avail_in = avail;
+            r->z_live = 1;
+        }
+        r->started = 1;
+    }
+    if (!r->gzip) {
+        /* Plain: buffered bytes first, then the file. */
+        while (*got < n) {
+            size_t take;
+            if (r->z.avail_in == 0) {
+                if (r->file_eof)
+                    return *got ? IDX_DATA : IDX_END;
+                if ((res = fill_input(r)) != IDX_DATA)
+                    return res;
+                continue;
+            }
+            take = n - *got < r->z.avail_in ? n - *got : r->z.avail_in;
+            memcpy(buf + *got, r->z.next_in, take);
+            r->z.next_in += take;
+            r->z.avail_in -= (uInt)take;
+            *got += take;
+        }
+        return IDX_DATA;
+    }
+    while (*got < n) {
+        int ret;
+        size_t want;
+        if (r->member_end) {
+            /* After a member: the end of the file, another member, or
+             * garbage. */
+            if (r->z.avail_in < 2 && !r->file_eof &&
+                (res = fill_input(r)) != IDX_DATA)
+                return res;
+            if (r->z.avail_in == 0 && r->file_eof)
+                return *got ? IDX_DATA : IDX_END;
+            if (r->z.avail_in < 2 || r->z.next_in[0] != 0x1f ||
+                r->z.next_in[1] != 0x8b)
+                return IDX_GARBAGE;
+            if (inflateReset(&r->z) != Z_OK)
+                return IDX_CORRUPT;
+            r->member_end = 0;
+        }
+        if (r->z.avail_in == 0) {
+            if (r->file_eof)
+                return IDX_TRUNCATED_STREAM;
+            if ((res = fill_input(r)) != IDX_DATA)
+                return res;
+            continue;
+        }
+        want = n - *got < ((size_t)1 << 30) ? n - *got : ((size_t)1 << 30);
+        r->z.next_out = buf + *got;
+        r->z.avail_out = (uInt)want;
+        ret = inflate(&r->z, Z_NO_FLUSH);
+        *got += want - r->z.avail_out;
+        if (ret == Z_STREAM_END)
+            r->member_end = 1;
+        else if (ret == Z_BUF_ERROR && r->z.avail_in == 0)
+            continue; /* needs more input */
+        else if (ret != Z_OK)
+            return IDX_CORRUPT;
+    }
+    return IDX_DATA;
 }
 
 /* Explains why a read stopped early; `what` says what was being read. */
 static cnn_status idx_short_read(cnn_context *ctx, idx_reader *r,
-                                 const char *what, size_t got)
+                                 idx_result why, const char *what,
+                                 size_t got)
 {
-    int err = Z_OK;
-    const char *msg = gzerror(r->gz, &err);
     char expected[96] = "";
-    if (err == Z_ERRNO)
+    if (why == IDX_IO_ERROR)
         return cnn_fail(ctx, CNN_ERR_IO, "%s: read error: %s", r->path,
                         strerror(errno));
-    if (err != Z_OK && err != Z_BUF_ERROR) {
-        /* zlib prefixes its own name for the file, "<fd:3>: "; we have
-         * the real one. */
-        const char *sep = msg && strncmp(msg, "<fd:", 4) == 0
-                              ? strstr(msg, ": ")
-                              : NULL;
-        if (sep)
-            msg = sep + 2;
+    if (why == IDX_CORRUPT)
         return cnn_fail(ctx, CNN_ERR_FORMAT, "%s: corrupt gzip data: %s",
-                        r->path, msg ? msg : "unknown error");
-    }
+                        r->path, r->z.msg ? r->z.msg : "unknown error");
+    if (why == IDX_GARBAGE)
+        return cnn_fail(ctx, CNN_ERR_FORMAT,
+                        "%s: trailing bytes after the end of the gzip "
+                        "stream (%zu decompressed bytes), which are not "
+                        "another gzip member",
+                        r->path, r->consumed + got);
     if (r->expected)
         snprintf(expected, sizeof expected,
                  "; the header describes %zu bytes", r->expected);
-    if (err == Z_BUF_ERROR)
+    if (why == IDX_TRUNCATED_STREAM)
         return cnn_fail(ctx, CNN_ERR_FORMAT,
                         "%s: truncated gzip stream: it ends after %zu "
                         "decompressed bytes, in the %s%s", r->path,
@@ -91,49 +221,38 @@ static cnn_status idx_short_read(cnn_context *ctx, idx_reader *r,
     return cnn_fail(ctx, CNN_ERR_FORMAT,
                     "%s: truncated: the %s ends after %zu bytes%s%s",
                     r->path, what, r->consumed + got,
-                    gzdirect(r->gz) ? "" : " (decompressed)", expected);
+                    r->gzip ? " (decompressed)" : "", expected);
 }
 
 /* Reads exactly n bytes. */
 static cnn_status idx_read(cnn_context *ctx, idx_reader *r, void *buf,
                            size_t n, const char *what)
 {
-    unsigned char *p = buf;
     size_t got = 0;
-    while (got < n) {
-        size_t chunk = n - got;
-        int k;
-        if (chunk > (1u << 30))
-            chunk = 1u << 30;
-        k = gzread(r->gz, p + got, (unsigned)chunk);
-        if (k <= 0)
-            return idx_short_read(ctx, r, what, got);
-        got += (size_t)k;
-    }
+    idx_result res = read_some(r, buf, n, &got);
+    if (got < n)
+        return idx_short_read(ctx, r, res == IDX_DATA ? IDX_END : res, what,
+                              got);
     r->consumed += n;
     return CNN_OK;
 }
 
 /* The file must end here. Counts at most a probe's worth of extra bytes,
- * so a huge tail costs no more than a small one. */
+ * so a huge tail costs no more than a small one; checks what follows the
+ * gzip stream too (its CRC and size trailer, and nothing after it). */
 static cnn_status idx_expect_end(cnn_context *ctx, idx_reader *r)
 {
     unsigned char probe[4096];
     size_t extra = 0;
-    int k = 0, err = Z_OK;
-    while (extra < sizeof probe &&
-           (k = gzread(r->gz, probe, (unsigned)(sizeof probe - extra))) > 0)
-        extra += (size_t)k;
+    idx_result res = read_some(r, probe, sizeof probe, &extra);
     if (extra)
         return cnn_fail(ctx, CNN_ERR_FORMAT,
                         "%s: %zu%s trailing bytes after the %zu bytes the "
                         "header describes", r->path, extra,
                         extra >= sizeof probe ? " or more" : "",
                         r->consumed);
-    /* A stream cut in its trailer, or a bad CRC, shows up only here. */
-    gzerror(r->gz, &err);
-    if (k < 0 || err != Z_OK)
-        return idx_short_read(ctx, r, "end of the data", 0);
+    if (res != IDX_END)
+        return idx_short_read(ctx, r, res, "end of the data", 0);
     return CNN_OK;
 }
 
@@ -316,18 +435,16 @@ cnn_status cnn_data_open_idx(cnn_context *ctx, cnn_dataset *ds,
     int32_t c, h, w;
     cnn_status st;
 
-    /* Labels first: small, and a count mismatch fails before any pixel. */
+    /* Both headers first: a count mismatch, or sizes the machine cannot
+     * hold, fail before a byte of data is read or allocated for. */
+    memset(&ir, 0, sizeof ir);
+    ir.fd = -1;
     st = idx_open(ctx, &lr, labels_path);
     if (st != CNN_OK)
         return st;
     st = idx_header(ctx, &lr, 1, &ltype, ldims);
     if (st == CNN_OK)
-        st = read_labels(ctx, &lr, ltype, ldims[0], &n_classes, &labels);
-    idx_close(&lr);
-    if (st != CNN_OK)
-        return st;
-
-    st = idx_open(ctx, &ir, images_path);
+        st = idx_open(ctx, &ir, images_path);
     if (st == CNN_OK)
         st = idx_header(ctx, &ir, 0, &itype, idims);
     if (st == CNN_OK && idims[0] != ldims[0])
@@ -362,8 +479,22 @@ cnn_status cnn_data_open_idx(cnn_context *ctx, cnn_dataset *ds,
         c = g->native ? 1 : g->channels;
         h = g->native ? (int32_t)idims[1] : g->height;
         w = g->native ? (int32_t)idims[2] : g->width;
+        /* Every label is read (and checked), then the kept samples. */
         st = cnn_data_alloc_samples(ctx, ds, end - begin, c, h, w);
+        if (st == CNN_OK) {
+            char what[CNN_MESSAGE_MAX / 2];
+            snprintf(what, sizeof what, "%s: %u labels", labels_path,
+                     (unsigned)ldims[0]);
+            st = cnn_memory_check(
+                ctx,
+                cnn_memory_add(cnn_memory_mul(ldims[0], sizeof(int32_t)),
+                               cnn_memory_mul(end - begin, ds->sample_bytes)),
+                what);
+        }
     }
+    if (st == CNN_OK)
+        st = read_labels(ctx, &lr, ltype, ldims[0], &n_classes, &labels);
+    idx_close(&lr);
     if (st == CNN_OK)
         st = read_images(ctx, &ir, ds, idims[0], idims[1], idims[2], begin,
                          end);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "../context_internal.h"
+#include "cnn/memory.h"
 #include "data_internal.h"
 #include "data_rng.h"
 
@@ -219,6 +220,12 @@ cnn_status cnn_loader_create(cnn_context *ctx, const cnn_dataset *ds,
         return cnn_fail(ctx, CNN_ERR_NOMEM,
                         "loader: batch of %zu samples overflows memory",
                         opts->batch);
+    /* Two batches (one being filled ahead) of floats, and the order. */
+    if (cnn_memory_check(ctx,
+                         cnn_memory_add(cnn_memory_mul(elems, 2 * sizeof(float)),
+                                        cnn_memory_mul(ds->count, sizeof(size_t))),
+                         "loader: two batches of float samples") != CNN_OK)
+        return CNN_ERR_NOMEM;
     L = calloc(1, sizeof *L);
     if (!L)
         return cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");

@@ -23,7 +23,8 @@
  *       One subfolder per class, class names (and label numbers) in byte
  *       order of the subfolder names; .png, .jpg and .jpeg files (any case)
  *       in each, sorted by name; other files and names starting with '.'
- *       are skipped. Images are decoded with stb_image.
+ *       are skipped. The format is told by content (cnn/image.h): PNG
+ *       and JPEG only, anything else is an error naming the file.
  *
  *   Any spec may end with a subset selection, applied in the order above
  *   (for folders: class by class, so "@N" takes from the first classes):

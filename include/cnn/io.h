@@ -22,6 +22,9 @@ extern "C" {
 
 /* Largest safetensors JSON header accepted. */
 #define CNN_SAFETENSORS_MAX_HEADER (100u * 1024u * 1024u)
+/* Most tensors in one safetensors file, counted before the JSON header is
+ * parsed (VGG-16 has 32, large language models a few thousand). */
+#define CNN_SAFETENSORS_MAX_TENSORS 65536u
 
 typedef struct cnn_named_tensor {
     const char *name;

@@ -229,7 +229,7 @@ EOF
 # A corrupt image: named, and nothing printed for the good one before it.
 run predict "$G" --weights w.safetensors a.png bad.png
 expect_rc 1 "predict bad.png"
-expect_err "bad.png: corrupt image"
+expect_err "bad.png: corrupt PNG"
 [ ! -s out ] || fail "printed results before failing on bad.png"
 
 run predict "$G" --weights w.safetensors --json a.png nothere.png

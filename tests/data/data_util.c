@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include <stb_image_write.h>
+#include "image_write.h"
 
 char *du_tempdir(void)
 {
@@ -154,15 +154,13 @@ unsigned char *du_idx_labels(const int32_t *labels, uint32_t count, int type,
 void du_write_png(const char *path, int w, int h, int channels,
                   const uint8_t *pixels)
 {
-    cr_assert(stbi_write_png(path, w, h, channels, pixels, w * channels),
-              "stbi_write_png %s", path);
+    iw_write_png8(path, w, h, channels, pixels);
 }
 
 void du_write_jpg(const char *path, int w, int h, int channels,
                   const uint8_t *pixels)
 {
-    cr_assert(stbi_write_jpg(path, w, h, channels, pixels, 95),
-              "stbi_write_jpg %s", path);
+    iw_write_jpeg(path, w, h, channels, pixels, 95, 0);
 }
 
 cnn_status du_expect_fail(const char *spec, const cnn_shape *shape,

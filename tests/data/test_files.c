@@ -257,13 +257,13 @@ Test(files, errors)
     gray_png(good, 4, 4, 0);
     du_write(bad, "not a png at all", 16);
 
-    /* A corrupt image after a good one: named, with stb's reason. */
+    /* Not an image, after a good one: named, with the reason. */
     paths[0] = good;
     paths[1] = bad;
-    expect_fail(paths, 2, NULL, bad, "corrupt image");
+    expect_fail(paths, 2, NULL, bad, "not a PNG or JPEG image");
     /* The native geometry comes from the first file, so it fails there. */
     paths[0] = bad;
-    expect_fail(paths, 1, NULL, bad, "unknown image type");
+    expect_fail(paths, 1, NULL, bad, "not a PNG or JPEG image");
     {
         /* A PNG cut in half: the header parses, the data does not. */
         size_t n;
@@ -274,12 +274,12 @@ Test(files, errors)
         free(png);
         paths[0] = good;
         paths[1] = bad;
-        expect_fail(paths, 2, NULL, bad, "corrupt image");
+        expect_fail(paths, 2, NULL, bad, "corrupt PNG");
     }
     /* An empty file. */
     du_write(bad, "", 0);
     paths[0] = bad;
-    expect_fail(paths, 1, NULL, bad, "corrupt image");
+    expect_fail(paths, 1, NULL, bad, "empty file");
     /* A missing file, also with a shape given. */
     paths[0] = good;
     paths[1] = good;

@@ -402,10 +402,12 @@ Test(idx, hostile_sizes)
     unsigned char img2[20] = {0, 0, 8, 3, 0, 0, 0, 5, 0, 0,
                               0x10, 0, 0, 0, 0x10, 0, 9, 9, 9, 9};
     write_both("hlab.idx", lab, sizeof lab);
+    /* The counts are compared before any label is read. */
     du_expect_fail(spec2("images.idx", "hlab.idx", NULL), NULL,
-                   du_path(dir, "hlab.idx"), "truncated", NULL);
+                   du_path(dir, "hlab.idx"), "holds 4294967295 labels but",
+                   "holds 5 images");
     du_expect_fail(spec2("images.idx", "hlab.idx.gz", NULL), NULL,
-                   du_path(dir, "hlab.idx.gz"), "truncated", NULL);
+                   du_path(dir, "hlab.idx.gz"), "holds 4294967295 labels", NULL);
     write_both("himg.idx", img, sizeof img);
     du_expect_fail(spec2("himg.idx", "labels.idx", NULL), NULL,
                    du_path(dir, "himg.idx"), "image size 4294967295x",
@@ -420,4 +422,69 @@ Test(idx, not_a_file)
 {
     du_expect_fail(spec2("", "labels.idx", NULL), NULL, "not a regular file",
                    NULL, NULL);
+}
+
+Test(idx, gzip_label_bomb_refused_before_reading)
+{
+    /* The issue's case: a gzip label file claiming 2^30 labels (its data
+     * 1 MB of zeros, inflating to 1 GB) beside images of another count
+     * must fail on the headers, and when the counts agree the memory the
+     * dataset needs is compared with the machine's before anything is
+     * read. */
+    unsigned char head[8] = {0, 0, 8, 1, 0x40, 0, 0, 0};
+    unsigned char ihead[16] = {0, 0, 8, 3, 0x40, 0, 0, 0, 0, 0, 0, 28, 0, 0, 0, 28};
+    size_t n = 8 + ((size_t)1 << 20);
+    unsigned char *lab = calloc(n, 1);
+    cr_assert_not_null(lab);
+    memcpy(lab, head, 8);
+    du_write_gz(du_path(dir, "bomb.idx.gz"), lab, n);
+    free(lab);
+    du_expect_fail(spec2("images.idx", "bomb.idx.gz", NULL), NULL,
+                   du_path(dir, "bomb.idx.gz"), "holds 1073741824 labels but",
+                   "holds 5 images");
+    du_write(du_path(dir, "bombimg.idx"), ihead, sizeof ihead);
+    du_expect_fail(spec2("bombimg.idx", "bomb.idx.gz", NULL), NULL,
+                   "needs", "physical memory", NULL);
+}
+
+Test(idx, gzip_trailing_garbage_and_members)
+{
+    size_t n, zn, ln;
+    unsigned char *img = du_idx_images(N, ROWS, COLS, &n);
+    unsigned char *z, *both;
+    /* Garbage after the gzip stream: refused (gzread ignored it). */
+    z = du_read(du_path(dir, "images.idx.gz"), &zn);
+    both = malloc(zn + 5);
+    memcpy(both, z, zn);
+    memcpy(both + zn, "junk!", 5);
+    du_write(du_path(dir, "junk.idx.gz"), both, zn + 5);
+    du_expect_fail(spec2("junk.idx.gz", "labels.idx", NULL), NULL,
+                   du_path(dir, "junk.idx.gz"),
+                   "trailing bytes after the end of the gzip stream", NULL);
+    free(both);
+    /* Two gzip members (cat a.gz b.gz) are one valid gzip file. */
+    du_write_gz(du_path(dir, "part1.gz"), img, n / 2);
+    du_write_gz(du_path(dir, "part2.gz"), img + n / 2, n - n / 2);
+    {
+        unsigned char *a = du_read(du_path(dir, "part1.gz"), &zn);
+        unsigned char *b = du_read(du_path(dir, "part2.gz"), &ln);
+        both = malloc(zn + ln);
+        memcpy(both, a, zn);
+        memcpy(both + zn, b, ln);
+        du_write(du_path(dir, "two.idx.gz"), both, zn + ln);
+        free(a);
+        free(b);
+        free(both);
+    }
+    {
+        cnn_context *ctx = cnn_context_create();
+        cnn_dataset *ds = NULL;
+        cr_assert_eq(cnn_dataset_open(ctx, spec2("two.idx.gz", "labels.idx", NULL),
+                                      NULL, &ds),
+                     CNN_OK, "%s", cnn_context_message(ctx));
+        cnn_dataset_destroy(ds);
+        cnn_context_destroy(ctx);
+    }
+    free(z);
+    free(img);
 }

@@ -82,8 +82,13 @@ python3 "$here/set_metadata.py" "$good" "$tmp/h.safetensors" graph_hash=zz
 resume "$tmp/h.safetensors" 2
 expect_refused "a malformed hash is refused" "metadata 'graph_hash' is 'zz'"
 
-# 3. A checkpoint at or past the run's last epoch trains nothing: an error
-# that says how to continue, not a silent exit 0.
+# 3. A checkpoint past the run's last epoch would train nothing: an error
+# that says how to continue, not a silent exit 0. One at the end of the last
+# epoch (a run killed before its final save) resumes to write the weights.
+python3 "$here/set_metadata.py" "$good" "$tmp/p.safetensors" epoch=2 step=8
+resume "$tmp/p.safetensors" 1
+expect_refused "a checkpoint past the run's end is refused" "2 epochs done" "this run has 1 epochs" "raise --epochs"
 resume "$good" 1
-expect_refused "resuming a finished run is refused" "1 epochs done" "this run has 1 epochs" "raise --epochs"
+[ "$rc" -eq 0 ] && cmp -s "$tmp/out.safetensors" "$tmp/w1.safetensors"
+check "a checkpoint at the end of the run resumes to the same final weights (exit $rc)" $?
 exit $fail

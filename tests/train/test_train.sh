@@ -63,8 +63,10 @@ for delay in 0.3 0.6 0.9 1.3 1.7; do
   kill -KILL "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null
   if [ -f "$tmp/kill/last.safetensors" ]; then
+    # One epoch more than the checkpoint holds: it must load and train on.
+    epochs=$(python3 -c 'import json,struct,sys; d=open(sys.argv[1],"rb").read(); n=struct.unpack("<Q",d[:8])[0]; print(int(json.loads(d[8:8+n])["__metadata__"]["epoch"]) + 1)' "$tmp/kill/last.safetensors")
     "$cnnrun" train "$graph" --data 'fashion-mnist:train@2560' --batch 64 --lr 0.05 --momentum 0.9 \
-      --seed 7 --quiet --epochs 1 --resume "$tmp/kill/last.safetensors" --out "$tmp/k2.safetensors" \
+      --seed 7 --quiet --epochs "$epochs" --resume "$tmp/kill/last.safetensors" --out "$tmp/k2.safetensors" \
       >/dev/null 2>&1
     check "checkpoint after SIGKILL at ${delay}s loads" $?
   else
@@ -74,7 +76,8 @@ done
 
 # 6. A non-finite loss stops training, names the step, exits 1 and keeps
 # the last good checkpoint. (ReLU nets die rather than overflow with a huge
-# learning rate, so an infinite weight makes the loss NaN at the first step.)
+# learning rate, so a huge weight makes the loss overflow at the first step;
+# an infinite one is refused when the weights are loaded.)
 "$cnnrun" train "$graph" "${recipe[@]}" --epochs 1 --checkpoint-dir "$tmp/nan" --out "$tmp/good.safetensors"
 cp "$tmp/nan/last.safetensors" "$tmp/last-good.safetensors"
 "$cnnrun" init "$graph" --seed 1 --out "$tmp/inf.safetensors" --quiet
@@ -85,8 +88,15 @@ data = bytearray(open(path, "rb").read())
 header = struct.unpack("<Q", data[:8])[0]
 data[8 + header:8 + header + 4] = struct.pack("<f", float("inf"))
 open(path, "wb").write(data)
+data[8 + header:8 + header + 600] = struct.pack("<150f", *[3e38] * 150)  # all of conv1
+open(path[:-len("inf.safetensors")] + "huge.safetensors", "wb").write(data)
 PY
 err=$("$cnnrun" train "$graph" "${recipe[@]}" --epochs 2 --init "$tmp/inf.safetensors" \
+  --out "$tmp/nan.safetensors" 2>&1); rc=$?
+check "infinite weight: exit 1" $(( rc == 1 ? 0 : 1 ))
+grep -Eq "inf.safetensors: tensor '[a-z0-9]+\.[a-z]+' holds \+infinity at index 0" <<<"$err"
+check "infinite weight: message names the tensor and index ($err)" $?
+err=$("$cnnrun" train "$graph" "${recipe[@]}" --epochs 2 --init "$tmp/huge.safetensors" \
   --checkpoint-dir "$tmp/nan" --out "$tmp/nan.safetensors" 2>&1); rc=$?
 check "non-finite loss: exit 1" $(( rc == 1 ? 0 : 1 ))
 grep -Eq "loss is (NaN|infinite) at epoch 1, step 1" <<<"$err"
