@@ -13,7 +13,12 @@ static const char plugins_usage[] =
     "Usage: cnnrun plugins [--json] [--describe TYPE]\n"
     "Lists the layer types found in the plugin search path (--plugin-dir,\n"
     "CNN_PLUGIN_PATH, the build tree, the install directory), with their\n"
-    "files and ABI versions; --describe prints one type's hyperparameters.\n\n"
+    "files and ABI versions; --describe prints one type's hyperparameters.\n"
+    "To read their descriptors, this command loads every plugin it lists\n"
+    "(dlopen runs each file's code): it is the one command that does; the\n"
+    "others open only <type>.so for the types a graph names. Files in\n"
+    "folders others may write are listed as refused, never loaded\n"
+    "(docs/plugin-abi.md, \"Trust\").\n\n"
     "  --json            JSON instead of text\n"
     "  --describe TYPE   hyperparameters of TYPE: kind, default, bounds\n";
 

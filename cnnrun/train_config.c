@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "train_config.h"
@@ -145,6 +149,70 @@ int train_config_set(train_config *c, const char *key, const char *v,
     return 1;
 }
 
+/* Keys of the train: section that name files or folders cnnrun writes. */
+static int is_output_key(const char *key)
+{
+    return !strcmp(key, "out") || !strcmp(key, "log") ||
+           !strcmp(key, "checkpoint_dir");
+}
+
+/* A graph file is untrusted: the paths it names for writing must stay
+ * under the working directory, so running someone's graph cannot
+ * overwrite ~/.bashrc. No absolute path, no ".." component, and the part
+ * that exists now must not lead outside through a symbolic link. The
+ * command line may name any path. */
+static int output_path_ok(const char *origin, const char *key, const char *v)
+{
+    char cwd[PATH_MAX], real[PATH_MAX], prefix[PATH_MAX];
+    size_t len = strlen(v), n;
+    const char *why = NULL;
+    if (!len)
+        why = "is empty";
+    else if (v[0] == '/')
+        why = "is an absolute path";
+    for (const char *p = v; !why && *p;) {
+        size_t seg = strcspn(p, "/");
+        if (seg == 2 && p[0] == '.' && p[1] == '.')
+            why = "has a '..' component";
+        p += seg;
+        while (*p == '/')
+            p++;
+    }
+    if (!why && len < sizeof prefix && getcwd(cwd, sizeof cwd)) {
+        /* The longest existing prefix, resolved. */
+        memcpy(prefix, v, len + 1);
+        for (;;) {
+            if (realpath(prefix, real)) {
+                n = strlen(cwd);
+                if (strncmp(real, cwd, n) != 0 ||
+                    (real[n] != '\0' && real[n] != '/' && n > 1))
+                    why = "leads outside the working directory through a "
+                          "symbolic link";
+                break;
+            }
+            if (errno != ENOENT) {
+                why = "cannot be resolved";
+                break;
+            }
+            {
+                char *slash = strrchr(prefix, '/');
+                if (!slash)
+                    break; /* nothing of it exists yet: under cwd */
+                *slash = '\0';
+            }
+        }
+    }
+    if (!why)
+        return 1;
+    fprintf(stderr,
+            "cnnrun train: error: %s: %s: '%s' %s; a graph file may only "
+            "name paths under the working directory (give --%s on the "
+            "command line to write elsewhere)\n",
+            origin, key, v, why,
+            !strcmp(key, "checkpoint_dir") ? "checkpoint-dir" : key);
+    return 0;
+}
+
 int train_config_from_graph(train_config *cfg, const cnn_graph *graph)
 {
     const char *key;
@@ -153,6 +221,8 @@ int train_config_from_graph(train_config *cfg, const cnn_graph *graph)
         char origin[512];
         const char *value = cnn_graph_setting(graph, key, &line);
         snprintf(origin, sizeof origin, "%s:%d", cnn_graph_path(graph), line);
+        if (is_output_key(key) && !output_path_ok(origin, key, value))
+            return 0;
         if (!train_config_set(cfg, key, value, origin))
             return 0;
     }

@@ -14,6 +14,7 @@
 #include "cnn/plugin.h"
 #include "context_internal.h"
 #include "hook_site_internal.h"
+#include "plugin_trust.h"
 
 #ifndef CNN_BUILD_PLUGIN_ROOT
 #error "CNN_BUILD_PLUGIN_ROOT is defined by core/meson.build"
@@ -367,6 +368,11 @@ static cnn_status load_file(cnn_context *ctx, const char *path,
         free(plugin);
         return cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
     }
+    /* Before dlopen, which runs the file's constructors: code that someone
+     * else could have written is never run. */
+    st = cnn_plugin_trust_file(ctx, path);
+    if (st != CNN_OK)
+        goto fail;
     (void)dlerror();
     /* dlopen runs the plugin's constructors and the entry runs its code:
      * a crash in either is reported against the file. */
@@ -518,6 +524,25 @@ static char *candidate_path(const char *dir, const char *type, int build_tree)
     return path;
 }
 
+/* A type found in a folder the user named that the built-in folders have
+ * too: the user's wins (that is what --plugin-dir is for), but never
+ * silently, so a stray relu.so in CNN_PLUGIN_PATH cannot pass unseen. */
+static void warn_override(cnn_context *ctx, const char *type, const char *path,
+                          const char *const *dirs, const int *tree, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char *builtin = candidate_path(dirs[i], type, tree[i]);
+        int exists = builtin && is_regular_file(builtin);
+        if (exists)
+            cnn_log(ctx, CNN_LOG_WARN,
+                    "layer type '%s' from %s overrides the built-in %s", type,
+                    path, builtin);
+        free(builtin);
+        if (exists)
+            return;
+    }
+}
+
 cnn_status cnn_plugin_get(cnn_context *ctx, const char *type_name,
                           const cnn_plugin **out)
 {
@@ -564,7 +589,13 @@ cnn_status cnn_plugin_get(cnn_context *ctx, const char *type_name,
         const char *dir = i < n_explicit ? cnn_context_plugin_dir(ctx, i)
                                          : default_dirs[i - n_explicit];
         int build_tree = i >= n_explicit && default_tree[i - n_explicit];
-        char *path = candidate_path(dir, type_name, build_tree);
+        char *path;
+        /* A folder others may write is refused whether or not it holds
+         * this type: what it holds today says nothing about tomorrow. */
+        cnn_status trust = cnn_plugin_trust_dir(ctx, dir);
+        if (trust != CNN_OK)
+            return trust;
+        path = candidate_path(dir, type_name, build_tree);
         if (!path)
             return cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
         /* Only an existing file reaches dlopen, so a missing plugin gets the
@@ -572,6 +603,9 @@ cnn_status cnn_plugin_get(cnn_context *ctx, const char *type_name,
         if (is_regular_file(path)) {
             cnn_plugin *plugin = NULL;
             cnn_status st = open_path(ctx, path, type_name, &plugin);
+            if (st == CNN_OK && i < n_explicit && defaults)
+                warn_override(ctx, type_name, path, default_dirs, default_tree,
+                              n_dirs - n_explicit);
             free(path);
             if (st != CNN_OK)
                 return st;

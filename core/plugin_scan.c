@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Discovery: the search directories in order, and a listing of every plugin
- * they hold (for `cnnrun plugins`). Loading goes through the registry, so a
- * listed plugin is the same object cnn_plugin_get would return. */
+ * they hold. cnn_plugin_scan loads each one (for `cnnrun plugins`, the one
+ * place that does); cnn_plugin_list_types only reads file names, for
+ * suggestions and anything else that must not run plugin code. Loading
+ * goes through the registry, so a listed plugin is the same object
+ * cnn_plugin_get would return, after the same trust checks. */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -37,7 +40,8 @@ size_t cnn_plugin_search_dirs(cnn_context *ctx, const char **dirs,
 typedef struct candidate {
     char *type;
     char *path;
-    size_t order; /* position in search order: the lowest wins */
+    size_t order;    /* position in search order: the lowest wins */
+    int user_folder; /* from --plugin-dir or CNN_PLUGIN_PATH */
 } candidate;
 
 typedef struct candidate_list {
@@ -102,6 +106,7 @@ static cnn_status candidates_add(cnn_context *ctx, candidate_list *list,
     memcpy(c->type, type, type_len);
     c->type[type_len] = '\0';
     c->path = path;
+    c->user_folder = 0;
     c->order = list->count++;
     return CNN_OK;
 nomem:
@@ -191,39 +196,85 @@ static int candidate_cmp(const void *a, const void *b)
     return x->order < y->order ? -1 : x->order > y->order;
 }
 
-cnn_status cnn_plugin_scan(cnn_context *ctx, cnn_plugin_scan_fn fn,
-                           void *user)
+/* Every candidate file of the search folders, sorted by (type, order). */
+static cnn_status collect_all(cnn_context *ctx, candidate_list *list)
 {
-    candidate_list list = {NULL, 0, 0};
-    size_t n_explicit;
+    size_t n_explicit = cnn_context_plugin_dir_count(ctx);
     cnn_status st = CNN_OK;
-    if (!ctx || !fn)
-        return cnn_fail(ctx, CNN_ERR_INVALID, "cnn_plugin_scan: NULL argument");
-    n_explicit = cnn_context_plugin_dir_count(ctx);
     for (size_t i = 0; st == CNN_OK && i < n_explicit; i++)
-        st = collect_flat(ctx, &list, cnn_context_plugin_dir(ctx, i));
+        st = collect_flat(ctx, list, cnn_context_plugin_dir(ctx, i));
+    for (size_t i = 0; i < list->count; i++)
+        list->items[i].user_folder = 1;
     if (st == CNN_OK && cnn_context_default_plugin_dirs(ctx)) {
         const char *defaults[2];
         int tree[2];
         size_t n_defaults = cnn_default_plugin_dirs(defaults, tree);
         for (size_t i = 0; st == CNN_OK && i < n_defaults; i++)
-            st = tree[i] ? collect_tree(ctx, &list, defaults[i])
-                         : collect_flat(ctx, &list, defaults[i]);
+            st = tree[i] ? collect_tree(ctx, list, defaults[i])
+                         : collect_flat(ctx, list, defaults[i]);
     }
+    if (st == CNN_OK && list->count > 1)
+        qsort(list->items, list->count, sizeof *list->items, candidate_cmp);
+    return st;
+}
+
+/* Sorted by (type, order): the first of a run is the one a get would
+ * find; the rest are shadowed, and never loaded, just as cnn_plugin_get
+ * would never load them. A user folder's type shadowing a built-in one is
+ * said aloud, as cnn_plugin_get says it. */
+static int shadowed(cnn_context *ctx, const candidate_list *list, size_t i)
+{
+    const candidate *c = &list->items[i];
+    size_t first = i;
+    if (i == 0 || strcmp(c->type, list->items[i - 1].type) != 0)
+        return 0;
+    while (first > 0 && strcmp(list->items[first - 1].type, c->type) == 0)
+        first--;
+    if (list->items[first].user_folder && !c->user_folder &&
+        (i == first + 1 || list->items[i - 1].user_folder))
+        cnn_log(ctx, CNN_LOG_WARN,
+                "layer type '%s' from %s overrides the built-in %s", c->type,
+                list->items[first].path, c->path);
+    return 1;
+}
+
+cnn_status cnn_plugin_list_types(cnn_context *ctx, cnn_plugin_list_fn fn,
+                                 void *user)
+{
+    candidate_list list = {NULL, 0, 0};
+    cnn_status st;
+    if (!ctx || !fn)
+        return cnn_fail(ctx, CNN_ERR_INVALID,
+                        "cnn_plugin_list_types: NULL argument");
+    st = collect_all(ctx, &list);
+    for (size_t i = 0; st == CNN_OK && i < list.count; i++) {
+        const candidate *c = &list.items[i];
+        if ((i > 0 && strcmp(c->type, list.items[i - 1].type) == 0) ||
+            !cnn_plugin_name_valid(c->type))
+            continue;
+        fn(user, c->type, c->path);
+    }
+    candidates_free(&list);
+    return st;
+}
+
+cnn_status cnn_plugin_scan(cnn_context *ctx, cnn_plugin_scan_fn fn,
+                           void *user)
+{
+    candidate_list list = {NULL, 0, 0};
+    cnn_status st;
+    if (!ctx || !fn)
+        return cnn_fail(ctx, CNN_ERR_INVALID, "cnn_plugin_scan: NULL argument");
+    st = collect_all(ctx, &list);
     if (st != CNN_OK) {
         candidates_free(&list);
         return st;
     }
-    if (list.count > 1)
-        qsort(list.items, list.count, sizeof *list.items, candidate_cmp);
     for (size_t i = 0; i < list.count; i++) {
         const candidate *c = &list.items[i];
         const cnn_plugin *plugin = NULL;
         char message[CNN_MESSAGE_MAX];
-        /* Sorted by (type, order): the first of a run is the one a get
-         * would find; the rest are shadowed. A shadowed copy is not loaded,
-         * just as cnn_plugin_get would never load it. */
-        if (i > 0 && strcmp(c->type, list.items[i - 1].type) == 0)
+        if (shadowed(ctx, &list, i))
             continue;
         if (!cnn_plugin_name_valid(c->type)) {
             snprintf(message, sizeof message,

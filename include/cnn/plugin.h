@@ -22,7 +22,14 @@ extern "C" {
 typedef struct cnn_plugin cnn_plugin;
 
 /* Finds and loads the plugin for type_name (cached per context). On failure
- * the message lists the paths tried or names the file and the fault. */
+ * the message lists the paths tried or names the file and the fault.
+ * Only "<dir>/<type_name>.so" is ever opened. Every search directory up to
+ * the one holding the file, the file itself and the folders above them
+ * must pass the trust rules (owned by root or the user, not writable by
+ * group or others; docs/plugin-abi.md, "Trust"): one that fails is an
+ * error naming the path and the reason. A type found in a --plugin-dir or
+ * CNN_PLUGIN_PATH folder that the built-in folders also have is used, with
+ * a warning through the logger naming both files. */
 cnn_status cnn_plugin_get(cnn_context *ctx, const char *type_name,
                           const cnn_plugin **out);
 
@@ -44,13 +51,24 @@ uint32_t cnn_plugin_abi_version(const cnn_plugin *plugin);
 int cnn_plugin_name_valid(const char *name);
 
 /* Calls fn once per distinct type found in the search directories, first
- * directory wins, in name order. Files that fail to load are reported to fn
- * with plugin NULL and the error in message. */
+ * directory wins, in name order, after LOADING each one (dlopen runs its
+ * code): for `cnnrun plugins` only. Files that fail to load, or that the
+ * trust rules refuse (see cnn_plugin_get), are reported to fn with plugin
+ * NULL and the error in message. */
 typedef void (*cnn_plugin_scan_fn)(void *user, const char *type_name,
                                    const char *path, const cnn_plugin *plugin,
                                    const char *message);
 cnn_status cnn_plugin_scan(cnn_context *ctx, cnn_plugin_scan_fn fn,
                            void *user);
+
+/* Calls fn once per distinct valid type name found in the search
+ * directories (first directory wins), in name order, from file names
+ * alone: nothing is loaded, so no plugin code runs. For suggestions ("did
+ * you mean ...?") and listings that must not run plugin code. */
+typedef void (*cnn_plugin_list_fn)(void *user, const char *type_name,
+                                   const char *path);
+cnn_status cnn_plugin_list_types(cnn_context *ctx, cnn_plugin_list_fn fn,
+                                 void *user);
 
 /* The search directories in order; entries owned by the context, valid until
  * the directories change. Returns how many there are. */
