@@ -363,8 +363,8 @@ static int run_epoch(trainer *t, progress *bar)
 static uint64_t job_settings_hash(const train_config *c)
 {
     int64_t ints[3] = {c->epochs, c->checkpoint_every, c->log_every};
-    uint64_t h = train_config_hash(c);
-    h = fingerprint_bytes(h, &h, sizeof h);
+    uint64_t settings = train_config_hash(c);
+    uint64_t h = fingerprint_bytes(FINGERPRINT_SEED, &settings, sizeof settings);
     h = fingerprint_bytes(h, ints, sizeof ints);
     if (c->val)
         h = fingerprint_bytes(h, c->val, strlen(c->val));
@@ -453,6 +453,16 @@ int trainer_run(cnn_context *ctx, const char *graph_path, train_config *cfg, int
     progress_init(&bar, t.quiet);
     while (code == CLI_OK && t.pos.epoch < (uint64_t)cfg->epochs)
         code = run_epoch(&t, &bar);
+    if (code == CLI_OK && dist_active(comm)) {
+        /* The ranks must end as replicas (same sums, same steps, running
+         * statistics averaged); a difference would be a bug, never noise. */
+        fingerprint fp;
+        memset(&fp, 0, sizeof fp);
+        fingerprint_add(&fp, "final weights (the replicas diverged)",
+                        fingerprint_params(t.m.params));
+        if (fingerprint_compare(comm, "train", &fp))
+            code = CLI_FAIL;
+    }
     if (code == CLI_OK)
         report_job(&t);
     if (code == CLI_OK && writer(&t)) {

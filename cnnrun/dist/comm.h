@@ -42,7 +42,9 @@ struct dist_comm {
     void (*allgather)(dist_comm *c, const void *mine, void *all, size_t n);
     /* Blocking: rank r's counts[r] elements of elem_size bytes are
      * concatenated in rank order into `all` on rank 0 (ignored elsewhere).
-     * counts is the same array on every rank. */
+     * counts is the same array on every rank. Rank 0's own block must
+     * already be at its place at the start of `all` (its `mine` is not
+     * read). */
     void (*gather)(dist_comm *c, const void *mine, const size_t *counts,
                    size_t elem_size, void *all);
 

@@ -247,7 +247,8 @@ static void mpi_gather(dist_comm *c, const void *mine, const size_t *counts,
     }
     MPI_Type_contiguous(to_int(c, elem_size), MPI_BYTE, &elem);
     MPI_Type_commit(&elem);
-    MPI_Igatherv(mine, rc[c->rank], elem, all, rc, rd, elem, 0, m->misc, &req);
+    MPI_Igatherv(c->rank == 0 ? MPI_IN_PLACE : mine, rc[c->rank], elem, all, rc, rd,
+                 elem, 0, m->misc, &req);
     wait_request(c, &req, "collecting results on rank 0 (gather)");
     MPI_Type_free(&elem);
     free(rc);

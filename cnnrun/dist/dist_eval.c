@@ -4,12 +4,28 @@
 
 #include "dist_eval.h"
 
-size_t dist_batch_range(const dist_comm *c, size_t n_batches, size_t *first)
+static size_t batch_range(size_t rank, size_t size, size_t n_batches, size_t *first)
 {
-    size_t rank = c ? (size_t)c->rank : 0, size = c ? (size_t)c->size : 1;
     size_t end = n_batches * (rank + 1) / size;
     *first = n_batches * rank / size;
     return end - *first;
+}
+
+size_t dist_batch_range(const dist_comm *c, size_t n_batches, size_t *first)
+{
+    return batch_range(c ? (size_t)c->rank : 0, c ? (size_t)c->size : 1, n_batches,
+                       first);
+}
+
+size_t dist_item_range(int rank, int size, size_t n_items, size_t batch, size_t *first)
+{
+    size_t first_batch, n = batch_range((size_t)rank, (size_t)size,
+                                        (n_items + batch - 1) / batch, &first_batch);
+    size_t end = (first_batch + n) * batch;
+    *first = first_batch * batch;
+    if (end > n_items)
+        end = n_items;
+    return end > *first ? end - *first : 0;
 }
 
 int dist_any_failed(dist_comm *c, cnn_context *ctx, const char *command,

@@ -15,6 +15,11 @@
  * *first. Without a job (c NULL): all of them. */
 size_t dist_batch_range(const dist_comm *c, size_t n_batches, size_t *first);
 
+/* The items (samples) that rank `rank` of `size` handles when n_items are
+ * split into such runs of batches of `batch`: returns how many, from
+ * *first. */
+size_t dist_item_range(int rank, int size, size_t n_items, size_t batch, size_t *first);
+
 /* classifier_evaluate over the job; every rank gets the whole result.
  * Collective: every rank calls it with the same dataset and batch. */
 cnn_status dist_evaluate(dist_comm *c, cnn_context *ctx, const cnn_graph *graph,

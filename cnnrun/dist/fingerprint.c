@@ -75,10 +75,9 @@ int fingerprint_compare(dist_comm *c, const char *command,
                 continue;
             if (c->rank == 0)
                 fprintf(stderr,
-                        "cnnrun %s: error: rank %d was given other %s than "
-                        "rank 0 (fingerprint %016llx, rank 0 has %016llx); "
-                        "every rank must run the same command on the same "
-                        "files\n",
+                        "cnnrun %s: error: rank %d differs from rank 0 in its "
+                        "%s (fingerprint %016llx, rank 0 has %016llx); every "
+                        "rank must run the same command on the same files\n",
                         command, r, fp->what[k],
                         (unsigned long long)all[(size_t)r * FINGERPRINT_MAX + k],
                         (unsigned long long)all[k]);
