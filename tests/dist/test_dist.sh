@@ -31,8 +31,8 @@ check "an epoch on 2 ranks exits 0" $?
 check "8 steps: 2 ranks == 1 process within 1e-5 per tensor" $?
 # A dropout mask drawn per rank instead of per global sample moves the
 # update by far more than rounding does.
-"$weights_close" "$tmp/e2.safetensors" "$tmp/e1.safetensors" 1e-3 "$tmp/w0.safetensors"
-check "8 steps: updates agree within 1e-3 (dropout masks, flips and crops are the global batch's)" $?
+"$weights_close" "$tmp/e2.safetensors" "$tmp/e1.safetensors" 1e-4 "$tmp/w0.safetensors"
+check "8 steps: updates agree within 1e-4 (dropout masks, flips and crops are the global batch's)" $?
 
 # 2. Bit-identical repeats with the same number of ranks.
 mpi 2 "$cnnrun" train "$graph" "${recipe[@]}" --epochs 1 --out "$tmp/e2b.safetensors" --quiet
