@@ -10,6 +10,7 @@ packages=(
   libstb-dev zlib1g-dev liblinear-dev
   dataset-fashion-mnist
   valgrind python3
+  openmpi-bin libopenmpi-dev
 )
 if [ "${1:-}" = "--with-reference" ]; then
   packages+=(python3-torch python3-numpy darknet)
