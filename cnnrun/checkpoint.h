@@ -34,4 +34,12 @@ cnn_status checkpoint_load(cnn_context *ctx, const char *path,
                            cnn_params *params, cnn_optim *optim,
                            checkpoint_position *pos);
 
+/* Checks a loaded position against the run about to continue it: a batch
+ * inside the epoch, the step count that position implies, and an epoch
+ * before the last. The error names path and the numbers. */
+cnn_status checkpoint_check_position(cnn_context *ctx, const char *path,
+                                     const checkpoint_position *pos,
+                                     uint64_t batches_per_epoch,
+                                     uint64_t epochs);
+
 #endif

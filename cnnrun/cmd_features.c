@@ -14,6 +14,7 @@
 #include "cnn/io.h"
 #include "commands.h"
 #include "dist/dist_eval.h"
+#include "linear_classes.h"
 #include "model.h"
 
 static const char features_usage[] =
@@ -21,7 +22,8 @@ static const char features_usage[] =
     "                       --out F.npy [--labels L.npy] [--libsvm F.txt]\n"
     "Writes LAYER's output for every sample as one row of F [N, D]\n"
     "(float32), and the samples' labels as L (int32; default: F with\n"
-    "'.labels.npy' for '.npy'). --libsvm also writes LIBSVM text\n"
+    "'.labels.npy' for '.npy'), with the class names beside them as\n"
+    "L.classes.json (for `cnnrun linear`). --libsvm also writes LIBSVM text\n"
     "('label index:value ...', indices from 1, zeros left out).\n\n"
     "  --weights FILE    weights (safetensors)\n"
     "  --layer NAME      the layer whose output are the features\n"
@@ -112,6 +114,27 @@ static int write_libsvm(const cli_common *common, cnn_context *ctx,
     ok = cnn_atomic_file_write_all(ctx, path, text, size) == CNN_OK;
     free(text);
     return ok ? CLI_OK : cli_fail(common, ctx);
+}
+
+/* The dataset's class names beside the labels (L.classes.json), so that
+ * `cnnrun linear` stores them with the model it trains. */
+static int write_class_names(const cli_common *common, cnn_context *ctx,
+                             const cnn_dataset *ds, const char *labels_path)
+{
+    size_t n = cnn_dataset_class_count(ds);
+    const char **names = malloc((n ? n : 1) * sizeof *names);
+    char *path = linear_classes_path(labels_path);
+    int code = CLI_OK;
+    if (!names || !path)
+        code = cli_failf(common, "out of memory");
+    for (size_t i = 0; code == CLI_OK && i < n; i++)
+        names[i] = cnn_dataset_class_name(ds, i);
+    if (code == CLI_OK && n > 0 &&
+        linear_classes_write(ctx, path, names, n) != CNN_OK)
+        code = cli_fail(common, ctx);
+    free(names);
+    free(path);
+    return code;
 }
 
 int cmd_features(int argc, char **argv)
@@ -250,6 +273,8 @@ int cmd_features(int argc, char **argv)
             code = cli_fail(&common, ctx);
             goto done;
         }
+        if ((code = write_class_names(&common, ctx, ds, labels_path)) != CLI_OK)
+            goto done;
         if (libsvm && (code = write_libsvm(&common, ctx, libsvm, rows, n, width, labels)) != CLI_OK)
             goto done;
         if (!common.quiet)

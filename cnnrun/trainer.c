@@ -79,12 +79,15 @@ static void say(const trainer *t, const char *fmt, const char *a, const char *b)
     }
 }
 
-static void log_line(trainer *t, const char *event, uint64_t epoch,
-                     uint64_t step, double loss, double acc, double val_loss,
-                     double val_acc, double lr, double ips)
+/* A metrics line, flushed so a crash loses at most the line being
+ * written. A failed write (a full disk) stops training: a run whose log
+ * silently went missing would look complete. */
+static int log_line(trainer *t, const char *event, uint64_t epoch,
+                    uint64_t step, double loss, double acc, double val_loss,
+                    double val_acc, double lr, double ips)
 {
     if (!t->log)
-        return;
+        return CLI_OK;
     fprintf(t->log,
             "{\"event\": \"%s\", \"epoch\": %" PRIu64 ", \"step\": %" PRIu64
             ", \"train_loss\": %.6g, \"train_acc\": %.6g",
@@ -94,7 +97,26 @@ static void log_line(trainer *t, const char *event, uint64_t epoch,
                 val_acc);
     fprintf(t->log, ", \"lr\": %.6g, \"images_per_s\": %.1f, \"wall\": %.3f}\n",
             lr, ips, progress_now() - t->started);
-    fflush(t->log);
+    if (fflush(t->log) != 0 || ferror(t->log)) {
+        cnn_context_fail(t->ctx, CNN_ERR_IO, "%s: cannot write the metrics log: %s",
+                         t->cfg->log, strerror(errno));
+        return fail(t);
+    }
+    return CLI_OK;
+}
+
+/* Closes the metrics log, reporting what close finds (a deferred write
+ * error on a network file system). */
+static int close_log(trainer *t)
+{
+    FILE *log = t->log;
+    t->log = NULL;
+    if (log && fclose(log) != 0) {
+        cnn_context_fail(t->ctx, CNN_ERR_IO, "%s: cannot write the metrics log: %s",
+                         t->cfg->log, strerror(errno));
+        return fail(t);
+    }
+    return CLI_OK;
 }
 
 static int open_everything(trainer *t, const char *graph_path)
@@ -182,7 +204,10 @@ static int open_everything(trainer *t, const char *graph_path)
     t->pos.ranks = t->comm ? (uint64_t)t->comm->size : 1;
     if (t->cfg->resume) {
         uint64_t ranks = t->pos.ranks;
-        if (checkpoint_load(t->ctx, t->cfg->resume, t->m.params, t->optim, &t->pos) != CNN_OK)
+        if (checkpoint_load(t->ctx, t->cfg->resume, t->m.params, t->optim, &t->pos) != CNN_OK ||
+            checkpoint_check_position(t->ctx, t->cfg->resume, &t->pos,
+                                      cnn_loader_batch_count(t->loader),
+                                      (uint64_t)t->cfg->epochs) != CNN_OK)
             return fail(t);
         if (!t->quiet)
             fprintf(stderr, "cnnrun train: resumed from %s at epoch %" PRIu64
@@ -330,9 +355,10 @@ static int run_epoch(trainer *t, progress *bar)
             double ips = (double)seen / (progress_now() - t0 + 1e-9);
             progress_update(bar, epoch, (uint64_t)t->cfg->epochs, (size_t)t->pos.batch,
                             batches, loss_sum / (double)seen, (double)hits / (double)seen, ips);
-            if (t->pos.step % (uint64_t)t->cfg->log_every == 0)
-                log_line(t, "step", epoch + 1, t->pos.step, loss, (double)correct / (double)n_all,
-                         NAN, NAN, lr, ips);
+            if (t->pos.step % (uint64_t)t->cfg->log_every == 0 &&
+                (code = log_line(t, "step", epoch + 1, t->pos.step, loss,
+                                 (double)correct / (double)n_all, NAN, NAN, lr, ips)) != CLI_OK)
+                return code;
         }
         if (t->cfg->checkpoint_every && t->pos.step % (uint64_t)t->cfg->checkpoint_every == 0 &&
             (code = save_checkpoint(t)) != CLI_OK)
@@ -345,7 +371,9 @@ static int run_epoch(trainer *t, progress *bar)
         double ips = (double)seen / (progress_now() - t0 + 1e-9);
         double mean_loss = seen ? loss_sum / (double)seen : NAN;
         double acc = seen ? (double)hits / (double)seen : NAN;
-        log_line(t, "epoch", epoch + 1, t->pos.step, mean_loss, acc, val_loss, val_acc, lr, ips);
+        if ((code = log_line(t, "epoch", epoch + 1, t->pos.step, mean_loss, acc, val_loss,
+                             val_acc, lr, ips)) != CLI_OK)
+            return code;
         if (!t->quiet) {
             fprintf(stderr, "epoch %" PRIu64 "/%lld: loss %.4f acc %.2f%%", epoch + 1,
                     (long long)t->cfg->epochs, mean_loss, 100 * acc);
@@ -417,7 +445,7 @@ static void report_job(const trainer *t)
 static void close_everything(trainer *t)
 {
     if (t->log)
-        fclose(t->log);
+        fclose(t->log); /* only after a failure, which was reported */
     free(t->grad);
     grad_sync_destroy(t->sync);
     cnn_optim_destroy(t->optim);
@@ -465,6 +493,8 @@ int trainer_run(cnn_context *ctx, const char *graph_path, train_config *cfg, int
     }
     if (code == CLI_OK)
         report_job(&t);
+    if (code == CLI_OK)
+        code = close_log(&t);
     if (code == CLI_OK && writer(&t)) {
         /* The dataset's class names travel with the weights, for predict. */
         size_t n = cnn_dataset_class_count(t.train);
