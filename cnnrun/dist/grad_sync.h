@@ -37,8 +37,10 @@ void grad_sync_begin_step(grad_sync *s, double share, const float *stats,
 void grad_sync_zero_grads(grad_sync *s);
 /* cnn_exec_layer_hook: starts every bucket backward has finished. */
 cnn_status grad_sync_layer_done(void *s, size_t layer);
-/* After backward: starts what is left, waits for everything, writes the
- * summed gradients, running statistics and stats (n_stats numbers). */
+/* After backward: starts what is left, waits for everything, and leaves
+ * the summed gradients and averaged running statistics in the parameter
+ * store and the summed stats in stats (GRAD_SYNC_MAX_STATS numbers; those
+ * past begin_step's n_stats are 0). */
 void grad_sync_finish(grad_sync *s, float *stats);
 
 size_t grad_sync_bucket_count(const grad_sync *s);
