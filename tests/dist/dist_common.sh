@@ -21,15 +21,21 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail=0
 check() { if [ "$2" -eq 0 ]; then echo "ok - $1"; else echo "not ok - $1"; fail=1; fi; }
-# Open MPI's own allocations live until exit; under LeakSanitizer they are
-# not ours to report.
-export LSAN_OPTIONS="suppressions=$root/tests/dist/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 # Containers often forbid the cross-memory attach Open MPI uses for large
 # shared-memory messages; plain copies work everywhere.
 export OMPI_MCA_btl_vader_single_copy_mechanism=none
 # More ranks than cores (CI machines have two), as root (CI runs as root).
+# Under AddressSanitizer the ranks run without leak detection: Open MPI's
+# components are unloaded at MPI_Finalize, so their allocations show up as
+# leaks from "<unknown module>" that no suppression can name. Memory errors
+# and undefined behaviour still stop them; the one-process runs of the same
+# tests keep leak checking.
+mpi_raw() { # mpirun arguments...
+  ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}detect_leaks=0" \
+    mpirun --oversubscribe --allow-run-as-root "$@"
+}
 mpi() { # ranks, command...
   local np=$1
   shift
-  mpirun --oversubscribe --allow-run-as-root -np "$np" "$@"
+  mpi_raw -np "$np" "$@"
 }

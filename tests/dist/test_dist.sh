@@ -119,28 +119,28 @@ err=$(mpi 2 "$cnnrun" train "$graph" "${recipe[@]}" --batch 63 --epochs 1 \
 check "batch 63 on 2 ranks: non-zero exit ($rc)" $(( rc != 0 ? 0 : 1 ))
 n=$(grep -c "must be divisible by the 2 ranks" <<<"$err")
 check "batch 63 on 2 ranks: said once by rank 0 ($n)" $(( n == 1 ? 0 : 1 ))
-err=$(mpirun --oversubscribe --allow-run-as-root \
+err=$(mpi_raw \
   -np 1 "$cnnrun" train "$graph" "${recipe[@]}" --epochs 1 --out "$tmp/x.safetensors" : \
   -np 1 "$cnnrun" train "$graph" "${recipe[@]}" --lr 0.1 --epochs 1 --out "$tmp/x.safetensors" \
   2>&1); rc=$?
 check "ranks with different settings: non-zero exit ($rc)" $(( rc != 0 ? 0 : 1 ))
 grep -q "rank 1 differs from rank 0 in its training settings" <<<"$err"
 check "ranks with different settings: rank 0 names rank 1 and the settings" $?
-err=$(mpirun --oversubscribe --allow-run-as-root \
+err=$(mpi_raw \
   -np 1 "$cnnrun" train "$graph" "${recipe[@]}" --epochs 1 --out "$tmp/x.safetensors" : \
   -np 1 "$cnnrun" train "$root/graphs/lenet5.yaml" "${recipe[@]}" --epochs 1 --out "$tmp/x.safetensors" \
   2>&1); rc=$?
 check "ranks with different graphs: non-zero exit" $(( rc != 0 ? 0 : 1 ))
 grep -q "rank 1 differs from rank 0 in its graph" <<<"$err"
 check "ranks with different graphs: rank 0 says so" $?
-err=$(mpirun --oversubscribe --allow-run-as-root \
+err=$(mpi_raw \
   -np 1 "$cnnrun" train "$graph" "${recipe[@]}" --epochs 1 --out "$tmp/x.safetensors" : \
   -np 1 "$cnnrun" train "$graph" "${recipe[@]}" --data "fashion-mnist:train[1:513]" --epochs 1 \
   --out "$tmp/x.safetensors" 2>&1); rc=$?
 check "ranks with different data: non-zero exit" $(( rc != 0 ? 0 : 1 ))
 grep -q "rank 1 differs from rank 0 in its training data" <<<"$err"
 check "ranks with different data: rank 0 says so" $?
-err=$(mpirun --oversubscribe --allow-run-as-root \
+err=$(mpi_raw \
   -np 1 "$cnnrun" train "$graph" "${recipe[@]}" --epochs 1 --out "$tmp/x.safetensors" : \
   -np 1 "$cnnrun" train "$graph" "${recipe[@]}" --data "idx:/nonexistent,/nonexistent" --epochs 1 \
   --out "$tmp/x.safetensors" 2>&1); rc=$?
