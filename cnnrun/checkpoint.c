@@ -45,8 +45,8 @@ cnn_status checkpoint_save(cnn_context *ctx, const char *path,
     size_t no = optim ? cnn_optim_state_count(optim) : 0;
     cnn_named_tensor *list = calloc(np + no + 1, sizeof *list);
     char (*names)[192] = calloc(no + 1, sizeof *names);
-    char text[6][32];
-    const char *meta[14];
+    char text[7][32];
+    const char *meta[16];
     cnn_status st;
 
     if (!list || !names) {
@@ -84,7 +84,12 @@ cnn_status checkpoint_save(cnn_context *ctx, const char *path,
     meta[11] = text[4];
     meta[12] = "settings_hash";
     meta[13] = text[5];
-    st = cnn_safetensors_write(ctx, path, list, np + no, meta, 7);
+    /* Written only by data-parallel jobs, so other checkpoints keep their
+     * bytes; absent means one process. */
+    snprintf(text[6], 32, "%" PRIu64, pos->ranks);
+    meta[14] = "ranks";
+    meta[15] = text[6];
+    st = cnn_safetensors_write(ctx, path, list, np + no, meta, pos->ranks > 1 ? 8 : 7);
     free(list);
     free(names);
     return st;
@@ -173,6 +178,13 @@ cnn_status checkpoint_load(cnn_context *ctx, const char *path,
                     v ? "'" : "", i >= 4 ? "hexadecimal" : "decimal");
             }
         }
+    }
+    if (!cnn_tensor_file_metadata(f, "ranks"))
+        got.ranks = 1;
+    else if (!meta_u64(f, "ranks", 0, &got.ranks) || got.ranks < 1) {
+        cnn_tensor_file_destroy(f);
+        return cnn_context_fail(ctx, CNN_ERR_FORMAT,
+                                "%s: checkpoint metadata 'ranks' is malformed", path);
     }
     if (got.graph_hash != pos->graph_hash) {
         cnn_tensor_file_destroy(f);

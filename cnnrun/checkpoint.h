@@ -17,6 +17,7 @@ typedef struct checkpoint_position {
     uint64_t seed;
     uint64_t graph_hash;
     uint64_t settings_hash;
+    uint64_t ranks; /* processes of the data-parallel job that wrote it (1: one) */
 } checkpoint_position;
 
 /* A hash of the graph's structure: layer names, types and parameter

@@ -61,24 +61,32 @@ static int in_top_k(const float *z, int64_t classes, int32_t label, int k)
     return above < k;
 }
 
-cnn_status classifier_evaluate(cnn_context *ctx, const cnn_graph *graph,
-                               cnn_params *params, const classifier_head *head,
-                               const cnn_dataset *ds, size_t batch,
-                               eval_result *r)
+cnn_status eval_result_init(cnn_context *ctx, const classifier_head *head,
+                            eval_result *r)
 {
-    cnn_exec *ex = NULL;
-    cnn_loader *loader = NULL;
-    cnn_loader_options lo;
-    cnn_exec_options eo = {(int64_t)batch, 0, (int32_t)head->logits_layer};
-    cnn_status st;
-    double loss_sum = 0.0;
-    size_t top1 = 0, top5 = 0;
-
     memset(r, 0, sizeof *r);
     r->classes = head->classes;
     r->confusion = calloc((size_t)(head->classes * head->classes), sizeof *r->confusion);
     if (!r->confusion)
         return cnn_context_fail(ctx, CNN_ERR_NOMEM, "out of memory");
+    return CNN_OK;
+}
+
+cnn_status classifier_evaluate_batches(cnn_context *ctx, const cnn_graph *graph,
+                                       cnn_params *params, const classifier_head *head,
+                                       const cnn_dataset *ds, size_t batch,
+                                       size_t first_batch, size_t n_batches,
+                                       eval_part *part)
+{
+    cnn_exec *ex = NULL;
+    cnn_loader *loader = NULL;
+    cnn_loader_options lo;
+    cnn_exec_options eo = {(int64_t)batch, 0, (int32_t)head->logits_layer};
+    eval_result *r = &part->result;
+    cnn_status st;
+
+    if (n_batches == 0)
+        return CNN_OK;
     cnn_loader_options_init(&lo);
     lo.batch = batch;
     lo.mean = cnn_graph_input_mean(graph);
@@ -87,8 +95,8 @@ cnn_status classifier_evaluate(cnn_context *ctx, const cnn_graph *graph,
     if (st == CNN_OK)
         st = cnn_exec_create(ctx, graph, params, &eo, &ex);
     if (st == CNN_OK)
-        st = cnn_loader_begin_epoch(loader, 0);
-    while (st == CNN_OK) {
+        st = cnn_loader_set_position(loader, 0, first_batch);
+    for (size_t b = 0; st == CNN_OK && b < n_batches; b++) {
         cnn_tensor images;
         const int32_t *labels;
         size_t n;
@@ -100,8 +108,8 @@ cnn_status classifier_evaluate(cnn_context *ctx, const cnn_graph *graph,
         if (st != CNN_OK)
             break;
         logits = cnn_exec_output(ex, head->logits_layer);
-        loss_sum += cnn_softmax_xent(logits->data, labels, (int64_t)n,
-                                     head->classes, NULL, NULL) * (double)n;
+        part->batch_loss[b] = cnn_softmax_xent(logits->data, labels, (int64_t)n,
+                                               head->classes, NULL, NULL) * (double)n;
         for (size_t i = 0; i < n; i++) {
             const float *z = logits->data + i * (size_t)head->classes;
             int64_t best = 0;
@@ -109,18 +117,60 @@ cnn_status classifier_evaluate(cnn_context *ctx, const cnn_graph *graph,
                 if (z[c] > z[best])
                     best = c;
             r->confusion[labels[i] * head->classes + best]++;
-            top1 += best == labels[i];
-            top5 += in_top_k(z, head->classes, labels[i], 5);
+            part->top1 += best == labels[i];
+            part->top5 += in_top_k(z, head->classes, labels[i], 5);
         }
         r->count += n;
     }
     cnn_exec_destroy(ex);
     cnn_loader_destroy(loader);
-    if (st != CNN_OK)
-        return st;
+    return st;
+}
+
+void eval_result_finish(eval_result *r, const double *batch_loss,
+                        size_t n_batches, size_t top1, size_t top5)
+{
+    double loss_sum = 0.0;
+    /* Batch after batch, as one process adds them. */
+    for (size_t b = 0; b < n_batches; b++)
+        loss_sum += batch_loss[b];
     r->loss = r->count ? loss_sum / (double)r->count : NAN;
     r->top1 = r->count ? (double)top1 / (double)r->count : 0.0;
     r->top5 = r->count ? (double)top5 / (double)r->count : 0.0;
+}
+
+size_t classifier_batch_count(const cnn_dataset *ds, size_t batch)
+{
+    return (cnn_dataset_size(ds) + batch - 1) / batch;
+}
+
+cnn_status classifier_evaluate(cnn_context *ctx, const cnn_graph *graph,
+                               cnn_params *params, const classifier_head *head,
+                               const cnn_dataset *ds, size_t batch,
+                               eval_result *r)
+{
+    size_t n_batches = classifier_batch_count(ds, batch);
+    eval_part part;
+    cnn_status st;
+
+    memset(&part, 0, sizeof part);
+    st = eval_result_init(ctx, head, &part.result);
+    part.batch_loss = calloc(n_batches + 1, sizeof *part.batch_loss);
+    if (st == CNN_OK && !part.batch_loss)
+        st = cnn_context_fail(ctx, CNN_ERR_NOMEM, "out of memory");
+    if (st == CNN_OK)
+        st = classifier_evaluate_batches(ctx, graph, params, head, ds, batch, 0,
+                                         n_batches, &part);
+    if (st == CNN_OK)
+        eval_result_finish(&part.result, part.batch_loss, n_batches, part.top1,
+                           part.top5);
+    free(part.batch_loss);
+    if (st != CNN_OK) {
+        eval_result_free(&part.result);
+        memset(r, 0, sizeof *r);
+        return st;
+    }
+    *r = part.result;
     return CNN_OK;
 }
 

@@ -45,4 +45,28 @@ cnn_status classifier_evaluate(cnn_context *ctx, const cnn_graph *graph,
                                eval_result *result);
 void eval_result_free(eval_result *result);
 
+/* The pieces classifier_evaluate is made of, for splitting the work across
+ * processes (dist/dist_eval.c) with the same result as one process. */
+typedef struct eval_part {
+    eval_result result; /* count and confusion accumulate here */
+    double *batch_loss; /* per batch evaluated: mean loss x images */
+    size_t top1, top5;  /* hits */
+} eval_part;
+
+/* Batches of `batch` images in dataset order. */
+size_t classifier_batch_count(const cnn_dataset *ds, size_t batch);
+/* Zeroed result with a confusion matrix for head's classes. */
+cnn_status eval_result_init(cnn_context *ctx, const classifier_head *head,
+                            eval_result *result);
+/* Evaluates batches first_batch .. first_batch + n_batches - 1, writing
+ * part->batch_loss[0 .. n_batches-1] and adding to the rest of part. */
+cnn_status classifier_evaluate_batches(cnn_context *ctx, const cnn_graph *graph,
+                                       cnn_params *params, const classifier_head *head,
+                                       const cnn_dataset *ds, size_t batch,
+                                       size_t first_batch, size_t n_batches,
+                                       eval_part *part);
+/* Mean loss (batch losses added in order), top-1 and top-5 from counts. */
+void eval_result_finish(eval_result *result, const double *batch_loss,
+                        size_t n_batches, size_t top1, size_t top5);
+
 #endif

@@ -7,6 +7,7 @@
 #include "classifier.h"
 #include "cli.h"
 #include "commands.h"
+#include "dist/dist_eval.h"
 #include "model.h"
 
 static const char eval_usage[] =
@@ -123,7 +124,13 @@ int cmd_eval(int argc, char **argv)
     classifier_head head;
     cnn_dataset *ds = NULL;
     eval_result r = {0};
+    int failed;
+    /* Under mpirun each rank evaluates a run of whole batches (same result
+     * as one process); only rank 0 is heard. */
+    dist_comm *comm = dist_open("eval", &failed);
 
+    if (failed)
+        return CLI_FAIL;
     cli_common_init(&common, "eval", eval_usage);
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -154,9 +161,16 @@ int cmd_eval(int argc, char **argv)
             classifier_head_find(ctx, m.graph, &head) != CNN_OK ||
             (in = cnn_graph_input_shape(m.graph),
              cnn_dataset_open(ctx, data, &in, &ds)) != CNN_OK ||
-            classifier_check_data(ctx, m.graph, &head, ds) != CNN_OK ||
-            classifier_evaluate(ctx, m.graph, m.params, &head, ds, (size_t)batch, &r) != CNN_OK) {
+            classifier_check_data(ctx, m.graph, &head, ds) != CNN_OK)
             code = cli_fail(&common, ctx);
+        code = dist_agree(comm, "eval", code, code ? cnn_context_message(ctx) : NULL);
+        if (code != CLI_OK) {
+            /* said above */
+        } else if (dist_evaluate(comm, ctx, m.graph, m.params, &head, ds, (size_t)batch,
+                                 &r) != CNN_OK) {
+            code = cli_fail(&common, ctx);
+        } else if (comm && comm->rank != 0) {
+            /* rank 0 reports */
         } else if (json) {
             if (!print_json(&r, ds))
                 code = cli_failf(&common, "out of memory");
@@ -168,5 +182,6 @@ int cmd_eval(int argc, char **argv)
     cnn_dataset_destroy(ds);
     model_close(&m);
     cnn_context_destroy(ctx);
+    dist_close(comm);
     return code;
 }

@@ -13,6 +13,7 @@
 #include "cnn/exec.h"
 #include "cnn/io.h"
 #include "commands.h"
+#include "dist/dist_eval.h"
 #include "linear_classes.h"
 #include "model.h"
 
@@ -42,11 +43,13 @@ enum {
     OPT_BATCH
 };
 
-/* Runs the dataset through layers 0..layer and copies that layer's output
- * into rows; labels from the dataset. */
+/* Runs batches first_batch .. first_batch + n_batches - 1 of the dataset
+ * through layers 0..layer and copies that layer's output into rows; labels
+ * from the dataset. */
 static cnn_status extract(cnn_context *ctx, model *m, int32_t layer,
-                          const cnn_dataset *ds, size_t batch, float *rows,
-                          size_t width, int32_t *labels)
+                          const cnn_dataset *ds, size_t batch, size_t first_batch,
+                          size_t n_batches, float *rows, size_t width,
+                          int32_t *labels)
 {
     cnn_exec *ex = NULL;
     cnn_loader *loader = NULL;
@@ -63,8 +66,8 @@ static cnn_status extract(cnn_context *ctx, model *m, int32_t layer,
     if (st == CNN_OK)
         st = cnn_exec_create(ctx, m->graph, m->params, &eo, &ex);
     if (st == CNN_OK)
-        st = cnn_loader_begin_epoch(loader, 0);
-    while (st == CNN_OK) {
+        st = cnn_loader_set_position(loader, 0, first_batch);
+    for (size_t b = 0; st == CNN_OK && b < n_batches; b++) {
         cnn_tensor images;
         const int32_t *batch_labels;
         size_t n;
@@ -157,7 +160,13 @@ int cmd_features(int argc, char **argv)
     cnn_dataset *ds = NULL;
     float *rows = NULL;
     int32_t *labels = NULL;
+    int failed;
+    /* Under mpirun each rank extracts a run of whole batches and rank 0
+     * writes the rows of all, in dataset order. */
+    dist_comm *comm = dist_open("features", &failed);
 
+    if (failed)
+        return CLI_FAIL;
     cli_common_init(&common, "features", features_usage);
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -195,22 +204,26 @@ int cmd_features(int argc, char **argv)
     ctx = cli_context(&common);
     if (!ctx)
         return CLI_FAIL;
-    if (model_open(ctx, argv[optind], weights, 0, &m) != CNN_OK) {
+    if (model_open(ctx, argv[optind], weights, 0, &m) != CNN_OK)
         code = cli_fail(&common, ctx);
+    if (dist_agree(comm, "features", code, code ? cnn_context_message(ctx) : NULL) != CLI_OK) {
+        code = CLI_FAIL;
         goto done;
     }
     {
         int32_t layer = cnn_graph_find_layer(m.graph, layer_name);
         cnn_shape in = cnn_graph_input_shape(m.graph);
         cnn_layer_info info;
-        size_t n, width;
+        size_t n, width, first, mine, *counts = NULL;
         cnn_tensor ft;
         if (layer < 0) {
             code = cli_failf(&common, "%s: no layer named '%s'", argv[optind], layer_name);
             goto done;
         }
-        if (cnn_dataset_open(ctx, data, &in, &ds) != CNN_OK) {
+        if (cnn_dataset_open(ctx, data, &in, &ds) != CNN_OK)
             code = cli_fail(&common, ctx);
+        if (dist_agree(comm, "features", code, code ? cnn_context_message(ctx) : NULL) != CLI_OK) {
+            code = CLI_FAIL;
             goto done;
         }
         cnn_graph_layer_info(m.graph, (size_t)layer, &info);
@@ -222,9 +235,36 @@ int cmd_features(int argc, char **argv)
             code = cli_failf(&common, "out of memory for %zu x %zu features", n, width);
             goto done;
         }
-        if (extract(ctx, &m, layer, ds, (size_t)batch, rows, width, labels) != CNN_OK) {
-            code = cli_fail(&common, ctx);
-            goto done;
+        {
+            size_t n_batches = classifier_batch_count(ds, (size_t)batch);
+            cnn_status st;
+            mine = dist_batch_range(comm, n_batches, &first);
+            /* This rank's rows go after those of the ranks before it. */
+            st = extract(ctx, &m, layer, ds, (size_t)batch, first, mine,
+                         rows + first * (size_t)batch * width, width,
+                         labels + first * (size_t)batch);
+            if (dist_any_failed(comm, ctx, "features", st)) {
+                code = cli_fail(&common, ctx);
+                goto done;
+            }
+        }
+        if (dist_active(comm)) {
+            /* Every rank knows every rank's rows: whole batches, in order. */
+            counts = calloc((size_t)comm->size, sizeof *counts);
+            if (!counts) {
+                dist_say(comm, "features", "out of memory");
+                comm->abort(comm, CLI_FAIL);
+            }
+            for (int r = 0; r < comm->size; r++) {
+                size_t r_first;
+                counts[r] = dist_item_range(r, comm->size, n, (size_t)batch, &r_first);
+            }
+            comm->gather(comm, rows + first * (size_t)batch * width, counts,
+                         width * sizeof *rows, rows);
+            comm->gather(comm, labels + first * (size_t)batch, counts, sizeof *labels, labels);
+            free(counts);
+            if (comm->rank != 0)
+                goto done; /* rank 0 writes */
         }
         ft.shape = cnn_shape2((int64_t)n, (int64_t)width);
         ft.data = rows;
@@ -248,5 +288,6 @@ done:
     cnn_dataset_destroy(ds);
     model_close(&m);
     cnn_context_destroy(ctx);
+    dist_close(comm);
     return code;
 }

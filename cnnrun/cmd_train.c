@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "dist/comm.h"
 #include "trainer.h"
 #include "train_config.h"
 
@@ -78,8 +79,13 @@ int cmd_train(int argc, char **argv)
     train_config cfg;
     cnn_graph *probe = NULL;
     cnn_context *ctx;
-    int opt, index, code;
+    int opt, index, code, failed;
+    /* Under mpirun: one rank of a data-parallel job (docs/distributed.md);
+     * from here on only rank 0 is heard. */
+    dist_comm *comm = dist_open("train", &failed);
 
+    if (failed)
+        return CLI_FAIL;
     cli_common_init(&common, "train", train_usage);
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", options, &index)) != -1) {
@@ -124,10 +130,11 @@ int cmd_train(int argc, char **argv)
         code = CLI_USAGE;
         goto done;
     }
-    code = trainer_run(ctx, argv[optind], &cfg, common.quiet);
+    code = trainer_run(ctx, argv[optind], &cfg, common.quiet, comm);
 done:
     /* cfg may point into the probe graph's settings until here. */
     cnn_graph_destroy(probe);
     cnn_context_destroy(ctx);
+    dist_close(comm);
     return code;
 }

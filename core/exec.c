@@ -61,6 +61,9 @@ struct cnn_exec {
     int last_training;
     cnn_tensor input; /* the last forward's input, borrowed */
     int *direct;      /* per input slot: gradient written in place */
+    cnn_exec_layer_hook backward_hook; /* may be NULL */
+    void *backward_hook_user;
+    int64_t sample_offset; /* first sample of the pass in a larger batch */
 };
 
 static float *alloc_floats(size_t n)
@@ -378,9 +381,13 @@ static int layer_training(const cnn_layer_info *li, int training)
     return training && li->trainable;
 }
 
-static uint64_t layer_seed(uint64_t seed, size_t l)
+/* With a sample offset the seed moves by the elements of the samples
+ * before this part, as cnn_uniform_hash's index would (cnn/layer.h). */
+static uint64_t layer_seed(const cnn_exec *ex, uint64_t seed, size_t l)
 {
-    return cnn_rng_mix(seed ^ (0x9e3779b97f4a7c15ull * (uint64_t)(l + 1)));
+    uint64_t s = cnn_rng_mix(seed ^ (0x9e3779b97f4a7c15ull * (uint64_t)(l + 1)));
+    return s + 0x9e3779b97f4a7c15ull * (uint64_t)ex->sample_offset *
+                   (uint64_t)ex->sample_floats[l];
 }
 
 static void layer_params(cnn_exec *ex, size_t l, cnn_tensor **values,
@@ -445,7 +452,7 @@ cnn_status cnn_exec_forward(cnn_exec *ex, const cnn_tensor *input,
         args.n_params = li->n_params;
         args.output = &ex->views[l];
         args.training = layer_training(li, training);
-        args.seed = layer_seed(seed, l);
+        args.seed = layer_seed(ex, seed, l);
         args.env = &ex->env;
         message[0] = '\0';
         {
@@ -525,7 +532,7 @@ static cnn_status backward_layer(cnn_exec *ex, size_t l)
     args.n_params = li->n_params;
     args.param_grads = li->trainable ? grads : NULL;
     args.training = layer_training(li, ex->last_training);
-    args.seed = layer_seed(ex->last_seed, l);
+    args.seed = layer_seed(ex, ex->last_seed, l);
     args.env = &ex->env;
     message[0] = '\0';
     {
@@ -593,10 +600,24 @@ cnn_status cnn_exec_backward(cnn_exec *ex, const cnn_tensor *output_grad,
         if (!ex->need_grad[l] || !ex->grad_ready[l])
             continue;
         st = backward_layer(ex, l);
+        if (st == CNN_OK && ex->backward_hook)
+            st = ex->backward_hook(ex->backward_hook_user, l);
         if (st != CNN_OK)
             return st;
     }
     return CNN_OK;
+}
+
+void cnn_exec_set_backward_hook(cnn_exec *ex, cnn_exec_layer_hook hook,
+                                void *user)
+{
+    ex->backward_hook = hook;
+    ex->backward_hook_user = user;
+}
+
+void cnn_exec_set_sample_offset(cnn_exec *ex, int64_t offset)
+{
+    ex->sample_offset = offset;
 }
 
 size_t cnn_exec_memory_bytes(const cnn_exec *ex)

@@ -13,6 +13,7 @@ packages=(
   valgrind python3
   libprotobuf-c-dev protobuf-c-compiler libonnx-dev
   clang libclang-rt-14-dev
+  openmpi-bin libopenmpi-dev
 )
 if [ "${1:-}" = "--with-reference" ]; then
   packages+=(python3-torch python3-numpy darknet python3-pil)

@@ -33,6 +33,8 @@ struct cnn_loader {
     size_t batch;
     uint64_t seed;
     int shuffle, drop_last, flip;
+    size_t shard, shards; /* shards >= 1 */
+    size_t last_total, last_offset; /* of the part last handed out */
     int32_t crop_padding;
     float lut[3][256]; /* byte value to normalised float, per channel */
     size_t sample_elems;
@@ -124,9 +126,18 @@ static size_t batch_len(const cnn_loader *L, size_t b)
     return n < L->batch ? n : L->batch;
 }
 
+/* This loader's part of batch b: its first sample and length. */
+static size_t part_range(const cnn_loader *L, size_t b, size_t *offset)
+{
+    size_t n = batch_len(L, b), base = n / L->shards, extra = n % L->shards;
+    *offset = L->shard * base + (L->shard < extra ? L->shard : extra);
+    return base + (L->shard < extra);
+}
+
 static void fill_batch(const cnn_loader *L, size_t b, batch_buffer *buf)
 {
-    size_t start = b * L->batch, n = batch_len(L, b);
+    size_t offset, n = part_range(L, b, &offset);
+    size_t start = b * L->batch + offset;
     for (size_t j = 0; j < n; j++) {
         size_t index = L->order[start + j];
         buf->labels[j] = L->ds->labels[index];
@@ -214,6 +225,10 @@ cnn_status cnn_loader_create(cnn_context *ctx, const cnn_dataset *ds,
                             "loader: std[%d] = %g must be finite and > 0",
                             (int)c, (double)opts->std[c]);
     }
+    if (opts->shards > 1 && opts->shard >= opts->shards)
+        return cnn_fail(ctx, CNN_ERR_INVALID,
+                        "loader: part %zu of %zu does not exist", opts->shard,
+                        opts->shards);
     per_batch = opts->batch < ds->count ? opts->batch : ds->count;
     if (!cnn_data_mul(ds->sample_bytes, per_batch, &elems) ||
         elems > SIZE_MAX / sizeof(float))
@@ -237,6 +252,8 @@ cnn_status cnn_loader_create(cnn_context *ctx, const cnn_dataset *ds,
     L->drop_last = opts->drop_last != 0;
     L->flip = opts->flip != 0;
     L->crop_padding = opts->crop_padding;
+    L->shards = opts->shards ? opts->shards : 1;
+    L->shard = opts->shard;
     L->sample_elems = ds->sample_bytes;
     L->batches = L->drop_last ? ds->count / L->batch
                               : ds->count / L->batch +
@@ -312,6 +329,13 @@ const size_t *cnn_loader_order(const cnn_loader *L)
     return L->started ? L->order : NULL;
 }
 
+void cnn_loader_last_part(const cnn_loader *L, size_t *batch_size,
+                          size_t *offset)
+{
+    *batch_size = L->last_total;
+    *offset = L->last_offset;
+}
+
 cnn_status cnn_loader_set_position(cnn_loader *L, uint64_t epoch,
                                    size_t batch_index)
 {
@@ -360,6 +384,8 @@ cnn_status cnn_loader_next(cnn_loader *L, cnn_tensor *images,
         images->data = NULL;
         *labels = NULL;
         *count = 0;
+        L->last_total = 0;
+        L->last_offset = 0;
         return CNN_OK;
     }
     wait_idle(L);
@@ -369,7 +395,8 @@ cnn_status cnn_loader_next(cnn_loader *L, cnn_tensor *images,
         which = L->free_buf;
         fill_batch(L, b, &L->buf[which]);
     }
-    n = batch_len(L, b);
+    n = part_range(L, b, &L->last_offset);
+    L->last_total = batch_len(L, b);
     L->free_buf = 1 - which;
     L->next_batch = b + 1;
     queue_batch(L, b + 1);

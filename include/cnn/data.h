@@ -134,6 +134,15 @@ typedef struct cnn_loader_options {
                           * thread (light, memory-bound work); if the
                           * thread cannot start, loading stays in the
                           * foreground with a warning to the logger */
+    /* Split every batch into `shards` consecutive parts (0 or 1: whole
+     * batches) and hand out only part `shard`, for data-parallel training:
+     * the batches, their order and each sample's augmentation stay those of
+     * the whole batch. A batch of n samples gives the first n % shards parts
+     * one sample more than the others; a part may be empty (count 0 from
+     * cnn_loader_next before the epoch's end: count batches with
+     * cnn_loader_batch_count). */
+    size_t shard;
+    size_t shards;
 } cnn_loader_options;
 
 /* Defaults: batch 1, seed 0, shuffle off, drop_last off, no augmentation,
@@ -172,6 +181,10 @@ cnn_status cnn_loader_set_position(cnn_loader *loader, uint64_t epoch,
  * epoch was begun. */
 cnn_status cnn_loader_next(cnn_loader *loader, cnn_tensor *images,
                            const int32_t **labels, size_t *count);
+/* Where the part last returned by cnn_loader_next lies in its whole batch:
+ * the whole batch's size and the part's first sample (0 without shards). */
+void cnn_loader_last_part(const cnn_loader *loader, size_t *batch_size,
+                          size_t *offset);
 /* Dataset indices of the current epoch in visiting order (size of the
  * dataset); owned by the loader, valid until the next begin/set_position.
  * NULL before the first epoch is begun. */

@@ -54,6 +54,25 @@ const cnn_tensor *cnn_exec_output(const cnn_exec *exec, size_t layer);
 cnn_status cnn_exec_backward(cnn_exec *exec, const cnn_tensor *output_grad,
                              size_t from_layer, int skip_from);
 
+/* Called by cnn_exec_backward after each layer's backward, with the layer
+ * index; from then on that layer's parameter gradients are final for this
+ * pass (backward visits layers in decreasing index order, so every layer
+ * above it is done too). A host can start using them while the layers below
+ * are still running, e.g. to reduce gradients across processes. A status
+ * other than CNN_OK stops backward and is returned from it (the hook sets
+ * the context's message). NULL removes the hook. */
+typedef cnn_status (*cnn_exec_layer_hook)(void *user, size_t layer);
+void cnn_exec_set_backward_hook(cnn_exec *exec, cnn_exec_layer_hook hook,
+                                void *user);
+
+/* Declares that the next forward passes get samples [offset, offset + n) of
+ * a larger batch (0 by default). Stochastic layers then draw what they would
+ * for those samples in a pass over the whole batch: the executor moves each
+ * layer's seed by offset x (output elements per sample) steps of
+ * cnn_uniform_hash's index (see cnn/layer.h), so a batch split across
+ * processes keeps the dropout masks of the unsplit batch. */
+void cnn_exec_set_sample_offset(cnn_exec *exec, int64_t offset);
+
 /* Peak bytes held in activations, gradients and workspace. */
 size_t cnn_exec_memory_bytes(const cnn_exec *exec);
 

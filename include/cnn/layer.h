@@ -347,7 +347,12 @@ typedef const cnn_layer_descriptor *(*cnn_layer_entry_fn)(void);
 /* ---- Helpers for plugin code -------------------------------------------- */
 
 /* Deterministic uniform number in [0, 1) from a seed and an element index:
- * stateless, so backward can recompute forward's random choices. */
+ * stateless, so backward can recompute forward's random choices. A
+ * stochastic layer should draw element i of its output (flat index, batch
+ * included) as cnn_uniform_hash(args->seed, i): a host that splits a batch
+ * across processes then passes seed + 0x9e3779b97f4a7c15 * (first element)
+ * so each part draws exactly what the whole batch would
+ * (cnn_exec_set_sample_offset). */
 static inline float cnn_uniform_hash(uint64_t seed, uint64_t index)
 {
     uint64_t z = seed + 0x9e3779b97f4a7c15ull * (index + 1);

@@ -442,3 +442,58 @@ Test(loader, errors)
     cnn_loader_destroy(NULL);
     cnn_dataset_destroy(NULL);
 }
+
+/* Data-parallel parts: shards 0..k-1 of every batch, put side by side, are
+ * the whole batch (same samples, labels and augmentation, in order), split
+ * as documented (first n % k parts one larger, empty parts in a batch of
+ * fewer samples than parts), and cnn_loader_last_part says where each lies. */
+Test(loader, shards_are_the_whole_batch)
+{
+    const size_t batch = 9; /* BIG = 203 = 22 x 9 + 5: last batch of 5 */
+    for (size_t k = 2; k <= 7; k += 5) { /* 7 parts: the last batch has empty ones */
+        cnn_loader_options o;
+        cnn_loader *whole, *part[7];
+        size_t elems = 3 * BIG_SIDE * BIG_SIDE;
+        cnn_loader_options_init(&o);
+        o.batch = batch;
+        o.seed = 5;
+        o.shuffle = 1;
+        o.flip = 1;
+        o.crop_padding = 2;
+        cr_assert_eq(cnn_loader_create(ctx, big, &o, &whole), CNN_OK);
+        cr_assert_eq(cnn_loader_begin_epoch(whole, 3), CNN_OK);
+        for (size_t s = 0; s < k; s++) {
+            o.shard = s;
+            o.shards = k;
+            cr_assert_eq(cnn_loader_create(ctx, big, &o, &part[s]), CNN_OK);
+            cr_assert_eq(cnn_loader_batch_count(part[s]), cnn_loader_batch_count(whole));
+            cr_assert_eq(cnn_loader_begin_epoch(part[s], 3), CNN_OK);
+        }
+        for (size_t b = 0; b < cnn_loader_batch_count(whole); b++) {
+            cnn_tensor wi, pi;
+            const int32_t *wl, *pl;
+            size_t wn, pn, total, offset, at = 0;
+            cr_assert_eq(cnn_loader_next(whole, &wi, &wl, &wn), CNN_OK);
+            for (size_t s = 0; s < k; s++) {
+                size_t want = wn / k + (s < wn % k);
+                cr_assert_eq(cnn_loader_next(part[s], &pi, &pl, &pn), CNN_OK);
+                cnn_loader_last_part(part[s], &total, &offset);
+                cr_assert_eq(pn, want, "batch %zu part %zu of %zu: %zu samples, want %zu",
+                             b, s, k, pn, want);
+                cr_assert_eq(total, wn);
+                cr_assert_eq(offset, at);
+                if (pn) {
+                    cr_assert_eq(memcmp(pl, wl + at, pn * sizeof *pl), 0);
+                    cr_assert_eq(memcmp(pi.data, wi.data + at * elems,
+                                        pn * elems * sizeof(float)), 0,
+                                 "batch %zu part %zu: samples differ", b, s);
+                }
+                at += pn;
+            }
+            cr_assert_eq(at, wn);
+        }
+        for (size_t s = 0; s < k; s++)
+            cnn_loader_destroy(part[s]);
+        cnn_loader_destroy(whole);
+    }
+}
