@@ -24,6 +24,13 @@ expect_total lenet5-32.yaml 61,706 61,706
 expect_total lenet5-classic.yaml 61,706 61,706
 expect_total alexnet.yaml 62,378,344 62,378,344
 expect_total vgg16.yaml 138,357,544 138,357,544
+# torchvision's counts; batch norm's running statistics are kept beside the
+# weights but are not parameters (torchvision counts them as buffers).
+for net in "resnet18.yaml 11,689,512" "mobilenetv2.yaml 3,504,872" "squeezenet1_1.yaml 1,235,496"; do
+  set -- $net
+  out=$("$cnnrun" summary "$root/graphs/$1" 2>&1)
+  grep -qx "Trainable params: $2" <<<"$out"; check "$1 trainable params $2 (torchvision's)" $?
+done
 # VGG-16 without its classifier: the backbone of the VGG head, all frozen.
 out=$("$cnnrun" summary "$root/graphs/heads/vgg16-head.yaml")
 grep -qx "Non-trainable params: 14,714,688" <<<"$out"; check "vgg16 convolutional part 14,714,688" $?
