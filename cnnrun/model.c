@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cnn/io.h"
+#include "class_match.h"
 #include "model.h"
 
 /* Appends name to a comma-separated list, with "..." once it is long. */
@@ -60,24 +61,96 @@ static cnn_status load_backbone(cnn_context *ctx, model *m, const char *path)
     return st;
 }
 
-/* Keeps the class names a weights file carries, if it carries any. */
-static void take_class_names(model *m, const cnn_tensor_file *file)
+char **model_read_class_names(const cnn_tensor_file *file, size_t *count)
 {
     const char *text = cnn_tensor_file_metadata(file, "classes");
     json_t *array;
+    char **names;
     size_t n;
+    *count = 0;
     if (!text || !(array = json_loads(text, 0, NULL)))
-        return;
+        return NULL;
     n = json_is_array(array) ? json_array_size(array) : 0;
-    m->class_names = n ? calloc(n, sizeof *m->class_names) : NULL;
-    for (size_t i = 0; m->class_names && i < n; i++) {
+    names = n ? calloc(n, sizeof *names) : NULL;
+    for (size_t i = 0; names && i < n; i++) {
         const char *name = json_string_value(json_array_get(array, i));
-        m->class_names[i] = strdup(name ? name : "");
-        if (!m->class_names[i])
+        names[i] = strdup(name ? name : "");
+        if (!names[i])
             break;
-        m->n_class_names = i + 1;
+        *count = i + 1;
     }
     json_decref(array);
+    return names;
+}
+
+void model_free_class_names(char **names, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* The graph's declared classes win over the weights' stored ones. */
+static void take_class_names(model *m, const cnn_tensor_file *file,
+                             const char *weights_path)
+{
+    size_t declared = cnn_graph_class_count(m->graph);
+    if (declared) {
+        m->class_names = calloc(declared, sizeof *m->class_names);
+        for (size_t i = 0; m->class_names && i < declared; i++) {
+            m->class_names[i] = strdup(cnn_graph_class_name(m->graph, i));
+            if (!m->class_names[i])
+                break;
+            m->n_class_names = i + 1;
+        }
+        snprintf(m->class_source, sizeof m->class_source, "graph %s",
+                 cnn_graph_path(m->graph));
+        return;
+    }
+    if (!file)
+        return;
+    m->class_names = model_read_class_names(file, &m->n_class_names);
+    if (m->n_class_names)
+        snprintf(m->class_source, sizeof m->class_source, "weights %s",
+                 weights_path);
+}
+
+/* A checkpoint is weights plus optimiser state ("optim.*") and position
+ * metadata: accepted wherever weights are, its optimiser state left out. */
+static int is_checkpoint(const cnn_tensor_file *file)
+{
+    const char *format = cnn_tensor_file_metadata(file, "format");
+    return format && strncmp(format, "cnnrun-checkpoint-", 18) == 0;
+}
+
+/* Exact loading, but a checkpoint's optimiser tensors are not parameters. */
+static cnn_status load_weights(cnn_context *ctx, model *m,
+                               const cnn_tensor_file *file, const char *path)
+{
+    size_t extra = 0;
+    cnn_status st;
+    if (!is_checkpoint(file))
+        return cnn_params_load_file(ctx, m->params, file, CNN_PARAMS_EXACT, NULL);
+    for (size_t i = 0; i < cnn_tensor_file_count(file); i++) {
+        const char *name = cnn_tensor_file_at(file, i)->name;
+        if (cnn_params_find(m->params, name) >= 0)
+            continue;
+        if (strncmp(name, "optim.", 6) != 0)
+            return cnn_context_fail(ctx, CNN_ERR_FORMAT,
+                                    "%s: unexpected tensor '%s' (not a parameter of "
+                                    "graph '%s')", path, name,
+                                    cnn_graph_name(m->graph));
+        extra++;
+    }
+    st = cnn_params_load_file(ctx, m->params, file, CNN_PARAMS_ALLOW_EXTRA, NULL);
+    if (st == CNN_OK) {
+        m->from_checkpoint = 1;
+        cnn_context_log(ctx, CNN_LOG_INFO,
+                        "%s is a training checkpoint: its weights are used, "
+                        "its optimiser state (%zu tensors) is ignored",
+                        path, extra);
+    }
+    return st;
 }
 
 char *model_classes_json(const char *const *names, size_t count)
@@ -115,13 +188,14 @@ cnn_status model_open(cnn_context *ctx, const char *graph_path,
         cnn_tensor_file *file = NULL;
         st = cnn_safetensors_read(ctx, weights_path, &file);
         if (st == CNN_OK)
-            st = cnn_params_load_file(ctx, m->params, file, CNN_PARAMS_EXACT,
-                                      NULL);
+            st = load_weights(ctx, m, file, weights_path);
         if (st == CNN_OK)
-            take_class_names(m, file);
+            take_class_names(m, file, weights_path);
         cnn_tensor_file_destroy(file);
         if (st != CNN_OK)
             goto fail;
+    } else {
+        take_class_names(m, NULL, NULL);
     }
     return CNN_OK;
 fail:
@@ -131,10 +205,15 @@ fail:
 
 void model_close(model *m)
 {
-    for (size_t i = 0; i < m->n_class_names; i++)
-        free(m->class_names[i]);
-    free(m->class_names);
+    model_free_class_names(m->class_names, m->n_class_names);
     cnn_params_destroy(m->params);
     cnn_graph_destroy(m->graph);
     memset(m, 0, sizeof *m);
+}
+
+void model_class_view(const model *m, class_names *out)
+{
+    out->names = (const char *const *)m->class_names;
+    out->count = m->n_class_names;
+    out->source = m->class_source;
 }
