@@ -251,7 +251,8 @@ int cmd_plot(int argc, char **argv)
     ctx = cli_context(&common);
     if (!ctx)
         code = CLI_FAIL;
-    else if (cnn_atomic_file_write_all(ctx, out, svg, svg_size) != CNN_OK)
+    else if (cli_make_parent_dirs(ctx, out) != CNN_OK ||
+             cnn_atomic_file_write_all(ctx, out, svg, svg_size) != CNN_OK)
         code = cli_fail(&common, ctx);
     else if (!common.quiet)
         fprintf(stderr, "cnnrun plot: wrote %s (%zu epochs)\n", out, s.n);

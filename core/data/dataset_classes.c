@@ -2,6 +2,7 @@
 /* Datasets seen against a model: relabelling to the model's class names
  * (by name or by position), and the stratified hold-out of --val-split. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,13 +171,32 @@ cnn_status cnn_dataset_split(cnn_context *ctx, const cnn_dataset *ds,
     if (st == CNN_OK) {
         for (size_t i = 0; i < n; i++)
             count[ds->labels[i]]++;
-        /* Each class gives its share, rounded, but keeps one item to train
-         * on; the last items of the class (in the dataset's order) go. */
+        /* Each class gives its share: round(fraction x n) items in all,
+         * shared by largest remainders, each class keeping one item to
+         * train on; the last items of the class (dataset order) go. */
+        size_t target = (size_t)floor(fraction * (double)n + 0.5), given = 0;
         for (size_t c = 0; c < ds->n_classes; c++) {
-            held[c] = (size_t)floor(fraction * (double)count[c] + 0.5);
+            held[c] = (size_t)floor(fraction * (double)count[c]);
+            given += held[c];
+        }
+        while (given < target) {
+            size_t best = SIZE_MAX;
+            double best_rest = -1.0;
+            for (size_t c = 0; c < ds->n_classes; c++) {
+                double rest = fraction * (double)count[c] - (double)held[c];
+                if (held[c] + 1 < count[c] && rest > best_rest) {
+                    best_rest = rest;
+                    best = c;
+                }
+            }
+            if (best == SIZE_MAX)
+                break;
+            held[best]++;
+            given++;
+        }
+        for (size_t c = 0; c < ds->n_classes; c++)
             if (held[c] >= count[c] && count[c] > 0)
                 held[c] = count[c] - 1;
-        }
         for (size_t i = 0; i < n; i++) {
             int32_t c = ds->labels[i];
             if (seen[c]++ >= count[c] - held[c])

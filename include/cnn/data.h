@@ -129,9 +129,10 @@ cnn_status cnn_dataset_map_classes(cnn_context *ctx, cnn_dataset *ds,
                                    int by_name);
 
 /* Splits ds into two new datasets, as Keras's validation_split but
- * stratified: each class's last round(fraction x its size) items in the
- * dataset's order (at least one item of each class stays for training)
- * go to *val, the rest to *train, keeping their order. Both have ds's
+ * stratified: round(fraction x size) items go to *val, each class giving
+ * its share (floor, then the largest remainders; at least one item of each
+ * class stays for training), taken from the class's last items in the
+ * dataset's order; the rest go to *train, keeping their order. Both have ds's
  * classes; ds is unchanged. Fails when fraction is not in (0, 1) or no
  * item is held out. */
 cnn_status cnn_dataset_split(cnn_context *ctx, const cnn_dataset *ds,
