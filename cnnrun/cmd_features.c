@@ -19,8 +19,10 @@ static const char features_usage[] =
     "Usage: cnnrun features GRAPH --weights W --layer NAME --data SPEC\n"
     "                       --out F.npy [--labels L.npy] [--libsvm F.txt]\n"
     "Writes LAYER's output for every sample as one row of F [N, D]\n"
-    "(float32), and the samples' labels as L (int32; default: F with\n"
-    "'.labels.npy' for '.npy'). --libsvm also writes LIBSVM text\n"
+    "(float32), the samples' labels as L (int32; default: F with\n"
+    "'.labels.npy' for '.npy') and the data's class names, one per line\n"
+    "in label order, as F with '.classes.txt' (for `linear` and\n"
+    "`predict --labels`). --libsvm also writes LIBSVM text\n"
     "('label index:value ...', indices from 1, zeros left out).\n\n"
     "  --weights FILE    weights (safetensors)\n"
     "  --layer NAME      the layer whose output are the features\n"
@@ -106,6 +108,33 @@ static int write_libsvm(const cli_common *common, cnn_context *ctx,
         return cli_failf(common, "out of memory for the LIBSVM text");
     }
     /* Temporary name, fsync, rename: a crash never leaves half a file. */
+    ok = cnn_atomic_file_write_all(ctx, path, text, size) == CNN_OK;
+    free(text);
+    return ok ? CLI_OK : cli_fail(common, ctx);
+}
+
+/* F.classes.txt: the dataset's class names, line i naming label i. */
+static int write_classes(const cli_common *common, cnn_context *ctx,
+                         const char *out, const cnn_dataset *ds)
+{
+    char path[4096];
+    size_t len = strlen(out);
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f;
+    int ok;
+    if (len > 4 && strcmp(out + len - 4, ".npy") == 0)
+        len -= 4;
+    snprintf(path, sizeof path, "%.*s.classes.txt", (int)len, out);
+    f = open_memstream(&text, &size);
+    if (!f)
+        return cli_failf(common, "out of memory for the class names");
+    for (size_t c = 0; c < cnn_dataset_class_count(ds); c++)
+        fprintf(f, "%s\n", cnn_dataset_class_name(ds, c));
+    if (fclose(f) != 0) {
+        free(text);
+        return cli_failf(common, "out of memory for the class names");
+    }
     ok = cnn_atomic_file_write_all(ctx, path, text, size) == CNN_OK;
     free(text);
     return ok ? CLI_OK : cli_fail(common, ctx);
@@ -213,6 +242,8 @@ int cmd_features(int argc, char **argv)
             code = cli_fail(&common, ctx);
             goto done;
         }
+        if ((code = write_classes(&common, ctx, out, ds)) != CLI_OK)
+            goto done;
         if (libsvm && (code = write_libsvm(&common, ctx, libsvm, rows, n, width, labels)) != CLI_OK)
             goto done;
         if (!common.quiet)
