@@ -181,7 +181,7 @@ cnn_status checkpoint_load(cnn_context *ctx, const char *path,
     cnn_tensor_file *f = NULL;
     checkpoint_position got;
     const char *format;
-    cnn_status st = cnn_safetensors_read(ctx, path, &f);
+    cnn_status st = model_read_weights(ctx, path, &f);
     if (st != CNN_OK)
         return st;
     format = cnn_tensor_file_metadata(f, "format");

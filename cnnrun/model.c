@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,49 @@ static void list_add(char *list, size_t size, size_t *count, const char *name)
     strcat(list, name);
 }
 
+cnn_status model_read_weights(cnn_context *ctx, const char *path,
+                              cnn_tensor_file **out)
+{
+    cnn_status st = cnn_safetensors_read(ctx, path, out);
+    unsigned char head[9];
+    FILE *f;
+    size_t got;
+    if (st != CNN_ERR_FORMAT || !(f = fopen(path, "rb")))
+        return st;
+    got = fread(head, 1, sizeof head, f);
+    fclose(f);
+    /* A safetensors file starts with an 8-byte length and then its JSON
+     * header's '{'; anything else is another format, whatever the length
+     * its first bytes would give. */
+    if (got < sizeof head || head[8] != '{') {
+        char why[1024];
+        snprintf(why, sizeof why, "%s", cnn_context_message(ctx));
+        return cnn_context_fail(ctx, CNN_ERR_FORMAT,
+                                "%s is not a safetensors file (cnnrun's weights and "
+                                "checkpoints are; the reader says: %s)",
+                                path, why);
+    }
+    return st;
+}
+
+/* Names a path written relative to a graph file the way a user can find
+ * it: as resolved, and as an absolute path when its folder exists. */
+static void describe_path(const char *path, char *out, size_t size)
+{
+    char dir[4096], real[4096];
+    const char *slash = strrchr(path, '/');
+    if (path[0] == '/' || !slash || (size_t)(slash - path) >= sizeof dir) {
+        snprintf(out, size, "%s", path);
+        return;
+    }
+    memcpy(dir, path, (size_t)(slash - path));
+    dir[slash - path] = '\0';
+    if (realpath(dir, real))
+        snprintf(out, size, "%s (that is, %s%s)", path, real, slash);
+    else
+        snprintf(out, size, "%s", path);
+}
+
 /* Loads the backbone's weights by name and says what happened to every
  * tensor: taken, dropped with the old head, or left newly initialised. */
 static cnn_status load_backbone(cnn_context *ctx, model *m, const char *path)
@@ -30,9 +74,14 @@ static cnn_status load_backbone(cnn_context *ctx, model *m, const char *path)
     cnn_tensor_file *file = NULL;
     char loaded[400] = "", dropped[400] = "", fresh[400] = "";
     size_t n_loaded = 0, n_dropped = 0, n_fresh = 0;
-    cnn_status st = cnn_safetensors_read(ctx, path, &file);
-    if (st != CNN_OK)
-        return st;
+    cnn_status st = model_read_weights(ctx, path, &file);
+    if (st != CNN_OK) {
+        char why[1024], where[4400];
+        snprintf(why, sizeof why, "%s", cnn_context_message(ctx));
+        describe_path(path, where, sizeof where);
+        return cnn_context_fail(ctx, st, "%s: backbone weights %s: %s",
+                                cnn_graph_path(m->graph), where, why);
+    }
     st = cnn_params_load_file(ctx, m->params, file,
                               CNN_PARAMS_ALLOW_MISSING | CNN_PARAMS_ALLOW_EXTRA,
                               NULL);
@@ -186,7 +235,7 @@ cnn_status model_open(cnn_context *ctx, const char *graph_path,
     }
     if (weights_path) {
         cnn_tensor_file *file = NULL;
-        st = cnn_safetensors_read(ctx, weights_path, &file);
+        st = model_read_weights(ctx, weights_path, &file);
         if (st == CNN_OK)
             st = load_weights(ctx, m, file, weights_path);
         if (st == CNN_OK)

@@ -37,6 +37,11 @@ struct class_names;
 /* The model's class names as class_match wants them (borrowed from m). */
 void model_class_view(const model *m, struct class_names *out);
 
+/* cnn_safetensors_read, but a file that is not safetensors at all (no
+ * JSON header after the length) is named as such. */
+cnn_status model_read_weights(cnn_context *ctx, const char *path,
+                              cnn_tensor_file **out);
+
 /* Reads the "classes" metadata of a weights or checkpoint file into a
  * malloc'd array of malloc'd names (*count of them); NULL/0 when absent. */
 char **model_read_class_names(const cnn_tensor_file *file, size_t *count);

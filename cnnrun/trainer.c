@@ -95,7 +95,7 @@ static int load_init(trainer *t)
     size_t first = cnn_params_layer_first(t->m.params, t->head.logits_layer, &count);
     int head_loaded = count > 0;
     const char *format;
-    if (cnn_safetensors_read(t->ctx, t->cfg->init, &file) != CNN_OK ||
+    if (model_read_weights(t->ctx, t->cfg->init, &file) != CNN_OK ||
         cnn_params_load_file(t->ctx, t->m.params, file,
                              CNN_PARAMS_ALLOW_MISSING | CNN_PARAMS_ALLOW_EXTRA,
                              &loaded) != CNN_OK) {
