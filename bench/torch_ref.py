@@ -36,6 +36,8 @@ import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 import yaml  # noqa: E402
 
+HERE_DIR = os.path.dirname(os.path.abspath(__file__))
+
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 
 
@@ -47,10 +49,42 @@ def pair(v, default=None):
     return (int(v), int(v))
 
 
+TORCHVISION_NETS = ("resnet18", "mobilenetv2", "squeezenet1_1")
+
+
+def build_torchvision(g):
+    """The graphs scripts/torchvision-graphs.py writes are torchvision's own
+    models: run those (not a re-creation), then the graph's softmax. The
+    shapes listed are those of the layers named after a torchvision module
+    (the rest, ReLU and add, have no module of their own)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(HERE_DIR), "scripts"))
+    import torchvision_nets as tv
+    c, h, w = (int(v) for v in g["input"]["shape"])
+    net = tv.build(g["name"])
+    shapes = {}
+    hooks = [m.register_forward_hook(
+        lambda m, i, o, n=tv.cnnrun_name(name + ".x").rsplit(".", 1)[0]:
+        shapes.__setitem__(n, tuple(o.shape[1:])))
+        for name, m in net.named_modules()
+        if isinstance(m, (nn.Conv2d, nn.BatchNorm2d, nn.Linear))]
+    with torch.no_grad():
+        net(torch.zeros((1, c, h, w)))
+    for hk in hooks:
+        hk.remove()
+    seq = nn.Sequential()
+    seq.add_module(g["name"], net)
+    seq.add_module("prob", nn.Softmax(dim=1))
+    layers = [(n, "torchvision", s) for n, s in shapes.items()]
+    layers.append(("prob", "softmax", shapes[list(shapes)[-1]]))
+    return seq, (c, h, w), layers
+
+
 def build_model(graph_path):
     """nn.Sequential of the graph's layers, named as in the graph."""
     with open(graph_path) as f:
         g = yaml.safe_load(f)
+    if g.get("name") in TORCHVISION_NETS:
+        return build_torchvision(g)
     inp = g["input"]
     if isinstance(inp, dict):
         inp = inp["shape"]
@@ -212,7 +246,7 @@ def run_graph(a):
     }
     if a.train:
         res["last_loss"] = loss_value
-    if a.per_layer and not a.train:
+    if a.per_layer and not a.train and len(layers) == len(model):
         res["layers"] = [{"name": n, "type": t, "forward_ms": median_ms(v)}
                          for (n, t, _), v in zip(layers, layer_fwd)]
     return res

@@ -13,6 +13,7 @@
 #include "cnn/data.h"
 #include "cnn/exec.h"
 #include "cnn/train.h"
+#include "bench_roofline.h"
 #include "model.h"
 
 typedef struct bench_options {
@@ -21,10 +22,9 @@ typedef struct bench_options {
     int warmup;    /* untimed repetitions first */
     int json;      /* one JSON object on stdout instead of tables */
     uint64_t seed; /* weights, inputs and labels */
+    int roofline;  /* measure the machine; each layer against its bound */
 } bench_options;
 
-/* Monotonic seconds. */
-double bench_now(void);
 /* Median of n values (n >= 1); sorts v in place. */
 double bench_median(double *v, size_t n);
 /* The process's peak resident set so far, in bytes (getrusage). */
@@ -62,6 +62,7 @@ typedef struct bench_graph {
     double *layer_fwd, *layer_bwd; /* runs x layers */
     double *t_data, *t_fwd, *t_loss, *t_bwd, *t_opt, *t_step; /* per run */
     double loss;
+    bench_machine machine; /* measured when o->roofline */
 } bench_graph;
 
 /* Medians and memory, derived from the raw times (seconds, bytes). */

@@ -110,6 +110,8 @@ static void print_gflops(double flops, double seconds)
         printf(" %9s", "-");
 }
 
+static void print_roofline(const bench_graph *b, const bench_summary *s);
+
 void bench_print_table(const bench_graph *b, const bench_summary *s)
 {
     const bench_options *o = b->o;
@@ -179,6 +181,58 @@ void bench_print_table(const bench_graph *b, const bench_summary *s)
            s->weights_bytes ? (double)s->total_bytes / (double)s->weights_bytes : 0.0,
            (double)s->peak_rss / MIB,
            s->weights_bytes ? (double)s->peak_rss / (double)s->weights_bytes : 0.0);
+    if (o->roofline)
+        print_roofline(b, s);
+}
+
+/* Each layer's pass against its roofline bound, then the whole pass's. */
+static void print_roofline(const bench_graph *b, const bench_summary *s)
+{
+    const bench_machine *m = &b->machine;
+    double fwd_bound = 0, bwd_bound = 0;
+    int width = b->train ? 104 : 62;
+    printf("\nRoofline at %d thread%s: %s FMA peak %.1f GFLOP/s, STREAM triad "
+           "%.1f GB/s (ridge %.1f FLOP/byte)\n",
+           m->threads, m->threads == 1 ? "" : "s", m->fma_kind, m->peak_gflops,
+           m->triad_gbs, m->triad_gbs > 0 ? m->peak_gflops / m->triad_gbs : 0.0);
+    printf("%-18s %-9s %11s %9s %7s", "Layer", "Type", "Forward ms", "Bound ms",
+           "% bound");
+    if (b->train)
+        printf(" %12s %9s %7s", "Backward ms", "Bound ms", "% bound");
+    printf("\n");
+    rule(width);
+    for (size_t l = 0; l < b->n_layers; l++) {
+        cnn_layer_info li;
+        bench_traffic t;
+        int mem;
+        double bound;
+        cnn_graph_layer_info(b->m.graph, l, &li);
+        if (l > b->until && !b->need_grad[l])
+            continue;
+        bench_layer_traffic(b->m.graph, l, b->o->batch, &t);
+        bound = bench_bound_seconds(m, b->fwd_flops[l], t.forward_bytes, &mem);
+        fwd_bound += bound;
+        printf("%-18.18s %-9.9s %11.3f %8.3f%c %6.0f%%", li.name, li.type,
+               1e3 * s->layer_fwd[l], 1e3 * bound, mem ? 'm' : 'c',
+               s->layer_fwd[l] > 0 ? 100.0 * bound / s->layer_fwd[l] : 0.0);
+        if (b->train && b->need_grad[l]) {
+            bound = bench_bound_seconds(m, b->bwd_flops[l], t.backward_bytes,
+                                        &mem);
+            bwd_bound += bound;
+            printf(" %12.3f %8.3f%c %6.0f%%", 1e3 * s->layer_bwd[l],
+                   1e3 * bound, mem ? 'm' : 'c',
+                   s->layer_bwd[l] > 0 ? 100.0 * bound / s->layer_bwd[l] : 0.0);
+        }
+        printf("\n");
+    }
+    rule(width);
+    printf("%-28s %11.3f %8.3f  %6.0f%%", "Sum of layers", 1e3 * s->fwd,
+           1e3 * fwd_bound, s->fwd > 0 ? 100.0 * fwd_bound / s->fwd : 0.0);
+    if (b->train)
+        printf(" %12.3f %8.3f  %6.0f%%", 1e3 * s->bwd, 1e3 * bwd_bound,
+               s->bwd > 0 ? 100.0 * bwd_bound / s->bwd : 0.0);
+    printf("\nBound: c = compute (FLOPs / peak), m = memory (bytes / triad); "
+           "%% bound = bound / time, 100%% is the machine's limit.\n");
 }
 
 static int set(json_t *obj, const char *key, json_t *value)
@@ -209,6 +263,25 @@ static int layers_json(const bench_graph *b, const bench_summary *s,
         bad |= set(o, "forward_flops", json_real(b->fwd_flops[l]));
         bad |= set(o, "forward_gflops",
                    json_real(bench_gflops(b->fwd_flops[l], s->layer_fwd[l])));
+        if (b->o->roofline) {
+            bench_traffic t;
+            int mem;
+            double bound;
+            bench_layer_traffic(b->m.graph, l, b->o->batch, &t);
+            bound = bench_bound_seconds(&b->machine, b->fwd_flops[l],
+                                        t.forward_bytes, &mem);
+            bad |= set(o, "forward_bytes", json_real(t.forward_bytes));
+            bad |= set(o, "forward_bound_ms", ms(bound));
+            bad |= set(o, "forward_limit", json_string(mem ? "memory" : "compute"));
+            if (b->train && b->need_grad[l]) {
+                bound = bench_bound_seconds(&b->machine, b->bwd_flops[l],
+                                            t.backward_bytes, &mem);
+                bad |= set(o, "backward_bytes", json_real(t.backward_bytes));
+                bad |= set(o, "backward_bound_ms", ms(bound));
+                bad |= set(o, "backward_limit",
+                           json_string(mem ? "memory" : "compute"));
+            }
+        }
         if (b->train) {
             bad |= set(o, "backward", json_boolean(b->need_grad[l]));
             bad |= set(o, "backward_ms", ms(s->layer_bwd[l]));
@@ -275,6 +348,16 @@ int bench_print_json(const bench_graph *b, const bench_summary *s)
     for (int r = 0; !bad && r < o->runs; r++)
         bad |= json_array_append_new(steps, ms(b->t_step[r]));
     bad |= bad ? 0 : memory_json(s, root);
+    if (o->roofline) {
+        json_t *m = json_object();
+        bad |= set(root, "machine", m);
+        if (!bad) {
+            bad |= set(m, "threads", json_integer(b->machine.threads));
+            bad |= set(m, "fma", json_string(b->machine.fma_kind));
+            bad |= set(m, "peak_gflops", json_real(b->machine.peak_gflops));
+            bad |= set(m, "triad_gbs", json_real(b->machine.triad_gbs));
+        }
+    }
     text = bad ? NULL : json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
     json_decref(root);
     if (!text)

@@ -9,6 +9,7 @@
 #include "checkpoint.h"
 #include "cnn/io.h"
 #include "model.h"
+#include "cnn/status.h"
 
 #define CHECKPOINT_FORMAT "cnnrun-checkpoint-1"
 #define OPTIM_PREFIX "optim."
@@ -119,16 +120,47 @@ cnn_status checkpoint_save(cnn_context *ctx, const char *path,
     return st;
 }
 
+/* A metadata number: decimal (or hex for hashes) digits only, so "-1",
+ * " 5", "+5" or "0x5" are malformed rather than read as something else,
+ * and a value past 64 bits is refused instead of saturating. */
 static int meta_u64(const cnn_tensor_file *f, const char *key, int hex,
                     uint64_t *out)
 {
     const char *v = cnn_tensor_file_metadata(f, key);
-    char *end;
+    uint64_t x = 0;
+    unsigned base = hex ? 16 : 10;
     if (!v || !*v)
         return 0;
-    errno = 0;
-    *out = strtoull(v, &end, hex ? 16 : 10);
-    return errno == 0 && *end == '\0';
+    for (const char *p = v; *p; p++) {
+        unsigned d;
+        if (*p >= '0' && *p <= '9')
+            d = (unsigned)(*p - '0');
+        else if (hex && *p >= 'a' && *p <= 'f')
+            d = (unsigned)(*p - 'a' + 10);
+        else if (hex && *p >= 'A' && *p <= 'F')
+            d = (unsigned)(*p - 'A' + 10);
+        else
+            return 0;
+        if (x > (UINT64_MAX - d) / base)
+            return 0;
+        x = x * base + d;
+    }
+    *out = x;
+    return 1;
+}
+
+/* A metadata value quoted for a message: at most 64 characters, anything
+ * unprintable shown as '?', so a hostile file cannot garble the terminal. */
+static void quote_value(const char *v, char *buf, size_t size)
+{
+    size_t n = 0;
+    for (; v && *v && n + 4 < size && n < 64; v++)
+        buf[n++] = (*v >= 0x20 && *v < 0x7f) ? *v : '?';
+    if (v && *v && n + 4 < size) {
+        memcpy(buf + n, "...", 3);
+        n += 3;
+    }
+    buf[n] = '\0';
 }
 
 /* An optional real-valued metadata entry (absent: fallback). */
@@ -186,19 +218,34 @@ cnn_status checkpoint_load(cnn_context *ctx, const char *path,
         return st;
     format = cnn_tensor_file_metadata(f, "format");
     if (!format || strcmp(format, CHECKPOINT_FORMAT) != 0) {
+        /* The value lives in f: quote it before f is freed. */
+        char shown[80];
+        quote_value(format ? format : "absent", shown, sizeof shown);
         cnn_tensor_file_destroy(f);
         return cnn_context_fail(ctx, CNN_ERR_FORMAT,
                                 "%s: not a cnnrun checkpoint (metadata format is "
                                 "'%s', want '" CHECKPOINT_FORMAT "')",
-                                path, format ? format : "absent");
+                                path, shown);
     }
-    if (!meta_u64(f, "epoch", 0, &got.epoch) || !meta_u64(f, "batch", 0, &got.batch) ||
-        !meta_u64(f, "step", 0, &got.step) || !meta_u64(f, "seed", 0, &got.seed) ||
-        !meta_u64(f, "graph_hash", 1, &got.graph_hash) ||
-        !meta_u64(f, "settings_hash", 1, &got.settings_hash)) {
-        cnn_tensor_file_destroy(f);
-        return cnn_context_fail(ctx, CNN_ERR_FORMAT,
-                                "%s: checkpoint metadata is incomplete or malformed", path);
+    {
+        static const char *const keys[] = {"epoch", "batch", "step", "seed",
+                                           "graph_hash", "settings_hash"};
+        uint64_t *fields[] = {&got.epoch, &got.batch, &got.step, &got.seed,
+                              &got.graph_hash, &got.settings_hash};
+        for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+            if (!meta_u64(f, keys[i], i >= 4, fields[i])) {
+                const char *v = cnn_tensor_file_metadata(f, keys[i]);
+                char shown[80];
+                quote_value(v, shown, sizeof shown);
+                cnn_tensor_file_destroy(f);
+                return cnn_context_fail(
+                    ctx, CNN_ERR_FORMAT,
+                    "%s: checkpoint metadata '%s' is %s%s%s (want a %s "
+                    "number of at most 64 bits)",
+                    path, keys[i], v ? "'" : "", v ? shown : "absent",
+                    v ? "'" : "", i >= 4 ? "hexadecimal" : "decimal");
+            }
+        }
     }
     if (got.graph_hash != pos->graph_hash) {
         cnn_tensor_file_destroy(f);
@@ -237,4 +284,38 @@ cnn_status checkpoint_load(cnn_context *ctx, const char *path,
     if (st == CNN_OK)
         *pos = got;
     return st;
+}
+
+cnn_status checkpoint_check_position(cnn_context *ctx, const char *path,
+                                     const checkpoint_position *pos,
+                                     uint64_t batches_per_epoch,
+                                     uint64_t epochs)
+{
+    if (pos->batch > batches_per_epoch)
+        return cnn_context_fail(ctx, CNN_ERR_FORMAT,
+                                "%s: checkpoint is at batch %" PRIu64
+                                " of an epoch that has only %" PRIu64
+                                " batches",
+                                path, pos->batch, batches_per_epoch);
+    /* One optimiser step per batch: the step count follows from the
+     * position, so a file that disagrees was not written by this run. */
+    if (pos->epoch > (UINT64_MAX - pos->batch) / (batches_per_epoch ? batches_per_epoch : 1) ||
+        pos->epoch * batches_per_epoch + pos->batch != pos->step)
+        return cnn_context_fail(ctx, CNN_ERR_FORMAT,
+                                "%s: checkpoint position is inconsistent: "
+                                "epoch %" PRIu64 ", batch %" PRIu64
+                                " and step %" PRIu64 " (with %" PRIu64
+                                " batches per epoch the step would be "
+                                "epoch * batches + batch)",
+                                path, pos->epoch, pos->batch, pos->step,
+                                batches_per_epoch);
+    if (pos->epoch >= epochs)
+        return cnn_context_fail(ctx, CNN_ERR_INVALID,
+                                "%s: checkpoint has %" PRIu64
+                                " epochs done (and %" PRIu64
+                                " batches) but this run has %" PRIu64
+                                " epochs: nothing is left to train (raise "
+                                "--epochs to continue it)",
+                                path, pos->epoch, pos->batch, epochs);
+    return CNN_OK;
 }

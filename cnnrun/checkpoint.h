@@ -58,4 +58,12 @@ cnn_status checkpoint_load(cnn_context *ctx, const char *path,
 void checkpoint_diff_settings(const char *stored, const char *now, char *out,
                               size_t size);
 
+/* Checks a loaded position against the run about to continue it: a batch
+ * inside the epoch, the step count that position implies, and an epoch
+ * before the last. The error names path and the numbers. */
+cnn_status checkpoint_check_position(cnn_context *ctx, const char *path,
+                                     const checkpoint_position *pos,
+                                     uint64_t batches_per_epoch,
+                                     uint64_t epochs);
+
 #endif

@@ -42,6 +42,10 @@ static const char bench_usage[] =
     "  --lr LR           learning rate of the timed steps (default 0.001)\n"
     "  --momentum M      SGD momentum (default 0.9)\n"
     "  --seed S          weights, images and labels (default 1)\n"
+    "  --roofline        also measure this machine's FMA peak and STREAM\n"
+    "                    triad bandwidth, and show each layer's time against\n"
+    "                    its lower bound: FLOPs at the peak or bytes at the\n"
+    "                    bandwidth, whichever is larger\n"
     "  --conv SPEC       one convolution layer instead of a graph\n";
 
 enum {
@@ -55,7 +59,8 @@ enum {
     OPT_LR,
     OPT_MOMENTUM,
     OPT_SEED,
-    OPT_CONV
+    OPT_CONV,
+    OPT_ROOFLINE
 };
 
 /* ---- Shared helpers (bench.h) -------------------------------------------- */
@@ -362,6 +367,13 @@ static int bench_graph_run(const cli_common *common, cnn_context *ctx,
         code = cli_fail(common, ctx);
         goto done;
     }
+    /* Before the passes: the triad's arrays are freed by then and the
+     * measurement does not share the cores with the graph. */
+    if (opts.roofline &&
+        bench_measure_machine(cnn_context_threads(ctx), &b.machine) != 0) {
+        code = cli_failf(common, "out of memory measuring the roofline");
+        goto done;
+    }
     for (int r = -opts.warmup; r < opts.runs; r++)
         if (bench_pass(&b, r) != CNN_OK) {
             code = cli_fail(common, ctx);
@@ -399,9 +411,10 @@ int cmd_bench(int argc, char **argv)
         {"momentum", required_argument, NULL, OPT_MOMENTUM},
         {"seed", required_argument, NULL, OPT_SEED},
         {"conv", required_argument, NULL, OPT_CONV},
+        {"roofline", no_argument, NULL, OPT_ROOFLINE},
         {0, 0, 0, 0}};
     cli_common common;
-    bench_options o = {1, 10, 2, 0, 1};
+    bench_options o = {1, 10, 2, 0, 1, 0};
     const char *weights = NULL, *data = NULL, *conv = NULL;
     double lr = 0.001, momentum = 0.9;
     int train = 0, batch_given = 0, opt, code = CLI_OK;
@@ -422,6 +435,7 @@ int cmd_bench(int argc, char **argv)
         case OPT_WEIGHTS: weights = optarg; break;
         case OPT_DATA: data = optarg; break;
         case OPT_CONV: conv = optarg; break;
+        case OPT_ROOFLINE: o.roofline = 1; break;
         case OPT_BATCH:
             if (!cli_parse_int(optarg, 1, 65536, &v))
                 return cli_usage_error(&common, "--batch wants a whole number from 1 to 65536, got '%s'", optarg);
@@ -456,8 +470,8 @@ int cmd_bench(int argc, char **argv)
     if (conv) {
         if (optind != argc)
             return cli_usage_error(&common, "--conv takes no GRAPH file");
-        if (train || weights || data)
-            return cli_usage_error(&common, "--conv times all passes; --train, --weights and --data do not apply");
+        if (train || weights || data || o.roofline)
+            return cli_usage_error(&common, "--conv times all passes; --train, --weights, --data and --roofline do not apply");
     } else if (optind + 1 != argc) {
         return cli_usage_error(&common, "expected one GRAPH file");
     }

@@ -13,16 +13,16 @@
 #include "cnn/exec.h"
 #include "cnn/io.h"
 #include "commands.h"
+#include "linear_classes.h"
 #include "model.h"
 
 static const char features_usage[] =
     "Usage: cnnrun features GRAPH --weights W --layer NAME --data SPEC\n"
     "                       --out F.npy [--labels L.npy] [--libsvm F.txt]\n"
     "Writes LAYER's output for every sample as one row of F [N, D]\n"
-    "(float32), the samples' labels as L (int32; default: F with\n"
-    "'.labels.npy' for '.npy') and the data's class names, one per line\n"
-    "in label order, as F with '.classes.txt' (for `linear` and\n"
-    "`predict --labels`). --libsvm also writes LIBSVM text\n"
+    "(float32), and the samples' labels as L (int32; default: F with\n"
+    "'.labels.npy' for '.npy'), with the class names beside them as\n"
+    "L.classes.json (for `cnnrun linear`). --libsvm also writes LIBSVM text\n"
     "('label index:value ...', indices from 1, zeros left out).\n\n"
     "  --weights FILE    weights (safetensors)\n"
     "  --layer NAME      the layer whose output are the features\n"
@@ -113,31 +113,25 @@ static int write_libsvm(const cli_common *common, cnn_context *ctx,
     return ok ? CLI_OK : cli_fail(common, ctx);
 }
 
-/* F.classes.txt: the dataset's class names, line i naming label i. */
-static int write_classes(const cli_common *common, cnn_context *ctx,
-                         const char *out, const cnn_dataset *ds)
+/* The dataset's class names beside the labels (L.classes.json), so that
+ * `cnnrun linear` stores them with the model it trains. */
+static int write_class_names(const cli_common *common, cnn_context *ctx,
+                             const cnn_dataset *ds, const char *labels_path)
 {
-    char path[4096];
-    size_t len = strlen(out);
-    char *text = NULL;
-    size_t size = 0;
-    FILE *f;
-    int ok;
-    if (len > 4 && strcmp(out + len - 4, ".npy") == 0)
-        len -= 4;
-    snprintf(path, sizeof path, "%.*s.classes.txt", (int)len, out);
-    f = open_memstream(&text, &size);
-    if (!f)
-        return cli_failf(common, "out of memory for the class names");
-    for (size_t c = 0; c < cnn_dataset_class_count(ds); c++)
-        fprintf(f, "%s\n", cnn_dataset_class_name(ds, c));
-    if (fclose(f) != 0) {
-        free(text);
-        return cli_failf(common, "out of memory for the class names");
-    }
-    ok = cnn_atomic_file_write_all(ctx, path, text, size) == CNN_OK;
-    free(text);
-    return ok ? CLI_OK : cli_fail(common, ctx);
+    size_t n = cnn_dataset_class_count(ds);
+    const char **names = malloc((n ? n : 1) * sizeof *names);
+    char *path = linear_classes_path(labels_path);
+    int code = CLI_OK;
+    if (!names || !path)
+        code = cli_failf(common, "out of memory");
+    for (size_t i = 0; code == CLI_OK && i < n; i++)
+        names[i] = cnn_dataset_class_name(ds, i);
+    if (code == CLI_OK && n > 0 &&
+        linear_classes_write(ctx, path, names, n) != CNN_OK)
+        code = cli_fail(common, ctx);
+    free(names);
+    free(path);
+    return code;
 }
 
 int cmd_features(int argc, char **argv)
@@ -242,7 +236,7 @@ int cmd_features(int argc, char **argv)
             code = cli_fail(&common, ctx);
             goto done;
         }
-        if ((code = write_classes(&common, ctx, out, ds)) != CLI_OK)
+        if ((code = write_class_names(&common, ctx, ds, labels_path)) != CLI_OK)
             goto done;
         if (libsvm && (code = write_libsvm(&common, ctx, libsvm, rows, n, width, labels)) != CLI_OK)
             goto done;

@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "cnn/atomic_file.h"
+#include "cnn/file_read.h"
 #include "commands.h"
 
 static const char plot_usage[] =
@@ -29,14 +30,15 @@ typedef struct series {
     size_t n;
 } series;
 
-static int read_metrics(const cli_common *common, const char *path, series *s)
+static int read_metrics(const cli_common *common, cnn_context *ctx,
+                        const char *path, series *s)
 {
-    FILE *f = fopen(path, "r");
+    FILE *f;
     char line[4096];
     int lineno = 0;
-    if (!f)
-        return cli_failf(common, "%s: cannot open: %s", path, strerror(errno)), 0;
     memset(s, 0, sizeof *s);
+    if (cnn_file_fopen_regular(ctx, path, &f, NULL) != CNN_OK)
+        return cli_fail(common, ctx), 0;
     s->epoch = calloc(MAX_EPOCHS, sizeof(double));
     s->train_loss = calloc(MAX_EPOCHS, sizeof(double));
     s->train_acc = calloc(MAX_EPOCHS, sizeof(double));
@@ -225,13 +227,18 @@ int cmd_plot(int argc, char **argv)
         return cli_usage_error(&common, "expected one METRICS.jsonl file");
     if (!out)
         return cli_usage_error(&common, "--out is required");
-    if (!read_metrics(&common, argv[optind], &s)) {
+    ctx = cli_context(&common);
+    if (!ctx)
+        return CLI_FAIL;
+    if (!read_metrics(&common, ctx, argv[optind], &s)) {
         series_free(&s);
+        cnn_context_destroy(ctx);
         return CLI_FAIL;
     }
     f = open_memstream(&svg, &svg_size);
     if (!f) {
         series_free(&s);
+        cnn_context_destroy(ctx);
         return cli_failf(&common, "out of memory for the SVG");
     }
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"980\" height=\"420\" "
@@ -245,14 +252,12 @@ int cmd_plot(int argc, char **argv)
     if (fclose(f) != 0) {
         free(svg);
         series_free(&s);
+        cnn_context_destroy(ctx);
         return cli_failf(&common, "out of memory for the SVG");
     }
     /* Temporary name, fsync, rename: a failure keeps the old file. */
-    ctx = cli_context(&common);
-    if (!ctx)
-        code = CLI_FAIL;
-    else if (cli_make_parent_dirs(ctx, out) != CNN_OK ||
-             cnn_atomic_file_write_all(ctx, out, svg, svg_size) != CNN_OK)
+    if (cli_make_parent_dirs(ctx, out) != CNN_OK ||
+        cnn_atomic_file_write_all(ctx, out, svg, svg_size) != CNN_OK)
         code = cli_fail(&common, ctx);
     else if (!common.quiet)
         fprintf(stderr, "cnnrun plot: wrote %s (%zu epochs)\n", out, s.n);

@@ -27,6 +27,7 @@ static const char *kind_name(cnn_hparam_kind kind)
     case CNN_HP_BOOL: return "bool";
     case CNN_HP_ENUM: return "enum";
     case CNN_HP_INT2: return "int or [h, w]";
+    case CNN_HP_PADDING: return "padding";
     }
     return "?";
 }
@@ -41,8 +42,7 @@ static json_t *hparam_json(const cnn_hparam_spec *hp)
     json_t *o = json_object();
     cnn_hparam_value def;
     char text[128];
-    def.i[0] = def.i[1] = (int64_t)hp->default_value;
-    def.f = hp->default_value;
+    cnn_hparam_default(hp, &def);
     json_object_set_new(o, "name", json_string(hp->name));
     json_object_set_new(o, "kind", json_string(kind_name(hp->kind)));
     json_object_set_new(o, "required", json_boolean(hp->required));
@@ -50,7 +50,8 @@ static json_t *hparam_json(const cnn_hparam_spec *hp)
         cnn_hparam_format(hp, &def, text, sizeof text);
         json_object_set_new(o, "default", json_string(text));
     }
-    if (hp->kind == CNN_HP_INT || hp->kind == CNN_HP_INT2 || hp->kind == CNN_HP_FLOAT) {
+    if (hp->kind == CNN_HP_INT || hp->kind == CNN_HP_INT2 ||
+        hp->kind == CNN_HP_PADDING || hp->kind == CNN_HP_FLOAT) {
         json_object_set_new(o, "min", json_real(hp->min_value));
         json_object_set_new(o, "max", json_real(hp->max_value));
     }
@@ -98,8 +99,7 @@ static void describe_text(const cnn_plugin *plugin)
         const cnn_hparam_spec *hp = &d->hparams[i];
         cnn_hparam_value def;
         char text[128] = "";
-        def.i[0] = def.i[1] = (int64_t)hp->default_value;
-        def.f = hp->default_value;
+        cnn_hparam_default(hp, &def);
         if (hp->required)
             snprintf(text, sizeof text, "required");
         else {

@@ -14,6 +14,7 @@
 
 #include "classifier.h"
 #include "cli.h"
+#include "cnn/file_read.h"
 #include "cnn/data.h"
 #include "cnn/exec.h"
 #include "commands.h"
@@ -124,50 +125,19 @@ static const char *split_lines(const char *text, size_t len, label_list *out,
 
 /* Reads the --labels file; prints the error and returns CLI_FAIL when it
  * cannot be read or its count differs from the graph's classes. */
-static int labels_read(const cli_common *common, const char *path,
-                       const cnn_graph *graph, int64_t classes,
-                       label_list *out)
+static int labels_read(const cli_common *common, cnn_context *ctx,
+                       const char *path, const cnn_graph *graph,
+                       int64_t classes, label_list *out)
 {
-    FILE *f = fopen(path, "rb");
-    char *text = NULL;
-    size_t len = 0, cap = 0, line = 0;
+    unsigned char *bytes;
+    char *text;
+    size_t len, line = 0;
     const char *why;
     memset(out, 0, sizeof *out);
-    if (!f)
-        return cli_failf(common, "%s: cannot open: %s", path,
-                         strerror(errno));
-    /* Grown as the text arrives: label files are small. */
-    for (;;) {
-        size_t got;
-        if (len > LABELS_MAX_BYTES) {
-            fclose(f);
-            free(text);
-            return cli_failf(common, "%s: larger than %u bytes; not a "
-                             "class list", path, LABELS_MAX_BYTES);
-        }
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 4096;
-            char *grown = realloc(text, ncap);
-            if (!grown) {
-                fclose(f);
-                free(text);
-                return cli_failf(common, "%s: out of memory", path);
-            }
-            text = grown;
-            cap = ncap;
-        }
-        got = fread(text + len, 1, cap - len, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(f)) {
-        int err = errno;
-        fclose(f);
-        free(text);
-        return cli_failf(common, "%s: read error: %s", path, strerror(err));
-    }
-    fclose(f);
+    if (cnn_file_read_all(ctx, path, LABELS_MAX_BYTES, "class list", &bytes,
+                          &len) != CNN_OK)
+        return cli_fail(common, ctx);
+    text = (char *)bytes;
     why = split_lines(text, len, out, &line);
     free(text);
     if (why) {
@@ -472,7 +442,7 @@ int cmd_predict(int argc, char **argv)
         goto done;
     }
     if (labels_path) {
-        code = labels_read(&common, labels_path, m.graph, head.classes, &labels);
+        code = labels_read(&common, ctx, labels_path, m.graph, head.classes, &labels);
         if (code != CLI_OK)
             goto done;
     }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* cnnrun: summarize, run, train, evaluate and benchmark graph files. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -7,6 +8,7 @@
 #include "cnn/context.h"
 #include "cnn/layer.h"
 #include "commands.h"
+#include "fatal_signal.h"
 
 typedef struct command {
     const char *name;
@@ -39,6 +41,25 @@ static void usage(FILE *out)
                  "usage.\n");
 }
 
+/* Results go to stdout (summaries, --json, predictions): a write that
+ * failed there (a full disk, a closed pipe's EIO) must not exit 0 with a
+ * truncated result. stdio may hold the error until the final flush, so it
+ * is checked here, once, for every command. */
+static int finish_stdout(const char *command, int code)
+{
+    int failed = fflush(stdout) != 0 || ferror(stdout);
+    int err = failed ? errno : 0;
+    if (fclose(stdout) != 0 && !failed) {
+        failed = 1;
+        err = errno;
+    }
+    if (!failed)
+        return code;
+    fprintf(stderr, "cnnrun %s: error: cannot write the output: %s\n", command,
+            err ? strerror(err) : "write error");
+    return code == CLI_OK ? CLI_FAIL : code;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -48,17 +69,22 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         usage(stdout);
-        return CLI_OK;
+        return finish_stdout("help", CLI_OK);
     }
     if (strcmp(argv[1], "--version") == 0) {
         printf("cnnrun %s (layer ABI %u.%u)\n", cnn_version(),
                CNN_LAYER_ABI_MAJOR_OF(CNN_LAYER_ABI_VERSION),
                CNN_LAYER_ABI_MINOR_OF(CNN_LAYER_ABI_VERSION));
-        return CLI_OK;
+        return finish_stdout("--version", CLI_OK);
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        if (strcmp(argv[1], commands[i].name) == 0)
-            return commands[i].run(argc - 1, argv + 1);
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            /* A plugin that crashes is named, with its layer and hook,
+             * before the process dies of the signal. */
+            fatal_signal_install_host(commands[i].name);
+            return finish_stdout(commands[i].name,
+                                 commands[i].run(argc - 1, argv + 1));
+        }
     fprintf(stderr, "cnnrun: error: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return CLI_USAGE;

@@ -67,12 +67,15 @@ static void say(const trainer *t, const char *fmt, const char *a, const char *b)
     }
 }
 
-static void log_line(trainer *t, const char *event, uint64_t epoch,
-                     uint64_t step, double loss, double acc, double val_loss,
-                     double val_acc, double lr, double ips)
+/* A metrics line, flushed so a crash loses at most the line being
+ * written. A failed write (a full disk) stops training: a run whose log
+ * silently went missing would look complete. */
+static int log_line(trainer *t, const char *event, uint64_t epoch,
+                    uint64_t step, double loss, double acc, double val_loss,
+                    double val_acc, double lr, double ips)
 {
     if (!t->log)
-        return;
+        return CLI_OK;
     fprintf(t->log,
             "{\"event\": \"%s\", \"epoch\": %" PRIu64 ", \"step\": %" PRIu64
             ", \"train_loss\": %.6g, \"train_acc\": %.6g",
@@ -82,7 +85,26 @@ static void log_line(trainer *t, const char *event, uint64_t epoch,
                 val_acc);
     fprintf(t->log, ", \"lr\": %.6g, \"images_per_s\": %.1f, \"wall\": %.3f}\n",
             lr, ips, progress_now() - t->started);
-    fflush(t->log);
+    if (fflush(t->log) != 0 || ferror(t->log)) {
+        cnn_context_fail(t->ctx, CNN_ERR_IO, "%s: cannot write the metrics log: %s",
+                         t->cfg->log, strerror(errno));
+        return fail(t);
+    }
+    return CLI_OK;
+}
+
+/* Closes the metrics log, reporting what close finds (a deferred write
+ * error on a network file system). */
+static int close_log(trainer *t)
+{
+    FILE *log = t->log;
+    t->log = NULL;
+    if (log && fclose(log) != 0) {
+        cnn_context_fail(t->ctx, CNN_ERR_IO, "%s: cannot write the metrics log: %s",
+                         t->cfg->log, strerror(errno));
+        return fail(t);
+    }
+    return CLI_OK;
 }
 
 /* --init: weights by name; its class names count only when it supplies
@@ -334,6 +356,11 @@ static int open_everything(trainer *t, const char *graph_path)
         cnn_context_fail(t->ctx, CNN_ERR_NOMEM, "out of memory");
         return fail(t);
     }
+    if (t->cfg->resume &&
+        checkpoint_check_position(t->ctx, t->cfg->resume, &t->pos,
+                                  cnn_loader_batch_count(t->loader),
+                                  (uint64_t)t->cfg->epochs) != CNN_OK)
+        return fail(t);
     return open_output_paths(t);
 }
 
@@ -502,9 +529,10 @@ static int run_epoch(trainer *t, progress *bar)
             double ips = (double)seen / (progress_now() - t0 + 1e-9);
             progress_update(bar, epoch, (uint64_t)t->cfg->epochs, (size_t)t->pos.batch,
                             batches, loss_sum / (double)seen, (double)hits / (double)seen, ips);
-            if (t->pos.step % (uint64_t)t->cfg->log_every == 0)
-                log_line(t, "step", epoch + 1, t->pos.step, loss, (double)correct / (double)n,
-                         NAN, NAN, lr, ips);
+            if (t->pos.step % (uint64_t)t->cfg->log_every == 0 &&
+                (code = log_line(t, "step", epoch + 1, t->pos.step, loss,
+                                 (double)correct / (double)n, NAN, NAN, lr, ips)) != CLI_OK)
+                return code;
         }
         if (t->cfg->checkpoint_every && t->pos.step % (uint64_t)t->cfg->checkpoint_every == 0 &&
             (code = save_checkpoint(t)) != CLI_OK)
@@ -518,7 +546,9 @@ static int run_epoch(trainer *t, progress *bar)
         double mean_loss = seen ? loss_sum / (double)seen : NAN;
         double acc = seen ? (double)hits / (double)seen : NAN;
         int stop;
-        log_line(t, "epoch", epoch + 1, t->pos.step, mean_loss, acc, val_loss, val_acc, lr, ips);
+        if ((code = log_line(t, "epoch", epoch + 1, t->pos.step, mean_loss, acc, val_loss,
+                             val_acc, lr, ips)) != CLI_OK)
+            return code;
         if (!t->quiet) {
             fprintf(stderr, "epoch %" PRIu64 "/%lld: loss %.4f acc %.2f%%", epoch + 1,
                     (long long)t->cfg->epochs, mean_loss, 100 * acc);
@@ -540,7 +570,7 @@ static int run_epoch(trainer *t, progress *bar)
 static void close_everything(trainer *t)
 {
     if (t->log)
-        fclose(t->log);
+        fclose(t->log); /* only after a failure, which was reported */
     free(t->classes_json);
     free(t->settings);
     free(t->class_weights);
@@ -571,6 +601,8 @@ int trainer_run(cnn_context *ctx, const char *graph_path, train_config *cfg, int
         code = run_epoch(&t, &bar);
     if (code == -1) /* early stop: the weights so far are the result */
         code = CLI_OK;
+    if (code == CLI_OK)
+        code = close_log(&t);
     if (code == CLI_OK) {
         /* The class names travel with the weights, for eval and predict. */
         code = save_weights(&t, cfg->out, NULL, NULL);

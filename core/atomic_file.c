@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "cnn/atomic_file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "context_internal.h"
@@ -61,6 +63,99 @@ static mode_t current_umask(void)
     }
     fclose(status);
     return (mode_t)mask;
+}
+
+/* When this process started, in seconds since the epoch, from Linux's
+ * /proc (the start in clock ticks after boot, and the boot time); 0 when
+ * it cannot be told, which turns the stale-file clean-up off. */
+static time_t process_start_time(void)
+{
+    char buf[1024];
+    unsigned long long start_ticks = 0, boot = 0;
+    long hz = sysconf(_SC_CLK_TCK);
+    size_t n;
+    char *p;
+    FILE *f = fopen("/proc/self/stat", "r");
+    if (!f || hz <= 0) {
+        if (f)
+            fclose(f);
+        return 0;
+    }
+    n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* The command name (field 2) may hold spaces: count from its ')'. */
+    p = strrchr(buf, ')');
+    for (int field = 2; p && field < 22; field++)
+        p = strchr(p + 1, ' ');
+    if (!p || sscanf(p + 1, "%llu", &start_ticks) != 1)
+        return 0;
+    f = fopen("/proc/stat", "r");
+    if (!f)
+        return 0;
+    while (fgets(buf, sizeof buf, f))
+        if (sscanf(buf, "btime %llu", &boot) == 1)
+            break;
+    fclose(f);
+    if (!boot)
+        return 0;
+    return (time_t)(boot + start_ticks / (unsigned long long)hz);
+}
+
+/* Whether name is "<prefix>" followed by exactly the six characters
+ * mkstemp puts there (letters and digits). */
+static int is_our_temp_name(const char *name, const char *prefix,
+                            size_t prefix_length)
+{
+    if (strncmp(name, prefix, prefix_length) != 0 ||
+        strlen(name) != prefix_length + MKSTEMP_SUFFIX)
+        return 0;
+    for (const char *c = name + prefix_length; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+              (*c >= '0' && *c <= '9')))
+            return 0;
+    return 1;
+}
+
+/* A save killed between mkstemp and rename leaves ".<base>.tmp-XXXXXX"
+ * behind. Before writing the same target again, such files are removed:
+ * only names of exactly that pattern (a target whose name was shortened
+ * for the temporary shares it with others and is skipped), only regular
+ * files (never a link) owned by this user, and only those last modified
+ * before this process started, so a save in progress elsewhere (its file
+ * is being written, so it is newer) is left alone. Best effort: a failure
+ * here never fails the save. */
+static void remove_stale_temps(cnn_context *ctx, const char *dir,
+                               const char *prefix)
+{
+    size_t prefix_length = strlen(prefix);
+    time_t started = process_start_time();
+    struct dirent *entry;
+    int dfd;
+    DIR *d;
+    if (!started)
+        return;
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return;
+    d = fdopendir(dfd);
+    if (!d) {
+        close(dfd);
+        return;
+    }
+    while ((entry = readdir(d))) {
+        struct stat st;
+        if (!is_our_temp_name(entry->d_name, prefix, prefix_length) ||
+            fstatat(dfd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+            st.st_mtime >= started)
+            continue;
+        if (unlinkat(dfd, entry->d_name, 0) == 0)
+            cnn_log(ctx, CNN_LOG_INFO,
+                    "removed %s/%s, left by an interrupted save", dir,
+                    entry->d_name);
+    }
+    closedir(d);
 }
 
 static void file_free(cnn_atomic_file *file)
@@ -137,6 +232,13 @@ cnn_status cnn_atomic_file_open(cnn_context *ctx, const char *path,
         end[5 + MKSTEMP_SUFFIX] = '\0';
     }
 
+    if (base_length == strlen(base)) {
+        /* The prefix is the temporary name up to mkstemp's suffix. */
+        char saved = file->temp[dir_length + 1 + base_length + 5];
+        file->temp[dir_length + 1 + base_length + 5] = '\0';
+        remove_stale_temps(ctx, file->dir, file->temp + dir_length);
+        file->temp[dir_length + 1 + base_length + 5] = saved;
+    }
     file->fd = mkstemp(file->temp);
     if (file->fd < 0) {
         int err = errno;

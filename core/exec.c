@@ -13,6 +13,7 @@
 
 #include "cnn/exec.h"
 #include "context_internal.h"
+#include "hook_site_internal.h"
 #include "rng.h"
 #include "thread_pool.h"
 
@@ -419,7 +420,13 @@ cnn_status cnn_exec_forward(cnn_exec *ex, const cnn_tensor *input,
         args.seed = layer_seed(seed, l);
         args.env = &ex->env;
         message[0] = '\0';
-        st = li->descriptor->forward(li->layer, &args, &err);
+        {
+            cnn_hook_site site = {li->name, li->type,
+                                  cnn_plugin_path(li->plugin), "forward"};
+            const cnn_hook_site *prev = cnn_hook_site_enter(&site);
+            st = li->descriptor->forward(li->layer, &args, &err);
+            cnn_hook_site_leave(prev);
+        }
         if (st != CNN_OK)
             return cnn_fail(ex->ctx, st == CNN_OK ? CNN_ERR_PLUGIN : st,
                             "layer '%s' (%s): forward failed: %s", li->name,
@@ -493,7 +500,13 @@ static cnn_status backward_layer(cnn_exec *ex, size_t l)
     args.seed = layer_seed(ex->last_seed, l);
     args.env = &ex->env;
     message[0] = '\0';
-    st = li->descriptor->backward(li->layer, &args, &err);
+    {
+        cnn_hook_site site = {li->name, li->type, cnn_plugin_path(li->plugin),
+                              "backward"};
+        const cnn_hook_site *prev = cnn_hook_site_enter(&site);
+        st = li->descriptor->backward(li->layer, &args, &err);
+        cnn_hook_site_leave(prev);
+    }
     if (st != CNN_OK)
         return cnn_fail(ex->ctx, st, "layer '%s' (%s): backward failed: %s",
                         li->name, li->type,

@@ -6,6 +6,7 @@
 
 #include "context_internal.h"
 #include "graph_internal.h"
+#include "hook_site_internal.h"
 
 void cnn_graph_destroy(cnn_graph *graph)
 {
@@ -14,8 +15,13 @@ void cnn_graph_destroy(cnn_graph *graph)
     /* Destroy in reverse so a layer never outlives what it was made after. */
     for (size_t i = graph->n_layers; graph->layers && i-- > 0;) {
         cnn_graph_layer *l = &graph->layers[i];
-        if (l->created && l->desc && l->desc->destroy)
+        if (l->created && l->desc && l->desc->destroy) {
+            cnn_hook_site site = {l->name, l->type, cnn_plugin_path(l->plugin),
+                                  "destroy"};
+            const cnn_hook_site *prev = cnn_hook_site_enter(&site);
             l->desc->destroy(&l->instance);
+            cnn_hook_site_leave(prev);
+        }
         free(l->name);
         free(l->type);
         free(l->hparams);
@@ -191,8 +197,14 @@ cnn_status cnn_graph_infer_shapes(cnn_context *ctx, const cnn_graph *graph,
         for (uint32_t j = 0; j < l->n_inputs; j++)
             in[j] = l->inputs[j] < 0 ? input : shapes[l->inputs[j]];
         memset(&shapes[i], 0, sizeof shapes[i]);
-        st = l->desc->infer_shape(l->hparams, in, l->n_inputs, &shapes[i],
-                                  &err);
+        {
+            cnn_hook_site site = {l->name, l->type, cnn_plugin_path(l->plugin),
+                                  "infer_shape"};
+            const cnn_hook_site *prev = cnn_hook_site_enter(&site);
+            st = l->desc->infer_shape(l->hparams, in, l->n_inputs, &shapes[i],
+                                      &err);
+            cnn_hook_site_leave(prev);
+        }
         if (st == CNN_OK && !shape_ok(&shapes[i], n))
             st = cnn_layer_fail(&err, CNN_ERR_PLUGIN,
                                 "plugin %s returned an invalid output shape "

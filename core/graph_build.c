@@ -120,14 +120,25 @@ static cnn_status take_hparams(cnn_context *ctx, const cnn_graph_doc *doc,
                 hp->key.text, desc->type_name, valid);
             break;
         }
-        if (hp->is_sequence && desc->hparams[k].kind != CNN_HP_INT2) {
+        if (hp->is_sequence && desc->hparams[k].kind != CNN_HP_INT2 &&
+            desc->hparams[k].kind != CNN_HP_PADDING) {
             st = cnn_graph_fail_at(
                 ctx, doc, hp->value, CNN_ERR_GRAPH,
                 "layer '%s': key '%s' takes a single value, not a sequence",
                 lname, hp->key.text);
             break;
         }
-        if (hp->is_sequence && hp->n_items != 2) {
+        if (hp->is_sequence && desc->hparams[k].kind == CNN_HP_PADDING &&
+            hp->n_items != 2 && hp->n_items != 4) {
+            st = cnn_graph_fail_at(ctx, doc, hp->value, CNN_ERR_GRAPH,
+                                   "layer '%s': key '%s' takes n, [h, w] or "
+                                   "[top, left, bottom, right], got a "
+                                   "sequence of %zu",
+                                   lname, hp->key.text, hp->n_items);
+            break;
+        }
+        if (hp->is_sequence && desc->hparams[k].kind == CNN_HP_INT2 &&
+            hp->n_items != 2) {
             st = cnn_graph_fail_at(ctx, doc, hp->value, CNN_ERR_GRAPH,
                                    "layer '%s': key '%s' takes n or [h, w], "
                                    "got a sequence of %zu",

@@ -3,6 +3,7 @@
  * inferred with batch 1 over the whole graph before any create hook runs,
  * then each layer is created and its parameters collected. Also the public
  * load functions, which run both stages. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "context_internal.h"
 #include "graph_internal.h"
 #include "graph_plan.h"
+#include "hook_site_internal.h"
 
 static cnn_status fail_layer(cnn_context *ctx, const cnn_graph_layer *l,
                              cnn_status status, const char *what,
@@ -38,7 +40,13 @@ static cnn_status collect_params(cnn_context *ctx, cnn_graph_layer *l)
         free(l->params);
         l->params = specs;
         count = 0;
-        st = l->desc->params(&l->instance, specs, cap, &count, &err);
+        {
+            cnn_hook_site site = {l->name, l->type, cnn_plugin_path(l->plugin),
+                                  "params"};
+            const cnn_hook_site *prev = cnn_hook_site_enter(&site);
+            st = l->desc->params(&l->instance, specs, cap, &count, &err);
+            cnn_hook_site_leave(prev);
+        }
         msg[sizeof msg - 1] = '\0';
         if (st != CNN_OK)
             return fail_layer(ctx, l, st, "params", msg);
@@ -63,6 +71,9 @@ static cnn_status collect_params(cnn_context *ctx, cnn_graph_layer *l)
             ok = 0;
         for (uint32_t j = 0; ok && j < i; j++)
             ok = strcmp(l->params[j].name, s->name) != 0;
+        /* An init rule this host knows; a constant that is a number. */
+        ok = ok && (unsigned)s->init <= (unsigned)CNN_INIT_CONSTANT &&
+             (s->init != CNN_INIT_CONSTANT || isfinite(s->init_value));
         if (!ok || n > UINT64_MAX - total) {
             snprintf(msg, sizeof msg,
                      "plugin %s declared an invalid, duplicate or oversized "
@@ -106,16 +117,25 @@ static cnn_status create_layers(cnn_context *ctx, cnn_graph *g)
         l->instance.n_inputs = l->n_inputs;
         l->instance.state = NULL;
         if (l->desc->create) {
+            cnn_hook_site site = {l->name, l->type, cnn_plugin_path(l->plugin),
+                                  "create"};
+            const cnn_hook_site *prev = cnn_hook_site_enter(&site);
             st = l->desc->create(&l->instance, &err);
+            cnn_hook_site_leave(prev);
             msg[sizeof msg - 1] = '\0';
             if (st != CNN_OK)
                 return fail_layer(ctx, l, st, "create", msg);
             l->created = 1;
         }
         st = collect_params(ctx, l);
-        if (st == CNN_OK && l->desc->flops)
+        if (st == CNN_OK && l->desc->flops) {
+            cnn_hook_site site = {l->name, l->type, cnn_plugin_path(l->plugin),
+                                  "flops"};
+            const cnn_hook_site *prev = cnn_hook_site_enter(&site);
             l->flops = l->desc->flops(l->hparams, l->input_shapes, l->n_inputs,
                                       &l->output_shape);
+            cnn_hook_site_leave(prev);
+        }
     }
     return st;
 }

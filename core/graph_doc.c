@@ -202,7 +202,9 @@ static cnn_status take_hparam(walk *w, const char *label, yaml_node_t *key,
         seq_length(value) > CNN_DOC_MAX_ITEMS)
         return cnn_yaml_fail(
             w, hp->value,
-            "%s: key '%s' must be a value or a [h, w] pair, got %s%s", label,
+            "%s: key '%s' must be a value or a list of 2 or 4 values, got "
+            "%s%s",
+            label,
             k, is_null(value) ? "nothing" : kind_name(value),
             value->type == YAML_SEQUENCE_NODE ? " of another length" : "");
     hp->is_sequence = 1;

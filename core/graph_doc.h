@@ -23,7 +23,7 @@
  * are quadratic in it, and real networks have hundreds to a few thousand. */
 #define CNN_GRAPH_LAYERS_MAX 10000
 /* Most values one hyperparameter may carry ("[h, w]" has two). */
-#define CNN_DOC_MAX_ITEMS 2
+#define CNN_DOC_MAX_ITEMS 4
 
 typedef struct cnn_doc_mark {
     int line;   /* 1-based */

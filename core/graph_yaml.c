@@ -10,10 +10,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cnn/file_read.h"
 #include "graph_walk.h"
 
 /* A graph file is a page of text; anything larger is a mistake. */
-#define GRAPH_FILE_MAX ((size_t)16 << 20)
+#define GRAPH_FILE_MAX ((size_t)4 << 20)
+/* Collections inside collections: a graph needs four or five levels. Past
+ * a few thousand libyaml slows quadratically and its loader recurses once
+ * per level, so depth is checked before the document is built. */
+#define GRAPH_DEPTH_MAX 64
+/* Scalars and collections in one file. libyaml's document costs about 2 us
+ * and 180 bytes a node: this bounds a load near a second. The largest
+ * graph allowed (10000 layers of ten keys) has about 200000. */
+#define GRAPH_NODES_MAX 500000
 /* Keys checked pairwise for duplicates: a layer has about ten. */
 #define MAPPING_KEYS_MAX 256
 
@@ -260,6 +269,59 @@ static cnn_status check_aliases(cnn_context *ctx, yaml_document_t *ydoc,
     return st;
 }
 
+/* Walks the text as a stream of events (constant memory, and stopping at
+ * the first collection too deep or the first node too many) before the document API builds anything:
+ * the depth of flow ("[[[[") and block ("- - - -", indentation) nesting
+ * alike, since libyaml reports both as collection start events. */
+static cnn_status check_depth(cnn_context *ctx, const char *text,
+                              size_t length, const char *origin)
+{
+    yaml_parser_t parser;
+    yaml_event_t event;
+    int depth = 0;
+    size_t nodes = 0;
+    cnn_status st = CNN_OK;
+    if (!yaml_parser_initialize(&parser))
+        return cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, length);
+    for (;;) {
+        yaml_event_type_t type;
+        if (!yaml_parser_parse(&parser, &event)) {
+            st = syntax_error(ctx, &parser, origin, text, length);
+            break;
+        }
+        type = event.type;
+        if (type == YAML_SEQUENCE_START_EVENT ||
+            type == YAML_MAPPING_START_EVENT) {
+            if (++depth > GRAPH_DEPTH_MAX) {
+                cnn_doc_mark m = mark_from(event.start_mark);
+                st = cnn_fail(ctx, CNN_ERR_GRAPH,
+                              "%s:%d:%d: collections nested more than %d "
+                              "deep; a graph file needs a handful of levels",
+                              origin, m.line, m.column, GRAPH_DEPTH_MAX);
+            }
+        }
+        if ((type == YAML_SEQUENCE_START_EVENT ||
+             type == YAML_MAPPING_START_EVENT || type == YAML_SCALAR_EVENT ||
+             type == YAML_ALIAS_EVENT) &&
+            st == CNN_OK && ++nodes > GRAPH_NODES_MAX) {
+            cnn_doc_mark m = mark_from(event.start_mark);
+            st = cnn_fail(ctx, CNN_ERR_GRAPH,
+                          "%s:%d:%d: more than %d YAML nodes (values, lists "
+                          "and mappings) in one graph file",
+                          origin, m.line, m.column, GRAPH_NODES_MAX);
+        } else if (type == YAML_SEQUENCE_END_EVENT ||
+                   type == YAML_MAPPING_END_EVENT) {
+            depth--;
+        }
+        yaml_event_delete(&event);
+        if (st != CNN_OK || type == YAML_STREAM_END_EVENT)
+            break;
+    }
+    yaml_parser_delete(&parser);
+    return st;
+}
+
 static cnn_status load_yaml(cnn_context *ctx, yaml_parser_t *parser,
                             yaml_document_t *ydoc, const char *text,
                             size_t length, const char *origin)
@@ -319,6 +381,11 @@ cnn_status cnn_graph_doc_parse(cnn_context *ctx, const char *text,
         return cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
     }
     memcpy(doc->origin, origin, strlen(origin) + 1);
+    st = check_depth(ctx, text, length, origin);
+    if (st != CNN_OK) {
+        cnn_graph_doc_free(doc);
+        return st;
+    }
     if (!yaml_parser_initialize(&parser)) {
         cnn_graph_doc_free(doc);
         return cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
@@ -348,32 +415,15 @@ cnn_status cnn_graph_doc_parse(cnn_context *ctx, const char *text,
 cnn_status cnn_graph_doc_load(cnn_context *ctx, const char *path,
                               cnn_graph_doc **out)
 {
-    FILE *f;
-    char *text;
+    unsigned char *text;
     size_t length;
     cnn_status st;
     *out = NULL;
-    f = fopen(path, "rb");
-    if (!f)
-        return cnn_fail(ctx, errno == ENOENT ? CNN_ERR_NOT_FOUND : CNN_ERR_IO,
-                        "%s: cannot open: %s", path, strerror(errno));
-    text = malloc(GRAPH_FILE_MAX + 1);
-    if (!text) {
-        fclose(f);
-        return cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
-    }
-    length = fread(text, 1, GRAPH_FILE_MAX + 1, f);
-    if (ferror(f)) {
-        st = cnn_fail(ctx, CNN_ERR_IO, "%s: read failed: %s", path,
-                      strerror(errno));
-    } else if (length > GRAPH_FILE_MAX) {
-        st = cnn_fail(ctx, CNN_ERR_FORMAT,
-                      "%s: larger than %zu bytes, too large for a graph file",
-                      path, GRAPH_FILE_MAX);
-    } else {
-        st = cnn_graph_doc_parse(ctx, text, length, path, out);
-    }
-    fclose(f);
+    st = cnn_file_read_all(ctx, path, GRAPH_FILE_MAX, "graph file", &text,
+                           &length);
+    if (st != CNN_OK)
+        return st;
+    st = cnn_graph_doc_parse(ctx, (const char *)text, length, path, out);
     free(text);
     return st;
 }

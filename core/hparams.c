@@ -25,35 +25,44 @@ static int64_t to_int64(double v)
     return (int64_t)v;
 }
 
+void cnn_hparam_default(const cnn_hparam_spec *s, cnn_hparam_value *v)
+{
+    if (!s || !v)
+        return;
+    memset(v, 0, sizeof *v);
+    if (s->required)
+        return;
+    switch (s->kind) {
+    case CNN_HP_FLOAT:
+        v->f = s->default_value;
+        break;
+    case CNN_HP_BOOL:
+        v->i[0] = s->default_value != 0.0;
+        break;
+    case CNN_HP_INT2:
+        v->i[1] = to_int64(s->default_value);
+        v->i[0] = v->i[1];
+        break;
+    case CNN_HP_PADDING: {
+        int64_t d = to_int64(s->default_value);
+        *v = cnn_padding_pack(d, d, d, d, CNN_PAD_EXPLICIT);
+        break;
+    }
+    case CNN_HP_INT:
+    case CNN_HP_ENUM:
+    default:
+        v->i[0] = to_int64(s->default_value);
+        break;
+    }
+}
+
 void cnn_hparams_defaults(const cnn_layer_descriptor *desc,
                           cnn_hparam_value *out)
 {
     if (!desc || !out)
         return;
-    for (uint32_t i = 0; i < desc->n_hparams; i++) {
-        const cnn_hparam_spec *s = &desc->hparams[i];
-        cnn_hparam_value *v = &out[i];
-        memset(v, 0, sizeof *v);
-        if (s->required)
-            continue;
-        switch (s->kind) {
-        case CNN_HP_FLOAT:
-            v->f = s->default_value;
-            break;
-        case CNN_HP_BOOL:
-            v->i[0] = s->default_value != 0.0;
-            break;
-        case CNN_HP_INT2:
-            v->i[1] = to_int64(s->default_value);
-            v->i[0] = v->i[1];
-            break;
-        case CNN_HP_INT:
-        case CNN_HP_ENUM:
-        default:
-            v->i[0] = to_int64(s->default_value);
-            break;
-        }
-    }
+    for (uint32_t i = 0; i < desc->n_hparams; i++)
+        cnn_hparam_default(&desc->hparams[i], &out[i]);
 }
 
 /* Bounds in messages: integers without a fraction, others as %g. */
@@ -169,6 +178,50 @@ static cnn_status parse_enum(cnn_context *ctx, const cnn_hparam_spec *spec,
                     text, list);
 }
 
+/* n, [h, w], [top, left, bottom, right], "valid", "same" or "same_lower".
+ * The sides are packed into 32 bits each: bounds above 2^31 are refused. */
+static cnn_status parse_padding(cnn_context *ctx, const cnn_hparam_spec *spec,
+                                const char *const *items, size_t n_items,
+                                cnn_hparam_value *out)
+{
+    int64_t v[4] = {0, 0, 0, 0};
+    if (n_items == 1 && !isdigit((unsigned char)items[0][0]) &&
+        items[0][0] != '-' && items[0][0] != '+') {
+        static const char *const modes[] = {"valid", "same", "same_lower"};
+        for (int m = 0; m < 3; m++)
+            if (strcmp(items[0], modes[m]) == 0) {
+                *out = cnn_padding_pack(0, 0, 0, 0, (cnn_pad_mode)m);
+                return CNN_OK;
+            }
+        return cnn_fail(ctx, CNN_ERR_INVALID,
+                        "%s: \"%s\" is not a padding (expected n, [h, w], "
+                        "[top, left, bottom, right], valid, same or "
+                        "same_lower)",
+                        spec->name, items[0]);
+    }
+    if (n_items != 1 && n_items != 2 && n_items != 4)
+        return cnn_fail(ctx, CNN_ERR_INVALID,
+                        "%s: expected n, [h, w] or [top, left, bottom, right], "
+                        "got %zu values",
+                        spec->name, n_items);
+    for (size_t k = 0; k < n_items; k++) {
+        cnn_status st = parse_int(ctx, spec, items[k], &v[k]);
+        if (st != CNN_OK)
+            return st;
+        if (v[k] < 0 || v[k] > INT32_MAX)
+            return cnn_fail(ctx, CNN_ERR_INVALID,
+                            "%s: %s is out of range for a padding",
+                            spec->name, items[k]);
+    }
+    if (n_items == 1)
+        *out = cnn_padding_pack(v[0], v[0], v[0], v[0], CNN_PAD_EXPLICIT);
+    else if (n_items == 2)
+        *out = cnn_padding_pack(v[0], v[1], v[0], v[1], CNN_PAD_EXPLICIT);
+    else
+        *out = cnn_padding_pack(v[0], v[1], v[2], v[3], CNN_PAD_EXPLICIT);
+    return CNN_OK;
+}
+
 cnn_status cnn_hparam_parse(cnn_context *ctx, const cnn_hparam_spec *spec,
                             const char *const *items, size_t n_items,
                             cnn_hparam_value *out)
@@ -197,6 +250,8 @@ cnn_status cnn_hparam_parse(cnn_context *ctx, const cnn_hparam_spec *spec,
         }
         return parse_int(ctx, spec, items[1], &out->i[1]);
     }
+    if (spec->kind == CNN_HP_PADDING)
+        return parse_padding(ctx, spec, items, n_items, out);
     if (n_items != 1)
         return cnn_fail(ctx, CNN_ERR_INVALID,
                         "%s: expected a single value, got %zu", spec->name,
@@ -383,6 +438,22 @@ void cnn_hparam_format(const cnn_hparam_spec *spec,
             snprintf(buf, size, "[%lld, %lld]", (long long)value->i[0],
                      (long long)value->i[1]);
         return;
+    case CNN_HP_PADDING: {
+        cnn_padding p = cnn_hparam_padding(value);
+        if (p.mode != CNN_PAD_EXPLICIT)
+            snprintf(buf, size, "%s",
+                     p.mode == CNN_PAD_SAME_UPPER ? "same" : "same_lower");
+        else if (p.top == p.bottom && p.left == p.right && p.top == p.left)
+            snprintf(buf, size, "%lld", (long long)p.top);
+        else if (p.top == p.bottom && p.left == p.right)
+            snprintf(buf, size, "[%lld, %lld]", (long long)p.top,
+                     (long long)p.left);
+        else
+            snprintf(buf, size, "[%lld, %lld, %lld, %lld]", (long long)p.top,
+                     (long long)p.left, (long long)p.bottom,
+                     (long long)p.right);
+        return;
+    }
     case CNN_HP_FLOAT:
         format_double(value->f, buf, size);
         return;

@@ -14,9 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cnn/atomic_file.h"
+#include "cnn/file_read.h"
 #include "cnn/io.h"
 #include "context_internal.h"
 
@@ -416,7 +416,7 @@ static cnn_status read_npy(cnn_context *ctx, const char *path, FILE *f,
 
 cnn_status cnn_npy_read(cnn_context *ctx, const char *path, cnn_tensor *out)
 {
-    struct stat info;
+    uint64_t size;
     FILE *f;
     cnn_status st;
 
@@ -428,21 +428,10 @@ cnn_status cnn_npy_read(cnn_context *ctx, const char *path, cnn_tensor *out)
     if (!host_little_endian())
         return cnn_fail(ctx, CNN_ERR_UNSUPPORTED,
                         "%s: .npy I/O needs a little-endian host", path);
-    f = fopen(path, "rb");
-    if (!f)
-        return cnn_fail(ctx, errno == ENOENT ? CNN_ERR_NOT_FOUND : CNN_ERR_IO,
-                        "%s: cannot open: %s", path, strerror(errno));
-    if (fstat(fileno(f), &info) != 0) {
-        int err = errno;
-        fclose(f);
-        return cnn_fail(ctx, CNN_ERR_IO, "%s: cannot stat: %s", path,
-                        strerror(err));
-    }
-    if (!S_ISREG(info.st_mode)) {
-        fclose(f);
-        return cnn_fail(ctx, CNN_ERR_IO, "%s: not a regular file", path);
-    }
-    st = read_npy(ctx, path, f, (uint64_t)info.st_size, out);
+    st = cnn_file_fopen_regular(ctx, path, &f, &size);
+    if (st != CNN_OK)
+        return st;
+    st = read_npy(ctx, path, f, size, out);
     fclose(f);
     return st;
 }

@@ -117,6 +117,10 @@ static void init_tensor(const cnn_param_entry *e, cnn_tensor *value,
         for (size_t i = 0; i < n; i++)
             x[i] = 1.0f;
         return;
+    case CNN_INIT_CONSTANT:
+        for (size_t i = 0; i < n; i++)
+            x[i] = e->spec.init_value;
+        return;
     case CNN_INIT_HE_NORMAL:
         normal = 1;
         sigma = sqrt(2.0 / fan_in);

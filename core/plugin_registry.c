@@ -13,6 +13,7 @@
 
 #include "cnn/plugin.h"
 #include "context_internal.h"
+#include "hook_site_internal.h"
 
 #ifndef CNN_BUILD_PLUGIN_ROOT
 #error "CNN_BUILD_PLUGIN_ROOT is defined by core/meson.build"
@@ -45,7 +46,18 @@ struct cnn_plugin_cache {
 static const size_t descriptor_size_for_minor[] = {
     CNN_LAYER_DESCRIPTOR_SIZE_1_0,
     CNN_LAYER_DESCRIPTOR_SIZE_1_1,
+    CNN_LAYER_DESCRIPTOR_SIZE_1_2,
 };
+
+/* ABI 1.2 put init_value in cnn_param_spec's tail padding: a 1.1 plugin's
+ * array of specs must keep its stride. */
+_Static_assert(offsetof(cnn_param_spec, init_value) ==
+                       offsetof(cnn_param_spec, flags) + sizeof(uint32_t) &&
+                   sizeof(cnn_param_spec) ==
+                       ((offsetof(cnn_param_spec, flags) + sizeof(uint32_t) +
+                         _Alignof(cnn_param_spec) - 1) &
+                        ~(_Alignof(cnn_param_spec) - 1)),
+               "cnn_param_spec keeps its ABI 1.1 size");
 
 _Static_assert(sizeof descriptor_size_for_minor /
                        sizeof descriptor_size_for_minor[0] ==
@@ -177,6 +189,7 @@ static cnn_status check_hparam(cnn_context *ctx, const char *path,
     switch (s->kind) {
     case CNN_HP_INT:
     case CNN_HP_INT2:
+    case CNN_HP_PADDING:
     case CNN_HP_FLOAT:
         if (isnan(s->min_value) || isnan(s->max_value) ||
             s->min_value > s->max_value)
@@ -343,6 +356,8 @@ static cnn_status load_file(cnn_context *ctx, const char *path,
     const cnn_layer_descriptor *raw;
     void *sym;
     cnn_status st;
+    cnn_hook_site site = {NULL, expected_type, NULL, "load"};
+    const cnn_hook_site *prev;
 
     plugin = calloc(1, sizeof *plugin);
     if (!plugin)
@@ -353,7 +368,12 @@ static cnn_status load_file(cnn_context *ctx, const char *path,
         return cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
     }
     (void)dlerror();
+    /* dlopen runs the plugin's constructors and the entry runs its code:
+     * a crash in either is reported against the file. */
+    site.plugin = plugin->path;
+    prev = cnn_hook_site_enter(&site);
     plugin->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    cnn_hook_site_leave(prev);
     if (!plugin->handle) {
         const char *why = dlerror();
         st = cnn_fail(ctx, CNN_ERR_PLUGIN, "cannot load plugin %s: %s", path,
@@ -372,7 +392,9 @@ static cnn_status load_file(cnn_context *ctx, const char *path,
      * so copy the bits rather than cast. */
     _Static_assert(sizeof entry == sizeof sym, "function pointer size");
     memcpy(&entry, &sym, sizeof entry);
+    prev = cnn_hook_site_enter(&site);
     raw = entry();
+    cnn_hook_site_leave(prev);
     if (!raw) {
         st = cnn_fail(ctx, CNN_ERR_PLUGIN,
                       "plugin %s: entry %s returned NULL", path,

@@ -13,9 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cnn/atomic_file.h"
+#include "cnn/file_read.h"
 #include "cnn/io.h"
 #include "context_internal.h"
 #include "json_util.h"
@@ -530,7 +530,7 @@ cnn_status cnn_safetensors_read(cnn_context *ctx, const char *path,
                                 cnn_tensor_file **out)
 {
     cnn_tensor_file *file;
-    struct stat info;
+    uint64_t size;
     FILE *f;
     cnn_status st;
 
@@ -542,20 +542,9 @@ cnn_status cnn_safetensors_read(cnn_context *ctx, const char *path,
     if (!host_little_endian())
         return cnn_fail(ctx, CNN_ERR_UNSUPPORTED,
                         "%s: safetensors needs a little-endian host", path);
-    f = fopen(path, "rb");
-    if (!f)
-        return cnn_fail(ctx, errno == ENOENT ? CNN_ERR_NOT_FOUND : CNN_ERR_IO,
-                        "%s: cannot open: %s", path, strerror(errno));
-    if (fstat(fileno(f), &info) != 0) {
-        int err = errno;
-        fclose(f);
-        return cnn_fail(ctx, CNN_ERR_IO, "%s: cannot stat: %s", path,
-                        strerror(err));
-    }
-    if (!S_ISREG(info.st_mode)) {
-        fclose(f);
-        return cnn_fail(ctx, CNN_ERR_IO, "%s: not a regular file", path);
-    }
+    st = cnn_file_fopen_regular(ctx, path, &f, &size);
+    if (st != CNN_OK)
+        return st;
     file = calloc(1, sizeof *file);
     if (file)
         file->path = strdup(path);
@@ -564,7 +553,7 @@ cnn_status cnn_safetensors_read(cnn_context *ctx, const char *path,
         cnn_tensor_file_destroy(file);
         return cnn_fail(ctx, CNN_ERR_NOMEM, "%s: out of memory", path);
     }
-    st = read_file(ctx, path, f, (uint64_t)info.st_size, file);
+    st = read_file(ctx, path, f, size, file);
     fclose(f);
     if (st != CNN_OK) {
         cnn_tensor_file_destroy(file);

@@ -55,8 +55,8 @@ for k in 10 50 100; do
   [ -f "$out/feat-test.npy" ] || "$cnnrun" features graphs/lenet5.yaml --weights weights/lenet5-fashion.safetensors \
     --layer pool2 --data folder:data/mnist/test --out "$out/feat-test.npy" --quiet
   "$cnnrun" linear train "$out/feat-train-$k.npy" --labels "$out/feat-train-$k.labels.npy" \
-    --out "$out/linear-$k.model" --quiet
-  d=$("$cnnrun" linear eval "$out/linear-$k.model" "$out/feat-test.npy" --labels "$out/feat-test.labels.npy" --json |
+    --out "$out/linear-$k.safetensors" --quiet
+  d=$("$cnnrun" linear eval "$out/linear-$k.safetensors" "$out/feat-test.npy" --labels "$out/feat-test.labels.npy" --json |
     python3 -c 'import json,sys; print("%.1f" % (100 * json.load(sys.stdin)["top1"]))')
   printf '%-10s %11s%% %15s%% %13s%% %13s%%\n' "$k" "$a" "$b" "$c" "$d"
 done

@@ -23,6 +23,7 @@ static const char *kind_word(cnn_hparam_kind kind)
     case CNN_HP_BOOL: return "bool";
     case CNN_HP_ENUM: return "enum";
     case CNN_HP_INT2: return "int2";
+    case CNN_HP_PADDING: return "padding";
     }
     return "?";
 }
@@ -134,13 +135,7 @@ static int default_round_trip(cnn_context *ctx, const cnn_hparam_spec *s,
 {
     cnn_hparam_value def, back;
     const char *items[1];
-    memset(&def, 0, sizeof def);
-    if (s->kind == CNN_HP_FLOAT)
-        def.f = s->default_value;
-    else
-        def.i[0] = def.i[1] = (int64_t)s->default_value;
-    if (s->kind == CNN_HP_BOOL)
-        def.i[0] = def.i[1] = s->default_value != 0.0;
+    cnn_hparam_default(s, &def);
     cnn_hparam_format(s, &def, text, size);
     items[0] = text;
     if (cnn_hparam_parse(ctx, s, items, 1, &back) != CNN_OK) {
@@ -152,7 +147,9 @@ static int default_round_trip(cnn_context *ctx, const cnn_hparam_spec *s,
     if (s->kind == CNN_HP_FLOAT
             ? back.f != def.f
             : back.i[0] != def.i[0] ||
-                  (s->kind == CNN_HP_INT2 && back.i[1] != def.i[1])) {
+                  ((s->kind == CNN_HP_INT2 || s->kind == CNN_HP_PADDING) &&
+                   back.i[1] != def.i[1]) ||
+                  (s->kind == CNN_HP_PADDING && back.f != def.f)) {
         snprintf(why, why_size, "its default %s parses back to another value",
                  text);
         return 0;
@@ -175,7 +172,8 @@ static void check_hparam(ck_report *r, cnn_context *ctx,
         ck_report_add(r, CK_FAIL, name, "%s", why);
         return;
     }
-    if (s->kind == CNN_HP_INT || s->kind == CNN_HP_INT2) {
+    if (s->kind == CNN_HP_INT || s->kind == CNN_HP_INT2 ||
+        s->kind == CNN_HP_PADDING) {
         if (s->min_value != floor(s->min_value) ||
             s->max_value != floor(s->max_value)) {
             ck_report_add(r, CK_WARN, name,
@@ -232,7 +230,8 @@ static int derive_value(const cnn_hparam_spec *s, char *buf, size_t size)
 {
     switch (s->kind) {
     case CNN_HP_INT:
-    case CNN_HP_INT2: {
+    case CNN_HP_INT2:
+    case CNN_HP_PADDING: {
         double lo = ceil(s->min_value), hi = floor(s->max_value), v = 2.0;
         if (!(lo <= hi) || fabs(lo) > 1e15)
             return 0;

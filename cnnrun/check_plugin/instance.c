@@ -71,7 +71,7 @@ static int name_ok(const char *name)
 static int init_uses_fans(cnn_init_rule r, int *needs_out)
 {
     *needs_out = r == CNN_INIT_GLOROT_UNIFORM || r == CNN_INIT_GLOROT_NORMAL;
-    return r != CNN_INIT_ZEROS && r != CNN_INIT_ONES;
+    return r != CNN_INIT_ZEROS && r != CNN_INIT_ONES && r != CNN_INIT_CONSTANT;
 }
 
 static int check_spec(const cnn_param_spec *s, uint32_t index,
@@ -106,9 +106,16 @@ static int check_spec(const cnn_param_spec *s, uint32_t index,
                      s->name, (int)d, (long long)s->shape.dims[d]);
             return 0;
         }
-    if ((unsigned)s->init > (unsigned)CNN_INIT_FAN_IN_UNIFORM) {
+    if ((unsigned)s->init > (unsigned)CNN_INIT_CONSTANT) {
         snprintf(why, size, "params: parameter '%s' has unknown init rule %d",
                  s->name, (int)s->init);
+        return 0;
+    }
+    if (s->init == CNN_INIT_CONSTANT && !isfinite(s->init_value)) {
+        snprintf(why, size,
+                 "params: parameter '%s' has a constant init value that is "
+                 "not finite",
+                 s->name);
         return 0;
     }
     if (init_uses_fans(s->init, &needs_out) &&

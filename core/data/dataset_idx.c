@@ -18,6 +18,7 @@
 #include <zlib.h>
 
 #include "../context_internal.h"
+#include "cnn/file_read.h"
 #include "data_internal.h"
 
 #define IDX_UBYTE 0x08
@@ -33,25 +34,15 @@ typedef struct idx_reader {
 
 static cnn_status idx_open(cnn_context *ctx, idx_reader *r, const char *path)
 {
-    struct stat st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd;
+    cnn_status st;
     r->path = path;
     r->gz = NULL;
     r->consumed = 0;
     r->expected = 0;
-    if (fd < 0)
-        return cnn_fail(ctx, errno == ENOENT ? CNN_ERR_NOT_FOUND : CNN_ERR_IO,
-                        "%s: cannot open: %s", path, strerror(errno));
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return cnn_fail(ctx, CNN_ERR_IO, "%s: cannot stat: %s", path,
-                        strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return cnn_fail(ctx, CNN_ERR_IO, "%s: not a regular file", path);
-    }
+    st = cnn_file_open_regular(ctx, path, &fd, NULL);
+    if (st != CNN_OK)
+        return st;
     r->gz = gzdopen(fd, "rb");
     if (!r->gz) {
         close(fd);

@@ -43,7 +43,7 @@ extern "C" {
 #endif
 
 #define CNN_LAYER_ABI_MAJOR 1u
-#define CNN_LAYER_ABI_MINOR 1u
+#define CNN_LAYER_ABI_MINOR 2u
 #define CNN_LAYER_ABI_MAKE(major, minor) (((major) << 16) | (minor))
 #define CNN_LAYER_ABI_VERSION                                                  \
     CNN_LAYER_ABI_MAKE(CNN_LAYER_ABI_MAJOR, CNN_LAYER_ABI_MINOR)
@@ -87,7 +87,16 @@ typedef enum cnn_hparam_kind {
     CNN_HP_FLOAT = 2, /* YAML number */
     CNN_HP_BOOL = 3,  /* YAML true/false */
     CNN_HP_ENUM = 4,  /* YAML string, one of choices */
-    CNN_HP_INT2 = 5   /* YAML integer n (meaning [n, n]) or [h, w] */
+    CNN_HP_INT2 = 5,  /* YAML integer n (meaning [n, n]) or [h, w] */
+    /* ABI 1.2. Zero padding of a 2-D window: an integer n (n on every
+     * side), [h, w] (h above and below, w left and right),
+     * [top, left, bottom, right] (ONNX's pads, reordered), or one of the
+     * strings "valid" (no padding), "same" (output = ceil(input / stride),
+     * any odd padding at the bottom and right: ONNX's SAME_UPPER, Keras's
+     * and TensorFlow's "same") or "same_lower" (ONNX's SAME_LOWER). Bounds
+     * apply to each number. Read it with cnn_hparam_padding() and resolve
+     * the "same" forms with cnn_padding_resolve(). */
+    CNN_HP_PADDING = 6
 } cnn_hparam_kind;
 
 typedef struct cnn_hparam_spec {
@@ -103,9 +112,51 @@ typedef struct cnn_hparam_spec {
 
 /* A validated value, one per spec, in the descriptor's order. */
 typedef struct cnn_hparam_value {
-    int64_t i[2]; /* INT: i[0]; INT2: {h, w}; BOOL: 0 or 1; ENUM: index */
-    double f;     /* FLOAT */
+    int64_t i[2]; /* INT: i[0]; INT2: {h, w}; BOOL: 0 or 1; ENUM: index;
+                     PADDING: two 32-bit halves each, see cnn_hparam_padding */
+    double f;     /* FLOAT; PADDING: its cnn_pad_mode */
 } cnn_hparam_value;
+
+/* How a PADDING hyperparameter was written. */
+typedef enum cnn_pad_mode {
+    CNN_PAD_EXPLICIT = 0,   /* numbers (or "valid": all zero) */
+    CNN_PAD_SAME_UPPER = 1, /* "same": odd padding at the bottom/right */
+    CNN_PAD_SAME_LOWER = 2  /* "same_lower": odd padding at the top/left */
+} cnn_pad_mode;
+
+/* A PADDING value, unpacked. top/left/bottom/right are zero for the "same"
+ * forms until cnn_padding_resolve() fills them for a given input. */
+typedef struct cnn_padding {
+    int64_t top, left, bottom, right;
+    cnn_pad_mode mode;
+} cnn_padding;
+
+/* The PADDING value's layout inside cnn_hparam_value (the value struct
+ * cannot grow without breaking ABI 1): i[0] holds top in its low 32 bits
+ * and bottom in its high 32 bits, i[1] left and right, f the mode. */
+static inline cnn_hparam_value cnn_padding_pack(int64_t top, int64_t left,
+                                                int64_t bottom, int64_t right,
+                                                cnn_pad_mode mode)
+{
+    cnn_hparam_value v;
+    v.i[0] = (int64_t)(((uint64_t)(uint32_t)bottom << 32) | (uint32_t)top);
+    v.i[1] = (int64_t)(((uint64_t)(uint32_t)right << 32) | (uint32_t)left);
+    v.f = (double)mode;
+    return v;
+}
+
+static inline cnn_padding cnn_hparam_padding(const cnn_hparam_value *v)
+{
+    cnn_padding p;
+    p.top = (int64_t)(uint32_t)((uint64_t)v->i[0] & 0xffffffffu);
+    p.bottom = (int64_t)(uint32_t)((uint64_t)v->i[0] >> 32);
+    p.left = (int64_t)(uint32_t)((uint64_t)v->i[1] & 0xffffffffu);
+    p.right = (int64_t)(uint32_t)((uint64_t)v->i[1] >> 32);
+    p.mode = v->f == 1.0   ? CNN_PAD_SAME_UPPER
+             : v->f == 2.0 ? CNN_PAD_SAME_LOWER
+                           : CNN_PAD_EXPLICIT;
+    return p;
+}
 
 /* ---- Parameters: declared by the plugin, owned by the host -------------- */
 
@@ -116,8 +167,10 @@ typedef enum cnn_init_rule {
     CNN_INIT_HE_UNIFORM = 3,     /* U(-a, a), a = sqrt(6 / fan_in) */
     CNN_INIT_GLOROT_UNIFORM = 4, /* U(-a, a), a = sqrt(6 / (fan_in + fan_out)) */
     CNN_INIT_GLOROT_NORMAL = 5,  /* N(0, 2 / (fan_in + fan_out)) */
-    CNN_INIT_FAN_IN_UNIFORM = 6  /* U(-a, a), a = 1 / sqrt(fan_in): PyTorch's
+    CNN_INIT_FAN_IN_UNIFORM = 6, /* U(-a, a), a = 1 / sqrt(fan_in): PyTorch's
                                     default for conv and linear layers */
+    CNN_INIT_CONSTANT = 7        /* ABI 1.2: every element init_value
+                                    (PReLU's 0.25) */
 } cnn_init_rule;
 
 /* Parameter flags. */
@@ -140,6 +193,11 @@ typedef struct cnn_param_spec {
     int64_t fan_in;
     int64_t fan_out;
     uint32_t flags;
+    /* ABI 1.2: the value of CNN_INIT_CONSTANT. It occupies what was the
+     * struct's tail padding, so the size and every offset are those of 1.1;
+     * the host zeroes the specs before the params hook fills them, and reads
+     * init_value only for CNN_INIT_CONSTANT, which no 1.1 plugin uses. */
+    float init_value;
 } cnn_param_spec;
 
 /* ---- Host services available during forward and backward ---------------- */
@@ -262,6 +320,9 @@ typedef struct cnn_layer_descriptor {
 #define CNN_LAYER_DESCRIPTOR_SIZE_1_0                                          \
     offsetof(cnn_layer_descriptor, flops)
 #define CNN_LAYER_DESCRIPTOR_SIZE_1_1 sizeof(cnn_layer_descriptor)
+/* 1.2 added a hyperparameter kind, an init rule and cnn_param_spec's
+ * init_value (in former padding): the descriptor did not grow. */
+#define CNN_LAYER_DESCRIPTOR_SIZE_1_2 sizeof(cnn_layer_descriptor)
 
 typedef const cnn_layer_descriptor *(*cnn_layer_entry_fn)(void);
 
@@ -294,6 +355,55 @@ static inline float cnn_uniform_hash(uint64_t seed, uint64_t index)
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     z ^= z >> 31;
     return (float)(z >> 40) * (1.0f / 16777216.0f);
+}
+
+/* Output size of a window with its own padding at each end, dilation
+ * (taps d apart: effective size d (k - 1) + 1) and PyTorch's ceil_mode
+ * (a last, partial window counts if it starts inside the input or the
+ * leading padding). -1 when the window does not fit the padded input. */
+static inline int64_t cnn_window_out_ex(int64_t in, int64_t k, int64_t stride,
+                                        int64_t pad_begin, int64_t pad_end,
+                                        int64_t dilation, int ceil_mode)
+{
+    int64_t span, out;
+    if (stride < 1 || k < 1 || dilation < 1 || pad_begin < 0 || pad_end < 0)
+        return -1;
+    span = in + pad_begin + pad_end - (dilation * (k - 1) + 1);
+    if (span < 0)
+        return -1;
+    out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
+    if (ceil_mode && (out - 1) * stride >= in + pad_begin)
+        out--;
+    return out;
+}
+
+/* Fills p's sides for the "same" modes (ONNX's auto_pad): the output is
+ * ceil(in / stride) and the total padding (out - 1) stride + effective
+ * kernel - in, never negative, is split evenly with the odd one at the end
+ * (SAME_UPPER) or the start (SAME_LOWER). Explicit padding is unchanged.
+ * eff_k = dilation (k - 1) + 1 per axis. */
+static inline void cnn_padding_resolve(cnn_padding *p, int64_t in_h,
+                                       int64_t in_w, int64_t eff_kh,
+                                       int64_t eff_kw, int64_t stride_h,
+                                       int64_t stride_w)
+{
+    int64_t in[2] = {in_h, in_w}, k[2] = {eff_kh, eff_kw};
+    int64_t s[2] = {stride_h, stride_w}, lo[2], hi[2];
+    if (p->mode == CNN_PAD_EXPLICIT)
+        return;
+    for (int a = 0; a < 2; a++) {
+        int64_t st = s[a] < 1 ? 1 : s[a];
+        int64_t out = (in[a] + st - 1) / st;
+        int64_t total = (out - 1) * st + k[a] - in[a];
+        if (total < 0)
+            total = 0;
+        lo[a] = p->mode == CNN_PAD_SAME_UPPER ? total / 2 : total - total / 2;
+        hi[a] = total - lo[a];
+    }
+    p->top = lo[0];
+    p->left = lo[1];
+    p->bottom = hi[0];
+    p->right = hi[1];
 }
 
 /* Output size of a strided window: floor((in + 2 pad - k) / stride) + 1, or

@@ -63,12 +63,17 @@ int cnn_descriptor_hparam_index(const cnn_layer_descriptor *desc,
 
 /* ---- Hyperparameter values ---------------------------------------------- */
 
+/* One spec's default value (zeros for a required one), in the layout the
+ * plugin reads: PADDING packed as cnn_padding_pack does. */
+void cnn_hparam_default(const cnn_hparam_spec *spec, cnn_hparam_value *out);
+
 /* Fills out[0..n_hparams) with the declared defaults (required ones zeroed). */
 void cnn_hparams_defaults(const cnn_layer_descriptor *desc,
                           cnn_hparam_value *out);
 
 /* Parses one value given as YAML-like text: items holds one scalar, or two
- * for an INT2 written [h, w] (one scalar n means [n, n]). Checks the kind
+ * for an INT2 written [h, w] (one scalar n means [n, n]); a PADDING takes
+ * one, two or four numbers or one of its words (see cnn_hparam_kind). Checks the kind
  * (integers in base 10, finite numbers, true/false, one of an ENUM's choices)
  * and the bounds; the message names the hyperparameter and the value, e.g.
  * "kernel: 0 is below the minimum 1". out is zeroed first. */

@@ -193,7 +193,7 @@ static void cf_check_specs(const lh_layer *L, const cf_config *c,
                   c->type, c->label, L->specs[j].name);
         const cnn_param_spec *s = &L->specs[j];
         cr_expect(s->init >= CNN_INIT_ZEROS &&
-                      s->init <= CNN_INIT_FAN_IN_UNIFORM,
+                      s->init <= CNN_INIT_CONSTANT,
                   "%s [%s]: '%s' has init rule %d", c->type, c->label,
                   s->name, (int)s->init);
         if (s->init >= CNN_INIT_HE_NORMAL)

@@ -306,3 +306,90 @@ Test(hparams, defaults_pass_their_own_bounds)
                      specs[i].name);
     }
 }
+
+/* ABI 1.2's PADDING kind: every written form, its packing, its bounds and
+ * its text; then the window helpers that resolve it. */
+static const cnn_hparam_spec pad_spec = {"padding", CNN_HP_PADDING, "pads",
+                                         0, 1, 0, 100, NULL};
+
+static cnn_status parse_pad(const char *const *items, size_t n,
+                            cnn_hparam_value *v)
+{
+    return cnn_hparam_parse(ctx, &pad_spec, items, n, v);
+}
+
+static void assert_pad(const cnn_hparam_value *v, int64_t t, int64_t l,
+                       int64_t b, int64_t r, cnn_pad_mode mode)
+{
+    cnn_padding p = cnn_hparam_padding(v);
+    cr_assert_eq(p.top, t);
+    cr_assert_eq(p.left, l);
+    cr_assert_eq(p.bottom, b);
+    cr_assert_eq(p.right, r);
+    cr_assert_eq(p.mode, mode);
+}
+
+Test(hparams, padding_forms)
+{
+    cnn_hparam_value v;
+    char text[64];
+    const char *one[] = {"3"}, *two[] = {"1", "2"};
+    const char *four[] = {"0", "1", "2", "3"}, *three[] = {"1", "2", "3"};
+    const char *same[] = {"same"}, *lower[] = {"same_lower"};
+    const char *valid[] = {"valid"}, *bad[] = {"full"}, *big[] = {"101"};
+
+    cnn_hparam_default(&pad_spec, &v);
+    assert_pad(&v, 1, 1, 1, 1, CNN_PAD_EXPLICIT);
+    cr_assert_eq(parse_pad(one, 1, &v), CNN_OK);
+    assert_pad(&v, 3, 3, 3, 3, CNN_PAD_EXPLICIT);
+    cnn_hparam_format(&pad_spec, &v, text, sizeof text);
+    cr_assert_str_eq(text, "3");
+    cr_assert_eq(parse_pad(two, 2, &v), CNN_OK);
+    assert_pad(&v, 1, 2, 1, 2, CNN_PAD_EXPLICIT);
+    cnn_hparam_format(&pad_spec, &v, text, sizeof text);
+    cr_assert_str_eq(text, "[1, 2]");
+    cr_assert_eq(parse_pad(four, 4, &v), CNN_OK);
+    assert_pad(&v, 0, 1, 2, 3, CNN_PAD_EXPLICIT);
+    cnn_hparam_format(&pad_spec, &v, text, sizeof text);
+    cr_assert_str_eq(text, "[0, 1, 2, 3]");
+    cr_assert_eq(parse_pad(same, 1, &v), CNN_OK);
+    assert_pad(&v, 0, 0, 0, 0, CNN_PAD_SAME_UPPER);
+    cnn_hparam_format(&pad_spec, &v, text, sizeof text);
+    cr_assert_str_eq(text, "same");
+    cr_assert_eq(parse_pad(lower, 1, &v), CNN_OK);
+    assert_pad(&v, 0, 0, 0, 0, CNN_PAD_SAME_LOWER);
+    cr_assert_eq(parse_pad(valid, 1, &v), CNN_OK);
+    assert_pad(&v, 0, 0, 0, 0, CNN_PAD_EXPLICIT);
+
+    cr_assert_eq(parse_pad(three, 3, &v), CNN_ERR_INVALID);
+    assert_msg("got 3 values");
+    cr_assert_eq(parse_pad(bad, 1, &v), CNN_ERR_INVALID);
+    assert_msg("\"full\" is not a padding");
+    cr_assert_eq(parse_pad(big, 1, &v), CNN_ERR_INVALID);
+    assert_msg("above the maximum 100");
+}
+
+Test(hparams, window_helpers)
+{
+    cnn_padding p = {0, 0, 0, 0, CNN_PAD_SAME_UPPER};
+    /* PyTorch: MaxPool2d(3, 2, ceil_mode=True) on 6 gives 3; floor gives 2. */
+    cr_assert_eq(cnn_window_out_ex(6, 3, 2, 0, 0, 1, 1), 3);
+    cr_assert_eq(cnn_window_out_ex(6, 3, 2, 0, 0, 1, 0), 2);
+    /* ceil mode never starts a window in the trailing padding:
+     * MaxPool2d(2, 2, padding=1, ceil_mode=True) on 5 gives 3, not 4. */
+    cr_assert_eq(cnn_window_out_ex(5, 2, 2, 1, 1, 1, 1), 3);
+    /* dilation 2 makes a 3-tap kernel span 5 inputs. */
+    cr_assert_eq(cnn_window_out_ex(7, 3, 1, 0, 0, 2, 0), 3);
+    cr_assert_eq(cnn_window_out_ex(4, 3, 1, 0, 0, 2, 0), -1);
+    cr_assert_eq(cnn_window_out_ex(7, 3, 1, 1, 2, 1, 0), 8);
+    /* ONNX SAME_UPPER, 3x3 stride 2 on 7x8: out 4x4, pads total 2 and 1. */
+    cnn_padding_resolve(&p, 7, 8, 3, 3, 2, 2);
+    cr_assert_eq(p.top, 1);
+    cr_assert_eq(p.bottom, 1);
+    cr_assert_eq(p.left, 0);
+    cr_assert_eq(p.right, 1);
+    p.mode = CNN_PAD_SAME_LOWER;
+    cnn_padding_resolve(&p, 7, 8, 3, 3, 2, 2);
+    cr_assert_eq(p.left, 1);
+    cr_assert_eq(p.right, 0);
+}

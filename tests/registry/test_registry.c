@@ -145,8 +145,9 @@ Test(registry, wrong_abi_major)
 
 Test(registry, newer_abi_minor)
 {
-    char host[64];
-    expect_refused("newer_minor", CNN_ERR_PLUGIN, "plugin ABI 1.2",
+    char host[64], newer[32];
+    snprintf(newer, sizeof newer, "plugin ABI 1.%u", CNN_LAYER_ABI_MINOR + 1);
+    expect_refused("newer_minor", CNN_ERR_PLUGIN, newer,
                    host_version(host, sizeof host), "newer minor", NULL);
 }
 
@@ -155,8 +156,8 @@ Test(registry, struct_shorter_than_its_minor)
     char got[64], need[64];
     snprintf(got, sizeof got, "struct_size %zu",
              (size_t)CNN_LAYER_DESCRIPTOR_SIZE_1_0);
-    snprintf(need, sizeof need, "the %zu bytes ABI 1.1 requires",
-             (size_t)CNN_LAYER_DESCRIPTOR_SIZE_1_1);
+    snprintf(need, sizeof need, "the %zu bytes ABI 1.%u requires",
+             (size_t)CNN_LAYER_DESCRIPTOR_SIZE_1_2, CNN_LAYER_ABI_MINOR);
     expect_refused("short_struct", CNN_ERR_PLUGIN, got, need, NULL);
 }
 

@@ -80,11 +80,17 @@ check "features equal forward --until relu4, labels follow the class folders" $?
   --data "folder:$tmp/images" --out "$tmp/f.npy" --libsvm "$tmp/f.svm" --quiet
 [ "$(wc -l < "$tmp/f.svm")" -eq 24 ] && grep -Eq '^2( [0-9]+:[-0-9.e]+)+$' <(tail -1 "$tmp/f.svm")
 check "LIBSVM text: one line per sample, label then index:value" $?
-"$cnnrun" linear train "$tmp/f.npy" --labels "$tmp/f.labels.npy" --out "$tmp/m.liblinear" --quiet
+"$cnnrun" linear train "$tmp/f.npy" --labels "$tmp/f.labels.npy" --out "$tmp/m.safetensors" --quiet
 check "LIBLINEAR trains on the features" $?
-acc=$("$cnnrun" linear eval "$tmp/m.liblinear" "$tmp/f.npy" --labels "$tmp/f.labels.npy" --json |
-  python3 -c 'import json,sys; d=json.load(sys.stdin); assert len(d["confusion"]) == 3; print(d["top1"])')
-check "LIBLINEAR evaluates with a 3x3 confusion matrix (train accuracy $acc)" $?
+python3 -c 'import json,sys; assert json.load(open(sys.argv[1])) == ["class0", "class1", "class2"]' \
+  "$tmp/f.labels.classes.json"
+check "features writes the class names beside the labels" $?
+acc=$("$cnnrun" linear eval "$tmp/m.safetensors" "$tmp/f.npy" --labels "$tmp/f.labels.npy" --json |
+  python3 -c 'import json,sys; d=json.load(sys.stdin); assert len(d["confusion"]) == 3 and d["classes"] == ["class0", "class1", "class2"]; print(d["top1"])')
+check "LIBLINEAR evaluates with a 3x3 confusion matrix and the folder names (train accuracy $acc)" $?
+"$cnnrun" linear predict "$tmp/m.safetensors" "$tmp/f.npy" | cut -f2 | sort -u | tr '\n' ' ' |
+  grep -Eq '^(class[012] )+$'
+check "linear predict prints the folders' class names" $?
 
 # A backbone whose weights do not fit the graph: both shapes named.
 cat > "$tmp/wide.yaml" <<YAML

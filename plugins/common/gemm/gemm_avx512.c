@@ -14,8 +14,10 @@
  * stores are masked, so no shape needs a second code path. alpha is folded
  * into the packed A; beta applies once, in the first KC slice.
  *
- * The whole file is compiled for AVX-512F with a target pragma, so the
- * plugins need no -march flag: gemm.c calls it only after asking the CPU. */
+ * Every function is compiled for AVX-512F with a per-function target
+ * attribute (AVX512_FN), so the plugins need no -march flag: gemm.c calls
+ * them only after asking the CPU. An attribute rather than
+ * `#pragma GCC target`, which clang ignores. */
 #include "gemm_avx512.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -24,9 +26,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#pragma GCC push_options
-#pragma GCC target("avx512f")
 #include <immintrin.h>
+
+/* On each function that uses AVX-512 types or instructions, helpers
+ * included: what gcc's target pragma did for the whole file, in a form
+ * clang honours too. */
+#define AVX512_FN __attribute__((target("avx512f")))
 
 /* Block sizes (measured on Zen 5; docs/performance.md, "GEMM"). */
 #ifndef GEMM_KC
@@ -47,7 +52,7 @@ enum {
 };
 
 /* The mask of the first `count` lanes of a vector, count clamped to 0..16. */
-static inline __mmask16 lanes(ptrdiff_t count)
+static inline AVX512_FN __mmask16 lanes(ptrdiff_t count)
 {
     if (count <= 0)
         return 0;
@@ -61,7 +66,7 @@ static inline __mmask16 lanes(ptrdiff_t count)
 /* A block rows [i0, i0+mc) x depth [p0, p0+kc) into MR-row panels: panel q
  * holds, for each p, the MR values of rows q*MR.. at depth p (times alpha;
  * zero past the block's last row). */
-static void pack_a(int trans, const float *a, size_t lda, size_t i0,
+static AVX512_FN void pack_a(int trans, const float *a, size_t lda, size_t i0,
                    size_t mc, size_t p0, size_t kc, float alpha, float *dst)
 {
     for (size_t ir = 0; ir < mc; ir += MR) {
@@ -97,7 +102,7 @@ static void pack_a(int trans, const float *a, size_t lda, size_t i0,
 }
 
 /* Transposes a 16 x 16 block: rows r[0..15] become columns. */
-static inline void transpose16(__m512 r[16])
+static inline AVX512_FN void transpose16(__m512 r[16])
 {
     __m512 t[16];
     for (int i = 0; i < 16; i += 2) {
@@ -127,7 +132,7 @@ static inline void transpose16(__m512 r[16])
 /* B block depth [p0, p0+kc) x columns [j0, j0+nc) into NR-column panels:
  * panel q holds, for each p, the NR values of columns q*NR.. at depth p
  * (zero past the block's last column). */
-static void pack_b(int trans, const float *b, size_t ldb, size_t p0,
+static AVX512_FN void pack_b(int trans, const float *b, size_t ldb, size_t p0,
                    size_t kc, size_t j0, size_t nc, float *dst)
 {
     const size_t NV = NR / 16;
@@ -172,7 +177,7 @@ static void pack_b(int trans, const float *b, size_t ldb, size_t p0,
 
 /* C[0..mr) x [0..nr) = acc + beta C (beta 0: C is not read), where acc is
  * the product of one packed A panel and one packed B panel, kc deep. */
-static inline __attribute__((always_inline)) void
+static inline __attribute__((always_inline)) AVX512_FN void
 kernel_body(size_t kc, const float *restrict a, const float *restrict b,
             float *c, size_t ldc, size_t mr, size_t nr, float beta,
             const int NV)
@@ -231,31 +236,32 @@ kernel_body(size_t kc, const float *restrict a, const float *restrict b,
 typedef void kernel_fn(size_t kc, const float *a, const float *b, float *c,
                        size_t ldc, size_t mr, size_t nr, float beta);
 
-static void kernel_8x48(size_t kc, const float *a, const float *b, float *c,
+static AVX512_FN void kernel_8x48(size_t kc, const float *a, const float *b, float *c,
                         size_t ldc, size_t mr, size_t nr, float beta)
 {
     kernel_body(kc, a, b, c, ldc, mr, nr, beta, 3);
 }
 
-static void kernel_8x32(size_t kc, const float *a, const float *b, float *c,
+static AVX512_FN void kernel_8x32(size_t kc, const float *a, const float *b, float *c,
                         size_t ldc, size_t mr, size_t nr, float beta)
 {
     kernel_body(kc, a, b, c, ldc, mr, nr, beta, 2);
 }
 
-static void kernel_8x16(size_t kc, const float *a, const float *b, float *c,
+static AVX512_FN void kernel_8x16(size_t kc, const float *a, const float *b, float *c,
                         size_t ldc, size_t mr, size_t nr, float beta)
 {
     kernel_body(kc, a, b, c, ldc, mr, nr, beta, 1);
 }
 
-static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
+static AVX512_FN size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
 
 /* ---- Driver --------------------------------------------------------------- */
 
-int gemm_avx512(int trans_a, int trans_b, size_t m, size_t n, size_t k,
-                float alpha, const float *a, size_t lda, const float *b,
-                size_t ldb, float beta, float *c, size_t ldc)
+AVX512_FN int gemm_avx512(int trans_a, int trans_b, size_t m, size_t n,
+                          size_t k, float alpha, const float *a, size_t lda,
+                          const float *b, size_t ldb, float beta, float *c,
+                          size_t ldc)
 {
     size_t kc_max = k < KC ? k : KC;
     size_t mc_max = round_up(m < MC ? m : MC, MR);
@@ -306,13 +312,13 @@ int gemm_avx512(int trans_a, int trans_b, size_t m, size_t n, size_t k,
  * independent load streams. A batch-1 dense layer is this product and is
  * bound by memory: measured 30-42 GB/s against OpenBLAS's 25-35 on VGG's
  * and AlexNet's fc6 and fc7. */
-static inline float finish(float dot, float alpha, float beta, float y)
+static inline AVX512_FN float finish(float dot, float alpha, float beta, float y)
 {
     return beta == 0.0f ? alpha * dot : alpha * dot + beta * y;
 }
 
-void gemv_avx512(size_t m, size_t k, float alpha, const float *a, size_t lda,
-                 const float *x, float beta, float *y)
+AVX512_FN void gemv_avx512(size_t m, size_t k, float alpha, const float *a,
+                           size_t lda, const float *x, float beta, float *y)
 {
     const __mmask16 tail = lanes((ptrdiff_t)(k % 16));
     const size_t kv = k - k % 16;
@@ -352,8 +358,6 @@ void gemv_avx512(size_t m, size_t k, float alpha, const float *a, size_t lda,
         y[i] = finish(_mm512_reduce_add_ps(acc), alpha, beta, y[i]);
     }
 }
-
-#pragma GCC pop_options
 
 int gemm_avx512_usable(void)
 {
