@@ -89,4 +89,7 @@ head -c 200 "$root/README.md" > notweights.safetensors
 err=$("$cnnrun" forward short.yaml --weights notweights.safetensors --input x.npy --output c.npy 2>&1); rc=$?
 [ $rc -eq 1 ] && has "notweights.safetensors is not a safetensors file" "$err"
 check "a weights file that is not safetensors is named as such" $?
+out=$("$cnnrun" summary "$root/graphs/alexnet-torchvision.yaml")
+has "Total params: 61,100,840" "$out"
+check "graphs/alexnet-torchvision.yaml has torchvision AlexNet's 61,100,840 parameters" $?
 exit $fail
