@@ -4,6 +4,23 @@
 
 #include "cnn/train.h"
 
+/* log(sum exp z) of one row, shifted by its maximum so exp never
+ * overflows; *arg gets the first largest entry. */
+static double log_sum_exp(const float *z, int64_t classes, int64_t *arg)
+{
+    float zmax = z[0];
+    double sum = 0.0;
+    *arg = 0;
+    for (int64_t c = 1; c < classes; c++)
+        if (z[c] > zmax) {
+            zmax = z[c];
+            *arg = c;
+        }
+    for (int64_t c = 0; c < classes; c++)
+        sum += exp((double)z[c] - (double)zmax);
+    return (double)zmax + log(sum);
+}
+
 double cnn_softmax_xent(const float *logits, const int32_t *labels, int64_t n,
                         int64_t classes, float *grad, int64_t *correct)
 {
@@ -12,17 +29,8 @@ double cnn_softmax_xent(const float *logits, const int32_t *labels, int64_t n,
     for (int64_t i = 0; i < n; i++) {
         const float *z = logits + i * classes;
         int32_t y = labels[i];
-        float zmax = z[0];
-        int64_t arg = 0;
-        double sum = 0.0, lse;
-        for (int64_t c = 1; c < classes; c++)
-            if (z[c] > zmax) {
-                zmax = z[c];
-                arg = c;
-            }
-        for (int64_t c = 0; c < classes; c++)
-            sum += exp((double)z[c] - (double)zmax);
-        lse = (double)zmax + log(sum);
+        int64_t arg;
+        double lse = log_sum_exp(z, classes, &arg);
         total += lse - (double)z[y];
         hits += arg == y;
         if (grad) {
@@ -56,17 +64,8 @@ double cnn_softmax_xent_ex(const float *logits, const int32_t *labels,
         const float *z = logits + i * classes;
         int32_t y = labels[i];
         double wy = class_weights ? (double)class_weights[y] : 1.0;
-        float zmax = z[0];
-        int64_t arg = 0;
-        double sum = 0.0, lse, smooth = 0.0;
-        for (int64_t c = 1; c < classes; c++)
-            if (z[c] > zmax) {
-                zmax = z[c];
-                arg = c;
-            }
-        for (int64_t c = 0; c < classes; c++)
-            sum += exp((double)z[c] - (double)zmax);
-        lse = (double)zmax + log(sum);
+        int64_t arg;
+        double lse = log_sum_exp(z, classes, &arg), smooth = 0.0;
         for (int64_t c = 0; c < classes; c++)
             smooth += (class_weights ? (double)class_weights[c] : 1.0) * (lse - (double)z[c]);
         total += (1.0 - smoothing) * wy * (lse - (double)z[y]) + share * smooth;
