@@ -6,7 +6,7 @@
 # types; an input written [H, W, C] gets a hint; relative backbone paths
 # are shown resolved; a weights file that is not safetensors is named so.
 set -u
-cnnrun=$1
+cnnrun=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")  # absolute: the checks run in a scratch folder
 root=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -8,7 +8,7 @@
 # by layer, output folders created, resume naming the changed setting, and
 # exit status 2 for bad option values.
 set -u
-cnnrun=$1
+cnnrun=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")  # absolute: the checks run in a scratch folder
 root=$2
 if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   echo "Fashion-MNIST is not installed (dataset-fashion-mnist); skipping"
