@@ -18,7 +18,21 @@ typedef struct checkpoint_position {
     uint64_t graph_hash;
     uint64_t settings_hash;
     uint64_t ranks; /* processes of the data-parallel job that wrote it (1: one) */
+    /* What early stopping, best.safetensors and the plateau schedule
+     * remember between epochs (absent in older checkpoints: NAN / 0 / 1). */
+    double best;          /* best monitored value so far */
+    uint64_t best_epoch;  /* 1-based epoch it was reached in; 0: none */
+    uint64_t wait;        /* epochs since then */
+    double lr_scale;      /* plateau schedule multiplier */
+    double plateau_best;
+    uint64_t plateau_bad;
 } checkpoint_position;
+
+/* What a checkpoint carries besides tensors and position. */
+typedef struct checkpoint_extra {
+    const char *classes;  /* JSON array of class names, or NULL */
+    const char *settings; /* train_config_describe text, or NULL */
+} checkpoint_extra;
 
 /* A hash of the graph's structure: layer names, types and parameter
  * shapes. */
@@ -26,13 +40,24 @@ uint64_t checkpoint_graph_hash(const cnn_graph *graph);
 
 cnn_status checkpoint_save(cnn_context *ctx, const char *path,
                            cnn_params *params, const cnn_optim *optim,
-                           const checkpoint_position *pos);
+                           const checkpoint_position *pos,
+                           const checkpoint_extra *extra);
 
 /* Loads parameters and optimiser state; refuses a checkpoint of another
- * graph or other settings, naming which. */
+ * graph or other settings, naming the settings that differ from
+ * extra->settings (the current ones). *classes (may be NULL) receives the
+ * checkpoint's class names (model_read_class_names), *n_classes their
+ * count. */
 cnn_status checkpoint_load(cnn_context *ctx, const char *path,
                            cnn_params *params, cnn_optim *optim,
-                           checkpoint_position *pos);
+                           checkpoint_position *pos,
+                           const checkpoint_extra *extra, char ***classes,
+                           size_t *n_classes);
+
+/* Writes into out the lines of two "key=value" texts that differ, as
+ * "lr: 0.05 in the checkpoint, 0.1 now; ..." (empty when none). */
+void checkpoint_diff_settings(const char *stored, const char *now, char *out,
+                              size_t size);
 
 /* Checks a loaded position against the run about to continue it: a batch
  * inside the epoch, the step count that position implies, and a position

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "classifier.h"
+#include "nonfinite.h"
 #include "cnn/train.h"
 
 cnn_status classifier_head_find(cnn_context *ctx, const cnn_graph *graph,
@@ -25,6 +27,25 @@ cnn_status classifier_head_find(cnn_context *ctx, const cnn_graph *graph,
                                 "scores to train or evaluate a classifier",
                                 cnn_graph_path(graph), out.name);
     head->classes = out.output_shape.dims[1];
+    {
+        /* Declared names that do not fit the outputs would name the wrong
+         * class on every prediction. */
+        size_t declared = cnn_graph_class_count(graph);
+        if (declared && (int64_t)declared != head->classes) {
+            char list[400] = "";
+            size_t used = 0, i;
+            for (i = 0; i < declared && used + 80 < sizeof list; i++)
+                used += (size_t)snprintf(list + used, sizeof list - used, "%s'%.60s'",
+                                         i ? ", " : "", cnn_graph_class_name(graph, i));
+            if (i < declared)
+                snprintf(list + used, sizeof list - used, ", ...");
+            return cnn_context_fail(ctx, CNN_ERR_GRAPH,
+                                    "%s: input classes names %zu classes (%s) but "
+                                    "the output layer '%s' gives %lld scores",
+                                    cnn_graph_path(graph), declared, list, out.name,
+                                    (long long)head->classes);
+        }
+    }
     return CNN_OK;
 }
 
@@ -108,6 +129,24 @@ cnn_status classifier_evaluate_batches(cnn_context *ctx, const cnn_graph *graph,
         if (st != CNN_OK)
             break;
         logits = cnn_exec_output(ex, head->logits_layer);
+        {
+            /* A NaN score would make a meaningless loss and accuracy. */
+            nonfinite_count bad = nonfinite_scan(logits->data, n * (size_t)head->classes);
+            if (bad.nan || bad.inf) {
+                char where[768];
+                size_t item = first_batch * batch + r->count;
+                const char *path = cnn_dataset_item_path(ds, item);
+                nonfinite_locate(ctx, graph, params, &images, head->logits_layer,
+                                 where, sizeof where);
+                st = cnn_context_fail(ctx, CNN_ERR_INVALID,
+                                      "graph '%s' gives scores that are not finite "
+                                      "for %s item %zu%s%s%s: %s",
+                                      cnn_graph_name(graph), cnn_dataset_spec(ds),
+                                      item, path ? " (" : "", path ? path : "",
+                                      path ? ")" : "", where);
+                break;
+            }
+        }
         part->batch_loss[b] = cnn_softmax_xent(logits->data, labels, (int64_t)n,
                                                head->classes, NULL, NULL) * (double)n;
         for (size_t i = 0; i < n; i++) {

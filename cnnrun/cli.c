@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 
@@ -193,4 +194,43 @@ void cli_format_flops(uint64_t flops, char *buf, size_t size)
         snprintf(buf, size, "%.2f kFLOPs", f / 1e3);
     else
         snprintf(buf, size, "%.0f FLOPs", f);
+}
+
+cnn_status cli_make_dirs(cnn_context *ctx, const char *path)
+{
+    char buf[4096];
+    size_t len = strlen(path);
+    struct stat st;
+    if (len == 0 || len >= sizeof buf)
+        return cnn_context_fail(ctx, CNN_ERR_INVALID, "'%s': bad folder name", path);
+    memcpy(buf, path, len + 1);
+    /* Each prefix ending before a '/', then the whole path. */
+    for (size_t i = 1; i <= len; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        buf[i] = '\0';
+        if (stat(buf, &st) != 0) {
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+                return cnn_context_fail(ctx, CNN_ERR_IO, "%s: cannot create the folder: %s",
+                                        buf, strerror(errno));
+        } else if (!S_ISDIR(st.st_mode)) {
+            return cnn_context_fail(ctx, CNN_ERR_IO, "%s: exists and is not a folder", buf);
+        }
+        buf[i] = i < len ? '/' : '\0';
+    }
+    return CNN_OK;
+}
+
+cnn_status cli_make_parent_dirs(cnn_context *ctx, const char *path)
+{
+    char buf[4096];
+    char *slash;
+    if (strlen(path) >= sizeof buf)
+        return cnn_context_fail(ctx, CNN_ERR_INVALID, "'%s': path too long", path);
+    strcpy(buf, path);
+    slash = strrchr(buf, '/');
+    if (!slash || slash == buf)
+        return CNN_OK;
+    *slash = '\0';
+    return cli_make_dirs(ctx, buf);
 }

@@ -72,6 +72,12 @@ int cli_failf(const cli_common *common, const char *fmt, ...)
  * threads, a logger on stderr unless quiet). NULL after printing an error. */
 cnn_context *cli_context(const cli_common *common);
 
+/* Creates the folders leading to path (as mkdir -p on its dirname), so an
+ * output such as runs/a/metrics.jsonl can be written in a fresh clone.
+ * cli_make_dirs creates path itself too. The message names the folder. */
+cnn_status cli_make_parent_dirs(cnn_context *ctx, const char *path);
+cnn_status cli_make_dirs(cnn_context *ctx, const char *path);
+
 /* Parsers that reject trailing junk and out-of-range values. */
 int cli_parse_int(const char *text, long long min, long long max,
                   long long *out);

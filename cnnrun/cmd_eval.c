@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "class_match.h"
 #include "classifier.h"
 #include "cli.h"
 #include "commands.h"
@@ -12,14 +13,25 @@
 
 static const char eval_usage[] =
     "Usage: cnnrun eval GRAPH --weights W.safetensors --data SPEC [--json]\n"
-    "Loss, top-1 and top-5 accuracy, per-class precision, recall and F1,\n"
-    "and the confusion matrix (rows: true class, columns: predicted).\n\n"
-    "  --weights FILE    trained weights\n"
+    "Loss, top-1 and top-5 accuracy (top-5 from 6 classes up), per-class\n"
+    "precision, recall and F1, and the confusion matrix (rows: true class,\n"
+    "columns: predicted). The data's classes are matched to the model's by\n"
+    "name (the graph's input classes, else those stored with the weights);\n"
+    "a class the model does not know is an error.\n\n"
+    "  --weights FILE    trained weights, or a training checkpoint\n"
     "  --data SPEC       dataset (see cnnrun train --help)\n"
     "  --batch B         images per pass (default 100)\n"
+    "  --allow-missing-classes  accept data that lacks some of the model's\n"
+    "                    classes (they get no support)\n"
     "  --json            one JSON object\n";
 
-enum { OPT_WEIGHTS = CLI_OPT_FIRST_COMMAND, OPT_DATA, OPT_BATCH, OPT_JSON };
+enum {
+    OPT_WEIGHTS = CLI_OPT_FIRST_COMMAND,
+    OPT_DATA,
+    OPT_BATCH,
+    OPT_JSON,
+    OPT_ALLOW_MISSING
+};
 
 typedef struct class_stats {
     double precision, recall, f1;
@@ -54,8 +66,12 @@ static const char *class_name(const cnn_dataset *ds, int64_t c, char *buf, size_
 static void print_text(const eval_result *r, const cnn_dataset *ds)
 {
     char buf[32];
-    printf("Images: %zu\nLoss: %.4f\nTop-1 accuracy: %.2f%%\nTop-5 accuracy: %.2f%%\n\n",
-           r->count, r->loss, 100 * r->top1, 100 * r->top5);
+    printf("Images: %zu\nLoss: %.4f\nTop-1 accuracy: %.2f%%\n", r->count, r->loss,
+           100 * r->top1);
+    /* With 5 classes or fewer every label is in the top 5. */
+    if (r->classes > 5)
+        printf("Top-5 accuracy: %.2f%%\n", 100 * r->top5);
+    putchar('\n');
     printf("%-16s %9s %9s %9s %8s\n", "Class", "Precision", "Recall", "F1", "Support");
     for (int64_t c = 0; c < r->classes; c++) {
         class_stats s = stats_of(r, c);
@@ -81,7 +97,8 @@ static int print_json(const eval_result *r, const cnn_dataset *ds)
     json_object_set_new(o, "count", json_integer((json_int_t)r->count));
     json_object_set_new(o, "loss", json_real(r->loss));
     json_object_set_new(o, "top1", json_real(r->top1));
-    json_object_set_new(o, "top5", json_real(r->top5));
+    if (r->classes > 5)
+        json_object_set_new(o, "top5", json_real(r->top5));
     for (int64_t t = 0; t < r->classes; t++) {
         json_t *row = json_array(), *c = json_object();
         class_stats s = stats_of(r, t);
@@ -114,11 +131,12 @@ int cmd_eval(int argc, char **argv)
         {"data", required_argument, NULL, OPT_DATA},
         {"batch", required_argument, NULL, OPT_BATCH},
         {"json", no_argument, NULL, OPT_JSON},
+        {"allow-missing-classes", no_argument, NULL, OPT_ALLOW_MISSING},
         {0, 0, 0, 0}};
     cli_common common;
     const char *weights = NULL, *data = NULL;
     long long batch = 100;
-    int json = 0, opt, code = CLI_OK;
+    int json = 0, allow_missing = 0, opt, code = CLI_OK;
     cnn_context *ctx;
     model m = {0};
     classifier_head head;
@@ -145,6 +163,8 @@ int cmd_eval(int argc, char **argv)
             data = optarg;
         else if (opt == OPT_JSON)
             json = 1;
+        else if (opt == OPT_ALLOW_MISSING)
+            allow_missing = 1;
         else if (opt == OPT_BATCH && !cli_parse_int(optarg, 1, 65536, &batch))
             return cli_usage_error(&common, "--batch wants a whole number from 1 to 65536, got '%s'", optarg);
     }
@@ -157,11 +177,13 @@ int cmd_eval(int argc, char **argv)
         return CLI_FAIL;
     {
         cnn_shape in;
+        class_names names = {0};
         if (model_open(ctx, argv[optind], weights, 0, &m) != CNN_OK ||
             classifier_head_find(ctx, m.graph, &head) != CNN_OK ||
             (in = cnn_graph_input_shape(m.graph),
              cnn_dataset_open(ctx, data, &in, &ds)) != CNN_OK ||
-            classifier_check_data(ctx, m.graph, &head, ds) != CNN_OK)
+            (model_class_view(&m, &names),
+             class_match_dataset(ctx, &head, m.graph, &names, ds, allow_missing)) != CNN_OK)
             code = cli_fail(&common, ctx);
         code = dist_agree(comm, "eval", code, code ? cnn_context_message(ctx) : NULL);
         if (code != CLI_OK) {

@@ -268,7 +268,10 @@ int cmd_features(int argc, char **argv)
         }
         ft.shape = cnn_shape2((int64_t)n, (int64_t)width);
         ft.data = rows;
-        if (cnn_npy_write(ctx, out, &ft) != CNN_OK ||
+        if (cli_make_parent_dirs(ctx, out) != CNN_OK ||
+            cli_make_parent_dirs(ctx, labels_path) != CNN_OK ||
+            (libsvm && cli_make_parent_dirs(ctx, libsvm) != CNN_OK) ||
+            cnn_npy_write(ctx, out, &ft) != CNN_OK ||
             cnn_npy_write_i32(ctx, labels_path, labels, n) != CNN_OK) {
             code = cli_fail(&common, ctx);
             goto done;

@@ -9,6 +9,7 @@
 #include "cnn/io.h"
 #include "commands.h"
 #include "model.h"
+#include "nonfinite.h"
 
 static const char forward_usage[] =
     "Usage: cnnrun forward GRAPH --weights W.safetensors --input X.npy\n"
@@ -62,6 +63,41 @@ static cnn_status run(cnn_context *ctx, model *m, const cnn_tensor *x,
     }
     cnn_exec_destroy(ex);
     return st;
+}
+
+/* The output is written either way (to be inspected), but values that are
+ * not finite are never silent: a warning names the first image and the
+ * first layer where they appear, and the exit status is 1. */
+static int check_finite(cnn_context *ctx, model *m,
+                        const cnn_tensor *x, const cnn_tensor *y, size_t layer,
+                        const char *input)
+{
+    size_t n = (size_t)x->shape.dims[0];
+    size_t per_in = cnn_shape_numel(&x->shape) / n, per_out = cnn_shape_numel(&y->shape) / n;
+    nonfinite_count total = nonfinite_scan(y->data, cnn_shape_numel(&y->shape));
+    char where[768];
+    if (!total.nan && !total.inf)
+        return CLI_OK;
+    for (size_t i = 0; i < n; i++) {
+        nonfinite_count row = nonfinite_scan(y->data + i * per_out, per_out);
+        nonfinite_count in = nonfinite_scan(x->data + i * per_in, per_in);
+        cnn_tensor one = *x;
+        if (!row.nan && !row.inf)
+            continue;
+        if (in.nan || in.inf) {
+            snprintf(where, sizeof where, "the input itself holds %zu NaN and %zu "
+                     "infinite values", in.nan, in.inf);
+        } else {
+            one.shape.dims[0] = 1;
+            one.data = x->data + i * per_in;
+            nonfinite_locate(ctx, m->graph, m->params, &one, layer, where, sizeof where);
+        }
+        fprintf(stderr, "cnnrun forward: warning: the output holds %zu NaN and %zu "
+                "infinite values; the first is in image %zu of %s: %s\n",
+                total.nan, total.inf, i, input, where);
+        break;
+    }
+    return CLI_FAIL;
 }
 
 int cmd_forward(int argc, char **argv)
@@ -128,8 +164,11 @@ int cmd_forward(int argc, char **argv)
             goto done;
         }
         if (run(ctx, &m, &x, layer, batch, &y) != CNN_OK ||
+            cli_make_parent_dirs(ctx, output) != CNN_OK ||
             cnn_npy_write(ctx, output, &y) != CNN_OK)
             code = cli_fail(&common, ctx);
+        else
+            code = check_finite(ctx, &m, &x, &y, (size_t)layer, input);
     }
 done:
     free(x.data);

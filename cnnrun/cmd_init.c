@@ -61,7 +61,8 @@ int cmd_init(int argc, char **argv)
         const char *meta[] = {"graph", cnn_graph_name(m.graph), "seed", seed_text,
                               "producer", "cnnrun init"};
         snprintf(seed_text, sizeof seed_text, "%llu", (unsigned long long)seed);
-        if (cnn_params_save(ctx, m.params, out, meta, 3) != CNN_OK)
+        if (cli_make_parent_dirs(ctx, out) != CNN_OK ||
+            cnn_params_save(ctx, m.params, out, meta, 3) != CNN_OK)
             code = cli_fail(&common, ctx);
         else if (!common.quiet)
             fprintf(stderr, "cnnrun init: wrote %zu tensors (%zu values) to %s\n",

@@ -256,7 +256,8 @@ int cmd_plot(int argc, char **argv)
         return cli_failf(&common, "out of memory for the SVG");
     }
     /* Temporary name, fsync, rename: a failure keeps the old file. */
-    if (cnn_atomic_file_write_all(ctx, out, svg, svg_size) != CNN_OK)
+    if (cli_make_parent_dirs(ctx, out) != CNN_OK ||
+        cnn_atomic_file_write_all(ctx, out, svg, svg_size) != CNN_OK)
         code = cli_fail(&common, ctx);
     else if (!common.quiet)
         fprintf(stderr, "cnnrun plot: wrote %s (%zu epochs)\n", out, s.n);

@@ -368,34 +368,20 @@ static int print_json(const cli_common *common, const cnn_dataset *ds,
 }
 
 /* Fills names (classes entries, NULL = print the index) from --labels,
- * the graph's input classes, or the class names `cnnrun train` stored with
- * the weights, in that order. */
-static void choose_names(const cli_common *common, const model *m,
-                         int64_t classes, const label_list *labels,
-                         const char **names)
+ * else the model's names: the graph's input classes (which must match the
+ * outputs; classifier_head_find checks) or those `cnnrun train` stored
+ * with the weights ("" for an output trained without a class). */
+static void choose_names(const model *m, int64_t classes,
+                         const label_list *labels, const char **names)
 {
-    const cnn_graph *graph = m->graph;
-    size_t declared = cnn_graph_class_count(graph);
-    for (int64_t c = 0; c < classes; c++)
-        names[c] = labels->names ? labels->names[c] : NULL;
-    if (labels->names)
-        return;
-    if (declared == 0) {
-        /* A dataset may use fewer classes than the graph outputs. */
-        if ((int64_t)m->n_class_names <= classes)
-            for (size_t c = 0; c < m->n_class_names; c++)
-                names[c] = m->class_names[c];
-        return;
+    for (int64_t c = 0; c < classes; c++) {
+        const char *name = NULL;
+        if (labels->names)
+            name = labels->names[c];
+        else if ((size_t)c < m->n_class_names && m->class_names[c][0])
+            name = m->class_names[c];
+        names[c] = name;
     }
-    if ((int64_t)declared != classes) {
-        if (!common->quiet)
-            fprintf(stderr, "cnnrun predict: warning: graph '%s' names %zu "
-                    "classes but outputs %lld; showing class indices\n",
-                    cnn_graph_name(graph), declared, (long long)classes);
-        return;
-    }
-    for (int64_t c = 0; c < classes; c++)
-        names[c] = cnn_graph_class_name(graph, (size_t)c);
 }
 
 int cmd_predict(int argc, char **argv)
@@ -470,7 +456,7 @@ int cmd_predict(int argc, char **argv)
         code = cli_failf(&common, "out of memory");
         goto done;
     }
-    choose_names(&common, &m, head.classes, &labels, names);
+    choose_names(&m, head.classes, &labels, names);
     {
         cnn_shape in = cnn_graph_input_shape(m.graph);
         /* Decoding every image first means a bad one fails the run before

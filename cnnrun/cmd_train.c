@@ -16,18 +16,30 @@ static const char train_usage[] =
     "line wins.\n\n"
     "  --data SPEC          training data: fashion-mnist:train, idx:IMG,LBL,\n"
     "                       folder:DIR; '@N' takes the first N, '[A:B]' a slice\n"
+    "                       (folders: of a fixed stratified shuffle)\n"
     "  --val SPEC           validation data, evaluated after every epoch\n"
+    "  --val-split F        hold out a stratified fraction F of --data instead\n"
+    "  --allow-missing-classes  data may lack some of the model's classes\n"
     "  --epochs N           (default 1)\n"
     "  --batch B            (default 64)\n"
-    "  --optimizer sgd|adam (default sgd)\n"
-    "  --lr X               base learning rate (default 0.01)\n"
-    "  --momentum M         SGD momentum (default 0)\n"
+    "  --optimizer sgd|adam|adamw (default sgd)\n"
+    "  --lr X               base learning rate (default 0.01 for sgd,\n"
+    "                       0.001 for adam and adamw)\n"
+    "  --momentum M         SGD momentum (default 0.9)\n"
     "  --nesterov           Nesterov momentum\n"
-    "  --weight-decay W     L2 on weights (biases exempt)\n"
-    "  --schedule constant|step|cosine   (default constant)\n"
+    "  --weight-decay W     L2 on weights (biases exempt); adamw: decoupled\n"
+    "                       decay (default 0.01)\n"
+    "  --label-smoothing E  cross-entropy against (1-E) one-hot + E/classes\n"
+    "  --class-weights W    'balanced' or one weight per class, comma-separated\n"
+    "  --schedule constant|step|cosine|plateau   (default constant)\n"
     "  --warmup E           linear warm-up over E epochs\n"
     "  --step-epochs E      step schedule period (default epochs/3)\n"
-    "  --gamma G            step schedule factor (default 0.1)\n"
+    "  --gamma G            step and plateau factor (default 0.1)\n"
+    "  --plateau-patience N plateau: epochs without improvement of --monitor\n"
+    "                       before the rate is multiplied by G (default 5)\n"
+    "  --monitor M          val_loss, val_acc, loss or acc (default val_loss\n"
+    "                       with validation data, else loss)\n"
+    "  --early-stop N       stop when --monitor has not improved for N epochs\n"
     "  --seed S             initialisation, shuffling, augmentation, dropout\n"
     "  --flip               random horizontal flips\n"
     "  --crop-padding P     random crops of the image padded by P\n"
@@ -36,7 +48,8 @@ static const char train_usage[] =
     "  --init W             start from these weights (by name; others keep\n"
     "                       their initialisation)\n"
     "  --out W              final weights (safetensors)\n"
-    "  --checkpoint-dir D   write D/last.safetensors after every epoch\n"
+    "  --checkpoint-dir D   write D/last.safetensors after every epoch, and\n"
+    "                       D/best.safetensors when --monitor improves\n"
     "  --checkpoint-every N also every N steps\n"
     "  --resume FILE        continue exactly from a checkpoint\n"
     "  --log FILE           metrics as JSON lines\n"
@@ -70,6 +83,13 @@ int cmd_train(int argc, char **argv)
         {"flip", no_argument, NULL, 'S'},
         {"crop-padding", required_argument, NULL, 'S'},
         {"drop-last", no_argument, NULL, 'S'},
+        {"val-split", required_argument, NULL, 'S'},
+        {"allow-missing-classes", no_argument, NULL, 'S'},
+        {"monitor", required_argument, NULL, 'S'},
+        {"early-stop", required_argument, NULL, 'S'},
+        {"plateau-patience", required_argument, NULL, 'S'},
+        {"label-smoothing", required_argument, NULL, 'S'},
+        {"class-weights", required_argument, NULL, 'S'},
         {0, 0, 0, 0}};
     enum { MAX_SET = 64 };
     char keys[MAX_SET][32];
@@ -123,8 +143,11 @@ int cmd_train(int argc, char **argv)
         for (char *p = origin; *p; p++)
             if (*p == '_')
                 *p = '-';
-        if (!train_config_set(&cfg, keys[i], values[i], origin))
+        /* A bad value on the command line is bad usage (exit 2). */
+        if (!train_config_set(&cfg, keys[i], values[i], origin)) {
+            code = CLI_USAGE;
             goto done;
+        }
     }
     if (!train_config_check(&cfg)) {
         code = CLI_USAGE;

@@ -13,17 +13,23 @@ const char *const train_config_keys[] = {
     "data", "val", "epochs", "batch", "optimizer", "lr", "momentum",
     "nesterov", "weight_decay", "schedule", "warmup", "step_epochs", "gamma",
     "seed", "init", "out", "checkpoint_dir", "resume", "log", "flip",
-    "crop_padding", "drop_last", "log_every", "checkpoint_every", NULL};
+    "crop_padding", "drop_last", "log_every", "checkpoint_every",
+    "val_split", "allow_missing_classes", "monitor", "early_stop",
+    "plateau_patience", "label_smoothing", "class_weights", NULL};
 
 void train_config_defaults(train_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->epochs = 1;
     cfg->batch = 64;
+    /* SGD with momentum 0.9 at lr 0.01 (Adam and AdamW: lr 0.001), so a
+     * run without optimiser flags learns; train_config_check applies the
+     * optimiser-dependent ones. */
     cfg->optim.kind = CNN_OPTIM_SGD;
     cfg->schedule.kind = CNN_SCHEDULE_CONSTANT;
     cfg->schedule.lr = 0.01;
     cfg->log_every = 100;
+    cfg->plateau_patience = 5;
 }
 
 static int bad(const char *origin, const char *key, const char *value,
@@ -79,16 +85,20 @@ int train_config_set(train_config *c, const char *key, const char *v,
             c->optim.kind = CNN_OPTIM_SGD;
         else if (!strcmp(v, "adam"))
             c->optim.kind = CNN_OPTIM_ADAM;
+        else if (!strcmp(v, "adamw"))
+            c->optim.kind = CNN_OPTIM_ADAMW;
         else
-            return bad(origin, key, v, "one of sgd, adam");
+            return bad(origin, key, v, "one of sgd, adam, adamw");
     } else if (!strcmp(key, "lr")) {
         if (!cli_parse_double(v, 0.0, 1e3, &d) || d <= 0)
             return bad(origin, key, v, "a number above 0 and at most 1000");
         c->schedule.lr = d;
+        c->lr_set = 1;
     } else if (!strcmp(key, "momentum")) {
         if (!cli_parse_double(v, 0.0, 0.9999, &d))
             return bad(origin, key, v, "a number from 0 to 0.9999");
         c->optim.momentum = d;
+        c->momentum_set = 1;
     } else if (!strcmp(key, "nesterov")) {
         if (!parse_bool(v, &c->optim.nesterov))
             return bad(origin, key, v, "true or false");
@@ -96,6 +106,7 @@ int train_config_set(train_config *c, const char *key, const char *v,
         if (!cli_parse_double(v, 0.0, 1.0, &d))
             return bad(origin, key, v, "a number from 0 to 1");
         c->optim.weight_decay = d;
+        c->weight_decay_set = 1;
     } else if (!strcmp(key, "schedule")) {
         if (!strcmp(v, "constant"))
             c->schedule.kind = CNN_SCHEDULE_CONSTANT;
@@ -103,8 +114,10 @@ int train_config_set(train_config *c, const char *key, const char *v,
             c->schedule.kind = CNN_SCHEDULE_STEP;
         else if (!strcmp(v, "cosine"))
             c->schedule.kind = CNN_SCHEDULE_COSINE;
+        else if (!strcmp(v, "plateau"))
+            c->schedule.kind = CNN_SCHEDULE_PLATEAU;
         else
-            return bad(origin, key, v, "one of constant, step, cosine");
+            return bad(origin, key, v, "one of constant, step, cosine, plateau");
     } else if (!strcmp(key, "warmup")) {
         if (!cli_parse_double(v, 0.0, 1e6, &d))
             return bad(origin, key, v, "a number of epochs >= 0");
@@ -138,6 +151,32 @@ int train_config_set(train_config *c, const char *key, const char *v,
         if (!cli_parse_int(v, 0, 1000000000, &i))
             return bad(origin, key, v, "a whole number >= 0");
         c->checkpoint_every = i;
+    } else if (!strcmp(key, "val_split")) {
+        if (!cli_parse_double(v, 0.0, 1.0, &d) || d <= 0 || d >= 1)
+            return bad(origin, key, v, "a fraction above 0 and below 1");
+        c->val_split = d;
+    } else if (!strcmp(key, "allow_missing_classes")) {
+        if (!parse_bool(v, &c->allow_missing_classes))
+            return bad(origin, key, v, "true or false");
+    } else if (!strcmp(key, "monitor")) {
+        if (strcmp(v, "loss") && strcmp(v, "acc") && strcmp(v, "val_loss") &&
+            strcmp(v, "val_acc"))
+            return bad(origin, key, v, "one of val_loss, val_acc, loss, acc");
+        c->monitor = v;
+    } else if (!strcmp(key, "early_stop")) {
+        if (!cli_parse_int(v, 1, 1000000, &i))
+            return bad(origin, key, v, "a number of epochs from 1 to 1000000");
+        c->early_stop = i;
+    } else if (!strcmp(key, "plateau_patience")) {
+        if (!cli_parse_int(v, 0, 1000000, &i))
+            return bad(origin, key, v, "a number of epochs from 0 to 1000000");
+        c->plateau_patience = i;
+    } else if (!strcmp(key, "label_smoothing")) {
+        if (!cli_parse_double(v, 0.0, 1.0, &d) || d >= 1)
+            return bad(origin, key, v, "a number from 0 to below 1");
+        c->label_smoothing = d;
+    } else if (!strcmp(key, "class_weights")) {
+        c->class_weights = v;
     } else {
         fprintf(stderr, "cnnrun train: error: %s: unknown setting '%s' (valid:",
                 origin, key);
@@ -243,11 +282,46 @@ int train_config_check(train_config *cfg)
                         "W.safetensors or out: in the graph's train: section\n");
         return 0;
     }
+    if (cfg->optim.kind == CNN_OPTIM_SGD) {
+        if (!cfg->momentum_set)
+            cfg->optim.momentum = 0.9;
+    } else {
+        if (cfg->momentum_set || cfg->optim.nesterov) {
+            fprintf(stderr, "cnnrun train: error: --momentum and --nesterov are "
+                            "for --optimizer sgd (Adam's are --beta1/--beta2 "
+                            "defaults 0.9, 0.999)\n");
+            return 0;
+        }
+        if (!cfg->lr_set)
+            cfg->schedule.lr = 0.001;
+        /* PyTorch's AdamW default; plain Adam has none. */
+        if (cfg->optim.kind == CNN_OPTIM_ADAMW && !cfg->weight_decay_set)
+            cfg->optim.weight_decay = 0.01;
+    }
     if (cfg->optim.nesterov && cfg->optim.momentum <= 0) {
         fprintf(stderr, "cnnrun train: error: --nesterov needs --momentum above 0\n");
         return 0;
     }
+    if (cfg->val_split > 0 && cfg->val) {
+        fprintf(stderr, "cnnrun train: error: give --val or --val-split, not both\n");
+        return 0;
+    }
+    if (cfg->monitor && !strncmp(cfg->monitor, "val_", 4) && !cfg->val &&
+        cfg->val_split <= 0) {
+        fprintf(stderr, "cnnrun train: error: --monitor %s needs validation data "
+                        "(--val SPEC or --val-split F)\n", cfg->monitor);
+        return 0;
+    }
     return 1;
+}
+
+const char *train_config_monitor(const train_config *cfg, int *higher)
+{
+    const char *m = cfg->monitor;
+    if (!m)
+        m = cfg->val || cfg->val_split > 0 ? "val_loss" : "loss";
+    *higher = strstr(m, "acc") != NULL;
+    return m;
 }
 
 static uint64_t mix(uint64_t h, const void *data, size_t n)
@@ -278,5 +352,48 @@ uint64_t train_config_hash(const train_config *c)
      * existed keep their hash. */
     if (c->drop_last)
         h = mix(h, "drop_last", 9);
+    if (c->val_split > 0)
+        h = mix(h, &c->val_split, sizeof c->val_split);
+    if (c->label_smoothing > 0)
+        h = mix(h, &c->label_smoothing, sizeof c->label_smoothing);
+    if (c->class_weights)
+        h = mix(h, c->class_weights, strlen(c->class_weights));
+    if (c->schedule.kind == CNN_SCHEDULE_PLATEAU) {
+        h = mix(h, &c->plateau_patience, sizeof c->plateau_patience);
+        int higher;
+        const char *monitor = train_config_monitor(c, &higher);
+        h = mix(h, monitor, strlen(monitor));
+    }
     return h;
+}
+
+static const char *const optimizer_names[] = {"sgd", "adam", "adamw"};
+static const char *const schedule_names[] = {"constant", "step", "cosine", "plateau"};
+
+char *train_config_describe(const train_config *c)
+{
+    char *text = NULL;
+    size_t size = 0;
+    int higher;
+    FILE *f = open_memstream(&text, &size);
+    if (!f)
+        return NULL;
+    fprintf(f, "data=%s\nbatch=%lld\nseed=%llu\noptimizer=%s\nlr=%.17g\n"
+               "momentum=%.17g\nnesterov=%d\nweight_decay=%.17g\nschedule=%s\n"
+               "warmup=%.17g\nstep_epochs=%.17g\ngamma=%.17g\nflip=%d\n"
+               "crop_padding=%lld\ndrop_last=%d\nval_split=%.17g\n"
+               "label_smoothing=%.17g\nclass_weights=%s\nplateau_patience=%lld\n"
+               "monitor=%s\n",
+            c->data ? c->data : "", (long long)c->batch, (unsigned long long)c->seed,
+            optimizer_names[c->optim.kind], c->schedule.lr, c->optim.momentum,
+            c->optim.nesterov, c->optim.weight_decay, schedule_names[c->schedule.kind],
+            c->schedule.warmup_epochs, c->schedule.step_epochs, c->schedule.gamma,
+            c->flip, (long long)c->crop_padding, c->drop_last, c->val_split,
+            c->label_smoothing, c->class_weights ? c->class_weights : "",
+            (long long)c->plateau_patience, train_config_monitor(c, &higher));
+    if (fclose(f) != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
 }

@@ -28,6 +28,17 @@ typedef struct train_config {
     int64_t crop_padding;
     int64_t log_every;        /* steps between metric lines */
     int64_t checkpoint_every; /* steps between checkpoints; 0: epochs only */
+    double val_split;          /* stratified hold-out of data; 0: none */
+    int allow_missing_classes; /* data may lack some of the model's classes */
+    const char *monitor;       /* loss, acc, val_loss, val_acc; NULL: val_loss
+                                * with validation data, else loss */
+    int64_t early_stop;        /* patience in epochs; 0: off */
+    int64_t plateau_patience;  /* schedule plateau: epochs without progress */
+    double label_smoothing;    /* cross-entropy target smoothing, [0, 1) */
+    const char *class_weights; /* "balanced" or "w0,w1,..."; NULL: none */
+    /* Which defaults the user overrode (the defaults depend on the
+     * optimiser). */
+    int lr_set, momentum_set, weight_decay_set;
     /* Strings set from the graph file live in the graph; from argv in argv. */
 } train_config;
 
@@ -49,6 +60,15 @@ int train_config_check(train_config *cfg);
  * logging), stored in checkpoints so a resume with other settings is
  * refused. */
 uint64_t train_config_hash(const train_config *cfg);
+
+/* The same settings as "key=value" lines (malloc'd), stored in checkpoints
+ * so a refused resume can name what differs. */
+char *train_config_describe(const train_config *cfg);
+
+
+/* The value of "monitor" after defaults; 1 in *higher when larger is
+ * better (accuracies). */
+const char *train_config_monitor(const train_config *cfg, int *higher);
 
 /* The list of keys, for help and error messages. */
 extern const char *const train_config_keys[];

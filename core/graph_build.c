@@ -87,7 +87,7 @@ static cnn_status keep_doc(builder *b, cnn_graph_doc *doc)
         b->cap_docs = cap;
     }
     b->docs[b->n_docs++] = doc;
-    return CNN_OK;
+    return cnn_graph_expand_activations(b->ctx, doc);
 }
 
 /* Defaults, then the file's values; unknown keys list the valid ones. */
@@ -435,10 +435,25 @@ static cnn_status resolve_backbone(builder *b, const cnn_graph_doc *doc,
     if (!path)
         return cnn_fail(b->ctx, CNN_ERR_NOMEM, "out of memory");
     st = cnn_graph_doc_load(b->ctx, path, &bdoc);
+    if (st == CNN_ERR_IO || st == CNN_ERR_NOT_FOUND) {
+        /* Relative to this file's folder, which is not where the user
+         * stands: say where that is. */
+        char dir[4096], real[4096] = "";
+        const char *slash = strrchr(path, '/');
+        if (slash && path[0] != '/' && (size_t)(slash - path) < sizeof dir) {
+            memcpy(dir, path, (size_t)(slash - path));
+            dir[slash - path] = '\0';
+            if (!realpath(dir, real))
+                real[0] = '\0';
+        }
+        cnn_fail_prefix(b->ctx, "%s:%d:%d: backbone graph '%s' (relative to %s's "
+                        "folder%s%s%s)", doc->origin, bb->graph.mark.line,
+                        bb->graph.mark.column, bb->graph.text, doc->origin,
+                        real[0] ? ": " : "", real, real[0] ? slash : "");
+        free(path);
+        return st;
+    }
     free(path);
-    if (st == CNN_ERR_IO || st == CNN_ERR_NOT_FOUND)
-        return cnn_fail_prefix(b->ctx, "%s:%d:%d: backbone", doc->origin,
-                               bb->graph.mark.line, bb->graph.mark.column);
     if (st != CNN_OK || (st = keep_doc(b, bdoc)) != CNN_OK)
         return st;
     st = resolve(b, bdoc, depth + 1, rest);
@@ -524,6 +539,11 @@ static cnn_status resolve(builder *b, const cnn_graph_doc *doc, int depth,
         l->trainable = src->trainable != 0;
         out->n++;
         st = cnn_plugin_get(ctx, src->type.text, &l->plugin);
+        if (st == CNN_ERR_NOT_FOUND) {
+            st = cnn_graph_unknown_type(ctx, doc, src->type.mark, src->name.text,
+                                        src->type.text);
+            goto fail;
+        }
         if (st != CNN_OK) {
             cnn_fail_prefix(ctx, "%s:%d:%d: layer '%s'", doc->origin,
                             src->type.mark.line, src->type.mark.column,

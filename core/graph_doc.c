@@ -69,6 +69,18 @@ static cnn_status take_shape(walk *w, const yaml_node_t *node)
                                      : kind_name(item));
         doc->shape[i] = v;
     }
+    /* Keras and TensorFlow write images as [H, W, C]; cnnrun (as PyTorch)
+     * wants [C, H, W]. A last entry of 1 or 3 after two image-sized ones
+     * is that mistake, not an image one or three pixels wide. */
+    if ((doc->shape[2] == 1 || doc->shape[2] == 3) && doc->shape[0] >= 8 &&
+        doc->shape[1] >= 8)
+        return cnn_yaml_fail(w, doc->shape_mark,
+                             "input: [%lld, %lld, %lld] looks like [H, W, C]; "
+                             "cnnrun wants [C, H, W] (channels first, as "
+                             "PyTorch): write [%lld, %lld, %lld]",
+                             (long long)doc->shape[0], (long long)doc->shape[1],
+                             (long long)doc->shape[2], (long long)doc->shape[2],
+                             (long long)doc->shape[0], (long long)doc->shape[1]);
     doc->has_shape = 1;
     return CNN_OK;
 }

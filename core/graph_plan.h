@@ -52,4 +52,16 @@ char *cnn_graph_strdup(const char *s);
  * itself when absolute or when base has no folder. */
 char *cnn_graph_path_beside(const char *base, const char *rel);
 
+/* graph_sugar.c: replaces every layer's `activation: TYPE` key (unless its
+ * own plugin declares one) by a layer `<name>_act` of that type right after
+ * it, and points later layers that name the layer at its activation. The
+ * type must be an installed plugin taking one input. */
+cnn_status cnn_graph_expand_activations(cnn_context *ctx, cnn_graph_doc *doc);
+/* The failure for a layer type no plugin provides (the context holds
+ * cnn_plugin_get's message): "did you mean" the closest installed type,
+ * and the list of installed types. */
+cnn_status cnn_graph_unknown_type(cnn_context *ctx, const cnn_graph_doc *doc,
+                                  cnn_doc_mark mark, const char *layer,
+                                  const char *type);
+
 #endif

@@ -3,7 +3,8 @@
  * rules, so the same recipe gives the same trajectory:
  *   SGD:  g += wd p;  b = m b + g;  p -= lr (nesterov ? g + m b : b)
  *   Adam: g += wd p;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
- *         p -= lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)          */
+ *         p -= lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
+ *   AdamW: p -= lr wd p, then Adam without the g += wd p term.          */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +49,7 @@ cnn_status cnn_optim_create(cnn_context *ctx, cnn_params *params,
 {
     cnn_optim *o = calloc(1, sizeof *o);
     size_t count = cnn_params_count(params), floats = 0, per;
-    int adam = config->kind == CNN_OPTIM_ADAM;
+    int adam = config->kind == CNN_OPTIM_ADAM || config->kind == CNN_OPTIM_ADAMW;
     int has_state = adam || config->momentum != 0.0;
     *out = NULL;
     if (!o)
@@ -139,12 +140,18 @@ static void adam_slot(const cnn_optim_config *c, const optim_slot *s,
                       float *restrict p, const float *restrict grad, double lr,
                       uint64_t t)
 {
+    const int decoupled = c->kind == CNN_OPTIM_ADAMW;
     const float b1 = (float)c->beta1, b2 = (float)c->beta2;
-    const float wd = (float)s->decay, eps = (float)c->eps;
+    const float wd = decoupled ? 0.0f : (float)s->decay, eps = (float)c->eps;
     const double bc1 = 1.0 - pow(c->beta1, (double)t);
     const double bc2 = 1.0 - pow(c->beta2, (double)t);
     const float step = (float)(lr / bc1), scale = (float)(1.0 / sqrt(bc2));
     float *restrict m = s->first, *restrict v = s->second;
+    if (decoupled && s->decay != 0.0) {
+        const float shrink = (float)(1.0 - lr * s->decay);
+        for (size_t i = 0; i < s->numel; i++)
+            p[i] *= shrink;
+    }
     for (size_t i = 0; i < s->numel; i++) {
         float g = grad[i] + wd * p[i];
         m[i] = b1 * m[i] + (1.0f - b1) * g;
@@ -160,7 +167,7 @@ void cnn_optim_step(cnn_optim *o, double lr)
         const optim_slot *s = &o->slots[k];
         float *p = cnn_params_value(o->params, s->param)->data;
         const float *g = cnn_params_grad(o->params, s->param)->data;
-        if (o->config.kind == CNN_OPTIM_ADAM)
+        if (o->config.kind != CNN_OPTIM_SGD)
             adam_slot(&o->config, s, p, g, lr, o->steps);
         else
             sgd_slot(&o->config, s, p, g, (float)lr);

@@ -28,3 +28,40 @@ double cnn_schedule_lr(const cnn_schedule *s, double epoch)
         lr *= epoch / s->warmup_epochs; /* callers pass progress after the step */
     return lr;
 }
+
+void cnn_plateau_init(cnn_plateau *p, double factor, int64_t patience,
+                      int higher_is_better)
+{
+    p->factor = factor;
+    p->patience = patience;
+    p->higher_is_better = higher_is_better;
+    p->scale = 1.0;
+    p->best = NAN;
+    p->bad_epochs = 0;
+}
+
+int cnn_plateau_update(cnn_plateau *p, double metric)
+{
+    /* PyTorch's default threshold: relative 1e-4 ("rel" mode). */
+    const double threshold = 1e-4;
+    int better;
+    if (isnan(metric))
+        better = 0;
+    else if (isnan(p->best))
+        better = 1;
+    else if (p->higher_is_better)
+        better = metric > p->best * (1.0 + threshold);
+    else
+        better = metric < p->best * (1.0 - threshold);
+    if (better) {
+        p->best = metric;
+        p->bad_epochs = 0;
+        return 0;
+    }
+    if (++p->bad_epochs > p->patience) {
+        p->scale *= p->factor;
+        p->bad_epochs = 0;
+        return 1;
+    }
+    return 0;
+}

@@ -110,6 +110,17 @@ int cnn_data_resize_cover(const uint8_t *src, int32_t rows, int32_t cols,
                           int32_t channels, uint8_t *dst, int32_t height,
                           int32_t width);
 
+/* The seed of the folder order; fixed, so a folder's "@N" is the same
+ * selection on every run and machine. */
+#define CNN_DATA_FOLDER_ORDER_SEED 0x5eed
+
+/* Writes into order (n entries) a permutation of the n items with the
+ * given labels (each in [0, n_classes)): each class shuffled with seed,
+ * classes interleaved in proportion to their sizes, so every prefix holds
+ * each class in about its share. Returns 0 when memory is exhausted. */
+int cnn_data_stratified_order(const int32_t *labels, size_t n,
+                              size_t n_classes, uint64_t seed, size_t *order);
+
 /* a * b into *out; 0 on overflow. */
 static inline int cnn_data_mul(size_t a, size_t b, size_t *out)
 {

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* Folder-per-class image datasets: DIR/<class>/<image>.{png,jpg,jpeg}.
  *
- * Classes and files are sorted by name (byte order), so labels and item
- * order never depend on the filesystem's listing order. Every image is
- * decoded at open time by cnn_data_decode_image (image_sample.c, shared
- * with file datasets): PNG or JPEG told by content, converted to the sample
- * channels and fitted to the sample size. */
+ * Classes and files are sorted by name (byte order), so labels never
+ * depend on the filesystem's listing order; items are then put in a fixed,
+ * seeded, stratified order (stratify.c) before any subset is taken. Every
+ * image is decoded at open time by cnn_data_decode_image (image_sample.c,
+ * shared with file datasets): PNG or JPEG told by content, converted to the
+ * sample channels and fitted to the sample size. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -198,6 +199,33 @@ static cnn_status collect(cnn_context *ctx, cnn_dataset *ds, const char *dir,
     return CNN_OK;
 }
 
+/* Puts the collected items (class by class) into the folder order: the
+ * stratified shuffle of stratify.c with a fixed seed, so "@N" and "[A:B]"
+ * select every class in about its share, the same way on every run. */
+static cnn_status stratify(cnn_context *ctx, const cnn_dataset *ds,
+                           name_list *paths, int32_t *labels)
+{
+    size_t n = paths->count;
+    size_t *order = malloc((n ? n : 1) * sizeof *order);
+    char **names = malloc((n ? n : 1) * sizeof *names);
+    int32_t *copy = malloc((n ? n : 1) * sizeof *copy);
+    int ok = order && names && copy &&
+             cnn_data_stratified_order(labels, n, ds->n_classes,
+                                       CNN_DATA_FOLDER_ORDER_SEED, order);
+    if (ok) {
+        for (size_t i = 0; i < n; i++) {
+            names[i] = paths->names[order[i]];
+            copy[i] = labels[order[i]];
+        }
+        memcpy(paths->names, names, n * sizeof *names);
+        memcpy(labels, copy, n * sizeof *copy);
+    }
+    free(order);
+    free(names);
+    free(copy);
+    return ok ? CNN_OK : cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
+}
+
 cnn_status cnn_data_open_folder(cnn_context *ctx, cnn_dataset *ds,
                                 const char *dir,
                                 const cnn_data_subset *subset,
@@ -210,8 +238,10 @@ cnn_status cnn_data_open_folder(cnn_context *ctx, cnn_dataset *ds,
     cnn_status st = collect(ctx, ds, dir, &paths, &labels);
     if (st != CNN_OK)
         return st;
-    st = cnn_data_subset_resolve(ctx, subset, paths.count, dir, &begin,
-                                 &end);
+    st = stratify(ctx, ds, &paths, labels);
+    if (st == CNN_OK)
+        st = cnn_data_subset_resolve(ctx, subset, paths.count, dir, &begin,
+                                     &end);
     if (st == CNN_OK && g.native)
         st = cnn_data_image_geometry(ctx, paths.names[begin], &g);
     if (st == CNN_OK)

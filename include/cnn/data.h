@@ -22,12 +22,16 @@
  *   folder:DIR
  *       One subfolder per class, class names (and label numbers) in byte
  *       order of the subfolder names; .png, .jpg and .jpeg files (any case)
- *       in each, sorted by name; other files and names starting with '.'
- *       are skipped. The format is told by content (cnn/image.h): PNG
- *       and JPEG only, anything else is an error naming the file.
+ *       in each; other files and names starting with '.' are skipped.
+ *       The format is told by content (cnn/image.h): PNG and JPEG only,
+ *       anything else is an error naming the file. Items are in a fixed,
+ *       seeded, stratified order: each class's files (sorted by name)
+ *       shuffled with a fixed seed, the classes interleaved in proportion to
+ *       their sizes, so any prefix or slice holds every class in about its
+ *       share.
  *
  *   Any spec may end with a subset selection, applied in the order above
- *   (for folders: class by class, so "@N" takes from the first classes):
+ *   (IDX files: file order; folders: the stratified order):
  *       @N      the first N items
  *       [A:B]   items A to B-1 (Python slice; A or B may be omitted)
  *   A bound past the end, or an empty selection, is an error, not clamped.
@@ -115,6 +119,27 @@ cnn_status cnn_dataset_open_files(cnn_context *ctx, const char *const *paths,
                                   size_t n_paths,
                                   const cnn_shape *sample_shape,
                                   cnn_dataset **out);
+
+/* Relabels ds for a model whose n outputs are named names[0..n-1] (NULL or
+ * "" for an unnamed output). by_name: each dataset class must be one of
+ * names (else an error names the unknown classes and the model's), and its
+ * items take that output's index; otherwise classes keep their position
+ * and there must be at most n. Afterwards the dataset has n classes, named
+ * by names (unnamed ones by the data's own name or the index). */
+cnn_status cnn_dataset_map_classes(cnn_context *ctx, cnn_dataset *ds,
+                                   const char *const *names, size_t n,
+                                   int by_name);
+
+/* Splits ds into two new datasets, as Keras's validation_split but
+ * stratified: round(fraction x size) items go to *val, each class giving
+ * its share (floor, then the largest remainders; at least one item of each
+ * class stays for training), taken from the class's last items in the
+ * dataset's order; the rest go to *train, keeping their order. Both have ds's
+ * classes; ds is unchanged. Fails when fraction is not in (0, 1) or no
+ * item is held out. */
+cnn_status cnn_dataset_split(cnn_context *ctx, const cnn_dataset *ds,
+                             double fraction, cnn_dataset **train,
+                             cnn_dataset **val);
 
 /* ---- batch loader ---- */
 

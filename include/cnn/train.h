@@ -27,9 +27,27 @@ extern "C" {
 double cnn_softmax_xent(const float *logits, const int32_t *labels, int64_t n,
                         int64_t classes, float *grad, int64_t *correct);
 
+/* The same loss with PyTorch's CrossEntropyLoss(weight, label_smoothing)
+ * options: class_weights (classes entries, or NULL for all 1) weight each
+ * sample by its label's weight and the smoothing term by each class's, and
+ * the mean divides by the sum of the samples' weights; smoothing eps mixes
+ * the one-hot target with eps / classes everywhere:
+ *   L = [(1-eps) sum_i w_yi (-log p_i,yi)
+ *        + eps/C sum_i sum_c w_c (-log p_i,c)] / sum_i w_yi
+ * grad (may be NULL) receives dL/dlogits. */
+double cnn_softmax_xent_ex(const float *logits, const int32_t *labels,
+                           int64_t n, int64_t classes,
+                           const float *class_weights, double smoothing,
+                           float *grad, int64_t *correct);
+
 /* ---- Optimisers ---------------------------------------------------------- */
 
-typedef enum cnn_optim_kind { CNN_OPTIM_SGD = 0, CNN_OPTIM_ADAM = 1 } cnn_optim_kind;
+typedef enum cnn_optim_kind {
+    CNN_OPTIM_SGD = 0,
+    CNN_OPTIM_ADAM = 1,
+    CNN_OPTIM_ADAMW = 2 /* Adam with decoupled weight decay (PyTorch's AdamW:
+                           p -= lr wd p before the Adam step) */
+} cnn_optim_kind;
 
 typedef struct cnn_optim_config {
     cnn_optim_kind kind;
@@ -66,7 +84,9 @@ cnn_status cnn_optim_load_state(cnn_context *ctx, cnn_optim *optim,
 typedef enum cnn_schedule_kind {
     CNN_SCHEDULE_CONSTANT = 0,
     CNN_SCHEDULE_STEP = 1,  /* times gamma every step_epochs */
-    CNN_SCHEDULE_COSINE = 2 /* half cosine from lr to 0 over all epochs */
+    CNN_SCHEDULE_COSINE = 2, /* half cosine from lr to 0 over all epochs */
+    CNN_SCHEDULE_PLATEAU = 3 /* constant here; the caller multiplies by a
+                                cnn_plateau's scale */
 } cnn_schedule_kind;
 
 typedef struct cnn_schedule {
@@ -81,6 +101,24 @@ typedef struct cnn_schedule {
 /* The rate at a point of training, epoch counted from 0 with fractions for
  * steps within an epoch. */
 double cnn_schedule_lr(const cnn_schedule *schedule, double epoch);
+
+/* Reduce-on-plateau, with PyTorch's ReduceLROnPlateau rule (relative
+ * threshold 1e-4, no cooldown): after more than `patience` epochs without
+ * improvement of the monitored metric, the rate is multiplied by factor. */
+typedef struct cnn_plateau {
+    double factor;        /* in (0, 1) */
+    int64_t patience;     /* epochs without improvement tolerated */
+    int higher_is_better; /* 1 for accuracies, 0 for losses */
+    double scale;         /* the multiplier so far, starts at 1 */
+    double best;          /* best metric so far; NAN before the first */
+    int64_t bad_epochs;   /* epochs since the best */
+} cnn_plateau;
+
+void cnn_plateau_init(cnn_plateau *p, double factor, int64_t patience,
+                      int higher_is_better);
+/* Feeds one epoch's metric; returns 1 when the rate was just reduced. A
+ * NaN metric counts as no improvement. */
+int cnn_plateau_update(cnn_plateau *p, double metric);
 
 #ifdef __cplusplus
 }

@@ -52,6 +52,20 @@ static void gray_png(const char *path, int w, int h, uint8_t base)
     free(p);
 }
 
+/* The index of the item whose path ends in suffix; fails when absent. */
+static size_t index_of(const cnn_dataset *ds, const char *suffix)
+{
+    size_t n = strlen(suffix);
+    for (size_t i = 0; i < cnn_dataset_size(ds); i++) {
+        const char *p = cnn_dataset_item_path(ds, i);
+        size_t len = strlen(p);
+        if (len >= n && strcmp(p + len - n, suffix) == 0)
+            return i;
+    }
+    cr_assert_fail("no item %s", suffix);
+    return 0;
+}
+
 /* root/bird (2 images), root/cat (1), root/dog (3), plus clutter that must
  * be skipped. */
 static void make_tree(const char *root_in)
@@ -100,26 +114,36 @@ Test(folder, listing_order_labels_paths)
     cr_assert_str_eq(cnn_dataset_class_name(ds, 1), "cat");
     cr_assert_str_eq(cnn_dataset_class_name(ds, 2), "dog");
     {
-        /* Byte order: "a.PNG" < "b.png"; "a.png" < "m.jpeg" < "z.png". */
+        /* Every image once, with its folder's label; the order is the
+         * fixed stratified shuffle (tested below), not the listing's. */
         static const char *const names[6] = {
             "bird/a.PNG", "bird/b.png", "cat/only.jpg.png",
             "dog/a.png",  "dog/m.jpeg", "dog/z.png"};
         static const int32_t labels[6] = {0, 0, 1, 2, 2, 2};
+        int seen[6] = {0};
         for (size_t i = 0; i < 6; i++) {
-            snprintf(want, sizeof want, "%s/tree/%s", dir, names[i]);
-            cr_assert_str_eq(cnn_dataset_item_path(ds, i), want);
-            cr_assert_eq(cnn_dataset_label(ds, i), labels[i]);
+            size_t at;
+            snprintf(want, sizeof want, "/tree/%s", names[i]);
+            at = index_of(ds, want);
+            cr_assert_eq(cnn_dataset_label(ds, at), labels[i]);
+            seen[at]++;
         }
+        for (size_t i = 0; i < 6; i++)
+            cr_assert_eq(seen[i], 1);
     }
     {
-        /* Native geometry is the first image's: gray 3 rows x 4 cols. */
-        cnn_shape s = cnn_dataset_sample_shape(ds);
-        cnn_shape w = cnn_shape4(1, 1, 3, 4);
-        const uint8_t *p = cnn_dataset_sample_u8(ds, 3); /* dog/a.png */
-        cr_assert(cnn_shape_equal(&s, &w));
+        /* Native geometry is the first item's: 3 rows x 4 cols, gray, or
+         * RGB when the first is the (colour-type) JPEG. */
+        int jpeg_first = strstr(cnn_dataset_item_path(ds, 0), ".jpeg") != NULL;
+        cnn_shape s = cnn_shape4(1, jpeg_first ? 3 : 1, 3, 4);
+        cnn_shape got = cnn_dataset_sample_shape(ds);
+        const uint8_t *p = cnn_dataset_sample_u8(ds, index_of(ds, "dog/a.png"));
+        cr_assert(cnn_shape_equal(&got, &s));
         for (int i = 0; i < 12; i++)
             cr_assert_eq(p[i], 102 + i); /* a.png was written third */
-        p = cnn_dataset_sample_u8(ds, 4); /* the gray JPEG, lossy */
+        if (jpeg_first)
+            return; /* the rest is for one channel */
+        p = cnn_dataset_sample_u8(ds, index_of(ds, "dog/m.jpeg")); /* lossy */
         for (int i = 0; i < 12; i++)
             cr_assert(p[i] >= 125 && p[i] <= 131, "jpeg pixel %d", p[i]);
     }
@@ -128,10 +152,112 @@ Test(folder, listing_order_labels_paths)
 
     ds = open_ok(folder_spec("tree", "[2:4]"), NULL);
     cr_assert_eq(cnn_dataset_size(ds), 2);
-    cr_assert_eq(cnn_dataset_label(ds, 0), 1);
-    cr_assert_eq(cnn_dataset_label(ds, 1), 2);
     cr_assert_eq(cnn_dataset_class_count(ds), 3);
     cnn_dataset_destroy(ds);
+}
+
+/* Labels of the items of a folder spec, in dataset order, into out. */
+static size_t labels_of(const char *s, int32_t *out, size_t max)
+{
+    cnn_shape g = cnn_shape4(1, 1, 2, 2);
+    cnn_dataset *ds = open_ok(s, &g);
+    size_t n = cnn_dataset_size(ds);
+    cr_assert_leq(n, max);
+    for (size_t i = 0; i < n; i++)
+        out[i] = cnn_dataset_label(ds, i);
+    cnn_dataset_destroy(ds);
+    return n;
+}
+
+Test(folder, slices_are_stratified_and_fixed)
+{
+    /* 3 classes of 20, 10 and 30 images: a slice holds each class in its
+     * share (2:1:3), whatever the slice, and the same on every open. */
+    static const int sizes[3] = {20, 10, 30};
+    char sub[4096];
+    int32_t all[60], again[60], part[60];
+    size_t n;
+    du_mkdir(du_path(dir, "strat"));
+    for (int c = 0; c < 3; c++) {
+        snprintf(sub, sizeof sub, "%s/strat/c%d", dir, c);
+        du_mkdir(sub);
+        for (int i = 0; i < sizes[c]; i++) {
+            char name[32];
+            snprintf(name, sizeof name, "%02d.png", i);
+            gray_png(du_path(sub, name), 2, 2, (uint8_t)i);
+        }
+    }
+    n = labels_of(folder_spec("strat", NULL), all, 60);
+    cr_assert_eq(n, 60);
+    cr_assert_eq(labels_of(folder_spec("strat", NULL), again, 60), 60);
+    cr_assert_arr_eq(all, again, sizeof all, "the order is fixed");
+    {
+        /* Not class order: the first 6 are two of c0, one of c1, three of
+         * c2; every window of 6 likewise within one item. */
+        for (size_t start = 0; start + 6 <= 60; start += 6) {
+            int count[3] = {0, 0, 0};
+            for (size_t i = start; i < start + 6; i++)
+                count[all[i]]++;
+            cr_assert(count[0] >= 1 && count[0] <= 3 && count[1] >= 0 && count[1] <= 2 &&
+                          count[2] >= 2 && count[2] <= 4,
+                      "window %zu: %d %d %d", start, count[0], count[1], count[2]);
+        }
+    }
+    /* "@N" is the first N of that order, "[A:B]" a slice of it. */
+    n = labels_of(folder_spec("strat", "@6"), part, 60);
+    cr_assert_eq(n, 6);
+    cr_assert_arr_eq(part, all, 6 * sizeof *part);
+    n = labels_of(folder_spec("strat", "[30:42]"), part, 60);
+    cr_assert_eq(n, 12);
+    cr_assert_arr_eq(part, all + 30, 12 * sizeof *part);
+    {
+        int count[3] = {0, 0, 0};
+        for (size_t i = 0; i < 12; i++)
+            count[part[i]]++;
+        cr_assert(count[0] == 4 && count[1] == 2 && count[2] == 6, "%d %d %d", count[0],
+                  count[1], count[2]);
+    }
+}
+
+Test(folder, map_classes_and_split)
+{
+    cnn_context *ctx = cnn_context_create();
+    cnn_dataset *ds, *train = NULL, *val = NULL;
+    static const char *const model[4] = {"dog", "fish", "bird", "cat"};
+    static const char *const other[2] = {"dog", "cat"};
+    make_tree(du_path(dir, "tree"));
+    ds = open_ok(folder_spec("tree", NULL), NULL);
+    /* By name: bird (0) -> 2, cat (1) -> 3, dog (2) -> 0. */
+    cr_assert_eq(cnn_dataset_map_classes(ctx, ds, model, 4, 1), CNN_OK);
+    cr_assert_eq(cnn_dataset_class_count(ds), 4);
+    cr_assert_str_eq(cnn_dataset_class_name(ds, 1), "fish");
+    cr_assert_eq(cnn_dataset_label(ds, index_of(ds, "bird/a.PNG")), 2);
+    cr_assert_eq(cnn_dataset_label(ds, index_of(ds, "cat/only.jpg.png")), 3);
+    cr_assert_eq(cnn_dataset_label(ds, index_of(ds, "dog/z.png")), 0);
+    cnn_dataset_destroy(ds);
+    /* An unknown class is named. */
+    ds = open_ok(folder_spec("tree", NULL), NULL);
+    cr_assert_neq(cnn_dataset_map_classes(ctx, ds, other, 2, 1), CNN_OK);
+    cr_assert(strstr(cnn_context_message(ctx), "'bird'") != NULL, "%s",
+              cnn_context_message(ctx));
+    cr_assert(strstr(cnn_context_message(ctx), "'dog', 'cat'") != NULL);
+    /* Stratified hold-out: dog's 3 give 1, bird's 2 give 1, cat keeps its
+     * only one. */
+    cr_assert_eq(cnn_dataset_split(ctx, ds, 0.34, &train, &val), CNN_OK);
+    cr_assert_eq(cnn_dataset_size(val), 2);
+    cr_assert_eq(cnn_dataset_size(train), 4);
+    cr_assert_eq(cnn_dataset_class_count(val), 3);
+    {
+        int count[3] = {0, 0, 0};
+        for (size_t i = 0; i < 2; i++)
+            count[cnn_dataset_label(val, i)]++;
+        cr_assert(count[0] == 1 && count[1] == 0 && count[2] == 1);
+    }
+    cr_assert_neq(cnn_dataset_split(ctx, ds, 1.0, &train, &val), CNN_OK);
+    cnn_dataset_destroy(train);
+    cnn_dataset_destroy(val);
+    cnn_dataset_destroy(ds);
+    cnn_context_destroy(ctx);
 }
 
 Test(folder, channel_conversion)
@@ -149,24 +275,24 @@ Test(folder, channel_conversion)
     du_write_png(du_path(dir, "cc/k/1rgb.png"), 3, 1, 3, rgb);
     du_write_png(du_path(dir, "cc/k/2gray.png"), 3, 1, 1, gray);
     ds = open_ok(folder_spec("cc", NULL), &g);
-    p = cnn_dataset_sample_u8(ds, 0);
+    p = cnn_dataset_sample_u8(ds, index_of(ds, "1rgb.png"));
     cr_assert(p[0] >= 76 && p[0] <= 77, "red to gray: %d", p[0]);
     cr_assert(p[1] >= 149 && p[1] <= 150, "green to gray: %d", p[1]);
     cr_assert(p[2] >= 29 && p[2] <= 30, "blue to gray: %d", p[2]);
-    p = cnn_dataset_sample_u8(ds, 1);
+    p = cnn_dataset_sample_u8(ds, index_of(ds, "2gray.png"));
     cr_assert_eq(p[0], 0);
     cr_assert_eq(p[1], 128);
     cr_assert_eq(p[2], 255);
     cnn_dataset_destroy(ds);
 
     ds = open_ok(folder_spec("cc", NULL), &c);
-    p = cnn_dataset_sample_u8(ds, 0); /* planar: R plane, G plane, B */
+    p = cnn_dataset_sample_u8(ds, index_of(ds, "1rgb.png")); /* planar: R, G, B */
     {
         static const uint8_t want[9] = {255, 0, 0, 0, 255, 0, 0, 0, 255};
         for (int i = 0; i < 9; i++)
             cr_assert_eq(p[i], want[i], "rgb planar %d", i);
     }
-    p = cnn_dataset_sample_u8(ds, 1); /* gray replicated */
+    p = cnn_dataset_sample_u8(ds, index_of(ds, "2gray.png")); /* gray replicated */
     for (int ch = 0; ch < 3; ch++)
         for (int i = 0; i < 3; i++)
             cr_assert_eq(p[ch * 3 + i], gray[i]);

@@ -123,3 +123,62 @@ Test(schedule, constant_step_cosine_and_warmup)
     cr_assert_float_eq(cnn_schedule_lr(&s, 0.5), 0.025, 1e-12);
     cr_assert_float_eq(cnn_schedule_lr(&s, 2.0), 0.1, 1e-12);
 }
+
+Test(optim, adamw_matches_pytorch)
+{
+    run_case("adamw", (cnn_optim_config){CNN_OPTIM_ADAMW, 0, 0, 0.1, 0, 0, 0}, 0.01);
+}
+
+Test(loss, weights_and_label_smoothing_match_pytorch)
+{
+    char path[4096];
+    float z[20], w[5], want[20], g[20];
+    int32_t y[4];
+    FILE *f;
+    snprintf(path, sizeof path, "%s/optim/xent.txt", CNN_TEST_FIXTURES);
+    f = fopen(path, "r");
+    cr_assert_not_null(f, "%s", path);
+    cr_assert(read_row(f, z, 20));
+    cr_assert_eq(fscanf(f, "%d %d %d %d", &y[0], &y[1], &y[2], &y[3]), 4);
+    cr_assert(read_row(f, w, 5));
+    for (int k = 0; k < 6; k++) {
+        double eps, torch_loss, loss;
+        int weighted;
+        int64_t correct;
+        cr_assert_eq(fscanf(f, "%lf %d %lf", &eps, &weighted, &torch_loss), 3);
+        cr_assert(read_row(f, want, 20));
+        loss = cnn_softmax_xent_ex(z, y, 4, 5, weighted ? w : NULL, eps, g, &correct);
+        cr_assert(fabs(loss - torch_loss) < 1e-5 * fmax(1.0, fabs(torch_loss)),
+                  "eps %g weighted %d: loss %.9g, PyTorch %.9g", eps, weighted, loss, torch_loss);
+        for (int i = 0; i < 20; i++)
+            cr_assert(fabsf(g[i] - want[i]) < 1e-6f, "eps %g weighted %d: grad[%d] %.9g vs %.9g",
+                      eps, weighted, i, g[i], want[i]);
+    }
+    fclose(f);
+}
+
+Test(schedule, plateau_matches_pytorch)
+{
+    char path[4096];
+    double metric, lr;
+    cnn_plateau p;
+    int rows = 0;
+    FILE *f;
+    snprintf(path, sizeof path, "%s/optim/plateau.txt", CNN_TEST_FIXTURES);
+    f = fopen(path, "r");
+    cr_assert_not_null(f, "%s", path);
+    cnn_plateau_init(&p, 0.5, 2, 0);
+    while (fscanf(f, "%lf %lf", &metric, &lr) == 2) {
+        cnn_plateau_update(&p, metric);
+        cr_assert_float_eq(p.scale, lr, 1e-12, "row %d: scale %g, PyTorch %g", rows, p.scale, lr);
+        rows++;
+    }
+    fclose(f);
+    cr_assert_eq(rows, 13);
+    /* Accuracies: higher is better, and NaN never improves. */
+    cnn_plateau_init(&p, 0.1, 0, 1);
+    cr_assert_eq(cnn_plateau_update(&p, 0.5), 0);
+    cr_assert_eq(cnn_plateau_update(&p, 0.6), 0);
+    cr_assert_eq(cnn_plateau_update(&p, NAN), 1);
+    cr_assert_float_eq(p.scale, 0.1, 1e-12);
+}

@@ -56,16 +56,24 @@ cmp -s "$tmp/f_head.npy" "$tmp/f_backbone.npy"
 check "head on the loaded backbone gives the backbone's exact features" $?
 "$cnnrun" forward "$root/graphs/lenet5.yaml" --weights "$tmp/backbone.safetensors" \
   --input "$tmp/x.npy" --output "$tmp/f_forward.npy" --until relu4 --quiet
-cmp -s "$tmp/f_backbone.npy" "$tmp/f_forward.npy"
-check "features equal forward --until relu4" $?
-python3 - "$tmp/f_head.labels.npy" <<'PY'
+# x.npy holds the images class by class; a folder dataset's order is the
+# fixed stratified shuffle, so rows are matched by content: each feature
+# row is exactly one forward row, and its label is that row's class.
+python3 - "$tmp/f_backbone.npy" "$tmp/f_forward.npy" "$tmp/f_head.labels.npy" <<'PY'
 import struct, sys
-data = open(sys.argv[1], "rb").read()
-n = struct.unpack("<H", data[8:10])[0]
-labels = struct.unpack("<24i", data[10 + n:])
-assert labels == tuple(c for c in range(3) for _ in range(8)), labels
+def rows(path):
+    data = open(path, "rb").read()
+    n = struct.unpack("<H", data[8:10])[0]
+    body = data[10 + n:]
+    return [body[i:i + len(body) // 24] for i in range(0, len(body), len(body) // 24)]
+feat, fwd = rows(sys.argv[1]), rows(sys.argv[2])
+assert sorted(feat) == sorted(fwd), "features are not the forward rows"
+labels = [struct.unpack("<i", r)[0] for r in rows(sys.argv[3])]
+for i, row in enumerate(feat):
+    assert fwd.index(row) // 8 == labels[i], (i, labels[i])
+assert labels[:6] != [0] * 6, "folder order is still class order"
 PY
-check "feature labels follow the class folders" $?
+check "features equal forward --until relu4, labels follow the class folders" $?
 
 # LIBSVM export and LIBLINEAR on the features.
 "$cnnrun" features "$root/graphs/lenet5.yaml" --weights "$tmp/backbone.safetensors" --layer relu4 \
