@@ -288,12 +288,14 @@ cnn_status checkpoint_load(cnn_context *ctx, const char *path,
     got.lr_scale = meta_double(f, "lr_scale", 1.0);
     got.plateau_best = meta_double(f, "plateau_best", NAN);
     got.plateau_bad = (uint64_t)meta_double(f, "plateau_bad", 0);
-    if (classes)
-        *classes = model_read_class_names(f, n_classes);
     /* Every parameter must be there; the optimiser's tensors are extra. */
     st = cnn_params_load_file(ctx, params, f, CNN_PARAMS_ALLOW_EXTRA, NULL);
     if (st == CNN_OK && optim)
         st = cnn_optim_load_state(ctx, optim, f, OPTIM_PREFIX, got.step);
+    /* The class names only for a checkpoint that loaded: nothing to free
+     * on failure. */
+    if (st == CNN_OK && classes)
+        *classes = model_read_class_names(f, n_classes);
     cnn_tensor_file_destroy(f);
     if (st == CNN_OK)
         *pos = got;

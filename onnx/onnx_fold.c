@@ -67,6 +67,9 @@ static cnn_status fold_constant(onnx_importer *im, const Onnx__NodeProto *node,
         return onnx_node_fail(im, node, CNN_ERR_FORMAT,
                               "a Constant needs exactly one value attribute");
     a = node->attribute[0];
+    if (!a->name) /* an attribute without a name: nothing to go by */
+        return onnx_node_fail(im, node, CNN_ERR_FORMAT,
+                              "a Constant's attribute has no name");
     if (strcmp(a->name, "value") == 0 && a->t)
         return onnx_tensor_decode(im->ctx, im->origin, im->base_dir, a->t,
                                   "Constant value", out);
@@ -91,9 +94,9 @@ static cnn_status fold_constant(onnx_importer *im, const Onnx__NodeProto *node,
                                    is_f ? ONNX_C_FLOAT : ONNX_C_INT, 1, &n);
         if (st != CNN_OK)
             return st;
-        if (is_f)
+        if (n && is_f)
             memcpy(out->f, a->floats, (size_t)n * sizeof(float));
-        else
+        else if (n)
             memcpy(out->i, a->ints, (size_t)n * sizeof(int64_t));
         return CNN_OK;
     }
@@ -169,6 +172,7 @@ static cnn_status read_axes(onnx_importer *im, const Onnx__NodeProto *node,
             return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
                                   "axes must be a constant list of at most %d "
                                   "integers", CNN_MAX_RANK);
+        if (v->c.numel)
         memcpy(axes, v->c.i, v->c.numel * sizeof *axes);
         *n = v->c.numel;
     }

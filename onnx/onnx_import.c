@@ -196,9 +196,9 @@ cnn_status onnx_bind_alias(onnx_importer *im, const Onnx__NodeProto *node,
                                          src->c.rank, src->c.dims);
         if (st != CNN_OK)
             return st;
-        if (c->f)
+        if (c->numel && c->f)
             memcpy(c->f, src->c.f, c->numel * sizeof(float));
-        else
+        else if (c->numel)
             memcpy(c->i, src->c.i, c->numel * sizeof(int64_t));
     }
     return CNN_OK;
@@ -375,7 +375,8 @@ cnn_status onnx_attr_ints(onnx_importer *im, const Onnx__NodeProto *node,
                               "attribute '%s' has %zu values, at most %zu "
                               "are supported (2-D images)", name, a->n_ints,
                               max);
-    memcpy(out, a->ints, a->n_ints * sizeof *out);
+    if (a->n_ints) /* an empty list may have no array at all */
+        memcpy(out, a->ints, a->n_ints * sizeof *out);
     *n = a->n_ints;
     return CNN_OK;
 }
@@ -391,10 +392,11 @@ cnn_status onnx_attr_string(onnx_importer *im, const Onnx__NodeProto *node,
     if (!attr_is(a, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING))
         return onnx_node_fail(im, node, CNN_ERR_FORMAT,
                               "attribute '%s' must be a string", name);
-    if (a->s.len >= size || memchr(a->s.data, 0, a->s.len))
+    if (a->s.len >= size || (a->s.len && memchr(a->s.data, 0, a->s.len)))
         return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
                               "attribute '%s' has an unexpected value", name);
-    memcpy(out, a->s.data, a->s.len);
+    if (a->s.len)
+        memcpy(out, a->s.data, a->s.len);
     out[a->s.len] = '\0';
     return CNN_OK;
 }

@@ -843,6 +843,13 @@ cnn_status onnx_import_reshape(onnx_importer *im, const Onnx__NodeProto *node)
                                   "target size %lld", (long long)v);
         } else {
             t[d] = v;
+            /* No size can exceed the values a sample has: checked before
+             * multiplying, so a hostile size cannot overflow the product. */
+            if (d && (v > per_sample || known > per_sample / v))
+                return onnx_node_fail(im, node, CNN_ERR_SHAPE,
+                                      "target size %lld does not fit the "
+                                      "input's %lld values per sample",
+                                      (long long)v, (long long)per_sample);
             if (d)
                 known *= v;
         }

@@ -71,6 +71,9 @@ for name in "${names[@]}"; do
   for d in "$root/tests/fuzz/seeds/$name" "$root/tests/fuzz/regressions/$name"; do
     [ -d "$d" ] && dirs+=("$d")
   done
+  # The ONNX fixtures (models PyTorch exported, hand-made and broken ones)
+  # are its seeds.
+  [ "$name" = onnx ] && dirs+=("$root/tests/fixtures/onnx")
   opts=(-max_total_time="$seconds" -timeout="$timeout_s" -rss_limit_mb="$rss_mb"
         -artifact_prefix="$findings/" -print_final_stats=1)
   dict=$root/tests/fuzz/dict/$name.dict

@@ -17,6 +17,7 @@
 #include "checkpoint.h"
 #include "cnn/graph.h"
 #include "fuzz_util.h"
+#include "model.h"
 
 #define FUZZ_SETTINGS_HASH 0x5eedc0ffee123457ull
 
@@ -32,6 +33,9 @@ static cnn_graph *graph;
 static cnn_params *params;
 static cnn_optim *optim;
 static uint64_t graph_hash;
+/* The class names and settings text a training run stores; the reader
+ * compares the settings with these. */
+static const checkpoint_extra seed_extra = {"[\"cat\", \"dog\"]", "lr=0.1\nmomentum=0.9"};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -69,18 +73,22 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     graph_hash = checkpoint_graph_hash(graph);
     if (seed_path) {
         checkpoint_position pos = expected();
+        char **classes = NULL;
+        size_t n_classes = 0;
         pos.epoch = 1;
         pos.batch = 2;
         pos.step = 7;
         pos.seed = 42;
         cnn_params_init(params, 1);
-        if (checkpoint_save(ctx, seed_path, params, optim, &pos) != CNN_OK)
+        if (checkpoint_save(ctx, seed_path, params, optim, &pos, &seed_extra) != CNN_OK)
             die(seed_path);
         /* A seed that its own reader refuses would fuzz nothing. */
         pos = expected();
-        if (checkpoint_load(ctx, seed_path, params, optim, &pos) != CNN_OK ||
-            pos.step != 7)
+        if (checkpoint_load(ctx, seed_path, params, optim, &pos, &seed_extra, &classes,
+                            &n_classes) != CNN_OK ||
+            pos.step != 7 || n_classes != 2)
             die("the seed just written does not load");
+        model_free_class_names(classes, n_classes);
         exit(0);
     }
     return 0;
@@ -90,7 +98,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char path[FUZZ_PATH_MAX];
     checkpoint_position pos = expected();
+    char **classes = NULL;
+    size_t n_classes = 0;
     fuzz_write_file(path, "last.safetensors", data, size);
-    (void)fuzz_ok(checkpoint_load(fuzz_context(), path, params, optim, &pos));
+    if (fuzz_ok(checkpoint_load(fuzz_context(), path, params, optim, &pos, &seed_extra,
+                                &classes, &n_classes)))
+        model_free_class_names(classes, n_classes);
     return 0;
 }
