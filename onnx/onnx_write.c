@@ -159,7 +159,8 @@ static Onnx__TensorProto *init_tensor(onnx_exporter *ex, const char *name,
     t->dims = onnx_w_alloc(ex, ((size_t)rank + 1) * sizeof *t->dims);
     if (!t->dims)
         return NULL;
-    memcpy(t->dims, dims, (size_t)rank * sizeof *dims);
+    if (rank) /* a scalar has no dims to copy */
+        memcpy(t->dims, dims, (size_t)rank * sizeof *dims);
     t->n_dims = (size_t)rank;
     push(ex, (void ***)&ex->g->initializer, &ex->g->n_initializer, t);
     return t;

@@ -41,7 +41,8 @@ run_suite release "$root/build-test" -Dwerror=true --buildtype=release || status
 # width), with the AVX-512 GEMM still chosen at run time.
 run_suite portable "$root/build-portable" -Dwerror=true --buildtype=release \
   -Dnative=false || status=1
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 LSAN_OPTIONS=suppressions=$root/scripts/lsan.supp \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_suite sanitizers "$root/build-asan" -Dwerror=true --buildtype=debugoptimized \
     -Db_sanitize=address,undefined -Db_lundef=false || status=1
 # clang: the whole tree builds warning-free and passes with clang as well.

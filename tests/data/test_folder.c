@@ -253,9 +253,9 @@ Test(folder, map_classes_and_split)
             count[cnn_dataset_label(val, i)]++;
         cr_assert(count[0] == 1 && count[1] == 0 && count[2] == 1);
     }
-    cr_assert_neq(cnn_dataset_split(ctx, ds, 1.0, &train, &val), CNN_OK);
     cnn_dataset_destroy(train);
     cnn_dataset_destroy(val);
+    cr_assert_neq(cnn_dataset_split(ctx, ds, 1.0, &train, &val), CNN_OK);
     cnn_dataset_destroy(ds);
     cnn_context_destroy(ctx);
 }
