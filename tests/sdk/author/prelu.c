@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* prelu: y = x for x > 0, a[c] x otherwise, with one learned slope per
  * channel (PyTorch's nn.PReLU(num_parameters=C), except that the slopes
- * start at 0, a plain ReLU, since the host's init rules have no 0.25).
+ * start at 0, a plain ReLU: it keeps to the ABI 1.1 init rules, which
+ * had no constant; the built-in plugins/prelu uses 1.2's CNN_INIT_CONSTANT
+ * for PyTorch's 0.25).
  *
  * Written from docs/plugin-abi.md and cnn/layer.h alone, as a new author
  * would, to keep the document sufficient: tests/sdk/sdk_install.sh builds
