@@ -78,8 +78,14 @@ check "2 ranks: 1 epoch + resume + 2 == 3 epochs (bit-identical)" $?
 check "a 2-rank checkpoint resumes in one process" $?
 grep -q "written by 2 rank(s), this run has 1" "$tmp/alone.err"
 check "resuming with another rank count says so" $?
-"$weights_close" "$tmp/r3alone.safetensors" "$tmp/r.safetensors" 1e-4
-check "... and lands within 1e-4 of the 2-rank run" $?
+# Same global batches in the same order, sums formed differently: the
+# rounding differences grow over 16 momentum steps (1e-5 to 1e-4 of the
+# weights, depending on the build's kernels), so the check is on what the
+# two runs did since the checkpoint (r1): their updates agree to 1%
+# (measured: 3.5e-4 at most), where different batches would differ by
+# the order of the update itself.
+"$weights_close" "$tmp/r3alone.safetensors" "$tmp/r.safetensors" 1e-2 "$tmp/r1.safetensors"
+check "... and its updates since the checkpoint agree with the 2-rank run's to 1%" $?
 
 # 6. Batch norm: per-rank statistics; running statistics identical on all
 # ranks (the trainer compares the replicas' final weights and fails if they
