@@ -48,8 +48,8 @@ cnn_status checkpoint_save(cnn_context *ctx, const char *path,
     size_t no = optim ? cnn_optim_state_count(optim) : 0;
     cnn_named_tensor *list = calloc(np + no + 1, sizeof *list);
     char (*names)[192] = calloc(no + 1, sizeof *names);
-    char text[13][40];
-    const char *meta[34];
+    char text[16][40];
+    const char *meta[2 * 20];
     size_t n_meta;
     cnn_status st;
 
@@ -80,6 +80,9 @@ cnn_status checkpoint_save(cnn_context *ctx, const char *path,
     snprintf(text[9], 40, "%.17g", pos->lr_scale);
     snprintf(text[10], 40, "%.17g", pos->plateau_best);
     snprintf(text[11], 40, "%" PRIu64, pos->plateau_bad);
+    snprintf(text[13], 40, "%.17g", pos->epoch_loss_sum);
+    snprintf(text[14], 40, "%" PRIu64, pos->epoch_hits);
+    snprintf(text[15], 40, "%" PRIu64, pos->epoch_seen);
     meta[0] = "format";
     meta[1] = CHECKPOINT_FORMAT;
     meta[2] = "epoch";
@@ -97,10 +100,16 @@ cnn_status checkpoint_save(cnn_context *ctx, const char *path,
     {
         static const char *const keys[] = {"best", "best_epoch", "wait", "lr_scale",
                                            "plateau_best", "plateau_bad"};
+        static const char *const sums[] = {"epoch_loss_sum", "epoch_hits", "epoch_seen"};
         n_meta = 7;
         for (size_t k = 0; k < 6; k++) {
             meta[2 * n_meta] = keys[k];
             meta[2 * n_meta + 1] = text[6 + k];
+            n_meta++;
+        }
+        for (size_t k = 0; k < 3; k++) {
+            meta[2 * n_meta] = sums[k];
+            meta[2 * n_meta + 1] = text[13 + k];
             n_meta++;
         }
     }
@@ -283,11 +292,35 @@ cnn_status checkpoint_load(cnn_context *ctx, const char *path,
         return CNN_ERR_FORMAT;
     }
     got.best = meta_double(f, "best", NAN);
-    got.best_epoch = (uint64_t)meta_double(f, "best_epoch", 0);
-    got.wait = (uint64_t)meta_double(f, "wait", 0);
     got.lr_scale = meta_double(f, "lr_scale", 1.0);
     got.plateau_best = meta_double(f, "plateau_best", NAN);
-    got.plateau_bad = (uint64_t)meta_double(f, "plateau_bad", 0);
+    got.epoch_loss_sum = meta_double(f, "epoch_loss_sum", 0.0);
+    {
+        /* Optional counts (absent in older checkpoints: 0), but never a
+         * negative or fractional one read as something else. */
+        static const char *const keys[] = {"best_epoch", "wait", "plateau_bad",
+                                           "epoch_hits", "epoch_seen"};
+        uint64_t *fields[] = {&got.best_epoch, &got.wait, &got.plateau_bad,
+                              &got.epoch_hits, &got.epoch_seen};
+        for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+            const char *v = cnn_tensor_file_metadata(f, keys[i]);
+            *fields[i] = 0;
+            if (v && !meta_u64(f, keys[i], 0, fields[i])) {
+                char shown[80];
+                quote_value(v, shown, sizeof shown);
+                cnn_tensor_file_destroy(f);
+                return cnn_context_fail(ctx, CNN_ERR_FORMAT,
+                                        "%s: checkpoint metadata '%s' is '%s' (want a "
+                                        "decimal count)", path, keys[i], shown);
+            }
+        }
+    }
+    if (!isfinite(got.epoch_loss_sum) || got.epoch_hits > got.epoch_seen) {
+        cnn_tensor_file_destroy(f);
+        return cnn_context_fail(ctx, CNN_ERR_FORMAT,
+                                "%s: checkpoint metadata 'epoch_loss_sum', 'epoch_hits' "
+                                "or 'epoch_seen' is malformed", path);
+    }
     /* Every parameter must be there; the optimiser's tensors are extra. */
     st = cnn_params_load_file(ctx, params, f, CNN_PARAMS_ALLOW_EXTRA, NULL);
     if (st == CNN_OK && optim)

@@ -26,6 +26,12 @@ typedef struct checkpoint_position {
     double lr_scale;      /* plateau schedule multiplier */
     double plateau_best;
     uint64_t plateau_bad;
+    /* The running sums of the epoch in progress, so that a run resumed
+     * mid-epoch reports (and monitors) the whole epoch's mean, not the
+     * mean of the batches since the resume. Zero at an epoch's start. */
+    double epoch_loss_sum; /* sum over samples of the loss */
+    uint64_t epoch_hits;   /* correct predictions */
+    uint64_t epoch_seen;   /* samples */
 } checkpoint_position;
 
 /* What a checkpoint carries besides tensors and position. */

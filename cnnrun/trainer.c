@@ -574,9 +574,11 @@ static int backward_step(trainer *t, size_t n, size_t n_all, double *loss,
 static int run_epoch(trainer *t, progress *bar)
 {
     size_t batches = cnn_loader_batch_count(t->loader);
-    double loss_sum = 0.0, lr = 0.0, val_loss, val_acc;
-    int64_t hits = 0;
-    size_t seen = 0;
+    /* The epoch's sums continue from a checkpoint taken mid-epoch. */
+    double loss_sum = t->pos.epoch_loss_sum, lr = 0.0, val_loss, val_acc;
+    int64_t hits = (int64_t)t->pos.epoch_hits;
+    size_t seen = (size_t)t->pos.epoch_seen;
+    size_t seen_here = 0; /* samples since this process started the epoch, for speed */
     double t0 = progress_now();
     uint64_t epoch = t->pos.epoch;
     int code;
@@ -619,10 +621,14 @@ static int run_epoch(trainer *t, progress *bar)
         loss_sum += loss * (double)n_all;
         hits += correct;
         seen += n_all;
+        seen_here += n_all;
+        t->pos.epoch_loss_sum = loss_sum;
+        t->pos.epoch_hits = (uint64_t)hits;
+        t->pos.epoch_seen = seen;
         t->step_seconds += progress_now() - step_t0;
         t->steps_timed++;
         {
-            double ips = (double)seen / (progress_now() - t0 + 1e-9);
+            double ips = (double)seen_here / (progress_now() - t0 + 1e-9);
             progress_update(bar, epoch, (uint64_t)t->cfg->epochs, (size_t)t->pos.batch,
                             batches, loss_sum / (double)seen, (double)hits / (double)seen, ips);
             if (t->pos.step % (uint64_t)t->cfg->log_every == 0 &&
@@ -638,7 +644,7 @@ static int run_epoch(trainer *t, progress *bar)
     if ((code = validate(t, &val_loss, &val_acc)) != CLI_OK)
         return code;
     {
-        double ips = (double)seen / (progress_now() - t0 + 1e-9);
+        double ips = (double)seen_here / (progress_now() - t0 + 1e-9);
         double mean_loss = seen ? loss_sum / (double)seen : NAN;
         double acc = seen ? (double)hits / (double)seen : NAN;
         int stop;
@@ -657,6 +663,9 @@ static int run_epoch(trainer *t, progress *bar)
             return stop;
         t->pos.epoch++;
         t->pos.batch = 0;
+        t->pos.epoch_loss_sum = 0.0;
+        t->pos.epoch_hits = 0;
+        t->pos.epoch_seen = 0;
         if ((code = save_checkpoint(t)) != CLI_OK)
             return code;
         return stop;
