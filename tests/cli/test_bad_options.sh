@@ -47,6 +47,7 @@ declare -A base=(
   [predict]="predict $graph --weights w.safetensors $root/examples/fashion/Bag/0.png"
   [features]="features $graph --weights w.safetensors --layer conv1 --data $data --out feat.npy"
   [linear-train]="linear train f.npy --labels l.npy --out m2.safetensors"
+  [linear-eval]="linear eval m.safetensors f.npy --labels l.npy"
   [linear-predict]="linear predict m.safetensors f.npy"
   [plot]="plot m.jsonl --out p.svg"
   [plugins]="plugins"
@@ -54,6 +55,12 @@ declare -A base=(
   [check-plugin]="check-plugin relu --shape 1x2x3x3"
   [export]="export $graph --weights w.safetensors --out m.onnx"
 )
+
+# import: with ONNX support only (an export of the graph to import).
+if "$cnnrun" --help | grep -q '^  import '; then
+  "$cnnrun" export "$graph" --weights w.safetensors --out m.onnx --quiet || exit 1
+  base[import]="import m.onnx --graph g.yaml --weights gw.safetensors"
+fi
 
 # Runs one bad command line; the option must be named in the message.
 try() { # key option value... (no value: the option given without one)
@@ -118,6 +125,11 @@ numbers check-plugin --seed -1 abc
 numbers check-plugin --shape bogus 0x2x3x3 -1
 numbers check-plugin --set bogus
 numbers export --opset 0 -1 abc 1000
+if [ -n "${base[import]:-}" ]; then
+  numbers import --input-shape bogus 1,28 0,28,28 -1,28,28 1,28,abc 1,28,28,1 1000001,1,1
+  for o in --graph --weights --name; do try import "$o"; done
+fi
+for o in --labels --classes; do try linear-eval "$o"; done
 for o in epochs batch early-stop; do numbers train --$o 0 -1 abc 1e9 1000001; done
 numbers train --lr 0 -1 abc 1001
 numbers train --momentum -1 abc 1
@@ -147,4 +159,13 @@ for o in --labels --classes --out; do try linear-train "$o"; done
 for o in --weights --data; do try bench "$o"; done
 try init --out
 try export --out
+
+# An unknown command or linear action is bad usage too, and named.
+for words in "frobnicate" "linear frobnicate f.npy"; do
+  # shellcheck disable=SC2086
+  out=$($wrap "$cnnrun" $words 2>&1 >/dev/null)
+  rc=$?
+  if [ "$rc" -eq 2 ] && grep -qF "'frobnicate'" <<<"$out"; then echo "ok - $words -> exit 2"; else
+    echo "not ok - $words -> exit $rc: $(head -c 300 <<<"$out")"; fail=1; fi
+done
 exit $fail
