@@ -188,6 +188,13 @@ static cnn_status take_top(cnn_context *ctx, cnn_graph *g,
          (bb->weights.text && !(g->backbone_weights = cnn_graph_path_beside(
                                     top->origin, bb->weights.text)))))
         return cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
+    if (top->rename.present) {
+        cnn_status st = cnn_rename_map_create(ctx, &g->rename);
+        if (st == CNN_OK)
+            st = cnn_doc_rename_build(ctx, top, g->rename);
+        if (st != CNN_OK)
+            return st;
+    }
     g->settings =
         calloc(top->n_settings ? top->n_settings : 1, sizeof *g->settings);
     if (!g->settings)
