@@ -163,6 +163,14 @@ static cnn_status take_input_info(cnn_context *ctx, cnn_graph *g,
         memcpy(g->mean, nd->mean, nd->n_norm * sizeof *g->mean);
         memcpy(g->std, nd->std, nd->n_norm * sizeof *g->std);
     }
+    /* A backbone's rename: rules hold unless this file gives its own. */
+    if (p->rename_doc) {
+        cnn_status st = cnn_rename_map_create(ctx, &g->rename);
+        if (st == CNN_OK)
+            st = cnn_doc_rename_build(ctx, p->rename_doc, g->rename);
+        if (st != CNN_OK)
+            return st;
+    }
     if (p->classes_doc) {
         const cnn_graph_doc *cd = p->classes_doc;
         g->classes = calloc(cd->n_classes, sizeof *g->classes);
@@ -188,13 +196,6 @@ static cnn_status take_top(cnn_context *ctx, cnn_graph *g,
          (bb->weights.text && !(g->backbone_weights = cnn_graph_path_beside(
                                     top->origin, bb->weights.text)))))
         return cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
-    if (top->rename.present) {
-        cnn_status st = cnn_rename_map_create(ctx, &g->rename);
-        if (st == CNN_OK)
-            st = cnn_doc_rename_build(ctx, top, g->rename);
-        if (st != CNN_OK)
-            return st;
-    }
     g->settings =
         calloc(top->n_settings ? top->n_settings : 1, sizeof *g->settings);
     if (!g->settings)

@@ -53,7 +53,7 @@ struct cnn_graph {
     size_t n_layers;
     char *backbone_path;    /* resolved; NULL without a backbone */
     char *backbone_weights; /* resolved; NULL when not given */
-    cnn_rename_map *rename; /* the top file's rename: rules; NULL: none */
+    cnn_rename_map *rename; /* rename: rules (this file's or a backbone's) */
     cnn_graph_setting_entry *settings;
     size_t n_settings;
     char **files; /* every graph file read, for cnn_graph_layer.file */

@@ -126,6 +126,23 @@ run forward "$F/graph.yaml" --weights "$SD" --rename "$F/rename.yaml" \
     --input "$F/x.npy" --output g_relu3.npy --until relu3
 expect_rc 0 "forward --until relu3"
 cmp -s h_relu3.npy g_relu3.npy || fail "the head's backbone differs from the renamed weights"
+# A head without rename: of its own takes its backbone file's rules.
+cat > head2.yaml <<EOF2
+name: head2
+backbone:
+  graph: $F/graph-renamed.yaml
+  weights: $SD
+  cut_after: relu3
+layers:
+  - {name: out, type: dense, units: 3}
+EOF2
+run init head2.yaml --out head2.safetensors
+expect_rc 0 "init of a head inheriting its backbone's rename: rules"
+expect_err "loaded 10 tensors (conv1.weight, conv1.bias, bn1.weight"
+run forward head2.yaml --weights head2.safetensors --input "$F/x.npy" \
+    --output h2_relu3.npy --until relu3
+expect_rc 0 "forward of the second head"
+cmp -s h2_relu3.npy g_relu3.npy || fail "the inherited rules loaded other weights"
 for cmd in predict eval features train; do
     run "$cmd" --help
     grep -q -- "--rename FILE|FROM=TO" out || fail "cnnrun $cmd --help lacks --rename"
