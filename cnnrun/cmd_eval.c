@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "dist/dist_eval.h"
 #include "model.h"
+#include "rename_option.h"
 
 static const char eval_usage[] =
     "Usage: cnnrun eval GRAPH --weights W.safetensors --data SPEC [--json]\n"
@@ -19,6 +20,7 @@ static const char eval_usage[] =
     "name (the graph's input classes, else those stored with the weights);\n"
     "a class the model does not know is an error.\n\n"
     "  --weights FILE    trained weights, or a training checkpoint\n"
+    RENAME_OPTION_HELP
     "  --data SPEC       dataset (see cnnrun train --help)\n"
     "  --batch B         images per pass (default 100)\n"
     "  --allow-missing-classes  accept data that lacks some of the model's\n"
@@ -27,6 +29,7 @@ static const char eval_usage[] =
 
 enum {
     OPT_WEIGHTS = CLI_OPT_FIRST_COMMAND,
+    OPT_RENAME,
     OPT_DATA,
     OPT_BATCH,
     OPT_JSON,
@@ -128,6 +131,7 @@ int cmd_eval(int argc, char **argv)
     static const struct option options[] = {
         CLI_COMMON_OPTIONS,
         {"weights", required_argument, NULL, OPT_WEIGHTS},
+        {"rename", required_argument, NULL, OPT_RENAME},
         {"data", required_argument, NULL, OPT_DATA},
         {"batch", required_argument, NULL, OPT_BATCH},
         {"json", no_argument, NULL, OPT_JSON},
@@ -139,6 +143,8 @@ int cmd_eval(int argc, char **argv)
     int json = 0, allow_missing = 0, opt, code = CLI_OK;
     cnn_context *ctx;
     model m = {0};
+    rename_option renames = {0};
+    cnn_rename_map *rename = NULL;
     classifier_head head;
     cnn_dataset *ds = NULL;
     eval_result r = {0};
@@ -159,6 +165,8 @@ int cmd_eval(int argc, char **argv)
         }
         if (opt == OPT_WEIGHTS)
             weights = optarg;
+        else if (opt == OPT_RENAME && !rename_option_add(&renames, optarg))
+            return cli_usage_error(&common, "more than %d --rename options", RENAME_OPTION_MAX);
         else if (opt == OPT_DATA)
             data = optarg;
         else if (opt == OPT_JSON)
@@ -178,7 +186,8 @@ int cmd_eval(int argc, char **argv)
     {
         cnn_shape in;
         class_names names = {0};
-        if (model_open(ctx, argv[optind], weights, 0, &m) != CNN_OK ||
+        if ((rename_option_build(ctx, &renames, &rename) != CNN_OK ||
+         model_open_renamed(ctx, argv[optind], weights, 0, rename, &m) != CNN_OK) ||
             classifier_head_find(ctx, m.graph, &head) != CNN_OK ||
             (in = cnn_graph_input_shape(m.graph),
              cnn_dataset_open(ctx, data, &in, &ds)) != CNN_OK ||
@@ -202,6 +211,7 @@ int cmd_eval(int argc, char **argv)
     }
     eval_result_free(&r);
     cnn_dataset_destroy(ds);
+    cnn_rename_map_destroy(rename);
     model_close(&m);
     cnn_context_destroy(ctx);
     dist_close(comm);

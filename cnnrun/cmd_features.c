@@ -16,6 +16,7 @@
 #include "dist/dist_eval.h"
 #include "linear_classes.h"
 #include "model.h"
+#include "rename_option.h"
 
 static const char features_usage[] =
     "Usage: cnnrun features GRAPH --weights W --layer NAME --data SPEC\n"
@@ -26,6 +27,7 @@ static const char features_usage[] =
     "L.classes.json (for `cnnrun linear`). --libsvm also writes LIBSVM text\n"
     "('label index:value ...', indices from 1, zeros left out).\n\n"
     "  --weights FILE    weights (safetensors)\n"
+    RENAME_OPTION_HELP
     "  --layer NAME      the layer whose output are the features\n"
     "  --data SPEC       dataset (see cnnrun train --help)\n"
     "  --out FILE        features (.npy)\n"
@@ -35,6 +37,7 @@ static const char features_usage[] =
 
 enum {
     OPT_WEIGHTS = CLI_OPT_FIRST_COMMAND,
+    OPT_RENAME,
     OPT_LAYER,
     OPT_DATA,
     OPT_OUT,
@@ -142,6 +145,7 @@ int cmd_features(int argc, char **argv)
     static const struct option options[] = {
         CLI_COMMON_OPTIONS,
         {"weights", required_argument, NULL, OPT_WEIGHTS},
+        {"rename", required_argument, NULL, OPT_RENAME},
         {"layer", required_argument, NULL, OPT_LAYER},
         {"data", required_argument, NULL, OPT_DATA},
         {"out", required_argument, NULL, OPT_OUT},
@@ -157,6 +161,8 @@ int cmd_features(int argc, char **argv)
     int opt, code = CLI_OK;
     cnn_context *ctx;
     model m = {0};
+    rename_option renames = {0};
+    cnn_rename_map *rename = NULL;
     cnn_dataset *ds = NULL;
     float *rows = NULL;
     int32_t *labels = NULL;
@@ -177,6 +183,10 @@ int cmd_features(int argc, char **argv)
         }
         switch (opt) {
         case OPT_WEIGHTS: weights = optarg; break;
+        case OPT_RENAME:
+            if (!rename_option_add(&renames, optarg))
+                return cli_usage_error(&common, "more than %d --rename options", RENAME_OPTION_MAX);
+            break;
         case OPT_LAYER: layer_name = optarg; break;
         case OPT_DATA: data = optarg; break;
         case OPT_OUT: out = optarg; break;
@@ -204,7 +214,8 @@ int cmd_features(int argc, char **argv)
     ctx = cli_context(&common);
     if (!ctx)
         return CLI_FAIL;
-    if (model_open(ctx, argv[optind], weights, 0, &m) != CNN_OK)
+    if ((rename_option_build(ctx, &renames, &rename) != CNN_OK ||
+         model_open_renamed(ctx, argv[optind], weights, 0, rename, &m) != CNN_OK))
         code = cli_fail(&common, ctx);
     if (dist_agree(comm, "features", code, code ? cnn_context_message(ctx) : NULL) != CLI_OK) {
         code = CLI_FAIL;
@@ -289,6 +300,7 @@ done:
     free(rows);
     free(labels);
     cnn_dataset_destroy(ds);
+    cnn_rename_map_destroy(rename);
     model_close(&m);
     cnn_context_destroy(ctx);
     dist_close(comm);

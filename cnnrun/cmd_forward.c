@@ -9,6 +9,7 @@
 #include "cnn/io.h"
 #include "commands.h"
 #include "model.h"
+#include "rename_option.h"
 #include "nonfinite.h"
 
 static const char forward_usage[] =
@@ -17,6 +18,7 @@ static const char forward_usage[] =
     "Runs the float32 batch X [N, C, H, W] through the graph in inference\n"
     "mode and writes the output (or LAYER's output) as Y.\n\n"
     "  --weights FILE    weights (safetensors), every parameter required\n"
+    RENAME_OPTION_HELP
     "  --input FILE      input tensor (.npy, float32, C order)\n"
     "  --output FILE     output tensor to write (.npy)\n"
     "  --until LAYER     stop after this layer and write its output\n"
@@ -24,6 +26,7 @@ static const char forward_usage[] =
 
 enum {
     OPT_WEIGHTS = CLI_OPT_FIRST_COMMAND,
+    OPT_RENAME,
     OPT_INPUT,
     OPT_OUTPUT,
     OPT_UNTIL,
@@ -105,6 +108,7 @@ int cmd_forward(int argc, char **argv)
     static const struct option options[] = {
         CLI_COMMON_OPTIONS,
         {"weights", required_argument, NULL, OPT_WEIGHTS},
+        {"rename", required_argument, NULL, OPT_RENAME},
         {"input", required_argument, NULL, OPT_INPUT},
         {"output", required_argument, NULL, OPT_OUTPUT},
         {"until", required_argument, NULL, OPT_UNTIL},
@@ -116,6 +120,8 @@ int cmd_forward(int argc, char **argv)
     int opt, code = CLI_OK;
     cnn_context *ctx;
     model m = {0};
+    rename_option renames = {0};
+    cnn_rename_map *rename = NULL;
     cnn_tensor x = {0}, y = {0};
 
     cli_common_init(&common, "forward", forward_usage);
@@ -128,6 +134,10 @@ int cmd_forward(int argc, char **argv)
         }
         switch (opt) {
         case OPT_WEIGHTS: weights = optarg; break;
+        case OPT_RENAME:
+            if (!rename_option_add(&renames, optarg))
+                return cli_usage_error(&common, "more than %d --rename options", RENAME_OPTION_MAX);
+            break;
         case OPT_INPUT: input = optarg; break;
         case OPT_OUTPUT: output = optarg; break;
         case OPT_UNTIL: until = optarg; break;
@@ -145,7 +155,8 @@ int cmd_forward(int argc, char **argv)
     ctx = cli_context(&common);
     if (!ctx)
         return CLI_FAIL;
-    if (model_open(ctx, argv[optind], weights, 0, &m) != CNN_OK ||
+    if ((rename_option_build(ctx, &renames, &rename) != CNN_OK ||
+         model_open_renamed(ctx, argv[optind], weights, 0, rename, &m) != CNN_OK) ||
         cnn_npy_read(ctx, input, &x) != CNN_OK) {
         code = cli_fail(&common, ctx);
         goto done;
@@ -173,6 +184,7 @@ int cmd_forward(int argc, char **argv)
 done:
     free(x.data);
     free(y.data);
+    cnn_rename_map_destroy(rename);
     model_close(&m);
     cnn_context_destroy(ctx);
     return code;

@@ -19,6 +19,7 @@
 #include "cnn/exec.h"
 #include "commands.h"
 #include "model.h"
+#include "rename_option.h"
 
 static const char predict_usage[] =
     "Usage: cnnrun predict GRAPH --weights W.safetensors [--labels FILE]\n"
@@ -33,6 +34,7 @@ static const char predict_usage[] =
     "those `cnnrun train` stored with the weights, else\n"
     "the class index.\n\n"
     "  --weights FILE    trained weights\n"
+    RENAME_OPTION_HELP
     "  --labels FILE     class names, one per line (blank lines skipped);\n"
     "                    as many as the graph has classes\n"
     "  --top K           classes shown per image (default 5, at most the\n"
@@ -43,6 +45,7 @@ static const char predict_usage[] =
 
 enum {
     OPT_WEIGHTS = CLI_OPT_FIRST_COMMAND,
+    OPT_RENAME,
     OPT_LABELS,
     OPT_TOP,
     OPT_BATCH,
@@ -389,6 +392,7 @@ int cmd_predict(int argc, char **argv)
     static const struct option options[] = {
         CLI_COMMON_OPTIONS,
         {"weights", required_argument, NULL, OPT_WEIGHTS},
+        {"rename", required_argument, NULL, OPT_RENAME},
         {"labels", required_argument, NULL, OPT_LABELS},
         {"top", required_argument, NULL, OPT_TOP},
         {"batch", required_argument, NULL, OPT_BATCH},
@@ -400,6 +404,8 @@ int cmd_predict(int argc, char **argv)
     int json = 0, opt, code = CLI_OK;
     cnn_context *ctx;
     model m = {0};
+    rename_option renames = {0};
+    cnn_rename_map *rename = NULL;
     classifier_head head;
     cnn_dataset *ds = NULL;
     label_list labels = {0};
@@ -417,6 +423,8 @@ int cmd_predict(int argc, char **argv)
         }
         if (opt == OPT_WEIGHTS)
             weights = optarg;
+        else if (opt == OPT_RENAME && !rename_option_add(&renames, optarg))
+            return cli_usage_error(&common, "more than %d --rename options", RENAME_OPTION_MAX);
         else if (opt == OPT_LABELS)
             labels_path = optarg;
         else if (opt == OPT_JSON)
@@ -436,7 +444,8 @@ int cmd_predict(int argc, char **argv)
     ctx = cli_context(&common);
     if (!ctx)
         return CLI_FAIL;
-    if (model_open(ctx, argv[optind], weights, 0, &m) != CNN_OK ||
+    if ((rename_option_build(ctx, &renames, &rename) != CNN_OK ||
+         model_open_renamed(ctx, argv[optind], weights, 0, rename, &m) != CNN_OK) ||
         classifier_head_find(ctx, m.graph, &head) != CNN_OK) {
         code = cli_fail(&common, ctx);
         goto done;
@@ -479,6 +488,7 @@ done:
     free(names);
     labels_free(&labels);
     cnn_dataset_destroy(ds);
+    cnn_rename_map_destroy(rename);
     model_close(&m);
     cnn_context_destroy(ctx);
     return code;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "rename_option.h"
 #include "commands.h"
 #include "dist/comm.h"
 #include "trainer.h"
@@ -47,6 +48,10 @@ static const char train_usage[] =
     "                       norm cannot train on a batch of one sample)\n"
     "  --init W             start from these weights (by name; others keep\n"
     "                       their initialisation)\n"
+    "  --rename FILE|FROM=TO  rename the tensors of --init and of the\n"
+    "                       backbone's weights as they load: a rename file\n"
+    "                       (graphs/renames/) or one rule; '*' once a side\n"
+    "                       is a wildcard, FROM= drops (repeatable)\n"
     "  --out W              final weights (safetensors)\n"
     "  --checkpoint-dir D   write D/last.safetensors after every epoch, and\n"
     "                       D/best.safetensors when --monitor improves\n"
@@ -74,6 +79,7 @@ int cmd_train(int argc, char **argv)
         {"gamma", required_argument, NULL, 'S'},
         {"seed", required_argument, NULL, 'S'},
         {"init", required_argument, NULL, 'S'},
+        {"rename", required_argument, NULL, 'R'},
         {"out", required_argument, NULL, 'S'},
         {"checkpoint-dir", required_argument, NULL, 'S'},
         {"checkpoint-every", required_argument, NULL, 'S'},
@@ -97,6 +103,8 @@ int cmd_train(int argc, char **argv)
     size_t n_set = 0;
     cli_common common;
     train_config cfg;
+    rename_option renames = {0};
+    cnn_rename_map *rename = NULL;
     cnn_graph *probe = NULL;
     cnn_context *ctx;
     int opt, index, code, failed;
@@ -114,6 +122,8 @@ int cmd_train(int argc, char **argv)
                 return code;
             continue;
         }
+        if (opt == 'R' && !rename_option_add(&renames, optarg))
+            return cli_usage_error(&common, "more than %d --rename options", RENAME_OPTION_MAX);
         if (opt != 'S' || n_set == MAX_SET)
             continue;
         /* --weight-decay sets the key weight_decay. */
@@ -153,8 +163,14 @@ int cmd_train(int argc, char **argv)
         code = CLI_USAGE;
         goto done;
     }
+    if (rename_option_build(ctx, &renames, &rename) != CNN_OK) {
+        code = cli_fail(&common, ctx);
+        goto done;
+    }
+    cfg.rename = rename;
     code = trainer_run(ctx, argv[optind], &cfg, common.quiet, comm);
 done:
+    cnn_rename_map_destroy(rename);
     /* cfg may point into the probe graph's settings until here. */
     cnn_graph_destroy(probe);
     cnn_context_destroy(ctx);

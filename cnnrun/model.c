@@ -67,6 +67,29 @@ static void describe_path(const char *path, char *out, size_t size)
         snprintf(out, size, "%s", path);
 }
 
+cnn_status model_rename(cnn_context *ctx, const model *m,
+                        cnn_tensor_file *file)
+{
+    return m->rename ? cnn_tensor_file_rename(ctx, file, m->rename, NULL)
+                     : CNN_OK;
+}
+
+/* The --rename rules, then the graph's. */
+static cnn_status combine_renames(cnn_context *ctx, model *m,
+                                  const cnn_rename_map *extra)
+{
+    const cnn_rename_map *own = cnn_graph_rename_map(m->graph);
+    cnn_status st;
+    if (!cnn_rename_map_count(extra) && !cnn_rename_map_count(own))
+        return CNN_OK;
+    st = cnn_rename_map_create(ctx, &m->rename);
+    if (st == CNN_OK)
+        st = cnn_rename_map_append(ctx, m->rename, extra);
+    if (st == CNN_OK)
+        st = cnn_rename_map_append(ctx, m->rename, own);
+    return st;
+}
+
 /* Loads the backbone's weights by name and says what happened to every
  * tensor: taken, dropped with the old head, or left newly initialised. */
 static cnn_status load_backbone(cnn_context *ctx, model *m, const char *path)
@@ -75,6 +98,8 @@ static cnn_status load_backbone(cnn_context *ctx, model *m, const char *path)
     char loaded[400] = "", dropped[400] = "", fresh[400] = "";
     size_t n_loaded = 0, n_dropped = 0, n_fresh = 0;
     cnn_status st = model_read_weights(ctx, path, &file);
+    if (st == CNN_OK)
+        st = model_rename(ctx, m, file);
     if (st != CNN_OK) {
         char why[1024], where[4400];
         snprintf(why, sizeof why, "%s", cnn_context_message(ctx));
@@ -178,8 +203,20 @@ static cnn_status load_weights(cnn_context *ctx, model *m,
 {
     size_t extra = 0;
     cnn_status st;
-    if (!is_checkpoint(file))
+    if (!is_checkpoint(file)) {
+        /* After renaming, a name left over is a rule missing: say so. */
+        for (size_t i = 0; m->rename && i < cnn_tensor_file_count(file); i++) {
+            const char *name = cnn_tensor_file_at(file, i)->name;
+            if (cnn_params_find(m->params, name) < 0)
+                return cnn_context_fail(
+                    ctx, CNN_ERR_FORMAT,
+                    "%s: tensor '%s' is not a parameter of graph '%s' after "
+                    "renaming (no rename rule gives it a layer's name: add "
+                    "one, or '%s: ~' to drop it)",
+                    path, name, cnn_graph_name(m->graph), name);
+        }
         return cnn_params_load_file(ctx, m->params, file, CNN_PARAMS_EXACT, NULL);
+    }
     for (size_t i = 0; i < cnn_tensor_file_count(file); i++) {
         const char *name = cnn_tensor_file_at(file, i)->name;
         if (cnn_params_find(m->params, name) >= 0)
@@ -216,10 +253,19 @@ char *model_classes_json(const char *const *names, size_t count)
 cnn_status model_open(cnn_context *ctx, const char *graph_path,
                       const char *weights_path, uint64_t seed, model *m)
 {
+    return model_open_renamed(ctx, graph_path, weights_path, seed, NULL, m);
+}
+
+cnn_status model_open_renamed(cnn_context *ctx, const char *graph_path,
+                              const char *weights_path, uint64_t seed,
+                              const cnn_rename_map *rename, model *m)
+{
     cnn_status st;
     const char *backbone;
     memset(m, 0, sizeof *m);
     st = cnn_graph_load(ctx, graph_path, &m->graph);
+    if (st == CNN_OK)
+        st = combine_renames(ctx, m, rename);
     if (st == CNN_OK)
         st = cnn_params_create(ctx, m->graph, &m->params);
     if (st != CNN_OK)
@@ -236,6 +282,8 @@ cnn_status model_open(cnn_context *ctx, const char *graph_path,
     if (weights_path) {
         cnn_tensor_file *file = NULL;
         st = model_read_weights(ctx, weights_path, &file);
+        if (st == CNN_OK)
+            st = model_rename(ctx, m, file);
         if (st == CNN_OK)
             st = load_weights(ctx, m, file, weights_path);
         if (st == CNN_OK)
@@ -255,6 +303,7 @@ fail:
 void model_close(model *m)
 {
     model_free_class_names(m->class_names, m->n_class_names);
+    cnn_rename_map_destroy(m->rename);
     cnn_params_destroy(m->params);
     cnn_graph_destroy(m->graph);
     memset(m, 0, sizeof *m);

@@ -10,6 +10,7 @@
 #include "cnn/graph.h"
 #include "cnn/io.h"
 #include "cnn/params.h"
+#include "cnn/rename.h"
 
 typedef struct model {
     cnn_graph *graph;
@@ -23,6 +24,9 @@ typedef struct model {
     char class_source[512];
     /* 1 when the weights file was a training checkpoint. */
     int from_checkpoint;
+    /* The rename rules every weights file loaded into the graph goes
+     * through: --rename's, then the graph's rename: key's; NULL: none. */
+    cnn_rename_map *rename;
 } model;
 
 /* Loads graph_path; initialises parameters from seed; loads the backbone's
@@ -31,6 +35,14 @@ typedef struct model {
  * context holds the message and m is empty. */
 cnn_status model_open(cnn_context *ctx, const char *graph_path,
                       const char *weights_path, uint64_t seed, model *m);
+/* model_open with rename rules (--rename) tried before the graph's own;
+ * rename may be NULL. */
+cnn_status model_open_renamed(cnn_context *ctx, const char *graph_path,
+                              const char *weights_path, uint64_t seed,
+                              const cnn_rename_map *rename, model *m);
+/* Renames file's tensors by m->rename (nothing without rules). */
+cnn_status model_rename(cnn_context *ctx, const model *m,
+                        cnn_tensor_file *file);
 void model_close(model *m);
 
 struct class_names;

@@ -36,6 +36,10 @@ typedef struct train_config {
     int64_t plateau_patience;  /* schedule plateau: epochs without progress */
     double label_smoothing;    /* cross-entropy target smoothing, [0, 1) */
     const char *class_weights; /* "balanced" or "w0,w1,..."; NULL: none */
+    /* --rename's rules for --init and the backbone's weights (before the
+     * graph's own rename: rules); NULL: none. Not a setting of the
+     * trajectory: the weights it loads are what counts. */
+    const struct cnn_rename_map *rename;
     /* Which defaults the user overrode (the defaults depend on the
      * optimiser). */
     int lr_set, momentum_set, weight_decay_set;

@@ -143,6 +143,7 @@ static int load_init(trainer *t)
     int head_loaded = count > 0;
     const char *format;
     if (model_read_weights(t->ctx, t->cfg->init, &file) != CNN_OK ||
+        model_rename(t->ctx, &t->m, file) != CNN_OK ||
         cnn_params_load_file(t->ctx, t->m.params, file,
                              CNN_PARAMS_ALLOW_MISSING | CNN_PARAMS_ALLOW_EXTRA,
                              &loaded) != CNN_OK) {
@@ -336,7 +337,8 @@ static int open_everything(trainer *t, const char *graph_path)
     cnn_exec_options eo;
     int code;
 
-    if (model_open(t->ctx, graph_path, NULL, t->cfg->seed, &t->m) != CNN_OK ||
+    if (model_open_renamed(t->ctx, graph_path, NULL, t->cfg->seed, t->cfg->rename,
+                           &t->m) != CNN_OK ||
         classifier_head_find(t->ctx, t->m.graph, &t->head) != CNN_OK)
         return fail(t);
     if (t->cfg->init && (code = load_init(t)) != CLI_OK)

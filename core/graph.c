@@ -45,6 +45,7 @@ void cnn_graph_destroy(cnn_graph *graph)
     free(graph->std);
     free(graph->backbone_path);
     free(graph->backbone_weights);
+    cnn_rename_map_destroy(graph->rename);
     free(graph->name);
     free(graph->path);
     free(graph);
@@ -248,6 +249,11 @@ cnn_status cnn_graph_output_shape(cnn_context *ctx, const cnn_graph *graph,
 const char *cnn_graph_backbone_weights(const cnn_graph *graph)
 {
     return graph->backbone_weights;
+}
+
+const cnn_rename_map *cnn_graph_rename_map(const cnn_graph *graph)
+{
+    return graph ? graph->rename : NULL;
 }
 
 const char *cnn_graph_backbone_path(const cnn_graph *graph)

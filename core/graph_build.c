@@ -574,6 +574,8 @@ static cnn_status resolve(builder *b, const cnn_graph_doc *doc, int depth,
         out->norm_doc = doc;
     if (doc->has_classes)
         out->classes_doc = doc;
+    if (doc->rename.present)
+        out->rename_doc = doc;
     return CNN_OK;
 fail:
     cnn_graph_plan_free(&cut);

@@ -163,6 +163,14 @@ static cnn_status take_input_info(cnn_context *ctx, cnn_graph *g,
         memcpy(g->mean, nd->mean, nd->n_norm * sizeof *g->mean);
         memcpy(g->std, nd->std, nd->n_norm * sizeof *g->std);
     }
+    /* A backbone's rename: rules hold unless this file gives its own. */
+    if (p->rename_doc) {
+        cnn_status st = cnn_rename_map_create(ctx, &g->rename);
+        if (st == CNN_OK)
+            st = cnn_doc_rename_build(ctx, p->rename_doc, g->rename);
+        if (st != CNN_OK)
+            return st;
+    }
     if (p->classes_doc) {
         const cnn_graph_doc *cd = p->classes_doc;
         g->classes = calloc(cd->n_classes, sizeof *g->classes);

@@ -493,6 +493,8 @@ cnn_status cnn_graph_doc_walk(walk *w, const yaml_node_t *root)
             st = take_layers(w, value);
         } else if (!strcmp(k, "backbone")) {
             st = take_backbone(w, value);
+        } else if (!strcmp(k, "rename")) {
+            st = cnn_yaml_rename(w, value, 1, &doc->rename);
         } else if (!strcmp(k, "train")) {
             st = take_train(w, value);
         } else {
@@ -560,6 +562,7 @@ void cnn_graph_doc_free(cnn_graph_doc *doc)
     free(doc->backbone.graph.text);
     free(doc->backbone.weights.text);
     free(doc->backbone.cut_after.text);
+    cnn_doc_rename_free(&doc->rename);
     free(doc->mean);
     free(doc->std);
     free(doc->name.text);

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "cnn/context.h"
+#include "cnn/rename.h"
 
 /* Longest layer or graph name, without the NUL. */
 #define CNN_GRAPH_NAME_MAX 127
@@ -77,6 +78,22 @@ typedef struct cnn_doc_backbone {
     int64_t all_but_last; /* CNN_DOC_FREEZE_ALL_BUT_LAST */
 } cnn_doc_backbone;
 
+/* One rename rule as written: FROM, and TO (text NULL: drop). */
+typedef struct cnn_doc_rename_rule {
+    cnn_doc_text from;
+    cnn_doc_text to;
+} cnn_doc_rename_rule;
+
+/* The rename: key: a file of rules (relative to this file's folder) or
+ * the rules themselves, in order. */
+typedef struct cnn_doc_rename {
+    int present;
+    cnn_doc_mark mark;
+    cnn_doc_text file; /* text NULL when the rules are inline */
+    cnn_doc_rename_rule *rules;
+    size_t n_rules;
+} cnn_doc_rename;
+
 typedef struct cnn_doc_setting {
     cnn_doc_text key;
     cnn_doc_text value;
@@ -107,6 +124,8 @@ typedef struct cnn_graph_doc {
 
     cnn_doc_backbone backbone;
 
+    cnn_doc_rename rename;
+
     cnn_doc_setting *settings; /* the train: section in file order */
     size_t n_settings;
 } cnn_graph_doc;
@@ -120,6 +139,12 @@ cnn_status cnn_graph_doc_parse(cnn_context *ctx, const char *text,
 cnn_status cnn_graph_doc_load(cnn_context *ctx, const char *path,
                               cnn_graph_doc **out);
 void cnn_graph_doc_free(cnn_graph_doc *doc);
+/* Frees the rules and file text of a rename: key (the struct stays). */
+void cnn_doc_rename_free(cnn_doc_rename *rename);
+/* rename_yaml.c: appends doc's rename: rules to map, reading the rename
+ * file it names (beside doc's file) when it names one. */
+cnn_status cnn_doc_rename_build(cnn_context *ctx, const cnn_graph_doc *doc,
+                                cnn_rename_map *map);
 
 /* 1 when name matches [A-Za-z_][A-Za-z0-9_.-]* and is not too long. */
 int cnn_graph_layer_name_valid(const char *name);

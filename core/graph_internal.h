@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "cnn/graph.h"
+#include "cnn/rename.h"
 
 typedef struct cnn_graph_layer {
     char *name;                       /* owned */
@@ -52,6 +53,7 @@ struct cnn_graph {
     size_t n_layers;
     char *backbone_path;    /* resolved; NULL without a backbone */
     char *backbone_weights; /* resolved; NULL when not given */
+    cnn_rename_map *rename; /* rename: rules (this file's or a backbone's) */
     cnn_graph_setting_entry *settings;
     size_t n_settings;
     char **files; /* every graph file read, for cnn_graph_layer.file */

@@ -32,6 +32,7 @@ typedef struct cnn_graph_plan {
     const cnn_graph_doc *shape_doc;   /* gave input.shape */
     const cnn_graph_doc *norm_doc;    /* gave input.mean and input.std */
     const cnn_graph_doc *classes_doc; /* gave input.classes; may be NULL */
+    const cnn_graph_doc *rename_doc;  /* gave rename:; may be NULL */
     cnn_graph_doc **docs;             /* owned: every file read, top first */
     size_t n_docs;
 } cnn_graph_plan;

@@ -14,7 +14,7 @@
 #include "context_internal.h"
 #include "graph_doc.h"
 
-#define CNN_GRAPH_TOP_KEYS "name, input, layers, backbone, train"
+#define CNN_GRAPH_TOP_KEYS "name, input, layers, backbone, rename, train"
 
 /* One parse in progress: messages start with doc->origin. */
 typedef struct walk {
@@ -102,6 +102,18 @@ cnn_status cnn_yaml_names(walk *w, const yaml_node_t *node, const char *what,
 int cnn_yaml_int64(const char *text, int64_t *out);
 int cnn_yaml_float(const char *text, float *out); /* finite float range */
 int cnn_yaml_bool(const char *text, int *out);    /* true/false, any case */
+
+/* rename_yaml.c: the rules of a rename: key (a mapping of FROM: TO, or a
+ * sequence of one-pair mappings) into out; a scalar, a file of rules, only
+ * when file_ok. */
+cnn_status cnn_yaml_rename(walk *w, const yaml_node_t *node, int file_ok,
+                           cnn_doc_rename *out);
+/* graph_yaml.c: parses text as one YAML document with the graph file's
+ * limits (size, depth, nodes, aliases); origin prefixes messages. On
+ * success the caller deletes *ydoc. */
+cnn_status cnn_yaml_document_parse(cnn_context *ctx, const char *text,
+                                   size_t length, const char *origin,
+                                   yaml_document_t *ydoc);
 
 /* graph_doc.c: walks the root node into w->doc. */
 cnn_status cnn_graph_doc_walk(walk *w, const yaml_node_t *root);

@@ -356,11 +356,37 @@ static cnn_status load_yaml(cnn_context *ctx, yaml_parser_t *parser,
     return CNN_OK;
 }
 
+cnn_status cnn_yaml_document_parse(cnn_context *ctx, const char *text,
+                                   size_t length, const char *origin,
+                                   yaml_document_t *ydoc)
+{
+    yaml_parser_t parser;
+    cnn_status st;
+    if (length > GRAPH_FILE_MAX)
+        return cnn_fail(
+            ctx, CNN_ERR_FORMAT,
+            "%s: %zu bytes is too large for a graph file (at most %zu)",
+            origin, length, GRAPH_FILE_MAX);
+    st = check_depth(ctx, text, length, origin);
+    if (st != CNN_OK)
+        return st;
+    if (!yaml_parser_initialize(&parser))
+        return cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, length);
+    st = load_yaml(ctx, &parser, ydoc, text, length, origin);
+    yaml_parser_delete(&parser);
+    if (st != CNN_OK)
+        return st;
+    st = check_aliases(ctx, ydoc, origin, length);
+    if (st != CNN_OK)
+        yaml_document_delete(ydoc);
+    return st;
+}
+
 cnn_status cnn_graph_doc_parse(cnn_context *ctx, const char *text,
                                size_t length, const char *origin,
                                cnn_graph_doc **out)
 {
-    yaml_parser_t parser;
     yaml_document_t ydoc;
     cnn_graph_doc *doc;
     walk w;
@@ -370,29 +396,13 @@ cnn_status cnn_graph_doc_parse(cnn_context *ctx, const char *text,
         origin = "<string>";
     if (!text)
         return cnn_fail(ctx, CNN_ERR_INVALID, "%s: no text", origin);
-    if (length > GRAPH_FILE_MAX)
-        return cnn_fail(
-            ctx, CNN_ERR_FORMAT,
-            "%s: %zu bytes is too large for a graph file (at most %zu)",
-            origin, length, GRAPH_FILE_MAX);
     doc = calloc(1, sizeof *doc);
     if (!doc || !(doc->origin = malloc(strlen(origin) + 1))) {
         free(doc);
         return cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
     }
     memcpy(doc->origin, origin, strlen(origin) + 1);
-    st = check_depth(ctx, text, length, origin);
-    if (st != CNN_OK) {
-        cnn_graph_doc_free(doc);
-        return st;
-    }
-    if (!yaml_parser_initialize(&parser)) {
-        cnn_graph_doc_free(doc);
-        return cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
-    }
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, length);
-    st = load_yaml(ctx, &parser, &ydoc, text, length, origin);
-    yaml_parser_delete(&parser);
+    st = cnn_yaml_document_parse(ctx, text, length, origin, &ydoc);
     if (st != CNN_OK) {
         cnn_graph_doc_free(doc);
         return st;
@@ -400,9 +410,7 @@ cnn_status cnn_graph_doc_parse(cnn_context *ctx, const char *text,
     w.ctx = ctx;
     w.ydoc = &ydoc;
     w.doc = doc;
-    st = check_aliases(ctx, &ydoc, origin, length);
-    if (st == CNN_OK)
-        st = cnn_graph_doc_walk(&w, yaml_document_get_root_node(&ydoc));
+    st = cnn_graph_doc_walk(&w, yaml_document_get_root_node(&ydoc));
     yaml_document_delete(&ydoc);
     if (st != CNN_OK) {
         cnn_graph_doc_free(doc);

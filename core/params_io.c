@@ -56,6 +56,12 @@ cnn_status cnn_params_load_file(cnn_context *ctx, cnn_params *ps,
             }
             continue;
         }
+        if (cnn_tensor_file_integer_bits(file, t))
+            return cnn_fail(ctx, CNN_ERR_FORMAT,
+                            "%s: tensor '%s' is I%d, an integer counter (such "
+                            "as batch norm's num_batches_tracked), not a "
+                            "weight; drop it with a rename rule '...: ~'",
+                            path, e->name, cnn_tensor_file_integer_bits(file, t));
         if (!cnn_shape_equal(&t->tensor.shape, &ps->values[i].shape)) {
             char want[160], got[160];
             format_shape(&ps->values[i].shape, want, sizeof want);

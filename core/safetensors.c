@@ -6,7 +6,9 @@
  *
  * The reader checks the whole header against the file size before it reads
  * a byte of tensor data, then streams the data section once, in file order,
- * into one float32 arena (F64, F16 and BF16 converted on the way). */
+ * into one float32 arena (F64, F16 and BF16 converted on the way; I64 and
+ * I32, which state_dicts hold as counters such as batch norm's
+ * num_batches_tracked, too, but marked so they never load as weights). */
 #include <errno.h>
 #include <float.h>
 #include <math.h>
@@ -19,6 +21,7 @@
 #include "cnn/io.h"
 #include "context_internal.h"
 #include "json_util.h"
+#include "tensor_file_internal.h"
 
 /* F32 bytes are read straight into float arrays and written straight from
  * them: that is only the safetensors layout on a little-endian host with
@@ -34,13 +37,15 @@ _Static_assert(sizeof(float) == 4 && FLT_MANT_DIG == 24 && FLT_MAX_EXP == 128,
 /* Bytes converted per step when a dtype is not F32. */
 #define CONVERT_CHUNK 16384
 
-typedef enum st_dtype { ST_F32, ST_F64, ST_F16, ST_BF16, ST_N_DTYPES } st_dtype;
+typedef enum st_dtype {
+    ST_F32, ST_F64, ST_F16, ST_BF16, ST_I64, ST_I32, ST_N_DTYPES
+} st_dtype;
 
 static const struct {
     const char *name;
     size_t size;
 } st_dtypes[ST_N_DTYPES] = {
-    {"F32", 4}, {"F64", 8}, {"F16", 2}, {"BF16", 2}};
+    {"F32", 4}, {"F64", 8}, {"F16", 2}, {"BF16", 2}, {"I64", 8}, {"I32", 4}};
 
 /* One validated header entry. */
 typedef struct st_entry {
@@ -52,15 +57,6 @@ typedef struct st_entry {
     size_t order; /* position in the header: makes the sort deterministic */
 } st_entry;
 
-struct cnn_tensor_file {
-    char *path;
-    cnn_named_tensor *tensors; /* in data order */
-    size_t count;
-    char *names;  /* all names, NUL-separated; tensors[i].name points here */
-    float *arena; /* all tensor data */
-    char **meta;  /* n_meta key, value pairs */
-    size_t n_meta;
-};
 
 static int host_little_endian(void)
 {
@@ -224,7 +220,8 @@ static cnn_status parse_entry(cnn_context *ctx, const char *path,
     if (e->dtype == ST_N_DTYPES)
         return cnn_fail(ctx, CNN_ERR_UNSUPPORTED,
                         "%s: tensor '%s': unsupported dtype '%s' (cnnrun "
-                        "reads F32, F64, F16 and BF16)",
+                        "reads F32, F64, F16 and BF16 weights, and I64 and "
+                        "I32 counters)",
                         path, name, json_string_value(dtype));
     st = parse_shape(ctx, path, name, shape, e);
     if (st != CNN_OK)
@@ -371,6 +368,22 @@ static cnn_status convert_chunk(cnn_context *ctx, const char *path,
                                 "the float32 range",
                                 path, e->name, first + i, d);
             dst[i] = (float)d;
+        } else if (e->dtype == ST_I64 || e->dtype == ST_I32) {
+            /* Counters, kept only to be named or dropped: the nearest
+             * float is enough. */
+            uint64_t bits = 0;
+            for (int k = (int)st_dtypes[e->dtype].size - 1; k >= 0; k--)
+                bits = bits << 8 | p[k];
+            if (e->dtype == ST_I64) {
+                int64_t v;
+                memcpy(&v, &bits, sizeof v);
+                dst[i] = (float)v;
+            } else {
+                uint32_t low = (uint32_t)bits;
+                int32_t v;
+                memcpy(&v, &low, sizeof v);
+                dst[i] = (float)v;
+            }
         } else {
             uint16_t v = (uint16_t)(p[0] | p[1] << 8);
             dst[i] = e->dtype == ST_F16 ? half_to_float(v) : bf16_to_float(v);
@@ -422,7 +435,8 @@ static cnn_status load_tensors(cnn_context *ctx, const char *path, FILE *f,
     file->tensors = calloc(n ? n : 1, sizeof *file->tensors);
     file->names = malloc(names_size ? names_size : 1);
     file->arena = malloc(floats ? floats * sizeof(float) : 1);
-    if (!file->tensors || !file->names || !file->arena)
+    file->integer = calloc(n ? n : 1, sizeof *file->integer);
+    if (!file->tensors || !file->names || !file->arena || !file->integer)
         return cnn_fail(ctx, CNN_ERR_NOMEM,
                         "%s: out of memory for %zu tensor values", path,
                         floats);
@@ -436,6 +450,8 @@ static cnn_status load_tensors(cnn_context *ctx, const char *path, FILE *f,
         t->name = name_at;
         t->tensor.shape = entries[i].shape;
         t->tensor.data = data_at;
+        file->integer[i] = entries[i].dtype == ST_I64 ? 64
+                           : entries[i].dtype == ST_I32 ? 32 : 0;
         file->count = i + 1;
         st = read_tensor(ctx, path, f, &entries[i], data_at);
         if (st != CNN_OK)
@@ -610,6 +626,7 @@ void cnn_tensor_file_destroy(cnn_tensor_file *file)
         free(file->meta[i]);
     free(file->meta);
     free(file->arena);
+    free(file->integer);
     free(file->names);
     free(file->tensors);
     free(file->path);
@@ -650,3 +667,12 @@ const char *cnn_tensor_file_path(const cnn_tensor_file *file)
     return file ? file->path : NULL;
 }
 
+
+int cnn_tensor_file_integer_bits(const cnn_tensor_file *file,
+                                 const cnn_named_tensor *tensor)
+{
+    if (!file || !tensor || tensor < file->tensors ||
+        tensor >= file->tensors + file->count)
+        return 0;
+    return file->integer[tensor - file->tensors];
+}

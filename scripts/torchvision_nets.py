@@ -143,3 +143,26 @@ def save_safetensors(path, tensors):
     text += b" " * ((8 - len(text) % 8) % 8)
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+def save_state_dict_safetensors(path, state_dict):
+    """A torchvision state_dict as it is (torchvision's names, float tensors
+    as F32, integer counters such as num_batches_tracked as I64), what
+    safetensors.torch.save_file would write: the input of cnnrun --rename."""
+    header, offset, blobs = {}, 0, []
+    for name, value in state_dict.items():
+        value = value.detach().cpu()
+        if value.is_floating_point():
+            data = np.ascontiguousarray(value.numpy(), dtype="<f4").tobytes()
+            dtype = "F32"
+        else:
+            data = np.ascontiguousarray(value.numpy(), dtype="<i8").tobytes()
+            dtype = "I64"
+        header[name] = {"dtype": dtype, "shape": list(value.shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        offset += len(data)
+        blobs.append(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))

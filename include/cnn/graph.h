@@ -103,6 +103,12 @@ cnn_status cnn_graph_output_shape(cnn_context *ctx, const cnn_graph *graph,
 const char *cnn_graph_backbone_weights(const cnn_graph *graph);
 const char *cnn_graph_backbone_path(const cnn_graph *graph);
 
+/* The rules of the graph file's rename: key, or its backbone's when it has
+ * none (include "cnn/rename.h" to use them), applied to every weights file
+ * loaded into the graph, the backbone's too; NULL when there are none. */
+struct cnn_rename_map;
+const struct cnn_rename_map *cnn_graph_rename_map(const cnn_graph *graph);
+
 /* Settings from the graph's train: section, as scalar text; NULL when the
  * key is absent. *line tells where it was set (may be NULL). */
 const char *cnn_graph_setting(const cnn_graph *graph, const char *key,

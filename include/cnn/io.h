@@ -32,7 +32,7 @@ typedef struct cnn_named_tensor {
 } cnn_named_tensor;
 
 /* A safetensors file read into memory; F32 data as is, F64, F16 and BF16
- * converted to float32. */
+ * converted to float32; I64 and I32 too, but marked as integers. */
 typedef struct cnn_tensor_file cnn_tensor_file;
 
 cnn_status cnn_safetensors_read(cnn_context *ctx, const char *path,
@@ -49,6 +49,11 @@ const cnn_named_tensor *cnn_tensor_file_find(const cnn_tensor_file *file,
 const char *cnn_tensor_file_metadata(const cnn_tensor_file *file,
                                      const char *key);
 const char *cnn_tensor_file_path(const cnn_tensor_file *file);
+/* 64 or 32 when tensor (one of file's) was stored as I64 or I32: a counter
+ * such as batch norm's num_batches_tracked, converted to float only to be
+ * named; 0 for a float tensor. Parameters never load from one. */
+int cnn_tensor_file_integer_bits(const cnn_tensor_file *file,
+                                 const cnn_named_tensor *tensor);
 
 /* Writes tensors as F32 in the given order. metadata is n_metadata pairs
  * of key and value strings, stored in __metadata__ (may be NULL). */

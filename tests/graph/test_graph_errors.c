@@ -80,7 +80,7 @@ Test(graph_errors, duplicate_top_level_key)
 Test(graph_errors, unknown_top_level_key)
 {
     E("unknown_top.yaml", CNN_ERR_GRAPH, 3, 1, "unknown top-level key 'layer'",
-      "valid: name, input, layers, backbone, train");
+      "valid: name, input, layers, backbone, rename, train");
 }
 
 Test(graph_errors, missing_name)
