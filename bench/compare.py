@@ -1,12 +1,16 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""Runs cnnrun, PyTorch and Darknet on the same work and prints the ratios.
+"""Runs cnnrun, PyTorch, ONNX Runtime and Darknet on the same work and
+prints the ratios.
 
-Each case runs every tool in turn, several times (--reps), alternating which
+Each case runs every tool in turn, several times (--reps), rotating which
 goes first, at each thread count; each invocation reports the median of its
 own timed passes after warm-up, and the tables show the median of those.
-The ratio is PyTorch time / cnnrun time (or Darknet's): above 1, cnnrun is
-faster. Writes results.json, results.md (the tables) and breakdown.md
+The ratio is PyTorch time / cnnrun time (or ONNX Runtime's, or Darknet's):
+above 1, cnnrun is faster. cnnrun, PyTorch and ONNX Runtime run the same
+weights: bench/onnx_models.py writes them (`cnnrun init`) and their .onnx
+(`cnnrun export`) once. ONNX Runtime (npm onnxruntime-node in bench/ort,
+intra-op threads = the row's threads) times inference cases only. Writes results.json, results.md (the tables) and breakdown.md
 (cnnrun's per-layer medians from the last invocation of each case) to --out.
 
 Usually started by bench/run.sh, which builds cnnrun first.
@@ -22,14 +26,24 @@ import subprocess
 import sys
 import tempfile
 
+import onnx_models
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PY = "/usr/bin/python3"
+NODE = "node"
+ORT_DIR = os.path.join(HERE, "ort")
+ORT_HINT = ("ONNX Runtime not installed (cd bench/ort && npm install --ignore-scripts; "
+            "needs node): its columns say n/a")
 DARKNET = "/usr/bin/darknet"
 DARKNET_CFG = "/usr/share/darknet/cfg"
 
 # Whole-graph cases. time: what the ratio compares (median step/pass time).
 GRAPH_CASES = [
+    dict(id="lenet5-b1", label="LeNet-5 batch-1 latency", graph="graphs/lenet5.yaml",
+         train=False, batch=1, runs=300, warmup=30, quick=True),
+    dict(id="lenet5-b8-fwd", label="LeNet-5 batch-8 forward", graph="graphs/lenet5.yaml",
+         train=False, batch=8, runs=300, warmup=30, quick=True),
     dict(id="lenet5-train-b64", label="LeNet-5 training step, Fashion-MNIST, batch 64",
          graph="graphs/lenet5.yaml", train=True, batch=64,
          data="fashion-mnist:train", runs=300, warmup=30, quick=True,
@@ -141,6 +155,17 @@ def darknet_env(threads):
     return env
 
 
+def ort_available():
+    return (os.path.isdir(os.path.join(ORT_DIR, "node_modules", "onnxruntime-node"))
+            and subprocess.run(["sh", "-c", f"command -v {NODE}"],
+                               capture_output=True).returncode == 0)
+
+
+def input_shape(cnnrun, graph):
+    text, _ = run([cnnrun, "summary", "--json", graph], cnnrun_env(), ROOT)
+    return json.loads(text)["input_shape"]
+
+
 def check_shapes(cnnrun, graph):
     """The PyTorch model must have the graph's shapes, layer by layer."""
     text, _ = run([cnnrun, "summary", "--json", graph], cnnrun_env(), ROOT)
@@ -164,18 +189,24 @@ def graph_args(case, threads):
     return a
 
 
-def run_graph_case(cnnrun, case, threads, reps, darknet):
-    res = dict(cnnrun=[], torch=[], darknet=[], cnnrun_rss=[], torch_rss=[],
-               darknet_rss=[], cnnrun_json=None, torch_json=None,
-               cnnrun_best=[], torch_best=[])
+def run_graph_case(cnnrun, case, threads, reps, darknet, model):
+    """model: {"weights", "onnx", "shape"} of the case's graph; "onnx" is
+    None when ONNX Runtime is not to run."""
+    res = dict(cnnrun=[], torch=[], darknet=[], ort=[], cnnrun_rss=[], torch_rss=[],
+               darknet_rss=[], ort_rss=[], cnnrun_json=None, torch_json=None,
+               cnnrun_best=[], torch_best=[], ort_best=[])
+    weights = ["--weights", model["weights"]]
+    tools = ["cnnrun", "torch"]
+    if model["onnx"] and not case["train"]:
+        tools.append("ort")
     for rep in range(reps):
-        order = ["cnnrun", "torch"] if rep % 2 == 0 else ["torch", "cnnrun"]
+        order = tools[rep % len(tools):] + tools[:rep % len(tools)]
         if darknet and case.get("darknet"):
             order.append("darknet")
         for tool in order:
             if tool == "cnnrun":
                 text, rss = run([cnnrun, "bench", "--json", "--quiet"] +
-                                graph_args(case, threads), cnnrun_env(), ROOT)
+                                graph_args(case, threads) + weights, cnnrun_env(), ROOT)
                 j = json.loads(text)
                 res["cnnrun_json"] = j
                 res["cnnrun"].append(j["step_ms"])
@@ -183,12 +214,23 @@ def run_graph_case(cnnrun, case, threads, reps, darknet):
                 res["cnnrun_rss"].append(rss)
             elif tool == "torch":
                 text, rss = run([PY, os.path.join(HERE, "torch_ref.py"), "graph"] +
-                                graph_args(case, threads), torch_env(), ROOT)
+                                graph_args(case, threads) + weights, torch_env(), ROOT)
                 j = json.loads(text)
                 res["torch_json"] = j
                 res["torch"].append(j["step_ms"])
                 res["torch_best"].append(min(j["steps_ms"]))
                 res["torch_rss"].append(rss)
+            elif tool == "ort":
+                text, rss = run([NODE, os.path.join(ORT_DIR, "bench_onnx.js"), model["onnx"],
+                                 "--shape", ",".join(str(v) for v in model["shape"]),
+                                 "--batch", str(case["batch"]), "--threads", str(threads),
+                                 "--runs", str(case["runs"]), "--warmup", str(case["warmup"])],
+                                dict(os.environ), ROOT)
+                j = json.loads(text)
+                res["ort"].append(j["step_ms"])
+                res["ort_best"].append(min(j["steps_ms"]))
+                res["ort_rss"].append(rss)
+                res["ort_version"] = j["ort"]
             else:
                 with tempfile.TemporaryDirectory() as tmp:
                     text, rss = run([DARKNET, "speed",
@@ -207,7 +249,7 @@ def run_graph_case(cnnrun, case, threads, reps, darknet):
            "batch": case["batch"], "train": case["train"],
            "target": case.get("target"), "darknet_target": case.get("darknet_target"),
            "show_ips": case.get("show_ips", False)}
-    for tool in ("cnnrun", "torch", "darknet"):
+    for tool in ("cnnrun", "torch", "darknet", "ort"):
         if res[tool]:
             out[tool + "_ms"] = statistics.median(res[tool])
             out[tool + "_ms_all"] = res[tool]
@@ -219,6 +261,11 @@ def run_graph_case(cnnrun, case, threads, reps, darknet):
         out["cnnrun_best_ms"] = min(res["cnnrun_best"])
         out["torch_best_ms"] = min(res["torch_best"])
         out["best_ratio"] = out["torch_best_ms"] / out["cnnrun_best_ms"]
+    if res["ort"]:
+        out["ort_ratio"] = out["ort_ms"] / out["cnnrun_ms"]
+        out["ort_best_ms"] = min(res["ort_best"])
+        out["ort_best_ratio"] = out["ort_best_ms"] / out["cnnrun_best_ms"]
+        out["ort_version"] = res["ort_version"]
     if res["darknet"]:
         out["darknet_ratio"] = out["darknet_ms"] / out["cnnrun_ms"]
         out["darknet_gflop"] = res.get("darknet_gflop")
@@ -307,11 +354,24 @@ def machine_info():
 
 
 def fmt_ms(ms, batch, ips):
-    return f"{batch / ms * 1e3:,.0f} img/s" if ips else f"{ms:,.1f} ms"
+    if ips:
+        return f"{batch / ms * 1e3:,.0f} img/s"
+    return f"{ms:,.1f} ms" if ms >= 10 else f"{ms:.3g} ms"
 
 
 def fmt_target(t):
     return f">= {t:g}x" if t else ""
+
+
+def ort_cells(r, available):
+    """ONNX Runtime's time, ratio and fastest pass; n/a where it is not
+    installed, - where it does not take part (training)."""
+    if "ort_ms" in r:
+        ips = r["show_ips"]
+        return (fmt_ms(r["ort_ms"], r["batch"], ips), f"{r['ort_ratio']:.2f}x",
+                f"{fmt_ms(r['ort_best_ms'], r['batch'], ips)}, {r['ort_best_ratio']:.2f}x")
+    na = "n/a" if (available is not True and not r["train"]) else "-"
+    return na, na, na
 
 
 def report(results, info, args):
@@ -319,7 +379,8 @@ def report(results, info, args):
     add = lines.append
     add(f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory_mib']} MiB; "
         f"OpenBLAS {info['openblas']}, PyTorch {info['torch']}, "
-        f"Darknet {info['darknet']}, gcc {info['gcc']}; "
+        f"Darknet {info['darknet']}, ONNX Runtime {info.get('onnxruntime') or 'n/a'}, "
+        f"gcc {info['gcc']}; "
         f"AVX-512 {'yes' if info.get('cpu_flags_avx512') else 'no'}, "
         f"OPENBLAS_CORETYPE {info.get('openblas_coretype')}")
     gemms = sorted({f"{r.get('cnnrun_gemm')} (OpenBLAS {r.get('cnnrun_blas')})"
@@ -330,17 +391,24 @@ def report(results, info, args):
     add(f"Load average at start {info['loadavg_start'][0]:.2f}, at end "
         f"{info['loadavg_end'][0]:.2f}; mode {args.mode}, {args.reps} alternating "
         f"invocations per tool, each the median of its runs after warm-up.")
+    if results.get("ort") == "missing":
+        add(f"{ORT_HINT}.")
+    elif results.get("ort") == "off":
+        add("ONNX Runtime left out (--no-ort): its columns say n/a.")
     add("")
-    add("| Benchmark | Threads | cnnrun | PyTorch | PyTorch / cnnrun | Target "
-        "| Fastest pass: cnnrun, PyTorch, ratio |")
-    add("|---|---:|---:|---:|---:|---:|---:|")
+    add("| Benchmark | Threads | cnnrun | PyTorch | ONNX Runtime | PyTorch / cnnrun "
+        "| ORT / cnnrun | Target (PyTorch) "
+        "| Fastest pass: cnnrun, PyTorch, ratio | Fastest pass: ORT, ratio |")
+    add("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results["graphs"]:
         ips = r["show_ips"]
+        o_ms, o_ratio, o_best = ort_cells(r, results.get("ort") == "on")
         add(f"| {r['label']} | {r['threads']} | {fmt_ms(r['cnnrun_ms'], r['batch'], ips)} "
-            f"| {fmt_ms(r['torch_ms'], r['batch'], ips)} | {r['ratio']:.2f}x "
-            f"| {fmt_target(r['target'])} "
+            f"| {fmt_ms(r['torch_ms'], r['batch'], ips)} | {o_ms} | {r['ratio']:.2f}x "
+            f"| {o_ratio} | {fmt_target(r['target'])} "
             f"| {fmt_ms(r['cnnrun_best_ms'], r['batch'], ips)}, "
-            f"{fmt_ms(r['torch_best_ms'], r['batch'], ips)}, {r['best_ratio']:.2f}x |")
+            f"{fmt_ms(r['torch_best_ms'], r['batch'], ips)}, {r['best_ratio']:.2f}x "
+            f"| {o_best} |")
     dk = [r for r in results["graphs"] if "darknet_ms" in r]
     if dk:
         add("")
@@ -415,6 +483,9 @@ def main():
                     help="invocations of each tool per case and thread count")
     ap.add_argument("--only", help="regular expression on case ids")
     ap.add_argument("--no-darknet", action="store_true")
+    ap.add_argument("--no-ort", action="store_true", help="leave ONNX Runtime out")
+    ap.add_argument("--models", help="folder for the shared weights and .onnx files "
+                    "(default: OUT/../models)")
     ap.add_argument("--out", required=True, help="folder for the results")
     args = ap.parse_args()
     threads = [int(t) for t in args.threads.split(",")]
@@ -427,18 +498,35 @@ def main():
             return False
         return args.mode == "full" or case.get("quick", False)
 
+    ort = "off" if args.no_ort else ("on" if ort_available() else "missing")
+    if ort == "missing":
+        log(f"compare: {ORT_HINT}")
     info = machine_info()
     results = {"mode": args.mode, "reps": args.reps, "threads": threads,
                "started": datetime.datetime.now().isoformat(timespec="seconds"),
-               "graphs": [], "convs": []}
+               "graphs": [], "convs": [], "ort": ort}
     graphs = [c for c in GRAPH_CASES if chosen(c)]
+    models = {}
+    models_dir = os.path.abspath(args.models) if args.models else os.path.join(os.path.dirname(os.path.abspath(args.out)),
+                                             "models")
     for g in sorted({c["graph"] for c in graphs}):
         check_shapes(args.cnnrun, g)
+        try:
+            models[g] = onnx_models.make(os.path.abspath(args.cnnrun), g, models_dir, 1)
+        except subprocess.CalledProcessError as e:
+            raise SystemExit(f"failed ({e.returncode}): {' '.join(e.cmd)}")
+        models[g]["shape"] = input_shape(args.cnnrun, g)
+        if ort != "on":
+            models[g]["onnx"] = None
+    if ort == "on" and graphs:
+        text, _ = run([NODE, "-p", "require('onnxruntime-node/package.json').version"],
+                      dict(os.environ), ORT_DIR)
+        info["onnxruntime"] = text.strip()
     for case in graphs:
         for t in threads:
             log(f"{case['label']}, {t} thread(s)")
             results["graphs"].append(run_graph_case(args.cnnrun, case, t, args.reps,
-                                                    darknet))
+                                                    darknet, models[case["graph"]]))
     for case in (c for c in CONV_CASES if chosen(c)):
         for t in threads:
             log(f"conv {case['id']} {case['spec']} batch {case['batch']}, {t} thread(s)")

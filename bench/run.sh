@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Builds cnnrun (release, -march=native) and compares it with PyTorch and
-# Darknet on the same work: bench/README.md says what is measured and how.
+# Builds cnnrun (release, -march=native) and compares it with PyTorch,
+# ONNX Runtime and Darknet on the same work: bench/README.md says what is
+# measured and how.
 #
 #   bench/run.sh [--quick | --full] [--threads 1,2] [--reps N]
 #                [--build DIR] [--out DIR] [--only REGEX] [--no-darknet]
+#                [--no-ort]
 #
 # --quick (default) takes a few minutes: LeNet-5 training, AlexNet batch 1
-# and three convolutions. --full adds AlexNet and VGG-16 at batch 8 (forward
+# and three convolutions, LeNet-5 batch 1 and 8, ResNet-18 and MobileNetV2
+# batch 1. --full adds AlexNet and VGG-16 at batch 8 (forward
 # and training), VGG-16 batch 1, Darknet and all the convolutions; count on
 # half an hour or more on two cores.
 set -euo pipefail
@@ -30,7 +33,8 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift ;;
     --only) extra+=(--only "$2"); shift ;;
     --no-darknet) extra+=(--no-darknet) ;;
-    -h|--help) sed -n '3,12p' "$0"; exit 0 ;;
+    --no-ort) extra+=(--no-ort) ;;
+    -h|--help) sed -n '3,15p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift

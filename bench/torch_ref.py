@@ -9,8 +9,12 @@ check against `cnnrun summary --json`.
 
   torch_ref.py graph GRAPH.yaml [--train] [--batch B] [--threads T]
                [--runs R] [--warmup W] [--data fashion-mnist:train]
+               [--weights W.safetensors]
   torch_ref.py conv C,H,W,K,KSIZE[,STRIDE[,PAD[,GROUPS]]] [--batch B] ...
   torch_ref.py shapes GRAPH.yaml
+
+--weights loads cnnrun's weights (`cnnrun init`, bench/onnx_models.py) into
+the model by name, so PyTorch, cnnrun and ONNX Runtime run the same numbers.
 
 A training step is forward to the logits, F.cross_entropy (PyTorch's fused
 log-softmax + NLL), backward, SGD momentum step; cnnrun's is forward,
@@ -25,6 +29,7 @@ import json
 import os
 import resource
 import statistics
+import struct
 import sys
 import time
 
@@ -138,6 +143,52 @@ def build_model(graph_path):
     return seq, (c, h, w), [(n, t, s) for n, t, _, s in mods]
 
 
+def read_safetensors(path):
+    """{name: float32 tensor} of a safetensors file (torch 1.13 has no
+    safetensors module; the format is a length, a JSON header, the data)."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    (hlen,) = struct.unpack_from("<Q", raw, 0)
+    header = json.loads(raw[8:8 + hlen])
+    base = 8 + hlen
+    out = {}
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        if t["dtype"] != "F32":
+            raise SystemExit(f"{path}: {name}: dtype {t['dtype']}, expected F32")
+        a, b = t["data_offsets"]
+        out[name] = torch.from_numpy(
+            np.frombuffer(raw, "<f4", (b - a) // 4, base + a).reshape(t["shape"]).copy())
+    return out
+
+
+def load_cnnrun_weights(model, path, torchvision_net):
+    """Copies cnnrun's tensors into the model: a chain's parameters are
+    named as its layers; a torchvision net's are torchvision's names with
+    every dot but the last made '_' (scripts/torchvision_nets.py)."""
+    tensors = read_safetensors(path)
+    state = model.state_dict()
+    missing = []
+    with torch.no_grad():
+        for key, value in state.items():
+            if key.endswith("num_batches_tracked"):
+                continue
+            name = key
+            if torchvision_net:
+                module, _, param = key.split(".", 1)[1].rpartition(".")
+                name = module.replace(".", "_") + "." + param
+            if name not in tensors:
+                missing.append(name)
+                continue
+            if tuple(tensors[name].shape) != tuple(value.shape):
+                raise SystemExit(f"{path}: {name}: shape {tuple(tensors[name].shape)}, "
+                                 f"PyTorch's is {tuple(value.shape)}")
+            value.copy_(tensors[name])
+    if missing:
+        raise SystemExit(f"{path}: no tensor for {', '.join(missing[:5])}")
+
+
 def load_fashion(split):
     prefix = "train" if split == "train" else "t10k"
     with gzip.open(f"{FASHION_DIR}/{prefix}-images-idx3-ubyte.gz") as f:
@@ -187,6 +238,10 @@ def peak_rss():
 
 def run_graph(a):
     model, in_shape, layers = build_model(a.graph)
+    if a.weights:
+        with open(a.graph) as f:
+            net = yaml.safe_load(f).get("name")
+        load_cnnrun_weights(model, a.weights, net in TORCHVISION_NETS)
     classes = layers[-1][2][0]
     if a.train:
         # Forward to the logits; the final softmax is fused into the loss.
@@ -314,6 +369,7 @@ def main():
             sp.add_argument("--data")
             sp.add_argument("--lr", type=float, default=0.001)
             sp.add_argument("--momentum", type=float, default=0.9)
+            sp.add_argument("--weights", help="cnnrun's weights (safetensors)")
             sp.add_argument("--per-layer", action="store_true",
                             help="inference: time each layer (module by module)")
     sp = sub.add_parser("shapes")
