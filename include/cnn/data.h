@@ -38,8 +38,8 @@
  *       @N      the first N items
  *       [A:B]   items A to B-1 (Python slice; A or B may be omitted)
  *   A bound past the end, or an empty selection, is an error, not clamped.
- *   Only the selected items are decoded and kept; class counts and label
- *   checks still cover the whole source. A path that itself ends in "@"
+ *   Only the selected items are kept (decoded, or indexed for folders);
+ *   class counts and label checks still cover the whole source. A path that itself ends in "@"
  *   and digits or in "]" needs a trailing "[:]" to be read whole.
  *
  * Sample geometry. sample_shape is the graph's input, {N, C, H, W} (N is
