@@ -78,6 +78,9 @@ def main():
         print("| %s | %d | %.3f | %.1f | %.1f |" % (
             name, rows[0]["items"], med(rows, "open_s"), med(rows, "images_per_s"),
             med(rows, "peak_rss_mb")))
+    print("\nPyTorch memory: main process %.1f MB, largest worker %.1f MB "
+          "(peak RSS above: main + %d x worker, an upper bound)" % (
+              med(theirs, "main_rss_mb"), med(theirs, "worker_rss_mb"), a.threads))
     print("\ncnnrun / PyTorch images/s: %.2fx (runs: %s vs %s)\n" % (
         med(ours, "images_per_s") / med(theirs, "images_per_s"),
         [x["images_per_s"] for x in ours], [x["images_per_s"] for x in theirs]))

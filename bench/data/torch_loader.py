@@ -8,8 +8,9 @@ the PIL image, then ToTensor and Normalize (ImageNet's mean and std); or
 eval's Resize(256) + CenterCrop(224). torchvision is not a Debian package,
 so its PIL transforms are written out here as torchvision 0.15 does them
 (crop, then resize with bilinear filtering). Prints one JSON line: open
-seconds (the ImageFolder-style listing), images/s, peak RSS of the main
-process plus its workers.
+seconds (the ImageFolder-style listing), images/s, and memory: the main
+process's peak RSS, the largest worker's, and main + threads x worker (an
+upper bound: forked workers share the parent's pages).
 
     OPENBLAS_NUM_THREADS=1 /usr/bin/python3 torch_loader.py DIR --threads N
 """
@@ -116,12 +117,17 @@ def main():
         if a.images and seen >= a.images:
             break
     t_walk = time.monotonic() - t0
-    rss = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss +
-           resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * a.threads)
+    main_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    worker_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # The main process plus every worker at the largest worker's peak: an
+    # upper bound, since forked workers share pages with the parent.
+    rss = main_rss + worker_rss * a.threads
     print(json.dumps({"tool": "pytorch", "items": len(ds), "images": seen,
                       "threads": a.threads, "open_s": round(t_open, 4),
                       "images_per_s": round(seen / t_walk, 1),
-                      "peak_rss_mb": round(rss / 1024.0, 1)}))
+                      "peak_rss_mb": round(rss / 1024.0, 1),
+                      "main_rss_mb": round(main_rss / 1024.0, 1),
+                      "worker_rss_mb": round(worker_rss / 1024.0, 1)}))
 
 
 if __name__ == "__main__":
