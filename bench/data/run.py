@@ -52,9 +52,19 @@ def main():
     p.add_argument("--augment", default="imagenet")
     p.add_argument("--build", default=os.path.join(ROOT, "build"))
     p.add_argument("--alexnet", action="store_true")
+    p.add_argument("--alexnet-batch", type=int, default=32)
+    p.add_argument("--skip-loader", action="store_true",
+                   help="only the AlexNet comparison")
     a = p.parse_args()
     exe = build_bench(a.build)
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    if not a.skip_loader:
+        loader_report(a, exe, env)
+    if a.alexnet:
+        alexnet_report(a, env)
+
+
+def loader_report(a, exe, env):
     common = ["--threads", str(a.threads), "--images", str(a.images),
               "--augment", a.augment]
     ours, theirs = [], []
@@ -91,18 +101,23 @@ def main():
         print("%d items: open %.2f s, %.1f images/s over %d images, peak RSS "
               "%.1f MB\n" % (big["items"], big["open_s"], big["images_per_s"],
                              big["images"], big["peak_rss_mb"]))
-    if a.alexnet:
+
+
+def alexnet_report(a, env):
+    if True:
         cnnrun = os.path.join(a.build, "cnnrun", "cnnrun")
         graph = os.path.join(ROOT, "graphs", "alexnet.yaml")
-        base = [cnnrun, "bench", graph, "--train", "--batch", "32", "--runs",
-                "3", "--warmup", "1", "--json", "--threads", str(a.threads)]
+        base = [cnnrun, "bench", graph, "--train", "--batch", str(a.alexnet_batch),
+                "--runs", "3", "--warmup", "1", "--json", "--threads",
+                str(a.threads)]
         rand, fold = [], []
         for r in range(a.reps):
             rand.append(run_json(base, env))
             fold.append(run_json(base + ["--data", "folder:" + a.folder,
                                          "--augment", "imagenet",
                                          "--loader-threads", str(a.threads)], env))
-        print("## AlexNet training, batch 32, %d compute threads\n" % a.threads)
+        print("## AlexNet training, batch %d, %d compute threads\n" % (
+            a.alexnet_batch, a.threads))
         print("| input | images/s (median of %d) |" % a.reps)
         print("|---|---|")
         ips = lambda rows: statistics.median(x["images_per_s"] for x in rows)
