@@ -39,7 +39,7 @@ def build_bench(build):
 def run_json(cmd, env=None):
     out = subprocess.run(cmd, check=True, capture_output=True, text=True,
                          env=env)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout)
 
 
 def main():

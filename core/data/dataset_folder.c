@@ -230,7 +230,8 @@ static cnn_status collect(cnn_context *ctx, cnn_dataset *ds, const char *dir,
         *labels = NULL;
         return st;
     }
-    /* The class names move into the dataset. */
+    /* The class names move into the dataset (their sizes are not kept). */
+    free(classes.sizes);
     ds->class_names = classes.names;
     ds->n_classes = classes.count;
     return CNN_OK;
