@@ -515,3 +515,70 @@ Test(stream, random_resized_box_statistics)
               "mean area share %g", sum / n);
     cr_assert_lt(full, n / 100);
 }
+
+/* Data-parallel ranks (shards) decode only their part of each batch: with
+ * the files of every other part deleted, part 0 still reads its whole
+ * epoch, and its batches are those of the whole batch's first part. */
+Test(stream, a_shard_reads_only_its_part)
+{
+    cnn_shape shape = cnn_shape4(1, 1, SIDE, SIDE);
+    cnn_dataset *ds;
+    cnn_loader_options whole, part;
+    cnn_loader *W = NULL, *P = NULL;
+    make_folder(0);
+    ds = open_ok(spec, &shape);
+    cnn_loader_options_init(&whole);
+    whole.batch = 6;
+    whole.shuffle = 1;
+    whole.seed = 9;
+    whole.threads = 2;
+    part = whole;
+    part.shards = 2;
+    part.shard = 0;
+    cr_assert_eq(cnn_loader_create(ctx, ds, &whole, &W), CNN_OK);
+    cr_assert_eq(cnn_loader_create(ctx, ds, &part, &P), CNN_OK);
+    /* Read the whole epoch once to learn which items part 1 holds, and
+     * keep the whole batches to compare with. */
+    {
+        const size_t *order;
+        size_t batches = cnn_loader_batch_count(W);
+        float *want = malloc(COUNT * SIDE * SIDE * sizeof(float));
+        size_t at = 0;
+        cr_assert_not_null(want);
+        cr_assert_eq(cnn_loader_begin_epoch(W, 0), CNN_OK);
+        for (size_t b = 0; b < batches; b++) {
+            cnn_tensor t;
+            const int32_t *l;
+            size_t n;
+            cr_assert_eq(cnn_loader_next(W, &t, &l, &n), CNN_OK);
+            memcpy(want + at, t.data, n * SIDE * SIDE * sizeof(float));
+            at += n * SIDE * SIDE;
+        }
+        order = cnn_loader_order(W);
+        for (size_t b = 0; b < batches; b++) {
+            size_t start = b * 6, n = COUNT - start < 6 ? COUNT - start : 6;
+            size_t first1 = n / 2 + n % 2; /* part 0 has ceil(n / 2) */
+            for (size_t j = first1; j < n; j++)
+                cr_assert_eq(unlink(cnn_dataset_item_path(ds, order[start + j])),
+                             0);
+        }
+        cr_assert_eq(cnn_loader_begin_epoch(P, 0), CNN_OK);
+        for (size_t b = 0; b < batches; b++) {
+            cnn_tensor t;
+            const int32_t *l;
+            size_t n, total, offset;
+            cr_assert_eq(cnn_loader_next(P, &t, &l, &n), CNN_OK, "%s",
+                         cnn_context_message(ctx));
+            cnn_loader_last_part(P, &total, &offset);
+            cr_assert_eq(offset, 0);
+            cr_assert_eq(n, total / 2 + total % 2);
+            cr_assert_eq(memcmp(t.data, want + b * 6 * SIDE * SIDE,
+                                n * SIDE * SIDE * sizeof(float)),
+                         0, "batch %zu: part 0 differs from the whole", b);
+        }
+        free(want);
+    }
+    cnn_loader_destroy(W);
+    cnn_loader_destroy(P);
+    cnn_dataset_destroy(ds);
+}
