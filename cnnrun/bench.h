@@ -23,6 +23,7 @@ typedef struct bench_options {
     int json;      /* one JSON object on stdout instead of tables */
     uint64_t seed; /* weights, inputs and labels */
     int roofline;  /* measure the machine; each layer against its bound */
+    int augment_imagenet; /* --data with --train: RandomResizedCrop + flip */
 } bench_options;
 
 /* Median of n values (n >= 1); sorts v in place. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "classifier.h"
+#include "data_options.h"
 #include "nonfinite.h"
 #include "cnn/train.h"
 
@@ -112,6 +113,7 @@ cnn_status classifier_evaluate_batches(cnn_context *ctx, const cnn_graph *graph,
     lo.batch = batch;
     lo.mean = cnn_graph_input_mean(graph);
     lo.std = cnn_graph_input_std(graph);
+    data_options_apply(&lo, ds, cnn_context_threads(ctx));
     st = cnn_loader_create(ctx, ds, &lo, &loader);
     if (st == CNN_OK)
         st = cnn_exec_create(ctx, graph, params, &eo, &ex);

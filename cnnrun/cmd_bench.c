@@ -12,6 +12,7 @@
 #include "bench.h"
 #include "classifier.h"
 #include "cli.h"
+#include "data_options.h"
 #include "cnn/memory.h"
 #include "cnn/data.h"
 #include "cnn/exec.h"
@@ -47,7 +48,9 @@ static const char bench_usage[] =
     "                    triad bandwidth, and show each layer's time against\n"
     "                    its lower bound: FLOPs at the peak or bytes at the\n"
     "                    bandwidth, whichever is larger\n"
-    "  --conv SPEC       one convolution layer instead of a graph\n";
+    "  --conv SPEC       one convolution layer instead of a graph\n"
+    "  --augment imagenet  with --train --data: RandomResizedCrop and flip\n"
+    DATA_HELP;
 
 enum {
     OPT_TRAIN = CLI_OPT_FIRST_COMMAND,
@@ -57,6 +60,7 @@ enum {
     OPT_JSON,
     OPT_WEIGHTS,
     OPT_DATA,
+    OPT_AUGMENT,
     OPT_LR,
     OPT_MOMENTUM,
     OPT_SEED,
@@ -161,6 +165,9 @@ static cnn_status open_data(bench_graph *b, const char *spec)
     lo.drop_last = 1; /* every timed pass has the full batch */
     lo.mean = cnn_graph_input_mean(b->m.graph);
     lo.std = cnn_graph_input_std(b->m.graph);
+    data_options_apply(&lo, b->ds, cnn_context_threads(b->ctx));
+    lo.random_resized_crop = b->train && b->o->augment_imagenet;
+    lo.flip = lo.random_resized_crop;
     st = cnn_loader_create(b->ctx, b->ds, &lo, &b->loader);
     if (st == CNN_OK)
         st = cnn_loader_begin_epoch(b->loader, 0);
@@ -405,6 +412,8 @@ int cmd_bench(int argc, char **argv)
 {
     static const struct option options[] = {
         CLI_COMMON_OPTIONS,
+        DATA_OPTIONS,
+        {"augment", required_argument, NULL, OPT_AUGMENT},
         {"train", no_argument, NULL, OPT_TRAIN},
         {"batch", required_argument, NULL, OPT_BATCH},
         {"runs", required_argument, NULL, OPT_RUNS},
@@ -419,7 +428,7 @@ int cmd_bench(int argc, char **argv)
         {"roofline", no_argument, NULL, OPT_ROOFLINE},
         {0, 0, 0, 0}};
     cli_common common;
-    bench_options o = {1, 10, 2, 0, 1, 0};
+    bench_options o = {1, 10, 2, 0, 1, 0, 0};
     const char *weights = NULL, *data = NULL, *conv = NULL;
     double lr = 0.001, momentum = 0.9;
     int train = 0, batch_given = 0, opt, code = CLI_OK;
@@ -434,11 +443,21 @@ int cmd_bench(int argc, char **argv)
                 return code;
             continue;
         }
+        if (data_options_parse(opt, optarg, common.command, &code)) {
+            if (code)
+                return CLI_USAGE;
+            continue;
+        }
         switch (opt) {
         case OPT_TRAIN: train = 1; break;
         case OPT_JSON: o.json = 1; break;
         case OPT_WEIGHTS: weights = optarg; break;
         case OPT_DATA: data = optarg; break;
+        case OPT_AUGMENT:
+            if (strcmp(optarg, "imagenet") && strcmp(optarg, "none"))
+                return cli_usage_error(&common, "--augment wants imagenet or none, got '%s'", optarg);
+            o.augment_imagenet = !strcmp(optarg, "imagenet");
+            break;
         case OPT_CONV: conv = optarg; break;
         case OPT_ROOFLINE: o.roofline = 1; break;
         case OPT_BATCH:

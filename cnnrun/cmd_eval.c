@@ -7,6 +7,7 @@
 #include "class_match.h"
 #include "classifier.h"
 #include "cli.h"
+#include "data_options.h"
 #include "commands.h"
 #include "dist/dist_eval.h"
 #include "model.h"
@@ -25,7 +26,8 @@ static const char eval_usage[] =
     "  --batch B         images per pass (default 100)\n"
     "  --allow-missing-classes  accept data that lacks some of the model's\n"
     "                    classes (they get no support)\n"
-    "  --json            one JSON object\n";
+    "  --json            one JSON object\n"
+    DATA_HELP;
 
 enum {
     OPT_WEIGHTS = CLI_OPT_FIRST_COMMAND,
@@ -130,6 +132,7 @@ int cmd_eval(int argc, char **argv)
 {
     static const struct option options[] = {
         CLI_COMMON_OPTIONS,
+        DATA_OPTIONS,
         {"weights", required_argument, NULL, OPT_WEIGHTS},
         {"rename", required_argument, NULL, OPT_RENAME},
         {"data", required_argument, NULL, OPT_DATA},
@@ -161,6 +164,11 @@ int cmd_eval(int argc, char **argv)
         if (cli_common_option(&common, opt, optarg, &code)) {
             if (code != CLI_OK || common.help)
                 return code;
+            continue;
+        }
+        if (data_options_parse(opt, optarg, common.command, &code)) {
+            if (code)
+                return CLI_USAGE;
             continue;
         }
         if (opt == OPT_WEIGHTS)

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "data_options.h"
 #include "cnn/atomic_file.h"
 #include "cnn/data.h"
 #include "cnn/exec.h"
@@ -33,7 +34,8 @@ static const char features_usage[] =
     "  --out FILE        features (.npy)\n"
     "  --labels FILE     labels (.npy, int32)\n"
     "  --libsvm FILE     features and labels as LIBSVM text\n"
-    "  --batch B         images per pass (default 100)\n";
+    "  --batch B         images per pass (default 100)\n"
+    DATA_HELP;
 
 enum {
     OPT_WEIGHTS = CLI_OPT_FIRST_COMMAND,
@@ -65,6 +67,7 @@ static cnn_status extract(cnn_context *ctx, model *m, int32_t layer,
     lo.batch = batch;
     lo.mean = cnn_graph_input_mean(m->graph);
     lo.std = cnn_graph_input_std(m->graph);
+    data_options_apply(&lo, ds, cnn_context_threads(ctx));
     st = cnn_loader_create(ctx, ds, &lo, &loader);
     if (st == CNN_OK)
         st = cnn_exec_create(ctx, m->graph, m->params, &eo, &ex);
@@ -144,6 +147,7 @@ int cmd_features(int argc, char **argv)
 {
     static const struct option options[] = {
         CLI_COMMON_OPTIONS,
+        DATA_OPTIONS,
         {"weights", required_argument, NULL, OPT_WEIGHTS},
         {"rename", required_argument, NULL, OPT_RENAME},
         {"layer", required_argument, NULL, OPT_LAYER},
@@ -179,6 +183,11 @@ int cmd_features(int argc, char **argv)
         if (cli_common_option(&common, opt, optarg, &code)) {
             if (code != CLI_OK || common.help)
                 return code;
+            continue;
+        }
+        if (data_options_parse(opt, optarg, common.command, &code)) {
+            if (code)
+                return CLI_USAGE;
             continue;
         }
         switch (opt) {

@@ -14,6 +14,7 @@
 
 #include "classifier.h"
 #include "cli.h"
+#include "data_options.h"
 #include "cnn/file_read.h"
 #include "cnn/data.h"
 #include "cnn/exec.h"
@@ -41,7 +42,8 @@ static const char predict_usage[] =
     "                    class count)\n"
     "  --batch B         images per pass (default 32)\n"
     "  --json            a JSON array of {\"image\", \"top\": [{\"class\",\n"
-    "                    \"index\", \"probability\"}, ...]}\n";
+    "                    \"index\", \"probability\"}, ...]}\n"
+    DATA_HELP;
 
 enum {
     OPT_WEIGHTS = CLI_OPT_FIRST_COMMAND,
@@ -211,6 +213,7 @@ static cnn_status predict_all(cnn_context *ctx, const model *m,
     lo.batch = batch;
     lo.mean = cnn_graph_input_mean(m->graph);
     lo.std = cnn_graph_input_std(m->graph);
+    data_options_apply(&lo, ds, cnn_context_threads(ctx));
     st = cnn_loader_create(ctx, ds, &lo, &loader);
     if (st == CNN_OK)
         st = cnn_exec_create(ctx, m->graph, m->params, &eo, &ex);
@@ -391,6 +394,7 @@ int cmd_predict(int argc, char **argv)
 {
     static const struct option options[] = {
         CLI_COMMON_OPTIONS,
+        DATA_OPTIONS,
         {"weights", required_argument, NULL, OPT_WEIGHTS},
         {"rename", required_argument, NULL, OPT_RENAME},
         {"labels", required_argument, NULL, OPT_LABELS},
@@ -419,6 +423,11 @@ int cmd_predict(int argc, char **argv)
         if (cli_common_option(&common, opt, optarg, &code)) {
             if (code != CLI_OK || common.help)
                 return code;
+            continue;
+        }
+        if (data_options_parse(opt, optarg, common.command, &code)) {
+            if (code)
+                return CLI_USAGE;
             continue;
         }
         if (opt == OPT_WEIGHTS)

@@ -44,6 +44,15 @@ static const char train_usage[] =
     "  --seed S             initialisation, shuffling, augmentation, dropout\n"
     "  --flip               random horizontal flips\n"
     "  --crop-padding P     random crops of the image padded by P\n"
+    "  --augment imagenet   RandomResizedCrop (scale 0.08-1, ratio 3/4-4/3)\n"
+    "                       and --flip at full resolution, then resize;\n"
+    "                       validation: resize then centre crop (0.875)\n"
+    "  --center-crop F      share of the covering image kept at validation\n"
+    "  --loader-threads N   decoding threads for image folders (default:\n"
+    "                       the cores left by --threads, 1 to 8)\n"
+    "  --skip-bad-images    drop images that fail to decode, count them at\n"
+    "                       the end of each epoch (default: stop, naming\n"
+    "                       the file)\n"
     "  --drop-last          skip each epoch's final short batch (batch\n"
     "                       norm cannot train on a batch of one sample)\n"
     "  --init W             start from these weights (by name; others keep\n"
@@ -88,6 +97,10 @@ int cmd_train(int argc, char **argv)
         {"log-every", required_argument, NULL, 'S'},
         {"flip", no_argument, NULL, 'S'},
         {"crop-padding", required_argument, NULL, 'S'},
+        {"augment", required_argument, NULL, 'S'},
+        {"center-crop", required_argument, NULL, 'S'},
+        {"loader-threads", required_argument, NULL, 'S'},
+        {"skip-bad-images", no_argument, NULL, 'S'},
         {"drop-last", no_argument, NULL, 'S'},
         {"val-split", required_argument, NULL, 'S'},
         {"allow-missing-classes", no_argument, NULL, 'S'},

@@ -15,7 +15,8 @@ const char *const train_config_keys[] = {
     "seed", "init", "out", "checkpoint_dir", "resume", "log", "flip",
     "crop_padding", "drop_last", "log_every", "checkpoint_every",
     "val_split", "allow_missing_classes", "monitor", "early_stop",
-    "plateau_patience", "label_smoothing", "class_weights", NULL};
+    "plateau_patience", "label_smoothing", "class_weights", "augment",
+    "center_crop", "loader_threads", "skip_bad_images", NULL};
 
 void train_config_defaults(train_config *cfg)
 {
@@ -143,6 +144,24 @@ int train_config_set(train_config *c, const char *key, const char *v,
         if (!cli_parse_int(v, 0, 1024, &i))
             return bad(origin, key, v, "a whole number from 0 to 1024");
         c->crop_padding = i;
+    } else if (!strcmp(key, "augment")) {
+        if (!strcmp(v, "imagenet"))
+            c->augment_imagenet = 1;
+        else if (!strcmp(v, "none"))
+            c->augment_imagenet = 0;
+        else
+            return bad(origin, key, v, "imagenet or none");
+    } else if (!strcmp(key, "center_crop")) {
+        if (!cli_parse_double(v, 0.0, 1.0, &d) || !(d > 0))
+            return bad(origin, key, v, "a share above 0 and at most 1");
+        c->center_crop = d;
+    } else if (!strcmp(key, "loader_threads")) {
+        if (!cli_parse_int(v, 1, 64, &i))
+            return bad(origin, key, v, "a whole number from 1 to 64");
+        c->loader_threads = i;
+    } else if (!strcmp(key, "skip_bad_images")) {
+        if (!parse_bool(v, &c->skip_bad_images))
+            return bad(origin, key, v, "true or false");
     } else if (!strcmp(key, "log_every")) {
         if (!cli_parse_int(v, 1, 1000000000, &i))
             return bad(origin, key, v, "a whole number >= 1");
@@ -358,6 +377,10 @@ uint64_t train_config_hash(const train_config *c)
         h = mix(h, &c->label_smoothing, sizeof c->label_smoothing);
     if (c->class_weights)
         h = mix(h, c->class_weights, strlen(c->class_weights));
+    if (c->augment_imagenet)
+        h = mix(h, "augment=imagenet", 16);
+    if (c->center_crop > 0)
+        h = mix(h, &c->center_crop, sizeof c->center_crop);
     if (c->schedule.kind == CNN_SCHEDULE_PLATEAU) {
         h = mix(h, &c->plateau_patience, sizeof c->plateau_patience);
         int higher;
@@ -383,14 +406,15 @@ char *train_config_describe(const train_config *c)
                "warmup=%.17g\nstep_epochs=%.17g\ngamma=%.17g\nflip=%d\n"
                "crop_padding=%lld\ndrop_last=%d\nval_split=%.17g\n"
                "label_smoothing=%.17g\nclass_weights=%s\nplateau_patience=%lld\n"
-               "monitor=%s\n",
+               "monitor=%s\naugment=%s\ncenter_crop=%.17g\n",
             c->data ? c->data : "", (long long)c->batch, (unsigned long long)c->seed,
             optimizer_names[c->optim.kind], c->schedule.lr, c->optim.momentum,
             c->optim.nesterov, c->optim.weight_decay, schedule_names[c->schedule.kind],
             c->schedule.warmup_epochs, c->schedule.step_epochs, c->schedule.gamma,
             c->flip, (long long)c->crop_padding, c->drop_last, c->val_split,
             c->label_smoothing, c->class_weights ? c->class_weights : "",
-            (long long)c->plateau_patience, train_config_monitor(c, &higher));
+            (long long)c->plateau_patience, train_config_monitor(c, &higher),
+            c->augment_imagenet ? "imagenet" : "none", c->center_crop);
     if (fclose(f) != 0) {
         free(text);
         return NULL;

@@ -26,6 +26,10 @@ typedef struct train_config {
     int flip;
     int drop_last; /* skip each epoch's final short batch */
     int64_t crop_padding;
+    int augment_imagenet;  /* RandomResizedCrop (+ flip) at full resolution */
+    double center_crop;    /* share kept at evaluation; 0: default */
+    int64_t loader_threads; /* 0: from the core count */
+    int skip_bad_images;   /* drop undecodable images, count them */
     int64_t log_every;        /* steps between metric lines */
     int64_t checkpoint_every; /* steps between checkpoints; 0: epochs only */
     double val_split;          /* stratified hold-out of data; 0: none */

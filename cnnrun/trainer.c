@@ -24,6 +24,7 @@
 #include "nonfinite.h"
 #include "progress.h"
 #include "trainer.h"
+#include "data_options.h"
 
 typedef struct trainer {
     cnn_context *ctx;
@@ -393,6 +394,14 @@ static int open_everything(trainer *t, const char *graph_path)
     lo.crop_padding = (int32_t)t->cfg->crop_padding;
     lo.mean = cnn_graph_input_mean(t->m.graph);
     lo.std = cnn_graph_input_std(t->m.graph);
+    /* The loader settings, for the training loader and the validation
+     * ones alike (classifier.c reads them). */
+    data_options_current.loader_threads = (int)t->cfg->loader_threads;
+    data_options_current.center_crop = t->cfg->center_crop;
+    data_options_current.skip_bad = t->cfg->skip_bad_images;
+    data_options_current.default_center = t->cfg->augment_imagenet ? 0.875 : 1.0;
+    data_options_apply(&lo, t->train, cnn_context_threads(t->ctx));
+    lo.random_resized_crop = t->cfg->augment_imagenet;
     if (dist_active(t->comm)) {
         lo.shard = (size_t)t->comm->rank;
         lo.shards = (size_t)t->comm->size;
@@ -645,6 +654,13 @@ static int run_epoch(trainer *t, progress *bar)
             return code;
     }
     progress_end_epoch(bar);
+    if (cnn_loader_skipped(t->loader) > 0)
+        /* Every rank reports its own share's skips (only its part is read). */
+        fprintf(stderr,
+                "cnnrun train: epoch %" PRIu64 ": skipped %zu image(s) that "
+                "failed to decode (--skip-bad-images); the first: %s\n",
+                epoch + 1, cnn_loader_skipped(t->loader),
+                cnn_loader_first_skipped(t->loader));
     if ((code = validate(t, &val_loss, &val_acc)) != CLI_OK)
         return code;
     {

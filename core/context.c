@@ -34,6 +34,16 @@ cnn_context *cnn_context_create(void)
     return ctx;
 }
 
+cnn_context *cnn_context_create_scratch(void)
+{
+    cnn_context *ctx = calloc(1, sizeof *ctx);
+    if (ctx) {
+        ctx->default_plugin_dirs = 1;
+        ctx->threads = 1;
+    }
+    return ctx;
+}
+
 void cnn_context_destroy(cnn_context *ctx)
 {
     if (!ctx)

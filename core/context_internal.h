@@ -26,6 +26,12 @@ cnn_status cnn_fail(cnn_context *ctx, cnn_status status, const char *fmt, ...)
 cnn_status cnn_fail_prefix(cnn_context *ctx, const char *fmt, ...)
     CNN_PRINTF(2, 3);
 
+/* A context that only collects one error message, for a library thread
+ * that must not write to its caller's context (the loader's workers):
+ * unlike cnn_context_create it leaves the BLAS thread count alone. Freed by
+ * cnn_context_destroy; NULL when out of memory. */
+cnn_context *cnn_context_create_scratch(void);
+
 /* Sends a message to the installed logger, if any. */
 void cnn_log(cnn_context *ctx, cnn_log_level level, const char *fmt, ...)
     CNN_PRINTF(3, 4);

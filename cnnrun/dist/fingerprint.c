@@ -32,8 +32,23 @@ uint64_t fingerprint_dataset(const cnn_dataset *ds)
     size_t bytes = (size_t)(s.dims[1] * s.dims[2] * s.dims[3]);
     uint64_t h = fingerprint_bytes(FINGERPRINT_SEED, &n, sizeof n);
     h = fingerprint_bytes(h, cnn_dataset_labels(ds), n * sizeof(int32_t));
-    for (size_t i = 0; i < n; i++)
-        h = fingerprint_bytes(h, cnn_dataset_sample_u8(ds, i), bytes);
+    if (cnn_dataset_streamed(ds)) {
+        for (size_t i = 0; i < n; i++) {
+            const char *path = cnn_dataset_item_path(ds, i);
+            int64_t size = cnn_dataset_item_file_size(ds, i);
+            h = fingerprint_bytes(h, path, strlen(path) + 1);
+            h = fingerprint_bytes(h, &size, sizeof size);
+        }
+    } else {
+        unsigned char *sample = malloc(bytes ? bytes : 1);
+        /* An in-memory sample is a copy that cannot fail; a failed
+         * allocation leaves the pixels out, which the other ranks' hashes
+         * then tell. */
+        for (size_t i = 0; sample && i < n; i++)
+            if (cnn_dataset_sample_u8(NULL, ds, i, sample) == CNN_OK)
+                h = fingerprint_bytes(h, sample, bytes);
+        free(sample);
+    }
     for (size_t c = 0; c < cnn_dataset_class_count(ds); c++) {
         const char *name = cnn_dataset_class_name(ds, c);
         h = fingerprint_bytes(h, name, strlen(name) + 1);

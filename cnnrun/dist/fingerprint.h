@@ -23,7 +23,9 @@ typedef struct fingerprint {
 /* FNV-1a over bytes, continuing from h (start with FINGERPRINT_SEED). */
 #define FINGERPRINT_SEED 0xcbf29ce484222325ull
 uint64_t fingerprint_bytes(uint64_t h, const void *data, size_t n);
-/* Every sample's bytes and label, and the class names. */
+/* Every sample's bytes (an in-memory dataset) or every item's path and
+ * file size (a streamed one: its index, so no rank decodes the images of
+ * other ranks' shares just to compare), the labels and the class names. */
 uint64_t fingerprint_dataset(const cnn_dataset *ds);
 /* Every value of every parameter (running statistics included). */
 uint64_t fingerprint_params(cnn_params *params);

@@ -19,8 +19,67 @@ struct cnn_dataset {
     int32_t *labels;       /* count */
     size_t n_classes;
     char **class_names;    /* n_classes, each malloc'd */
-    char **paths;          /* count, folder datasets only, else NULL */
+    char **paths;          /* count, folder and file datasets, else NULL */
+    /* Streamed (folder and file datasets): pixels stays NULL and a sample
+     * is decoded from paths[i] whenever it is asked for; only the index
+     * (paths, labels, file sizes) is kept in memory. */
+    int streamed;
+    int64_t *file_sizes;   /* count, bytes at indexing time; streamed only */
 };
+
+/* How a streamed image becomes a sample: the box of the source image that
+ * is kept, whether it is mirrored, and the RandomResizedCrop draws. */
+typedef struct cnn_data_view {
+    double center;       /* (0, 1]: share of the covering box kept (eval's
+                          * resize-then-centre-crop; 1 = the whole cover) */
+    int random_crop;     /* RandomResizedCrop instead of the centre box */
+    double scale[2];     /* its area range, share of the image */
+    double ratio[2];     /* its aspect (width / height) range */
+    int flip;            /* mirror the box before resizing */
+    uint64_t seed, epoch, index; /* key of the crop's random numbers */
+} cnn_data_view;
+
+/* A box of a source image, in its pixels. */
+typedef struct cnn_data_box {
+    int32_t x, y, w, h;
+} cnn_data_box;
+
+/* The random numbers RandomResizedCrop asks for, in torchvision's order.
+ * kind CNN_DATA_DRAW_AREA: uniform in [lo, hi) (share of the area);
+ * CNN_DATA_DRAW_ASPECT: exp(uniform in [log lo, log hi)); CNN_DATA_DRAW_INT:
+ * an integer in [0, hi). */
+enum { CNN_DATA_DRAW_AREA, CNN_DATA_DRAW_ASPECT, CNN_DATA_DRAW_INT };
+typedef double (*cnn_data_draw_fn)(void *state, int kind, double lo,
+                                   double hi);
+
+/* torchvision's RandomResizedCrop.get_params on a width x height image:
+ * 10 tries of an area share and an aspect; the first box that fits is
+ * placed uniformly; else the centre crop clamped to the ratio range. */
+void cnn_data_random_resized_box(int32_t width, int32_t height,
+                                 const double scale[2], const double ratio[2],
+                                 cnn_data_draw_fn draw, void *state,
+                                 cnn_data_box *box);
+
+/* The same with the loader's random numbers, keyed (seed, epoch, index). */
+void cnn_data_random_resized_box_seeded(int32_t width, int32_t height,
+                                        const double scale[2],
+                                        const double ratio[2], uint64_t seed,
+                                        uint64_t epoch, uint64_t index,
+                                        cnn_data_box *box);
+
+/* The sample of a streamed dataset's item i through view (NULL: the plain
+ * sample of "Sample geometry" in cnn/data.h), into dst (sample_bytes).
+ * Errors name the file. Safe from any thread with its own ctx. */
+cnn_status cnn_data_load_item(cnn_context *ctx, const cnn_dataset *ds,
+                              size_t i, const cnn_data_view *view,
+                              uint8_t *dst);
+
+/* Decodes the image file at path through view (NULL = plain) into one
+ * channels x height x width CHW sample. */
+cnn_status cnn_data_load_image(cnn_context *ctx, const char *path,
+                               int32_t channels, int32_t height,
+                               int32_t width, const cnn_data_view *view,
+                               uint8_t *dst);
 
 /* The "@N" or "[A:B]" suffix of a spec. */
 typedef struct cnn_data_subset {
@@ -83,17 +142,10 @@ cnn_status cnn_data_parse_geometry(cnn_context *ctx, const cnn_shape *shape,
                                    cnn_data_geometry *g);
 
 /* The native geometry of the PNG or JPEG file at path: 1 channel for gray
- * (with or without alpha), else 3, and the image's own size. */
+ * (with or without alpha), else 3, and the image's own size; the file's
+ * size in bytes into *file_bytes unless NULL. */
 cnn_status cnn_data_image_geometry(cnn_context *ctx, const char *path,
-                                   cnn_data_geometry *g);
-
-/* Decodes the PNG or JPEG file at path into one channels x height x width
- * CHW sample at dst: channels converted by cnn/image.h, size fitted with
- * cnn_data_resize_cover. Folder and file datasets share it so an image
- * gives the same sample whichever way it is opened. Errors name path. */
-cnn_status cnn_data_decode_image(cnn_context *ctx, const char *path,
-                                 int32_t channels, int32_t height,
-                                 int32_t width, uint8_t *dst);
+                                   cnn_data_geometry *g, int64_t *file_bytes);
 
 /* Places a rows x cols gray image centered on a height x width canvas
  * (already zero), cropping what overflows, into `channels` identical CHW
@@ -109,6 +161,12 @@ void cnn_data_place_centered(const uint8_t *src, int32_t rows, int32_t cols,
 int cnn_data_resize_cover(const uint8_t *src, int32_t rows, int32_t cols,
                           int32_t channels, uint8_t *dst, int32_t height,
                           int32_t width);
+
+/* Scales rows x cols to exactly height x width (aspect not kept, as
+ * RandomResizedCrop), same filters. Returns 0 when memory is exhausted. */
+int cnn_data_resize_stretch(const uint8_t *src, int32_t rows, int32_t cols,
+                            int32_t channels, uint8_t *dst, int32_t height,
+                            int32_t width);
 
 /* The seed of the folder order; fixed, so a folder's "@N" is the same
  * selection on every run and machine. */

@@ -12,7 +12,9 @@
 
 enum {
     CNN_DATA_STREAM_SHUFFLE = 1,
-    CNN_DATA_STREAM_AUGMENT = 2
+    CNN_DATA_STREAM_AUGMENT = 2,
+    CNN_DATA_STREAM_CROP = 3 /* RandomResizedCrop: its own stream, so the
+                              * flip and padding draws stay what they were */
 };
 
 typedef struct cnn_data_rng {

@@ -132,8 +132,10 @@ cnn_status cnn_data_alloc_samples(cnn_context *ctx, cnn_dataset *ds,
         cnn_status st;
         snprintf(what, sizeof what, "%s: %zu samples of %dx%dx%d", ds->spec,
                  count, (int)channels, (int)height, (int)width);
+        /* A streamed dataset keeps no pixels, only its index. */
         st = cnn_memory_check(
-            ctx, cnn_memory_add(total, cnn_memory_mul(count, sizeof(int32_t))),
+            ctx, cnn_memory_add(ds->streamed ? 0 : total,
+                                cnn_memory_mul(count, sizeof(int32_t))),
             what);
         if (st != CNN_OK)
             return st;
@@ -378,6 +380,7 @@ void cnn_dataset_destroy(cnn_dataset *ds)
             free(ds->paths[i]);
     free(ds->class_names);
     free(ds->paths);
+    free(ds->file_sizes);
     free(ds->pixels);
     free(ds->labels);
     free(ds->spec);
@@ -419,19 +422,34 @@ const int32_t *cnn_dataset_labels(const cnn_dataset *ds)
     return ds->labels;
 }
 
-const uint8_t *cnn_dataset_sample_u8(const cnn_dataset *ds, size_t i)
+cnn_status cnn_dataset_sample_u8(cnn_context *ctx, const cnn_dataset *ds,
+                                 size_t i, uint8_t *out)
 {
-    return i < ds->count ? ds->pixels + i * ds->sample_bytes : NULL;
+    return cnn_data_load_item(ctx, ds, i, NULL, out);
 }
 
-int cnn_dataset_sample(const cnn_dataset *ds, size_t i, float *out)
+cnn_status cnn_dataset_sample(cnn_context *ctx, const cnn_dataset *ds,
+                              size_t i, float *out)
 {
-    const uint8_t *p = cnn_dataset_sample_u8(ds, i);
-    if (!p)
-        return 0;
+    /* The bytes land in the back quarter of out, then spread forwards:
+     * out[k] is written after byte k has been read. */
+    uint8_t *p = (uint8_t *)out + 3 * ds->sample_bytes;
+    cnn_status st = cnn_data_load_item(ctx, ds, i, NULL, p);
+    if (st != CNN_OK)
+        return st;
     for (size_t k = 0; k < ds->sample_bytes; k++)
         out[k] = (float)p[k] / 255.0f;
-    return 1;
+    return CNN_OK;
+}
+
+int cnn_dataset_streamed(const cnn_dataset *ds)
+{
+    return ds->streamed;
+}
+
+int64_t cnn_dataset_item_file_size(const cnn_dataset *ds, size_t i)
+{
+    return ds->file_sizes && i < ds->count ? ds->file_sizes[i] : -1;
 }
 
 const char *cnn_dataset_item_path(const cnn_dataset *ds, size_t i)

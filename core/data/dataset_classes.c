@@ -117,16 +117,21 @@ static cnn_status take_items(cnn_context *ctx, const cnn_dataset *src,
     cnn_status st = ds ? CNN_OK : cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
     if (st == CNN_OK && !(ds->spec = cnn_data_strdup(spec)))
         st = cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
-    if (st == CNN_OK)
+    if (st == CNN_OK) {
+        ds->streamed = src->streamed; /* a streamed part copies the index */
         st = cnn_data_alloc_samples(ctx, ds, n, src->channels, src->height,
                                     src->width);
-    if (st == CNN_OK)
+    }
+    if (st == CNN_OK && !ds->streamed)
         st = cnn_data_reserve(ctx, ds, n);
     if (st == CNN_OK) {
         ds->class_names = calloc(src->n_classes + 1, sizeof *ds->class_names);
         if (src->paths)
             ds->paths = calloc(n + 1, sizeof *ds->paths);
-        if (!ds->class_names || (src->paths && !ds->paths))
+        if (src->file_sizes)
+            ds->file_sizes = calloc(n + 1, sizeof *ds->file_sizes);
+        if (!ds->class_names || (src->paths && !ds->paths) ||
+            (src->file_sizes && !ds->file_sizes))
             st = cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
     }
     for (size_t c = 0; st == CNN_OK && c < src->n_classes; c++) {
@@ -136,8 +141,12 @@ static cnn_status take_items(cnn_context *ctx, const cnn_dataset *src,
             st = cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
     }
     for (size_t i = 0; st == CNN_OK && i < n; i++) {
-        memcpy(ds->pixels + i * ds->sample_bytes,
-               src->pixels + pick[i] * src->sample_bytes, src->sample_bytes);
+        if (!ds->streamed)
+            memcpy(ds->pixels + i * ds->sample_bytes,
+                   src->pixels + pick[i] * src->sample_bytes,
+                   src->sample_bytes);
+        if (ds->file_sizes)
+            ds->file_sizes[i] = src->file_sizes[pick[i]];
         ds->labels[i] = src->labels[pick[i]];
         if (src->paths && !(ds->paths[i] = cnn_data_strdup(src->paths[pick[i]])))
             st = cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Datasets of image files named one by one (cnnrun predict): the files in
- * the caller's order, decoded exactly as folder datasets decode theirs, so
+ * the caller's order, streamed exactly as folder datasets stream theirs, so
  * a prediction sees the same sample an evaluation of the same image would.
- * They carry no labels or classes: every label is 0 and the class count 0. */
+ * Each file is read and its header checked at open (so a bad name fails
+ * before any work); pixels are decoded when a batch needs them. They carry
+ * no labels or classes: every label is 0 and the class count 0. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,27 +25,26 @@ static cnn_status open_files(cnn_context *ctx, cnn_dataset *ds,
                             "image file %zu of %zu has %s name", i + 1, n,
                             paths[i] ? "an empty" : "a NULL");
     if (g.native) {
-        st = cnn_data_image_geometry(ctx, paths[0], &g);
+        st = cnn_data_image_geometry(ctx, paths[0], &g, NULL);
         if (st != CNN_OK)
             return st;
     }
+    ds->streamed = 1;
     st = cnn_data_alloc_samples(ctx, ds, n, g.channels, g.height, g.width);
     if (st != CNN_OK)
         return st;
     ds->paths = calloc(n, sizeof *ds->paths);
-    if (!ds->paths)
+    ds->file_sizes = calloc(n, sizeof *ds->file_sizes);
+    if (!ds->paths || !ds->file_sizes)
         return cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory for %zu paths", n);
     for (size_t i = 0; i < n; i++) {
+        cnn_data_geometry probe;
         ds->paths[i] = cnn_data_strdup(paths[i]);
         if (!ds->paths[i])
             return cnn_fail(ctx, CNN_ERR_NOMEM, "%s: out of memory",
                             paths[i]);
-        /* Storage grows with each decoded image, as for folders. */
-        st = cnn_data_reserve(ctx, ds, i + 1);
-        if (st == CNN_OK)
-            st = cnn_data_decode_image(ctx, paths[i], ds->channels,
-                                       ds->height, ds->width,
-                                       ds->pixels + i * ds->sample_bytes);
+        st = cnn_data_image_geometry(ctx, paths[i], &probe,
+                                     &ds->file_sizes[i]);
         if (st != CNN_OK)
             return st;
     }

@@ -3,10 +3,11 @@
  *
  * Classes and files are sorted by name (byte order), so labels never
  * depend on the filesystem's listing order; items are then put in a fixed,
- * seeded, stratified order (stratify.c) before any subset is taken. Every
- * image is decoded at open time by cnn_data_decode_image (image_sample.c,
- * shared with file datasets): PNG or JPEG told by content, converted to the
- * sample channels and fitted to the sample size. */
+ * seeded, stratified order (stratify.c) before any subset is taken.
+ * Opening only indexes: class names, file paths, labels and file sizes
+ * (a few dozen bytes an image, so memory does not grow with the pixels).
+ * Images are decoded when a batch needs them, by cnn_data_load_item
+ * (image_sample.c, shared with file datasets), on the loader's threads. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 
 typedef struct name_list {
     char **names;
+    int64_t *sizes; /* file sizes in bytes (0 for folders) */
     size_t count, cap;
 } name_list;
 
@@ -28,29 +30,61 @@ static void names_free(name_list *l)
     for (size_t i = 0; i < l->count; i++)
         free(l->names[i]);
     free(l->names);
+    free(l->sizes);
     memset(l, 0, sizeof *l);
 }
 
-static int names_push(name_list *l, char *name)
+static int names_push(name_list *l, char *name, int64_t size)
 {
     if (l->count == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
         char **grown;
-        if (cap > SIZE_MAX / sizeof *grown)
+        int64_t *sizes;
+        if (cap > SIZE_MAX / sizeof *sizes)
             return 0;
         grown = realloc(l->names, cap * sizeof *grown);
         if (!grown)
             return 0;
         l->names = grown;
+        sizes = realloc(l->sizes, cap * sizeof *sizes);
+        if (!sizes)
+            return 0;
+        l->sizes = sizes;
         l->cap = cap;
     }
-    l->names[l->count++] = name;
+    l->names[l->count] = name;
+    l->sizes[l->count++] = size;
     return 1;
 }
 
-static int compare_names(const void *a, const void *b)
+typedef struct named_size {
+    char *name;
+    int64_t size;
+} named_size;
+
+static int compare_named(const void *a, const void *b)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    return strcmp(((const named_size *)a)->name,
+                  ((const named_size *)b)->name);
+}
+
+/* Sorts names (and their sizes) in byte order. */
+static int sort_names(name_list *l)
+{
+    named_size *tmp = malloc(l->count * sizeof *tmp);
+    if (!tmp)
+        return 0;
+    for (size_t i = 0; i < l->count; i++) {
+        tmp[i].name = l->names[i];
+        tmp[i].size = l->sizes[i];
+    }
+    qsort(tmp, l->count, sizeof *tmp, compare_named);
+    for (size_t i = 0; i < l->count; i++) {
+        l->names[i] = tmp[i].name;
+        l->sizes[i] = tmp[i].size;
+    }
+    free(tmp);
+    return 1;
 }
 
 static char *join_path(const char *dir, const char *name)
@@ -109,7 +143,7 @@ static cnn_status list_dir(cnn_context *ctx, const char *dir, int want_dirs,
         if (!keep)
             continue;
         name = cnn_data_strdup(e->d_name);
-        if (!name || !names_push(out, name)) {
+        if (!name || !names_push(out, name, want_dirs ? 0 : (int64_t)st.st_size)) {
             free(name);
             goto nomem;
         }
@@ -122,8 +156,10 @@ static cnn_status list_dir(cnn_context *ctx, const char *dir, int want_dirs,
                         strerror(err));
     }
     closedir(d);
-    if (out->count > 1)
-        qsort(out->names, out->count, sizeof *out->names, compare_names);
+    if (out->count > 1 && !sort_names(out)) {
+        names_free(out);
+        return cnn_fail(ctx, CNN_ERR_NOMEM, "%s: out of memory", dir);
+    }
     return CNN_OK;
 nomem:
     closedir(d);
@@ -176,7 +212,8 @@ static cnn_status collect(cnn_context *ctx, cnn_dataset *ds, const char *dir,
                     cap = ncap;
                 }
             }
-            if (!p || paths->count == cap || !names_push(paths, p)) {
+            if (!p || paths->count == cap ||
+                !names_push(paths, p, files.sizes[i])) {
                 free(p);
                 st = cnn_fail(ctx, CNN_ERR_NOMEM, "%s: out of memory", cdir);
                 break;
@@ -193,7 +230,8 @@ static cnn_status collect(cnn_context *ctx, cnn_dataset *ds, const char *dir,
         *labels = NULL;
         return st;
     }
-    /* The class names move into the dataset. */
+    /* The class names move into the dataset (their sizes are not kept). */
+    free(classes.sizes);
     ds->class_names = classes.names;
     ds->n_classes = classes.count;
     return CNN_OK;
@@ -209,20 +247,24 @@ static cnn_status stratify(cnn_context *ctx, const cnn_dataset *ds,
     size_t *order = malloc((n ? n : 1) * sizeof *order);
     char **names = malloc((n ? n : 1) * sizeof *names);
     int32_t *copy = malloc((n ? n : 1) * sizeof *copy);
-    int ok = order && names && copy &&
+    int64_t *sizes = malloc((n ? n : 1) * sizeof *sizes);
+    int ok = order && names && copy && sizes &&
              cnn_data_stratified_order(labels, n, ds->n_classes,
                                        CNN_DATA_FOLDER_ORDER_SEED, order);
     if (ok) {
         for (size_t i = 0; i < n; i++) {
             names[i] = paths->names[order[i]];
             copy[i] = labels[order[i]];
+            sizes[i] = paths->sizes[order[i]];
         }
         memcpy(paths->names, names, n * sizeof *names);
         memcpy(labels, copy, n * sizeof *copy);
+        memcpy(paths->sizes, sizes, n * sizeof *sizes);
     }
     free(order);
     free(names);
     free(copy);
+    free(sizes);
     return ok ? CNN_OK : cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
 }
 
@@ -243,13 +285,15 @@ cnn_status cnn_data_open_folder(cnn_context *ctx, cnn_dataset *ds,
         st = cnn_data_subset_resolve(ctx, subset, paths.count, dir, &begin,
                                      &end);
     if (st == CNN_OK && g.native)
-        st = cnn_data_image_geometry(ctx, paths.names[begin], &g);
+        st = cnn_data_image_geometry(ctx, paths.names[begin], &g, NULL);
+    ds->streamed = 1;
     if (st == CNN_OK)
         st = cnn_data_alloc_samples(ctx, ds, end - begin, g.channels,
                                     g.height, g.width);
     if (st == CNN_OK) {
         ds->paths = calloc(end - begin, sizeof *ds->paths);
-        if (!ds->paths)
+        ds->file_sizes = calloc(end - begin, sizeof *ds->file_sizes);
+        if (!ds->paths || !ds->file_sizes)
             st = cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
     }
     for (size_t i = begin; st == CNN_OK && i < end; i++) {
@@ -257,11 +301,7 @@ cnn_status cnn_data_open_folder(cnn_context *ctx, cnn_dataset *ds,
         ds->paths[i - begin] = paths.names[i];
         paths.names[i] = NULL;
         ds->labels[i - begin] = labels[i];
-        st = cnn_data_reserve(ctx, ds, i - begin + 1);
-        if (st == CNN_OK)
-            st = cnn_data_decode_image(
-                ctx, ds->paths[i - begin], ds->channels, ds->height,
-                ds->width, ds->pixels + (i - begin) * ds->sample_bytes);
+        ds->file_sizes[i - begin] = paths.sizes[i];
     }
     names_free(&paths);
     free(labels);

@@ -126,15 +126,15 @@ static void cover_size(int32_t rows, int32_t cols, int32_t height,
     }
 }
 
-int cnn_data_resize_cover(const uint8_t *src, int32_t rows, int32_t cols,
-                          int32_t channels, uint8_t *dst, int32_t height,
-                          int32_t width)
+/* Scales rows x cols to sh x sw and keeps the centred height x width. */
+static int resize_to(const uint8_t *src, int32_t rows, int32_t cols,
+                     int32_t channels, uint8_t *dst, int32_t height,
+                     int32_t width, int32_t sh, int32_t sw)
 {
-    int32_t sh, sw, y_lo, y_hi;
+    int32_t y_lo, y_hi;
     axis_taps tx, ty;
     float *tmp;
     size_t plane = (size_t)height * (size_t)width;
-    cover_size(rows, cols, height, width, &sh, &sw);
     memset(&tx, 0, sizeof tx);
     memset(&ty, 0, sizeof ty);
     if (!taps_build(&tx, cols, sw, (sw - width) / 2, width))
@@ -199,4 +199,21 @@ int cnn_data_resize_cover(const uint8_t *src, int32_t rows, int32_t cols,
     taps_free(&tx);
     taps_free(&ty);
     return 1;
+}
+
+int cnn_data_resize_cover(const uint8_t *src, int32_t rows, int32_t cols,
+                          int32_t channels, uint8_t *dst, int32_t height,
+                          int32_t width)
+{
+    int32_t sh, sw;
+    cover_size(rows, cols, height, width, &sh, &sw);
+    return resize_to(src, rows, cols, channels, dst, height, width, sh, sw);
+}
+
+int cnn_data_resize_stretch(const uint8_t *src, int32_t rows, int32_t cols,
+                            int32_t channels, uint8_t *dst, int32_t height,
+                            int32_t width)
+{
+    return resize_to(src, rows, cols, channels, dst, height, width, height,
+                     width);
 }

@@ -112,6 +112,7 @@ cnn_status cnn_image_check_size(cnn_context *ctx, const char *name,
 
 static cnn_status dispatch(cnn_context *ctx, const char *name,
                            const void *data, size_t size, int32_t channels,
+                           int32_t min_width, int32_t min_height,
                            cnn_image_info *info, cnn_image *out)
 {
     const unsigned char *d = data;
@@ -126,7 +127,8 @@ static cnn_status dispatch(cnn_context *ctx, const char *name,
     if (is_png(d, size))
         return cnn_png_decode(ctx, name, d, size, channels, info, out);
     if (is_jpeg(d, size))
-        return cnn_jpeg_decode(ctx, name, d, size, channels, info, out);
+        return cnn_jpeg_decode(ctx, name, d, size, channels, min_width,
+                               min_height, info, out);
     return unsupported(ctx, name, d, size);
 }
 
@@ -135,7 +137,7 @@ cnn_status cnn_image_probe(cnn_context *ctx, const char *name,
                            cnn_image_info *info)
 {
     memset(info, 0, sizeof *info);
-    return dispatch(ctx, name, data, size, 0, info, NULL);
+    return dispatch(ctx, name, data, size, 0, 0, 0, info, NULL);
 }
 
 cnn_status cnn_image_decode(cnn_context *ctx, const char *name,
@@ -144,7 +146,19 @@ cnn_status cnn_image_decode(cnn_context *ctx, const char *name,
 {
     cnn_image_info info;
     memset(out, 0, sizeof *out);
-    return dispatch(ctx, name, data, size, channels, &info, out);
+    return dispatch(ctx, name, data, size, channels, 0, 0, &info, out);
+}
+
+cnn_status cnn_image_decode_reduced(cnn_context *ctx, const char *name,
+                                    const void *data, size_t size,
+                                    int32_t channels, int32_t min_width,
+                                    int32_t min_height, cnn_image_info *info,
+                                    cnn_image *out)
+{
+    memset(out, 0, sizeof *out);
+    memset(info, 0, sizeof *info);
+    return dispatch(ctx, name, data, size, channels, min_width, min_height,
+                    info, out);
 }
 
 cnn_status cnn_image_read_file(cnn_context *ctx, const char *path,

@@ -23,9 +23,12 @@ cnn_status cnn_png_decode(cnn_context *ctx, const char *name,
                           const unsigned char *data, size_t size,
                           int32_t channels, cnn_image_info *info,
                           cnn_image *out);
+/* JPEG may decode at a reduced size (libjpeg's DCT scaling by M/8): the
+ * smallest that is still at least min_width x min_height (0, 0: full). */
 cnn_status cnn_jpeg_decode(cnn_context *ctx, const char *name,
                            const unsigned char *data, size_t size,
-                           int32_t channels, cnn_image_info *info,
+                           int32_t channels, int32_t min_width,
+                           int32_t min_height, cnn_image_info *info,
                            cnn_image *out);
 
 #endif

@@ -67,11 +67,12 @@ static void on_progress(j_common_ptr cinfo)
 
 static void run(cnn_context *ctx, const char *name, jpeg_reader *r,
                 const unsigned char *data, size_t size, int32_t channels,
-                cnn_image *out)
+                int32_t min_width, int32_t min_height, cnn_image *out)
 {
     j_decompress_ptr c = &r->cinfo;
     int native, want;
     size_t stride;
+    JDIMENSION expect_w, expect_h;
     jpeg_mem_src(c, data, (unsigned long)size);
     (void)jpeg_read_header(c, TRUE);
     if (c->num_components != 1 && c->num_components != 3) {
@@ -94,17 +95,32 @@ static void run(cnn_context *ctx, const char *name, jpeg_reader *r,
     if (r->status != CNN_OK || !out)
         return;
     c->out_color_space = want == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    /* DCT scaling: the smallest M/8 whose output still covers the minimum
+     * asked for; the inverse DCT then does most of the shrinking for free. */
+    if (min_width > 0 && min_height > 0) {
+        unsigned num = 1;
+        while (num < 8 &&
+               ((uint64_t)c->image_width * num + 7) / 8 < (uint64_t)min_width)
+            num++;
+        while (num < 8 && ((uint64_t)c->image_height * num + 7) / 8 <
+                              (uint64_t)min_height)
+            num++;
+        c->scale_num = num;
+        c->scale_denom = 8;
+    }
+    jpeg_calc_output_dimensions(c);
+    expect_w = c->output_width;
+    expect_h = c->output_height;
     r->progress.progress_monitor = on_progress;
     c->progress = &r->progress;
     (void)jpeg_start_decompress(c);
-    if (c->output_components != want || c->output_width != c->image_width ||
-        c->output_height != c->image_height) {
+    if (c->output_components != want || c->output_width != expect_w ||
+        c->output_height != expect_h) {
         r->status = cnn_fail(ctx, CNN_ERR_FORMAT,
                              "%s: corrupt JPEG: decodes to %ux%u with %d "
-                             "channels, not the header's %ux%u with %d",
+                             "channels, not the expected %ux%u with %d",
                              name, c->output_width, c->output_height,
-                             c->output_components, c->image_width,
-                             c->image_height, want);
+                             c->output_components, expect_w, expect_h, want);
         return;
     }
     stride = (size_t)c->output_width * (size_t)want;
@@ -134,7 +150,8 @@ static void run(cnn_context *ctx, const char *name, jpeg_reader *r,
 
 cnn_status cnn_jpeg_decode(cnn_context *ctx, const char *name,
                            const unsigned char *data, size_t size,
-                           int32_t channels, cnn_image_info *info,
+                           int32_t channels, int32_t min_width,
+                           int32_t min_height, cnn_image_info *info,
                            cnn_image *out)
 {
     jpeg_reader *r = calloc(1, sizeof *r);
@@ -152,7 +169,7 @@ cnn_status cnn_jpeg_decode(cnn_context *ctx, const char *name,
     r->status = CNN_OK;
     if (setjmp(r->jump) == 0) {
         jpeg_create_decompress(&r->cinfo);
-        run(ctx, name, r, data, size, channels, out);
+        run(ctx, name, r, data, size, channels, min_width, min_height, out);
     } else {
         r->status = cnn_fail(ctx, CNN_ERR_FORMAT, "%s: corrupt JPEG: %s",
                              name, r->message);

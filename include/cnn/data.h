@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* Datasets and the batch loader for training and evaluation.
  *
- * A dataset is opened from a spec string, decoded once at open time and kept
- * in memory as uint8 samples already converted to the graph's input size, so
- * an epoch never touches the disk. A loader walks a dataset in (optionally
- * shuffled) batches of float tensors, with augmentation and normalisation,
- * and prefetches the next batch on a background thread.
+ * A dataset is opened from a spec string. IDX and Fashion-MNIST datasets
+ * are decoded once at open time and kept in memory as uint8 samples at the
+ * graph's input size. Folder and file datasets are streamed: opening only
+ * indexes them (paths, labels, file sizes: tens of bytes an image), and an
+ * image is decoded whenever its sample is asked for, so memory does not
+ * grow with the dataset. A loader walks a dataset in (optionally shuffled)
+ * batches of float tensors, with augmentation and normalisation, decoding
+ * and preparing the next batches on a pool of background threads.
  *
  * Spec syntax:
  *
@@ -35,8 +38,8 @@
  *       @N      the first N items
  *       [A:B]   items A to B-1 (Python slice; A or B may be omitted)
  *   A bound past the end, or an empty selection, is an error, not clamped.
- *   Only the selected items are decoded and kept; class counts and label
- *   checks still cover the whole source. A path that itself ends in "@"
+ *   Only the selected items are kept (decoded, or indexed for folders);
+ *   class counts and label checks still cover the whole source. A path that itself ends in "@"
  *   and digits or in "]" needs a trailing "[:]" to be read whole.
  *
  * Sample geometry. sample_shape is the graph's input, {N, C, H, W} (N is
@@ -74,10 +77,12 @@ extern "C" {
 
 typedef struct cnn_dataset cnn_dataset;
 
-/* Opens and decodes the dataset described by spec (copied). On failure
- * *out is NULL and the context message names the spec, and the file with
- * its problem. The dataset is immutable after opening; its accessors may be
- * called from any thread. */
+/* Opens the dataset described by spec (copied): decodes an IDX dataset,
+ * indexes a folder (the first image's header is read for a NULL
+ * sample_shape; no other image is opened). On failure *out is NULL and the
+ * context message names the spec, and the file with its problem. The
+ * dataset is immutable after opening; its accessors may be called from any
+ * thread (those taking a context: each thread with its own). */
 cnn_status cnn_dataset_open(cnn_context *ctx, const char *spec,
                             const cnn_shape *sample_shape, cnn_dataset **out);
 /* Frees the dataset; NULL is a no-op. No loader may still use it. */
@@ -95,12 +100,23 @@ const char *cnn_dataset_class_name(const cnn_dataset *ds, size_t i);
 int32_t cnn_dataset_label(const cnn_dataset *ds, size_t i);
 /* All labels, cnn_dataset_size of them; owned by the dataset. */
 const int32_t *cnn_dataset_labels(const cnn_dataset *ds);
-/* Writes item i as C*H*W floats in [0, 1] (value / 255), CHW order.
- * Returns 0 (writing nothing) when i is out of range, else 1. */
-int cnn_dataset_sample(const cnn_dataset *ds, size_t i, float *out);
-/* Item i as C*H*W bytes, CHW order; owned by the dataset. NULL when out of
- * range. */
-const uint8_t *cnn_dataset_sample_u8(const cnn_dataset *ds, size_t i);
+/* Writes item i as C*H*W bytes, CHW order, into out: a copy for an
+ * in-memory dataset, a decode of its file for a streamed one (the plain
+ * sample of "Sample geometry", no augmentation). Fails, writing an
+ * undefined sample, when i is out of range or the file cannot be read or
+ * decoded (the message names the file). */
+cnn_status cnn_dataset_sample_u8(cnn_context *ctx, const cnn_dataset *ds,
+                                 size_t i, uint8_t *out);
+/* The same sample as C*H*W floats in [0, 1] (value / 255). */
+cnn_status cnn_dataset_sample(cnn_context *ctx, const cnn_dataset *ds,
+                              size_t i, float *out);
+/* 1 for a streamed (folder or file) dataset, whose samples are decoded on
+ * demand, else 0. */
+int cnn_dataset_streamed(const cnn_dataset *ds);
+/* The size in bytes of item i's file when the dataset was opened (streamed
+ * datasets; a cheap identity of the data for checks across processes);
+ * -1 for other kinds or out of range. */
+int64_t cnn_dataset_item_file_size(const cnn_dataset *ds, size_t i);
 /* For folder and file datasets the image file of item i (for predictions
  * and error reports), owned by the dataset; NULL for other kinds or out of
  * range. */
@@ -110,9 +126,10 @@ const char *cnn_dataset_item_path(const cnn_dataset *ds, size_t i);
  * item i is paths[i], for predicting on images that belong to no dataset.
  * Each image is decoded, converted and fitted to sample_shape exactly as a
  * folder dataset's (see "Sample geometry" above; NULL keeps the first
- * image's geometry). All are decoded before this returns; on the first
- * that cannot be read or decoded *out is NULL and the message names the
- * file and the reason. The dataset has no classes: its class count is 0,
+ * image's geometry). Every file is read and its header checked before this
+ * returns (on the first that cannot be read or is no PNG or JPEG *out is
+ * NULL and the message names the file and the reason); pixels are decoded
+ * when a sample is asked for, like a folder's. The dataset has no classes: its class count is 0,
  * every label is 0 (the one exception to 0 <= label < class count), and
  * cnn_dataset_spec gives "files". */
 cnn_status cnn_dataset_open_files(cnn_context *ctx, const char *const *paths,
@@ -155,9 +172,11 @@ typedef struct cnn_loader_options {
                            * this many pixels on each side; 0 = off */
     const float *mean;   /* C values subtracted, or NULL for 0; copied */
     const float *std;    /* C values divided by, or NULL for 1; copied */
-    int prefetch;        /* prepare the next batch on one background
-                          * thread (light, memory-bound work); if the
-                          * thread cannot start, loading stays in the
+    int prefetch;        /* batches prepared ahead by background threads
+                          * (0: everything in the caller's thread). The
+                          * loader holds prefetch + 1 batches: memory is
+                          * bounded by that, not by the dataset. If no
+                          * thread can start, loading stays in the
                           * foreground with a warning to the logger */
     /* Split every batch into `shards` consecutive parts (0 or 1: whole
      * batches) and hand out only part `shard`, for data-parallel training:
@@ -168,10 +187,29 @@ typedef struct cnn_loader_options {
      * cnn_loader_batch_count). */
     size_t shard;
     size_t shards;
+    /* Background threads decoding and preparing samples (with prefetch;
+     * 0 = 1). The caller's thread helps with the batch it waits for. */
+    int threads;
+    /* A sample whose image fails to decode is dropped from its batch (the
+     * batch comes out shorter) and counted (cnn_loader_skipped), instead
+     * of cnn_loader_next failing with a message naming the file. */
+    int skip_bad;
+    /* Streamed datasets only. random_resized_crop: torchvision's
+     * RandomResizedCrop(scale, ratio) at full resolution (10 tries, then
+     * the centre crop), the box mirrored when flip draws so, then stretched
+     * to H x W; crop_padding must be 0. Otherwise center_crop in (0, 1]
+     * (0 = 1) is the share of the image's cover that is kept: the image is
+     * scaled so that it covers H/center_crop x W/center_crop and its centre
+     * H x W kept (0.875: torchvision's Resize(256) then CenterCrop(224)). */
+    int random_resized_crop;
+    double scale[2];     /* RandomResizedCrop's area range (0.08, 1) */
+    double ratio[2];     /* its aspect range (3/4, 4/3) */
+    double center_crop;
 } cnn_loader_options;
 
 /* Defaults: batch 1, seed 0, shuffle off, drop_last off, no augmentation,
- * no normalisation, prefetch on. */
+ * no normalisation, prefetch 1 on 1 thread, no skipping, the
+ * RandomResizedCrop ranges of torchvision (off), center_crop 1. */
 void cnn_loader_options_init(cnn_loader_options *opts);
 
 /* Creates a loader over ds; ds and ctx must outlive it, and the loader's
@@ -182,7 +220,9 @@ void cnn_loader_options_init(cnn_loader_options *opts);
  * (seed, epoch, batch index): the permutation of an epoch is a Fisher-Yates
  * shuffle driven by (seed, epoch), and a sample's flip and crop offsets are
  * drawn from (seed, epoch, dataset index), so results are bit-identical with
- * and without prefetch and after cnn_loader_set_position. */
+ * and without prefetch, whatever the thread count, and after
+ * cnn_loader_set_position. With shards, only this part's samples are ever
+ * read or decoded. */
 cnn_status cnn_loader_create(cnn_context *ctx, const cnn_dataset *ds,
                              const cnn_loader_options *opts,
                              cnn_loader **out);
@@ -203,13 +243,25 @@ cnn_status cnn_loader_set_position(cnn_loader *loader, uint64_t epoch,
  * loader and stay valid until the next cnn_loader_next or
  * cnn_loader_destroy (the caller may overwrite them). At the end of the
  * epoch, *count is 0, images has n = 0 and *labels is NULL. Fails when no
- * epoch was begun. */
+ * epoch was begun, or (without skip_bad) when an image of the batch cannot
+ * be read or decoded: the message names the file of the batch's first
+ * such sample; the loader can go on with a new set_position. */
 cnn_status cnn_loader_next(cnn_loader *loader, cnn_tensor *images,
                            const int32_t **labels, size_t *count);
 /* Where the part last returned by cnn_loader_next lies in its whole batch:
  * the whole batch's size and the part's first sample (0 without shards). */
 void cnn_loader_last_part(const cnn_loader *loader, size_t *batch_size,
                           size_t *offset);
+/* With skip_bad: the samples dropped from the batches handed out since the
+ * epoch was begun (or set_position), and the message of the first of them
+ * (naming its file; "" when none). */
+size_t cnn_loader_skipped(const cnn_loader *loader);
+const char *cnn_loader_first_skipped(const cnn_loader *loader);
+
+/* A default number of loader threads for a process that computes on
+ * compute_threads: the cores left over, at least 1 and at most 8. */
+int cnn_loader_default_threads(int compute_threads);
+
 /* Dataset indices of the current epoch in visiting order (size of the
  * dataset); owned by the loader, valid until the next begin/set_position.
  * NULL before the first epoch is begun. */

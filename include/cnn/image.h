@@ -65,6 +65,19 @@ cnn_status cnn_image_decode(cnn_context *ctx, const char *name,
                             const void *data, size_t size, int32_t channels,
                             cnn_image *out);
 
+/* cnn_image_decode, except that a JPEG may come out smaller than the
+ * file's size: libjpeg-turbo's DCT scaling by M/8 (M in 1..8), the smallest
+ * M whose output is at least min_width x min_height (so a caller that
+ * shrinks anyway decodes a fraction of the pixels). PNG always decodes at
+ * full size. info gets the file's own (unscaled) header; out->width and
+ * out->height tell the size decoded. min_width = min_height = 0 is a full
+ * decode. */
+cnn_status cnn_image_decode_reduced(cnn_context *ctx, const char *name,
+                                    const void *data, size_t size,
+                                    int32_t channels, int32_t min_width,
+                                    int32_t min_height, cnn_image_info *info,
+                                    cnn_image *out);
+
 /* cnn_image_decode of the regular file at path (at most
  * CNN_IMAGE_MAX_FILE_BYTES). */
 cnn_status cnn_image_read_file(cnn_context *ctx, const char *path,

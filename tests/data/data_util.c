@@ -185,3 +185,34 @@ cnn_status du_expect_fail(const char *spec, const cnn_shape *shape,
     cnn_context_destroy(ctx);
     return st;
 }
+
+const uint8_t *du_sample_u8(const cnn_dataset *ds, size_t i)
+{
+    static uint8_t *ring[8];
+    static size_t ring_bytes[8];
+    static int next;
+    int k = next++ & 7;
+    cnn_shape s = cnn_dataset_sample_shape(ds);
+    size_t bytes = (size_t)cnn_shape_numel(&s);
+    cnn_context *ctx = cnn_context_create();
+    cr_assert_not_null(ctx);
+    if (ring_bytes[k] < bytes) {
+        free(ring[k]);
+        ring[k] = malloc(bytes);
+        cr_assert_not_null(ring[k]);
+        ring_bytes[k] = bytes;
+    }
+    cr_assert_eq(cnn_dataset_sample_u8(ctx, ds, i, ring[k]), CNN_OK,
+                 "sample %zu: %s", i, cnn_context_message(ctx));
+    cnn_context_destroy(ctx);
+    return ring[k];
+}
+
+void du_sample(const cnn_dataset *ds, size_t i, float *out)
+{
+    cnn_context *ctx = cnn_context_create();
+    cr_assert_not_null(ctx);
+    cr_assert_eq(cnn_dataset_sample(ctx, ds, i, out), CNN_OK, "sample %zu: %s",
+                 i, cnn_context_message(ctx));
+    cnn_context_destroy(ctx);
+}

@@ -39,6 +39,12 @@ void du_write_png(const char *path, int w, int h, int channels,
 void du_write_jpg(const char *path, int w, int h, int channels,
                   const uint8_t *pixels);
 
+/* Sample i of ds as bytes (cnn_dataset_sample_u8, asserted to succeed),
+ * in a static ring of buffers valid for the next 7 calls. */
+const uint8_t *du_sample_u8(const cnn_dataset *ds, size_t i);
+/* The float sample (cnn_dataset_sample), asserted to succeed. */
+void du_sample(const cnn_dataset *ds, size_t i, float *out);
+
 /* Opens spec and asserts failure whose message contains every non-NULL
  * needle; returns the status. */
 cnn_status du_expect_fail(const char *spec, const cnn_shape *shape,

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cnn/data.h"
+#include "data_util.h"
 
 static void need_dataset(void)
 {
@@ -29,7 +30,7 @@ static cnn_dataset *open_ok(cnn_context *ctx, const char *spec,
 static unsigned long pixel_sum(const cnn_dataset *ds, size_t i)
 {
     cnn_shape s = cnn_dataset_sample_shape(ds);
-    const uint8_t *p = cnn_dataset_sample_u8(ds, i);
+    const uint8_t *p = du_sample_u8(ds, i);
     unsigned long sum = 0;
     for (size_t k = 0; k < cnn_shape_numel(&s); k++)
         sum += p[k];
@@ -55,7 +56,7 @@ Test(fashion, train_native)
     cr_assert_eq(cnn_dataset_label(ds, 59999), 5);
     cr_assert_eq(pixel_sum(ds, 0), 76247);
     cr_assert_eq(pixel_sum(ds, 59999), 16684);
-    cr_assert_eq(cnn_dataset_sample_u8(ds, 0)[14 * 28 + 14], 217);
+    cr_assert_eq(du_sample_u8(ds, 0)[14 * 28 + 14], 217);
     for (size_t i = 0; i < 60000; i++)
         per_class[cnn_dataset_label(ds, i)]++;
     for (size_t c = 0; c < 10; c++)
@@ -77,7 +78,7 @@ Test(fashion, test_padded_to_lenet)
     cr_assert_eq(cnn_dataset_label(ds, 0), 9);
     cr_assert_eq(pixel_sum(ds, 0), 33456);
     cr_assert_eq(pixel_sum(ds, 9999), 24390);
-    p = cnn_dataset_sample_u8(ds, 0);
+    p = du_sample_u8(ds, 0);
     for (int y = 0; y < 32; y++)
         for (int x = 0; x < 32; x++)
             if (y < 2 || y >= 30 || x < 2 || x >= 30)

@@ -91,7 +91,7 @@ Test(files, caller_order_paths_and_no_classes)
     cr_assert_eq(cnn_dataset_class_count(ds), 0);
     cr_assert_null(cnn_dataset_class_name(ds, 0));
     for (size_t i = 0; i < 4; i++) {
-        const uint8_t *p = cnn_dataset_sample_u8(ds, i);
+        const uint8_t *p = du_sample_u8(ds, i);
         uint8_t base = paths[i] == a ? 10 : paths[i] == b ? 100 : 200;
         cr_assert_str_eq(cnn_dataset_item_path(ds, i), paths[i]);
         cr_assert_neq(cnn_dataset_item_path(ds, i), paths[i],
@@ -126,7 +126,7 @@ Test(files, native_geometry_of_rgb)
     {
         cnn_shape s = cnn_dataset_sample_shape(ds);
         cnn_shape w = cnn_shape4(1, 3, 2, 5);
-        const uint8_t *p = cnn_dataset_sample_u8(ds, 0);
+        const uint8_t *p = du_sample_u8(ds, 0);
         cr_assert(cnn_shape_equal(&s, &w));
         /* CHW planes from the interleaved source. */
         for (int ch = 0; ch < 3; ch++)
@@ -162,8 +162,8 @@ static void check_same_as_folder(const cnn_shape *shape)
         size_t bytes = cnn_shape_numel(&fs);
         cr_assert(cnn_shape_equal(&fs, &ls));
         for (size_t i = 0; i < 3; i++)
-            cr_assert_eq(memcmp(cnn_dataset_sample_u8(folder, i),
-                                cnn_dataset_sample_u8(files, i), bytes),
+            cr_assert_eq(memcmp(du_sample_u8(folder, i),
+                                du_sample_u8(files, i), bytes),
                          0, "item %zu differs", i);
     }
     cnn_dataset_destroy(files);

@@ -137,13 +137,13 @@ Test(folder, listing_order_labels_paths)
         int jpeg_first = strstr(cnn_dataset_item_path(ds, 0), ".jpeg") != NULL;
         cnn_shape s = cnn_shape4(1, jpeg_first ? 3 : 1, 3, 4);
         cnn_shape got = cnn_dataset_sample_shape(ds);
-        const uint8_t *p = cnn_dataset_sample_u8(ds, index_of(ds, "dog/a.png"));
+        const uint8_t *p = du_sample_u8(ds, index_of(ds, "dog/a.png"));
         cr_assert(cnn_shape_equal(&got, &s));
         for (int i = 0; i < 12; i++)
             cr_assert_eq(p[i], 102 + i); /* a.png was written third */
         if (jpeg_first)
             return; /* the rest is for one channel */
-        p = cnn_dataset_sample_u8(ds, index_of(ds, "dog/m.jpeg")); /* lossy */
+        p = du_sample_u8(ds, index_of(ds, "dog/m.jpeg")); /* lossy */
         for (int i = 0; i < 12; i++)
             cr_assert(p[i] >= 125 && p[i] <= 131, "jpeg pixel %d", p[i]);
     }
@@ -275,24 +275,24 @@ Test(folder, channel_conversion)
     du_write_png(du_path(dir, "cc/k/1rgb.png"), 3, 1, 3, rgb);
     du_write_png(du_path(dir, "cc/k/2gray.png"), 3, 1, 1, gray);
     ds = open_ok(folder_spec("cc", NULL), &g);
-    p = cnn_dataset_sample_u8(ds, index_of(ds, "1rgb.png"));
+    p = du_sample_u8(ds, index_of(ds, "1rgb.png"));
     cr_assert(p[0] >= 76 && p[0] <= 77, "red to gray: %d", p[0]);
     cr_assert(p[1] >= 149 && p[1] <= 150, "green to gray: %d", p[1]);
     cr_assert(p[2] >= 29 && p[2] <= 30, "blue to gray: %d", p[2]);
-    p = cnn_dataset_sample_u8(ds, index_of(ds, "2gray.png"));
+    p = du_sample_u8(ds, index_of(ds, "2gray.png"));
     cr_assert_eq(p[0], 0);
     cr_assert_eq(p[1], 128);
     cr_assert_eq(p[2], 255);
     cnn_dataset_destroy(ds);
 
     ds = open_ok(folder_spec("cc", NULL), &c);
-    p = cnn_dataset_sample_u8(ds, index_of(ds, "1rgb.png")); /* planar: R, G, B */
+    p = du_sample_u8(ds, index_of(ds, "1rgb.png")); /* planar: R, G, B */
     {
         static const uint8_t want[9] = {255, 0, 0, 0, 255, 0, 0, 0, 255};
         for (int i = 0; i < 9; i++)
             cr_assert_eq(p[i], want[i], "rgb planar %d", i);
     }
-    p = cnn_dataset_sample_u8(ds, index_of(ds, "2gray.png")); /* gray replicated */
+    p = du_sample_u8(ds, index_of(ds, "2gray.png")); /* gray replicated */
     for (int ch = 0; ch < 3; ch++)
         for (int i = 0; i < 3; i++)
             cr_assert_eq(p[ch * 3 + i], gray[i]);
@@ -315,7 +315,7 @@ Test(folder, area_downscale_and_center_crop)
     du_mkdir(du_path(dir, "ds/k"));
     du_write_png(du_path(dir, "ds/k/a.png"), 8, 4, 1, src);
     ds = open_ok(folder_spec("ds", NULL), &shape);
-    p = cnn_dataset_sample_u8(ds, 0);
+    p = du_sample_u8(ds, 0);
     for (int oy = 0; oy < 2; oy++)
         for (int ox = 0; ox < 2; ox++) {
             int sum = 0;
@@ -341,7 +341,7 @@ Test(folder, area_downscale_fractional)
     du_mkdir(du_path(dir, "fr/k"));
     du_write_png(du_path(dir, "fr/k/a.png"), 3, 3, 1, src);
     ds = open_ok(folder_spec("fr", NULL), &shape);
-    p = cnn_dataset_sample_u8(ds, 0);
+    p = du_sample_u8(ds, 0);
     for (int y = 0; y < 2; y++) {
         cr_assert_eq(p[2 * y], 30, "got %d", p[2 * y]); /* 90 / 3 */
         cr_assert_eq(p[2 * y + 1], 190, "got %d", p[2 * y + 1]);
@@ -361,7 +361,7 @@ Test(folder, bilinear_upscale)
     du_mkdir(du_path(dir, "up/k"));
     du_write_png(du_path(dir, "up/k/a.png"), 2, 1, 1, src);
     ds = open_ok(folder_spec("up", NULL), &shape);
-    p = cnn_dataset_sample_u8(ds, 0);
+    p = du_sample_u8(ds, 0);
     cr_assert_eq(p[0], 0);
     cr_assert_eq(p[1], 50);
     cr_assert_eq(p[2], 150);
@@ -382,7 +382,7 @@ Test(folder, upscale_square_from_wide)
     du_mkdir(du_path(dir, "sq/k"));
     du_write_png(du_path(dir, "sq/k/a.png"), 4, 2, 1, src);
     ds = open_ok(folder_spec("sq", NULL), &shape);
-    p = cnn_dataset_sample_u8(ds, 0);
+    p = du_sample_u8(ds, 0);
     for (int i = 0; i < 3 * 16; i++)
         cr_assert_eq(p[i], 77);
     cnn_dataset_destroy(ds);

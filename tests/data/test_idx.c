@@ -69,9 +69,9 @@ static void check_native(const cnn_dataset *ds, size_t first)
     cnn_shape want = cnn_shape4(1, 1, ROWS, COLS);
     cr_assert(cnn_shape_equal(&s, &want));
     for (size_t i = 0; i < cnn_dataset_size(ds); i++) {
-        const uint8_t *u8 = cnn_dataset_sample_u8(ds, i);
+        const uint8_t *u8 = du_sample_u8(ds, i);
         cr_assert_eq(cnn_dataset_label(ds, i), labels5[first + i]);
-        cr_assert(cnn_dataset_sample(ds, i, sample));
+        du_sample(ds, i, sample);
         for (uint32_t y = 0; y < ROWS; y++)
             for (uint32_t x = 0; x < COLS; x++) {
                 uint8_t v = du_pixel((uint32_t)(first + i), y, x);
@@ -93,7 +93,11 @@ Test(idx, plain_native)
     cr_assert_null(cnn_dataset_class_name(ds, 3));
     cr_assert_null(cnn_dataset_item_path(ds, 0), "IDX items have no path");
     cr_assert_eq(cnn_dataset_label(ds, N), -1);
-    cr_assert_null(cnn_dataset_sample_u8(ds, N));
+    {
+        uint8_t out[1];
+        cr_assert_eq(cnn_dataset_sample_u8(ctx, ds, N, out), CNN_ERR_INVALID,
+                     "past the end");
+    }
     cr_assert_eq(cnn_dataset_labels(ds)[4], labels5[4]);
     check_native(ds, 0);
     cnn_dataset_destroy(ds);
@@ -138,7 +142,7 @@ Test(idx, zero_pad_centered)
     cnn_dataset *ds = open_ok(ctx, spec2("images.idx", "labels.idx", NULL),
                               &shape);
     for (size_t i = 0; i < N; i++) {
-        const uint8_t *p = cnn_dataset_sample_u8(ds, i);
+        const uint8_t *p = du_sample_u8(ds, i);
         for (int y = 0; y < 6; y++)
             for (int x = 0; x < 8; x++) {
                 int inside = y >= 1 && y < 4 && x >= 2 && x < 6;
@@ -167,7 +171,7 @@ Test(idx, crop_centered_rgb)
     cnn_shape want = cnn_shape4(1, 3, 1, 2);
     cr_assert(cnn_shape_equal(&got, &want));
     for (size_t i = 0; i < N; i++) {
-        const uint8_t *p = cnn_dataset_sample_u8(ds, i);
+        const uint8_t *p = du_sample_u8(ds, i);
         for (int c = 0; c < 3; c++)
             for (int x = 0; x < 2; x++)
                 cr_assert_eq(p[c * 2 + x],

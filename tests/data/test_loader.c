@@ -131,7 +131,7 @@ Test(loader, sequential_batches)
     cr_assert_eq(nb, 3);
     for (size_t i = 0; i < N; i++) {
         cr_assert_eq(labels[i], cnn_dataset_label(ds, i));
-        cnn_dataset_sample(ds, i, want);
+        du_sample(ds, i, want);
         cr_assert_arr_eq(images + i * ROWS * COLS, want, sizeof want);
     }
     {
@@ -331,7 +331,7 @@ Test(loader, normalisation)
     l = make(big, &o);
     cr_assert_eq(run_epoch(l, big, 0, x, lx, NULL), BIG);
     for (size_t i = 0; i < BIG; i++) {
-        const uint8_t *p = cnn_dataset_sample_u8(big, i);
+        const uint8_t *p = du_sample_u8(big, i);
         for (size_t c = 0; c < 3; c++)
             for (size_t k = 0; k < BIG_SIDE * BIG_SIDE; k++) {
                 size_t e = c * BIG_SIDE * BIG_SIDE + k;
@@ -379,7 +379,7 @@ Test(loader, flip_and_crop)
     l = make(big, &o);
     cr_assert_eq(run_epoch(l, big, 0, x, lx, NULL), BIG);
     for (size_t i = 0; i < BIG; i++) {
-        const uint8_t *p = cnn_dataset_sample_u8(big, i);
+        const uint8_t *p = du_sample_u8(big, i);
         int found = 0;
         for (int f = 0; f < 2 && !found; f++)
             for (int dy = -2; dy <= 2 && !found; dy++)

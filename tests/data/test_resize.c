@@ -33,7 +33,7 @@ Test(resize, matches_torch)
         snprintf(spec, sizeof spec, "folder:%s", root);
         cr_assert_eq(cnn_dataset_open(ctx, spec, &shape, &ds), CNN_OK, "%s",
                      cnn_context_message(ctx));
-        p = cnn_dataset_sample_u8(ds, 0);
+        p = du_sample_u8(ds, 0);
         for (size_t i = 0; i < n; i++) {
             int d = (int)p[i] - (int)rc->ref[i];
             cr_assert(d >= -1 && d <= 1, "%s: element %zu is %d, torch %d",

@@ -48,7 +48,7 @@ static void open_and_walk(const char *path, const cnn_shape *shape)
     const char *paths[1] = {path};
     if (!fuzz_ok(cnn_dataset_open_files(fuzz_context(), paths, 1, shape, &ds)))
         return;
-    fuzz_dataset_walk(ds);
+    fuzz_dataset_walk(fuzz_context(), ds);
     cnn_dataset_destroy(ds);
 }
 
