@@ -20,6 +20,10 @@ struct cnn_dataset {
     size_t n_classes;
     char **class_names;    /* n_classes, each malloc'd */
     char **paths;          /* count, folder datasets only, else NULL */
+    /* Raw packs: the memory-mapped file pixels point into (unmapped, not
+     * freed, by cnn_dataset_destroy); NULL otherwise. */
+    void *mapping;
+    size_t mapping_bytes;
 };
 
 /* The "@N" or "[A:B]" suffix of a spec. */
@@ -94,6 +98,23 @@ cnn_status cnn_data_image_geometry(cnn_context *ctx, const char *path,
 cnn_status cnn_data_decode_image(cnn_context *ctx, const char *path,
                                  int32_t channels, int32_t height,
                                  int32_t width, uint8_t *dst);
+
+/* cnn_data_decode_image of the encoded PNG or JPEG bytes data[0, size);
+ * errors name `name`. */
+cnn_status cnn_data_decode_image_bytes(cnn_context *ctx, const char *name,
+                                       const void *data, size_t size,
+                                       int32_t channels, int32_t height,
+                                       int32_t width, uint8_t *dst);
+
+/* Opens a packed dataset file (cnn/pack.h) into ds, validating all of it
+ * first (pack_read.c). */
+cnn_status cnn_data_open_pack(cnn_context *ctx, cnn_dataset *ds,
+                              const char *path,
+                              const cnn_data_subset *subset,
+                              const cnn_data_geometry *geometry);
+
+/* Releases ds->mapping. */
+void cnn_data_unmap(cnn_dataset *ds);
 
 /* Places a rows x cols gray image centered on a height x width canvas
  * (already zero), cropping what overflows, into `channels` identical CHW
