@@ -331,11 +331,11 @@ static cnn_status open_raw(cnn_context *ctx, cnn_dataset *ds,
                        g->width != v->width))
         return cnn_fail(ctx, CNN_ERR_SHAPE, "%s: holds raw records of "
                         "%dx%dx%d but %dx%dx%d samples are wanted: pack again "
-                        "with --size %dx%d --channels %d, or with --encoded "
-                        "to choose the size when reading", v->path,
+                        "with --size %dx%dx%d, or with --encoded to choose "
+                        "the size when reading", v->path,
                         (int)v->channels, (int)v->height, (int)v->width,
                         (int)g->channels, (int)g->height, (int)g->width,
-                        (int)g->height, (int)g->width, (int)g->channels);
+                        (int)g->channels, (int)g->height, (int)g->width);
     ds->channels = v->channels;
     ds->height = v->height;
     ds->width = v->width;

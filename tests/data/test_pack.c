@@ -296,7 +296,7 @@ Test(pack, raw_refuses_another_geometry)
     cnn_dataset_destroy(src);
     snprintf(spec2, sizeof spec2, "pack:%s", file);
     du_expect_fail(spec2, &s2, "raw records of 3x8x8", "3x8x9",
-                   "--size 8x9");
+                   "--size 3x8x9");
 }
 
 /* ---- hostile files ---- */
