@@ -28,7 +28,7 @@ static const char linear_usage[] =
     "rows from `cnnrun features`. Rows are scaled to unit L2 norm unless\n"
     "--no-normalize, the same way whenever the model is used.\n"
     "The model is a safetensors file: weight [classes, features], bias, and\n"
-    "the class names, feature width and solver settings (docs/transfer.md).\n"
+    "the class names, feature width and solver settings (docs/linear-models.md).\n"
     "Data of another width than the model's is refused. Class names come\n"
     "from --classes, else from L.classes.json beside L.npy (which `cnnrun\n"
     "features` writes), else the labels' numbers; eval maps the data's\n"

@@ -193,7 +193,14 @@ int cmd_plugins(int argc, char **argv)
     if (describe) {
         const cnn_plugin *plugin;
         if (cnn_plugin_get(ctx, describe, &plugin) != CNN_OK) {
-            code = cli_fail(&common, ctx);
+            /* A type no plugin provides is a bad option value (exit 2,
+             * as for every command); a plugin found but broken is not. */
+            if (cnn_context_status(ctx) == CNN_ERR_NOT_FOUND)
+                code = cli_usage_error(&common, "--describe: %s; 'cnnrun plugins' lists "
+                                       "the installed types",
+                                       cnn_context_message(ctx));
+            else
+                code = cli_fail(&common, ctx);
         } else if (json) {
             json_t *o = plugin_json(plugin, 1);
             if (!print_json_value(o))

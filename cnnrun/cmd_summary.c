@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "classifier.h"
 #include "cli.h"
 #include "cnn/graph.h"
 #include "commands.h"
@@ -163,6 +164,14 @@ int cmd_summary(int argc, char **argv)
                 code = cli_failf(&common, "out of memory writing JSON");
         } else {
             print_table(graph);
+        }
+        /* Declared class names that do not fit the output width are an
+         * error for every command that runs the graph: say so here too,
+         * after the table that shows the width. */
+        if (cnn_graph_class_count(graph) > 0) {
+            classifier_head head;
+            if (classifier_head_find(ctx, graph, &head) != CNN_OK)
+                code = cli_fail(&common, ctx);
         }
     }
     cnn_graph_destroy(graph);

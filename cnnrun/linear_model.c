@@ -365,6 +365,13 @@ static cnn_status read_as(cnn_context *ctx, const char *path, const char *label,
     if (cnn_safetensors_read(ctx, path, &f) != CNN_OK) {
         char why[512];
         snprintf(why, sizeof why, "%s", cnn_context_message(ctx));
+        /* A safetensors file has '{' after its 8-byte length: anything
+         * else is another format, whatever length its first bytes give. */
+        if (cnn_context_status(ctx) == CNN_ERR_FORMAT && (got < 9 || head[8] != '{'))
+            return cnn_context_fail(ctx, CNN_ERR_FORMAT,
+                                    "%s is not a safetensors file (cnnrun's linear "
+                                    "models are; the reader says: %s)",
+                                    label, why);
         /* libcnn's message names the path; for memory, name the label. */
         return path == label ? cnn_context_status(ctx)
                              : cnn_context_fail(ctx, cnn_context_status(ctx),

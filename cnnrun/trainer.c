@@ -465,9 +465,10 @@ static int follow_monitor(trainer *t, double loss, double acc, double val_loss,
                                                                           : v < t->pos.best));
     if (t->cfg->schedule.kind == CNN_SCHEDULE_PLATEAU && cnn_plateau_update(&t->plateau, v) &&
         !t->quiet)
-        fprintf(stderr, "cnnrun train: %s has not improved for %lld epochs: learning rate "
+        fprintf(stderr, "cnnrun train: %s has not improved for %lld epoch%s: learning rate "
                         "x %g, now %.4g\n", t->monitor,
-                (long long)t->cfg->plateau_patience + 1, t->plateau.factor,
+                (long long)t->cfg->plateau_patience + 1,
+                t->cfg->plateau_patience == 0 ? "" : "s", t->plateau.factor,
                 t->cfg->schedule.lr * t->plateau.scale);
     if (improved) {
         char e[32], value[40];
@@ -484,8 +485,9 @@ static int follow_monitor(trainer *t, double loss, double acc, double val_loss,
     if (t->cfg->early_stop && t->pos.wait >= (uint64_t)t->cfg->early_stop) {
         if (!t->quiet)
             fprintf(stderr, "cnnrun train: early stop after epoch %" PRIu64 ": %s has not "
-                            "improved for %" PRIu64 " epochs (best %.4f at epoch %" PRIu64
-                            "%s%s)\n", epoch, t->monitor, t->pos.wait, t->pos.best,
+                            "improved for %" PRIu64 " epoch%s (best %.4f at epoch %" PRIu64
+                            "%s%s)\n", epoch, t->monitor, t->pos.wait,
+                    t->pos.wait == 1 ? "" : "s", t->pos.best,
                     t->pos.best_epoch, t->best_path[0] ? ", weights in " : "",
                     t->best_path[0] ? t->best_path : "");
         return -1;

@@ -41,6 +41,15 @@ grep -qx "Non-trainable params: 14,714,688" <<<"$out"; check "vgg16 convolutiona
 err=$("$cnnrun" summary "$root/graphs/does-not-exist.yaml" 2>&1 >/dev/null); rc=$?
 check "missing graph: exit 1" $(( rc == 1 ? 0 : 1 ))
 grep -q "does-not-exist.yaml" <<<"$err"; check "missing graph: message names the file" $?
+# Class names that do not fit the output width: the table, then an error
+# naming the classes and the width (exit 1), as every other command says.
+tmpg=$(mktemp --suffix=.yaml)
+sed 's/^input: \[1, 28, 28\]$/input: {shape: [1, 28, 28], classes: [cat, dog]}/' \
+  "$root/graphs/lenet5.yaml" >"$tmpg"
+err=$("$cnnrun" summary "$tmpg" 2>&1 >/dev/null); rc=$?
+rm -f "$tmpg"
+[ $rc -eq 1 ] && grep -qF "2 classes ('cat', 'dog')" <<<"$err" && grep -qF "gives 10 scores" <<<"$err"
+check "classes that do not fit the outputs: exit 1 naming them ($err)" $?
 "$cnnrun" --version | grep -q "layer ABI"; check "--version names the ABI" $?
 for c in summary init forward plugins train eval plot features linear; do
   "$cnnrun" "$c" --help | grep -q "Usage: cnnrun $c"; check "$c --help" $?

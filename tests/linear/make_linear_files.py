@@ -3,7 +3,7 @@
 """Writes the files test_linear.sh needs, with the standard library only:
 feature rows and labels (.npy), class-name files, a LIBLINEAR text model of
 the shape that once overflowed LIBLINEAR's loader, and hostile linear
-models (safetensors) each breaking one rule of docs/transfer.md's format.
+models (safetensors) each breaking one rule of docs/linear-models.md's format.
 
     make_linear_files.py OUT_DIR
 """

@@ -100,6 +100,11 @@ expect 1 "a class without rows" "class 'fox' (label 2) has no training rows" -- 
 expect 1 "old LIBLINEAR model (4 classes, 2^30 features)" "LIBLINEAR text model" \
   "cnnrun linear train FEATURES.npy --labels LABELS.npy --out MODEL.safetensors" -- \
   linear eval "$tmp/old.liblinear" "$tmp/f.npy" --labels "$tmp/f.labels.npy"
+# A file of another format is named as such, not by the length its first
+# eight bytes would give.
+printf 'solver l2r_lr, trained yesterday\n' >"$tmp/text.safetensors"
+expect 1 "a text file as the model" "text.safetensors is not a safetensors file" -- \
+  linear predict "$tmp/text.safetensors" "$tmp/f.npy"
 mkfifo "$tmp/fifo"
 expect 1 "a FIFO as the model" "not a regular file" -- linear predict "$tmp/fifo" "$tmp/f.npy"
 
