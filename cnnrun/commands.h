@@ -16,6 +16,7 @@ int cmd_plot(int argc, char **argv);
 int cmd_features(int argc, char **argv);
 int cmd_linear(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_pack(int argc, char **argv);
 #ifdef CNNRUN_HAVE_ONNX
 int cmd_import(int argc, char **argv);
 int cmd_export(int argc, char **argv);

@@ -27,6 +27,7 @@ static const command commands[] = {
     {"linear", cmd_linear, "train or evaluate LIBLINEAR on feature rows"},
     {"plot", cmd_plot, "draw loss and accuracy curves from a metrics log"},
     {"plugins", cmd_plugins, "list the layer plugins found, or describe one"},
+    {"pack", cmd_pack, "write a dataset as one packed, checksummed file"},
     {"bench", cmd_bench, "per-layer time, GFLOP/s, images/s and memory"},
     {"check-plugin", cmd_check_plugin, "check a layer plugin: ABI, memory, gradients"},
 #ifdef CNNRUN_HAVE_ONNX

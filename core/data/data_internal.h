@@ -25,6 +25,10 @@ struct cnn_dataset {
      * (paths, labels, file sizes) is kept in memory. */
     int streamed;
     int64_t *file_sizes;   /* count, bytes at indexing time; streamed only */
+    /* Raw packs: the memory-mapped file pixels point into (unmapped, not
+     * freed, by cnn_dataset_destroy); NULL otherwise. */
+    void *mapping;
+    size_t mapping_bytes;
 };
 
 /* How a streamed image becomes a sample: the box of the source image that
@@ -146,6 +150,31 @@ cnn_status cnn_data_parse_geometry(cnn_context *ctx, const cnn_shape *shape,
  * size in bytes into *file_bytes unless NULL. */
 cnn_status cnn_data_image_geometry(cnn_context *ctx, const char *path,
                                    cnn_data_geometry *g, int64_t *file_bytes);
+
+/* cnn_data_load_image of an image already in memory: data[0, size) holds
+ * the encoded PNG or JPEG bytes; errors name `path`. */
+cnn_status cnn_data_load_image_bytes(cnn_context *ctx, const char *path,
+                                     const void *data, size_t size,
+                                     int32_t channels, int32_t height,
+                                     int32_t width, const cnn_data_view *view,
+                                     uint8_t *dst);
+
+/* The plain sample (no view) of the encoded PNG or JPEG bytes
+ * data[0, size), as a folder gives for the same file; errors name `name`. */
+cnn_status cnn_data_decode_image_bytes(cnn_context *ctx, const char *name,
+                                       const void *data, size_t size,
+                                       int32_t channels, int32_t height,
+                                       int32_t width, uint8_t *dst);
+
+/* Opens a packed dataset file (cnn/pack.h) into ds, validating all of it
+ * first (pack_read.c). */
+cnn_status cnn_data_open_pack(cnn_context *ctx, cnn_dataset *ds,
+                              const char *path,
+                              const cnn_data_subset *subset,
+                              const cnn_data_geometry *geometry);
+
+/* Releases ds->mapping. */
+void cnn_data_unmap(cnn_dataset *ds);
 
 /* Places a rows x cols gray image centered on a height x width canvas
  * (already zero), cropping what overflows, into `channels` identical CHW

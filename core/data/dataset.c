@@ -317,7 +317,7 @@ static cnn_status open_spec(cnn_context *ctx, cnn_dataset *ds, char *buf,
     if (!colon)
         return cnn_fail(ctx, CNN_ERR_INVALID,
                         "expected KIND:ARGS with KIND one of fashion-mnist, "
-                        "idx, folder");
+                        "idx, folder, pack");
     *colon = '\0';
     if (strcmp(buf, "fashion-mnist") == 0)
         return open_fashion_mnist(ctx, ds, colon + 1, &subset, g);
@@ -329,9 +329,14 @@ static cnn_status open_spec(cnn_context *ctx, cnn_dataset *ds, char *buf,
                             "folder spec needs a directory");
         return cnn_data_open_folder(ctx, ds, colon + 1, &subset, g);
     }
+    if (strcmp(buf, "pack") == 0) {
+        if (!colon[1])
+            return cnn_fail(ctx, CNN_ERR_INVALID, "pack spec needs a file");
+        return cnn_data_open_pack(ctx, ds, colon + 1, &subset, g);
+    }
     return cnn_fail(ctx, CNN_ERR_INVALID,
                     "unknown dataset kind '%s' (valid: fashion-mnist, idx, "
-                    "folder)", buf);
+                    "folder, pack)", buf);
 }
 
 cnn_status cnn_dataset_open(cnn_context *ctx, const char *spec,
@@ -381,7 +386,10 @@ void cnn_dataset_destroy(cnn_dataset *ds)
     free(ds->class_names);
     free(ds->paths);
     free(ds->file_sizes);
-    free(ds->pixels);
+    if (ds->mapping)
+        cnn_data_unmap(ds);
+    else
+        free(ds->pixels);
     free(ds->labels);
     free(ds->spec);
     free(ds);

@@ -185,27 +185,20 @@ static cnn_status fit(cnn_context *ctx, const char *path, const cnn_image *img,
                          path);
 }
 
-cnn_status cnn_data_load_image(cnn_context *ctx, const char *path,
-                               int32_t channels, int32_t height,
-                               int32_t width, const cnn_data_view *view,
-                               uint8_t *dst)
+cnn_status cnn_data_load_image_bytes(cnn_context *ctx, const char *path,
+                                     const void *data, size_t size,
+                                     int32_t channels, int32_t height,
+                                     int32_t width, const cnn_data_view *view,
+                                     uint8_t *dst)
 {
-    unsigned char *data;
-    size_t size;
     cnn_image_info info;
     cnn_image img;
     cnn_data_box box;
     int32_t min_w = 0, min_h = 0;
     int random = view && view->random_crop;
-    cnn_status st = cnn_file_read_all(ctx, path, CNN_IMAGE_MAX_FILE_BYTES,
-                                      "image file", &data, &size);
+    cnn_status st = cnn_image_probe(ctx, path, data, size, &info);
     if (st != CNN_OK)
         return st;
-    st = cnn_image_probe(ctx, path, data, size, &info);
-    if (st != CNN_OK) {
-        free(data);
-        return st;
-    }
     if (random) {
         cnn_data_random_resized_box_seeded(info.width, info.height,
                                            view->scale, view->ratio,
@@ -227,7 +220,6 @@ cnn_status cnn_data_load_image(cnn_context *ctx, const char *path,
     }
     st = cnn_image_decode_reduced(ctx, path, data, size, channels, min_w,
                                   min_h, &info, &img);
-    free(data);
     if (st != CNN_OK)
         return st;
     if (img.width != info.width || img.height != info.height)
@@ -236,6 +228,32 @@ cnn_status cnn_data_load_image(cnn_context *ctx, const char *path,
              dst);
     cnn_image_free(&img);
     return st;
+}
+
+cnn_status cnn_data_load_image(cnn_context *ctx, const char *path,
+                               int32_t channels, int32_t height,
+                               int32_t width, const cnn_data_view *view,
+                               uint8_t *dst)
+{
+    unsigned char *data;
+    size_t size;
+    cnn_status st = cnn_file_read_all(ctx, path, CNN_IMAGE_MAX_FILE_BYTES,
+                                      "image file", &data, &size);
+    if (st != CNN_OK)
+        return st;
+    st = cnn_data_load_image_bytes(ctx, path, data, size, channels, height,
+                                   width, view, dst);
+    free(data);
+    return st;
+}
+
+cnn_status cnn_data_decode_image_bytes(cnn_context *ctx, const char *name,
+                                       const void *data, size_t size,
+                                       int32_t channels, int32_t height,
+                                       int32_t width, uint8_t *dst)
+{
+    return cnn_data_load_image_bytes(ctx, name, data, size, channels, height,
+                                     width, NULL, dst);
 }
 
 cnn_status cnn_data_load_item(cnn_context *ctx, const cnn_dataset *ds,

@@ -32,6 +32,13 @@
  *       shuffled with a fixed seed, the classes interleaved in proportion to
  *       their sizes, so any prefix or slice holds every class in about its
  *       share.
+ *   pack:FILE
+ *       A packed dataset file written by `cnnrun pack` (cnn/pack.h,
+ *       docs/pack-format.md), checked completely (sizes, CRC-32, names,
+ *       labels, offsets) on open. Raw records are memory-mapped and used
+ *       as they are; sample_shape must then be their geometry (or NULL).
+ *       Encoded records (PNG/JPEG bytes) are decoded at open as folder
+ *       images are. Items are in the file's order.
  *
  *   Any spec may end with a subset selection, applied in the order above
  *   (IDX files: file order; folders: the stratified order):

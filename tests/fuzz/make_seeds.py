@@ -279,6 +279,54 @@ def image_seeds():
     jpeg(Image.fromarray(rgb, "RGB"), "optimized.jpg", quality=50, optimize=True)
 
 
+# ---- packed datasets ------------------------------------------------------
+
+def pack_file(kind, shape, classes, labels, records):
+    """A pack as docs/pack-format.md lays it out, written independently of
+    the C writer: kind 1 (raw, shape C,H,W) or 2 (encoded, shape 0,0,0)."""
+    names = b"".join(struct.pack("<I", len(n.encode())) + n.encode() for n in classes)
+    front = 64 + len(names) + 4 * len(labels)
+    records_at = (front + 63) // 64 * 64
+    head = (b"CNNPACK\0" + struct.pack("<IIQIIII", 1, kind, len(labels), *shape,
+                                        len(classes))
+            + struct.pack("<QQQ", len(names), records_at, 0))
+    body = head + names + struct.pack("<%dI" % len(labels), *labels)
+    body += b"\0" * (records_at - len(body))
+    payload = b"".join(records)
+    body += payload
+    if kind == 2:
+        offsets = [0]
+        for r in records:
+            offsets.append(offsets[-1] + len(r))
+        body += struct.pack("<%dQ" % len(offsets), *offsets)
+    body += struct.pack("<Q", len(payload))
+    return body + struct.pack("<II", zlib.crc32(body), 0) + b"CNNPEND\0"
+
+
+def pack_seeds():
+    rng = np.random.default_rng(5)
+    raw = [rng.integers(0, 256, 36, dtype=np.uint8).tobytes() for _ in range(5)]
+    put("pack", "raw_gray_6x6.pack",
+        pack_file(1, (1, 6, 6), ["cat", "dog"], [0, 1, 1, 0, 1], raw))
+    rgb = [rng.integers(0, 256, 60, dtype=np.uint8).tobytes() for _ in range(3)]
+    put("pack", "raw_rgb_4x5.pack",
+        pack_file(1, (3, 4, 5), ["a", "b", "c"], [2, 0, 1], rgb))
+
+    def encode(arr, fmt, mode, **kw):
+        buf = io.BytesIO()
+        Image.fromarray(arr, mode).save(buf, fmt, **kw)
+        return buf.getvalue()
+
+    files = [encode(rng.integers(0, 256, (7, 5), dtype=np.uint8), "PNG", "L"),
+             encode(rng.integers(0, 256, (6, 9, 3), dtype=np.uint8), "JPEG", "RGB",
+                    quality=80),
+             encode(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), "PNG", "RGB"),
+             encode(rng.integers(0, 256, (5, 6), dtype=np.uint8), "JPEG", "L",
+                    quality=90)]
+    put("pack", "encoded_png_jpeg.pack",
+        pack_file(2, (0, 0, 0), ["shoe", "bag"], [1, 0, 0, 1], files))
+
+
 # ---- linear models ---------------------------------------------------------
 
 def linear_model(weight, bias, classes, normalize):
@@ -326,6 +374,7 @@ def main():
     npy_seeds()
     idx_seeds()
     image_seeds()
+    pack_seeds()
     linear_seeds()
     if args.fuzz_build:
         checkpoint_seeds(args.fuzz_build)
