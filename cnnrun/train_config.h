@@ -25,6 +25,8 @@ typedef struct train_config {
     const char *log;
     int flip;
     int drop_last; /* skip each epoch's final short batch */
+    /* Batch norm over the whole batch when it is split across ranks. */
+    int sync_bn;
     int64_t crop_padding;
     int64_t log_every;        /* steps between metric lines */
     int64_t checkpoint_every; /* steps between checkpoints; 0: epochs only */

@@ -37,6 +37,12 @@ struct dist_comm {
     /* Blocks until every started sum is complete. */
     void (*sum_wait)(dist_comm *c);
 
+    /* Blocking: sums n doubles over all ranks in place, in rank order, so
+     * every rank gets the same bits (synchronised batch norm's per-channel
+     * statistics: a few kilobytes, between layers). Pending float sums keep
+     * advancing meanwhile. Time spent here counts in wait_seconds. */
+    void (*sum_doubles)(dist_comm *c, double *values, size_t n);
+
     /* Blocking: every rank's n bytes at `mine` end up in `all` (size * n
      * bytes, rank after rank) on every rank. */
     void (*allgather)(dist_comm *c, const void *mine, void *all, size_t n);

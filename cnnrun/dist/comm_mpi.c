@@ -44,6 +44,8 @@ typedef struct mpi_comm {
     size_t n_sums, cap_sums;
     size_t next_phase2; /* first sum whose second phase has not started */
     double timeout;
+    double *doubles; /* sum_doubles: every rank's values */
+    size_t doubles_cap;
 } mpi_comm;
 
 static double now(void)
@@ -223,6 +225,33 @@ static void mpi_sum_wait(dist_comm *c)
     c->wait_seconds += now() - t0;
 }
 
+/* Small sums: every rank's copy to everybody (N n doubles per rank, fine
+ * for per-channel statistics), then added in rank order on each. */
+static void mpi_sum_doubles(dist_comm *c, double *values, size_t n)
+{
+    mpi_comm *m = c->impl;
+    size_t size = (size_t)c->size;
+    double t0 = now();
+    MPI_Request req;
+    if (n * size > m->doubles_cap) {
+        double *grown = realloc(m->doubles, n * size * sizeof *grown);
+        if (!grown)
+            die(c, "out of memory for a batch-norm statistics sum");
+        m->doubles = grown;
+        m->doubles_cap = n * size;
+    }
+    MPI_Iallgather(values, to_int(c, n), MPI_DOUBLE, m->doubles, to_int(c, n),
+                   MPI_DOUBLE, m->misc, &req);
+    wait_request(c, &req, "a sum of batch statistics (sync-bn)");
+    memcpy(values, m->doubles, n * sizeof *values);
+    for (size_t r = 1; r < size; r++) {
+        const double *in = m->doubles + r * n;
+        for (size_t i = 0; i < n; i++)
+            values[i] += in[i];
+    }
+    c->wait_seconds += now() - t0;
+}
+
 static void mpi_allgather(dist_comm *c, const void *mine, void *all, size_t n)
 {
     mpi_comm *m = c->impl;
@@ -286,6 +315,7 @@ static void mpi_close(dist_comm *c)
         free(m->sums[i].copies);
     }
     free(m->sums);
+    free(m->doubles);
     MPI_Comm_free(&m->scatter);
     MPI_Comm_free(&m->gather);
     MPI_Comm_free(&m->misc);
@@ -325,6 +355,7 @@ dist_comm *dist_open(const char *command, int *failed)
     c->sum_start = mpi_sum_start;
     c->progress = mpi_progress;
     c->sum_wait = mpi_sum_wait;
+    c->sum_doubles = mpi_sum_doubles;
     c->allgather = mpi_allgather;
     c->gather = mpi_gather;
     c->abort = mpi_abort;
