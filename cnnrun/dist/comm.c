@@ -122,8 +122,10 @@ int dist_agree(dist_comm *c, const char *command, int code, const char *message)
             continue;
         if (!job)
             job = all[r].code;
-        /* Rank 0 printed its own failure; it names the others'. */
-        if (c->rank == 0 && r != 0 && all[r].message[0])
+        /* Rank 0 printed its own failure; it names the others', except
+         * the ones it shares word for word (said once is enough). */
+        if (c->rank == 0 && r != 0 && all[r].message[0] &&
+            !(all[0].code && !strcmp(all[0].message, all[r].message)))
             fprintf(stderr, "cnnrun %s: error: rank %d: %s\n", command, r,
                     all[r].message);
     }

@@ -94,7 +94,8 @@ void dist_say(const dist_comm *c, const char *command, const char *fmt, ...)
  * settings): every rank passes its exit code and, when it failed, the
  * message it would print. Returns the job's code (the first non-zero in
  * rank order, else 0) on every rank. Rank 0 prints the failures of other
- * ranks, naming them; its own failure it has printed already. */
+ * ranks, naming them, unless the message is its own word for word; its own
+ * failure it has printed already. */
 int dist_agree(dist_comm *c, const char *command, int code,
                const char *message);
 
