@@ -3,7 +3,9 @@
 # Data-parallel scaling on this machine: LeNet-5 and the small VGG trained
 # at 1 rank x 1 thread, 2 ranks x 1 thread (mpirun) and 1 rank x 2 threads,
 # plus 2 ranks with gradient sums started only after backward (one bucket),
-# which shows what overlapping them with backward buys. Two "ceiling" rows
+# which shows what overlapping them with backward buys, and 2 ranks whose
+# waits poll flat out instead of sleeping after 200 us (CNNRUN_DIST_SPIN_US),
+# which shows what sleeping buys on a busy machine. Two "ceiling" rows
 # run two independent single processes at the same time (images/s added):
 # what this machine's two cores allow with no communication at all, on the
 # full batch each and on half the batch each (what each of 2 ranks
@@ -41,7 +43,7 @@ cases=(
   "lenet5|$root/graphs/lenet5.yaml|fashion-mnist:train@25600|64|--lr 0.01 --momentum 0.9"
   "vgg-fashion|$tmp/vgg-fashion.yaml|fashion-mnist:train@3840|128|--lr 0.1 --momentum 0.9 --nesterov --weight-decay 0.0005 --flip --crop-padding 2"
 )
-configs=("1r x 1t" "2r x 1t" "1r x 2t" "2r x 1t, no overlap"
+configs=("1r x 1t" "2r x 1t" "1r x 2t" "2r x 1t, no overlap" "2r x 1t, waits spin"
          "ceiling: 2 x (1r x 1t) at once" "ceiling: 2 x (1r x 1t, batch/2) at once")
 
 ips_of() { # metrics log -> images/s of its last step line
@@ -80,6 +82,8 @@ run_one() { # config graph data batch args -> "ips wait_ms step_ms"
     "1r x 1t") "${common[@]}" --threads 1 2>"$tmp/err" ;;
     "1r x 2t") "${common[@]}" --threads 2 2>"$tmp/err" ;;
     "2r x 1t") "${mpirun_cmd[@]}" -np 2 "${common[@]}" --threads 1 2>"$tmp/err" ;;
+    "2r x 1t, waits spin") CNNRUN_DIST_SPIN_US=1000000000 "${mpirun_cmd[@]}" \
+      -x CNNRUN_DIST_SPIN_US -np 2 "${common[@]}" --threads 1 2>"$tmp/err" ;;
     "2r x 1t, no overlap") CNNRUN_BUCKET_KB=1048576 "${mpirun_cmd[@]}" -x CNNRUN_BUCKET_KB \
       -np 2 "${common[@]}" --threads 1 2>"$tmp/err" ;;
   esac

@@ -44,6 +44,7 @@ typedef struct mpi_comm {
     size_t n_sums, cap_sums;
     size_t next_phase2; /* first sum whose second phase has not started */
     double timeout;
+    double spin; /* seconds a wait polls flat out before it sleeps */
     double *doubles; /* sum_doubles: every rank's values */
     size_t doubles_cap;
 } mpi_comm;
@@ -63,19 +64,34 @@ static _Noreturn void die(dist_comm *c, const char *message)
 }
 
 /* Tests req until it completes; the watchdog turns a silent peer into an
- * abort naming what we waited for. */
+ * abort naming what we waited for. A wait polls flat out for m->spin
+ * seconds (a peer that is computing its last layers arrives within that),
+ * then sleeps 50 us between polls: a rank still waiting then is waiting
+ * for a peer that lost its core to another process, and may share that
+ * core's run queue with it (two ranks on a busy 2-core machine, or
+ * --oversubscribe), where spinning would take the very time the peer
+ * needs. Open MPI moves messages only inside MPI calls, so the polls go
+ * on while sleeping. */
 static void wait_request(dist_comm *c, MPI_Request *req, const char *what)
 {
     mpi_comm *m = c->impl;
-    double deadline = now() + m->timeout;
+    double start = now(), deadline = start + m->timeout;
+    int sleeping = m->spin <= 0;
     unsigned spins = 0;
     for (;;) {
         int done = 0;
         MPI_Test(req, &done, MPI_STATUS_IGNORE);
         if (done)
             return;
-        if (++spins % 64 == 0) {
-            if (now() > deadline) {
+        if (sleeping) {
+            struct timespec pause = {0, 50000};
+            nanosleep(&pause, NULL);
+        }
+        if (++spins % 64 == 0 || sleeping) {
+            double t = now();
+            if (!sleeping && t - start > m->spin)
+                sleeping = 1;
+            if (t > deadline) {
                 char text[200];
                 snprintf(text, sizeof text,
                          "no progress for %.0f s in %s; another rank has "
@@ -86,7 +102,8 @@ static void wait_request(dist_comm *c, MPI_Request *req, const char *what)
             }
             /* Oversubscribed ranks (tests, -np > cores) must let the rank
              * they wait for run. */
-            sched_yield();
+            if (!sleeping)
+                sched_yield();
         }
     }
 }
@@ -351,6 +368,7 @@ dist_comm *dist_open(const char *command, int *failed)
     MPI_Comm_dup(MPI_COMM_WORLD, &m->misc);
     atexit(finalize_at_exit);
     m->timeout = dist_timeout_seconds();
+    m->spin = dist_spin_seconds();
     c->impl = m;
     c->sum_start = mpi_sum_start;
     c->progress = mpi_progress;
