@@ -3,9 +3,17 @@
 # Data-parallel scaling on this machine: LeNet-5 and the small VGG trained
 # at 1 rank x 1 thread, 2 ranks x 1 thread (mpirun) and 1 rank x 2 threads,
 # plus 2 ranks with gradient sums started only after backward (one bucket),
-# which shows what overlapping them with backward buys. Prints medians of
-# --reps invocations: images/s (steps only, from the metrics log), the
-# step time, and the time per step spent waiting for gradient sums.
+# which shows what overlapping them with backward buys, and 2 ranks whose
+# waits poll flat out instead of sleeping after 200 us (CNNRUN_DIST_SPIN_US),
+# which shows what sleeping buys on a busy machine. Two "ceiling" rows
+# run two independent single processes at the same time (images/s added):
+# what this machine's two cores allow with no communication at all, on the
+# full batch each and on half the batch each (what each of 2 ranks
+# computes). Read 2 ranks' figure against them: the machine is shared,
+# and a neighbour's load takes from every two-core configuration alike.
+# Prints medians of --reps invocations: images/s (steps only, from the
+# metrics log), the step time, and the time per step spent waiting for
+# gradient sums.
 #   bench/dist.sh [--build DIR] [--reps N] [--only lenet|vgg]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,7 +43,30 @@ cases=(
   "lenet5|$root/graphs/lenet5.yaml|fashion-mnist:train@25600|64|--lr 0.01 --momentum 0.9"
   "vgg-fashion|$tmp/vgg-fashion.yaml|fashion-mnist:train@3840|128|--lr 0.1 --momentum 0.9 --nesterov --weight-decay 0.0005 --flip --crop-padding 2"
 )
-configs=("1r x 1t" "2r x 1t" "1r x 2t" "2r x 1t, no overlap")
+configs=("1r x 1t" "2r x 1t" "1r x 2t" "2r x 1t, no overlap" "2r x 1t, waits spin"
+         "ceiling: 2 x (1r x 1t) at once" "ceiling: 2 x (1r x 1t, batch/2) at once")
+
+ips_of() { # metrics log -> images/s of its last step line
+  python3 -c '
+import json, sys
+steps = [json.loads(l) for l in open(sys.argv[1]) if "\"step\"" in l]
+print([s["images_per_s"] for s in steps if s["event"] == "step"][-1])' "$1"
+}
+
+# Two independent processes at once, each with the given data and batch:
+# prints "ips - -" with their images/s added.
+run_pair() { # graph data batch args
+  local graph=$1 data=$2 batch=$3 args=$4 steps pids=() k
+  steps=$(( ${data##*@} / batch ))
+  for k in a b; do
+    "$cnnrun" train "$graph" --data "$data" --batch "$batch" $args --epochs 1 --seed 0 \
+      --threads 1 --out "$tmp/w$k.safetensors" --log "$tmp/log$k.jsonl" \
+      --log-every "$steps" 2>"$tmp/err$k" &
+    pids+=($!)
+  done
+  wait "${pids[@]}"
+  python3 -c "print($(ips_of "$tmp/loga.jsonl") + $(ips_of "$tmp/logb.jsonl"), '-', '-')"
+}
 
 run_one() { # config graph data batch args -> "ips wait_ms step_ms"
   local config=$1 graph=$2 data=$3 batch=$4 args=$5 steps n
@@ -44,9 +75,15 @@ run_one() { # config graph data batch args -> "ips wait_ms step_ms"
   local common=("$cnnrun" train "$graph" --data "$data" --batch "$batch" $args --epochs 1
                 --seed 0 --out "$tmp/w.safetensors" --log "$tmp/log.jsonl" --log-every "$steps")
   case $config in
+    "ceiling: 2 x (1r x 1t) at once")
+      run_pair "$graph" "$data" "$batch" "$args"; return ;;
+    "ceiling: 2 x (1r x 1t, batch/2) at once") # the same steps as 2 ranks
+      run_pair "$graph" "${data%@*}@$((n / 2))" "$((batch / 2))" "$args"; return ;;
     "1r x 1t") "${common[@]}" --threads 1 2>"$tmp/err" ;;
     "1r x 2t") "${common[@]}" --threads 2 2>"$tmp/err" ;;
     "2r x 1t") "${mpirun_cmd[@]}" -np 2 "${common[@]}" --threads 1 2>"$tmp/err" ;;
+    "2r x 1t, waits spin") CNNRUN_DIST_SPIN_US=1000000000 "${mpirun_cmd[@]}" \
+      -x CNNRUN_DIST_SPIN_US -np 2 "${common[@]}" --threads 1 2>"$tmp/err" ;;
     "2r x 1t, no overlap") CNNRUN_BUCKET_KB=1048576 "${mpirun_cmd[@]}" -x CNNRUN_BUCKET_KB \
       -np 2 "${common[@]}" --threads 1 2>"$tmp/err" ;;
   esac

@@ -56,6 +56,9 @@ static const char train_usage[] =
     "                       the file)\n"
     "  --drop-last          skip each epoch's final short batch (batch\n"
     "                       norm cannot train on a batch of one sample)\n"
+    "  --sync-bn            under mpirun: batch norm's statistics over the\n"
+    "                       whole batch, not each rank's share (same model\n"
+    "                       as one process; docs/distributed.md)\n"
     "  --init W             start from these weights (by name; others keep\n"
     "                       their initialisation)\n"
     "  --rename FILE|FROM=TO  rename the tensors of --init and of the\n"
@@ -103,6 +106,7 @@ int cmd_train(int argc, char **argv)
         {"loader-threads", required_argument, NULL, 'S'},
         {"skip-bad-images", no_argument, NULL, 'S'},
         {"drop-last", no_argument, NULL, 'S'},
+        {"sync-bn", no_argument, NULL, 'S'},
         {"val-split", required_argument, NULL, 'S'},
         {"allow-missing-classes", no_argument, NULL, 'S'},
         {"monitor", required_argument, NULL, 'S'},

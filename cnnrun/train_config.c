@@ -16,7 +16,7 @@ const char *const train_config_keys[] = {
     "crop_padding", "drop_last", "log_every", "checkpoint_every",
     "val_split", "allow_missing_classes", "monitor", "early_stop",
     "plateau_patience", "label_smoothing", "class_weights", "augment",
-    "center_crop", "loader_threads", "skip_bad_images", NULL};
+    "center_crop", "loader_threads", "skip_bad_images", "sync_bn", NULL};
 
 void train_config_defaults(train_config *cfg)
 {
@@ -136,6 +136,9 @@ int train_config_set(train_config *c, const char *key, const char *v,
             return bad(origin, key, v, "a whole number >= 0");
     } else if (!strcmp(key, "flip")) {
         if (!parse_bool(v, &c->flip))
+            return bad(origin, key, v, "true or false");
+    } else if (!strcmp(key, "sync_bn")) {
+        if (!parse_bool(v, &c->sync_bn))
             return bad(origin, key, v, "true or false");
     } else if (!strcmp(key, "drop_last")) {
         if (!parse_bool(v, &c->drop_last))
@@ -371,6 +374,8 @@ uint64_t train_config_hash(const train_config *c)
      * existed keep their hash. */
     if (c->drop_last)
         h = mix(h, "drop_last", 9);
+    if (c->sync_bn)
+        h = mix(h, "sync_bn", 7);
     if (c->val_split > 0)
         h = mix(h, &c->val_split, sizeof c->val_split);
     if (c->label_smoothing > 0)
@@ -415,6 +420,8 @@ char *train_config_describe(const train_config *c)
             c->label_smoothing, c->class_weights ? c->class_weights : "",
             (long long)c->plateau_patience, train_config_monitor(c, &higher),
             c->augment_imagenet ? "imagenet" : "none", c->center_crop);
+    if (c->sync_bn) /* only when set, like its hash */
+        fputs("sync_bn=1\n", f);
     if (fclose(f) != 0) {
         free(text);
         return NULL;

@@ -25,6 +25,8 @@ typedef struct train_config {
     const char *log;
     int flip;
     int drop_last; /* skip each epoch's final short batch */
+    /* Batch norm over the whole batch when it is split across ranks. */
+    int sync_bn;
     int64_t crop_padding;
     int augment_imagenet;  /* RandomResizedCrop (+ flip) at full resolution */
     double center_crop;    /* share kept at evaluation; 0: default */

@@ -332,6 +332,15 @@ static int open_output_paths(trainer *t)
     return CLI_OK;
 }
 
+/* cnn_exec_allreduce_fn for --sync-bn: batch norm's per-channel sums over
+ * every rank (a failure ends the job inside the communicator). */
+static cnn_status sync_bn_sum(void *comm, double *values, size_t n)
+{
+    dist_comm *c = comm;
+    c->sum_doubles(c, values, n);
+    return CNN_OK;
+}
+
 static int open_everything(trainer *t, const char *graph_path)
 {
     cnn_loader_options lo;
@@ -419,6 +428,21 @@ static int open_everything(trainer *t, const char *graph_path)
         if (grad_sync_create(t->ctx, t->comm, t->m.graph, t->m.params, &t->sync) != CNN_OK)
             return fail(t);
         cnn_exec_set_backward_hook(t->exec, grad_sync_layer_done, t->sync);
+        if (t->cfg->sync_bn) {
+            size_t last = cnn_dataset_size(t->train) % (size_t)t->cfg->batch;
+            /* Every rank must join every statistics sum, and a rank with
+             * no samples skips the pass. */
+            if (!t->cfg->drop_last && last > 0 && last < (size_t)t->comm->size) {
+                cnn_context_fail(t->ctx, CNN_ERR_INVALID,
+                                 "--sync-bn: each epoch's final batch has %zu "
+                                 "sample(s) for %d ranks, so a rank would have "
+                                 "none; use --drop-last or another --batch",
+                                 last, t->comm->size);
+                return fail(t);
+            }
+            cnn_exec_set_allreduce(t->exec, sync_bn_sum, t->comm);
+            grad_sync_keep_state(t->sync);
+        }
     }
     t->grad = malloc((size_t)t->cfg->batch * (size_t)t->head.classes * sizeof(float));
     if (!t->grad) {

@@ -64,6 +64,8 @@ struct cnn_exec {
     cnn_exec_layer_hook backward_hook; /* may be NULL */
     void *backward_hook_user;
     int64_t sample_offset; /* first sample of the pass in a larger batch */
+    cnn_exec_allreduce_fn allreduce; /* NULL: the pass sees the whole batch */
+    void *allreduce_user;
 };
 
 static float *alloc_floats(size_t n)
@@ -108,6 +110,13 @@ static float *exec_workspace(void *host, size_t n_floats)
     ex->workspace_floats = ex->workspace ? n_floats : 0;
     ex->bytes += ex->workspace_floats * sizeof(float);
     return ex->workspace;
+}
+
+/* env->allreduce_sum: the host's callback with its own argument. */
+static cnn_status exec_allreduce_sum(void *host, double *values, size_t n)
+{
+    cnn_exec *ex = host;
+    return ex->allreduce(ex->allreduce_user, values, n);
 }
 
 static void exec_parallel_for(void *host, size_t n, cnn_range_fn fn, void *arg)
@@ -613,6 +622,14 @@ void cnn_exec_set_backward_hook(cnn_exec *ex, cnn_exec_layer_hook hook,
 {
     ex->backward_hook = hook;
     ex->backward_hook_user = user;
+}
+
+void cnn_exec_set_allreduce(cnn_exec *ex, cnn_exec_allreduce_fn fn,
+                            void *user)
+{
+    ex->allreduce = fn;
+    ex->allreduce_user = user;
+    ex->env.allreduce_sum = fn ? exec_allreduce_sum : NULL;
 }
 
 void cnn_exec_set_sample_offset(cnn_exec *ex, int64_t offset)

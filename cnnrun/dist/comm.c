@@ -37,6 +37,22 @@ int dist_launcher_size(void)
     return env_long("PMIX_RANK") >= 0 ? 1 : 0;
 }
 
+double dist_spin_seconds(void)
+{
+    const char *v = getenv("CNNRUN_DIST_SPIN_US");
+    char *end;
+    double us;
+    if (!v || !*v)
+        return 200e-6;
+    us = strtod(v, &end);
+    if (*end || !(us >= 0)) {
+        fprintf(stderr, "cnnrun: warning: CNNRUN_DIST_SPIN_US='%s' is not a "
+                        "number of microseconds >= 0; using 200\n", v);
+        return 200e-6;
+    }
+    return us * 1e-6;
+}
+
 double dist_timeout_seconds(void)
 {
     const char *v = getenv("CNNRUN_DIST_TIMEOUT");
@@ -122,8 +138,10 @@ int dist_agree(dist_comm *c, const char *command, int code, const char *message)
             continue;
         if (!job)
             job = all[r].code;
-        /* Rank 0 printed its own failure; it names the others'. */
-        if (c->rank == 0 && r != 0 && all[r].message[0])
+        /* Rank 0 printed its own failure; it names the others', except
+         * the ones it shares word for word (said once is enough). */
+        if (c->rank == 0 && r != 0 && all[r].message[0] &&
+            !(all[0].code && !strcmp(all[0].message, all[r].message)))
             fprintf(stderr, "cnnrun %s: error: rank %d: %s\n", command, r,
                     all[r].message);
     }

@@ -37,6 +37,12 @@ struct dist_comm {
     /* Blocks until every started sum is complete. */
     void (*sum_wait)(dist_comm *c);
 
+    /* Blocking: sums n doubles over all ranks in place, in rank order, so
+     * every rank gets the same bits (synchronised batch norm's per-channel
+     * statistics: a few kilobytes, between layers). Pending float sums keep
+     * advancing meanwhile. Time spent here counts in wait_seconds. */
+    void (*sum_doubles)(dist_comm *c, double *values, size_t n);
+
     /* Blocking: every rank's n bytes at `mine` end up in `all` (size * n
      * bytes, rank after rank) on every rank. */
     void (*allgather)(dist_comm *c, const void *mine, void *all, size_t n);
@@ -88,7 +94,8 @@ void dist_say(const dist_comm *c, const char *command, const char *fmt, ...)
  * settings): every rank passes its exit code and, when it failed, the
  * message it would print. Returns the job's code (the first non-zero in
  * rank order, else 0) on every rank. Rank 0 prints the failures of other
- * ranks, naming them; its own failure it has printed already. */
+ * ranks, naming them, unless the message is its own word for word; its own
+ * failure it has printed already. */
 int dist_agree(dist_comm *c, const char *command, int code,
                const char *message);
 

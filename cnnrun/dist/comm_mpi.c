@@ -44,6 +44,9 @@ typedef struct mpi_comm {
     size_t n_sums, cap_sums;
     size_t next_phase2; /* first sum whose second phase has not started */
     double timeout;
+    double spin; /* seconds a wait polls flat out before it sleeps */
+    double *doubles; /* sum_doubles: every rank's values */
+    size_t doubles_cap;
 } mpi_comm;
 
 static double now(void)
@@ -61,19 +64,34 @@ static _Noreturn void die(dist_comm *c, const char *message)
 }
 
 /* Tests req until it completes; the watchdog turns a silent peer into an
- * abort naming what we waited for. */
+ * abort naming what we waited for. A wait polls flat out for m->spin
+ * seconds (a peer that is computing its last layers arrives within that),
+ * then sleeps 50 us between polls: a rank still waiting then is waiting
+ * for a peer that lost its core to another process, and may share that
+ * core's run queue with it (two ranks on a busy 2-core machine, or
+ * --oversubscribe), where spinning would take the very time the peer
+ * needs. Open MPI moves messages only inside MPI calls, so the polls go
+ * on while sleeping. */
 static void wait_request(dist_comm *c, MPI_Request *req, const char *what)
 {
     mpi_comm *m = c->impl;
-    double deadline = now() + m->timeout;
+    double start = now(), deadline = start + m->timeout;
+    int sleeping = m->spin <= 0;
     unsigned spins = 0;
     for (;;) {
         int done = 0;
         MPI_Test(req, &done, MPI_STATUS_IGNORE);
         if (done)
             return;
-        if (++spins % 64 == 0) {
-            if (now() > deadline) {
+        if (sleeping) {
+            struct timespec pause = {0, 50000};
+            nanosleep(&pause, NULL);
+        }
+        if (++spins % 64 == 0 || sleeping) {
+            double t = now();
+            if (!sleeping && t - start > m->spin)
+                sleeping = 1;
+            if (t > deadline) {
                 char text[200];
                 snprintf(text, sizeof text,
                          "no progress for %.0f s in %s; another rank has "
@@ -84,7 +102,8 @@ static void wait_request(dist_comm *c, MPI_Request *req, const char *what)
             }
             /* Oversubscribed ranks (tests, -np > cores) must let the rank
              * they wait for run. */
-            sched_yield();
+            if (!sleeping)
+                sched_yield();
         }
     }
 }
@@ -223,6 +242,33 @@ static void mpi_sum_wait(dist_comm *c)
     c->wait_seconds += now() - t0;
 }
 
+/* Small sums: every rank's copy to everybody (N n doubles per rank, fine
+ * for per-channel statistics), then added in rank order on each. */
+static void mpi_sum_doubles(dist_comm *c, double *values, size_t n)
+{
+    mpi_comm *m = c->impl;
+    size_t size = (size_t)c->size;
+    double t0 = now();
+    MPI_Request req;
+    if (n * size > m->doubles_cap) {
+        double *grown = realloc(m->doubles, n * size * sizeof *grown);
+        if (!grown)
+            die(c, "out of memory for a batch-norm statistics sum");
+        m->doubles = grown;
+        m->doubles_cap = n * size;
+    }
+    MPI_Iallgather(values, to_int(c, n), MPI_DOUBLE, m->doubles, to_int(c, n),
+                   MPI_DOUBLE, m->misc, &req);
+    wait_request(c, &req, "a sum of batch statistics (sync-bn)");
+    memcpy(values, m->doubles, n * sizeof *values);
+    for (size_t r = 1; r < size; r++) {
+        const double *in = m->doubles + r * n;
+        for (size_t i = 0; i < n; i++)
+            values[i] += in[i];
+    }
+    c->wait_seconds += now() - t0;
+}
+
 static void mpi_allgather(dist_comm *c, const void *mine, void *all, size_t n)
 {
     mpi_comm *m = c->impl;
@@ -286,6 +332,7 @@ static void mpi_close(dist_comm *c)
         free(m->sums[i].copies);
     }
     free(m->sums);
+    free(m->doubles);
     MPI_Comm_free(&m->scatter);
     MPI_Comm_free(&m->gather);
     MPI_Comm_free(&m->misc);
@@ -321,10 +368,12 @@ dist_comm *dist_open(const char *command, int *failed)
     MPI_Comm_dup(MPI_COMM_WORLD, &m->misc);
     atexit(finalize_at_exit);
     m->timeout = dist_timeout_seconds();
+    m->spin = dist_spin_seconds();
     c->impl = m;
     c->sum_start = mpi_sum_start;
     c->progress = mpi_progress;
     c->sum_wait = mpi_sum_wait;
+    c->sum_doubles = mpi_sum_doubles;
     c->allgather = mpi_allgather;
     c->gather = mpi_gather;
     c->abort = mpi_abort;

@@ -106,6 +106,12 @@ void grad_sync_destroy(grad_sync *s)
     free(s);
 }
 
+void grad_sync_keep_state(grad_sync *s)
+{
+    s->n_state = 0;
+    s->n_extras = GRAD_SYNC_MAX_STATS;
+}
+
 size_t grad_sync_bucket_count(const grad_sync *s)
 {
     return s->n_buckets;

@@ -43,6 +43,11 @@ cnn_status grad_sync_layer_done(void *s, size_t layer);
  * past begin_step's n_stats are 0). */
 void grad_sync_finish(grad_sync *s, float *stats);
 
+/* Running statistics that are the same on every rank already
+ * (synchronised batch norm computes them from the whole batch): stop
+ * averaging them, which only adds rounding. Call before the first step. */
+void grad_sync_keep_state(grad_sync *s);
+
 size_t grad_sync_bucket_count(const grad_sync *s);
 
 #endif

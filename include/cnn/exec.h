@@ -73,6 +73,19 @@ void cnn_exec_set_backward_hook(cnn_exec *exec, cnn_exec_layer_hook hook,
  * processes keeps the dropout masks of the unsplit batch. */
 void cnn_exec_set_sample_offset(cnn_exec *exec, int64_t offset);
 
+/* Lets layers whose training statistics span the batch (batch norm with
+ * synchronised statistics) see the whole batch when it is split across
+ * processes: fn sums n doubles over every process and leaves the totals in
+ * values on all of them (a blocking collective; see
+ * cnn_layer_env.allreduce_sum in cnn/layer.h). It reaches the layers as
+ * env->allreduce_sum. NULL (the default) removes it: each pass's
+ * statistics are those of its own samples. A failing fn sets the
+ * context's message and returns its status, which the pass returns. */
+typedef cnn_status (*cnn_exec_allreduce_fn)(void *user, double *values,
+                                            size_t n);
+void cnn_exec_set_allreduce(cnn_exec *exec, cnn_exec_allreduce_fn fn,
+                            void *user);
+
 /* Peak bytes held in activations, gradients and workspace. */
 size_t cnn_exec_memory_bytes(const cnn_exec *exec);
 

@@ -43,7 +43,7 @@ extern "C" {
 #endif
 
 #define CNN_LAYER_ABI_MAJOR 1u
-#define CNN_LAYER_ABI_MINOR 2u
+#define CNN_LAYER_ABI_MINOR 3u
 #define CNN_LAYER_ABI_MAKE(major, minor) (((major) << 16) | (minor))
 #define CNN_LAYER_ABI_VERSION                                                  \
     CNN_LAYER_ABI_MAKE(CNN_LAYER_ABI_MAJOR, CNN_LAYER_ABI_MINOR)
@@ -220,6 +220,19 @@ typedef struct cnn_layer_env {
      * large product, split it into one block per index. */
     void (*parallel_for)(void *host, size_t n, cnn_range_fn fn, void *arg);
     int32_t threads; /* the process's thread budget */
+    /* ABI 1.3. Sums n doubles element-wise over every process that trains
+     * one model together (data parallelism: each holds a part of the
+     * batch) and leaves the totals in values, the same on every process.
+     * NULL when the pass sees the whole batch (one process, or no
+     * statistics to share): a layer then uses its own sums. A layer whose
+     * training-mode statistics span the batch (synchronised batch norm)
+     * calls it with the same n at the same point of every forward and
+     * backward, on every process, even with an empty part of the batch:
+     * it is a collective, and a process that skipped it would stall the
+     * others. It blocks; a status other than CNN_OK (the host has set its
+     * own message) is returned from the hook. Hosts older than 1.3 do not
+     * have the field, but they also refuse a 1.3 plugin. */
+    cnn_status (*allreduce_sum)(void *host, double *values, size_t n);
 } cnn_layer_env;
 
 /* ---- One layer instance, as the host hands it to every hook ------------- */
@@ -323,6 +336,9 @@ typedef struct cnn_layer_descriptor {
 /* 1.2 added a hyperparameter kind, an init rule and cnn_param_spec's
  * init_value (in former padding): the descriptor did not grow. */
 #define CNN_LAYER_DESCRIPTOR_SIZE_1_2 sizeof(cnn_layer_descriptor)
+/* 1.3 appended cnn_layer_env.allreduce_sum (the host's struct, read by
+ * the plugin): the descriptor did not grow. */
+#define CNN_LAYER_DESCRIPTOR_SIZE_1_3 sizeof(cnn_layer_descriptor)
 
 typedef const cnn_layer_descriptor *(*cnn_layer_entry_fn)(void);
 

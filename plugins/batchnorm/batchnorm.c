@@ -38,7 +38,19 @@
  * results do not depend on the number of threads. Channels are processed
  * in blocks so that the [N, C] case walks memory contiguously. PyTorch
  * refuses training statistics over a single value (M = 1: the unbiased
- * variance is undefined) and so does this layer. */
+ * variance is undefined) and so does this layer.
+ *
+ * Synchronised statistics (ABI 1.3): when the host splits a batch across
+ * processes and passes env->allreduce_sum, a training pass uses the whole
+ * batch's statistics, like PyTorch's SyncBatchNorm. Forward sums, per
+ * channel, the value count and sum x over all processes (the mean), then
+ * sum (x - mean)^2 with that mean (the variance: centred, for the same
+ * accuracy as the two local passes); backward recomputes them the same way
+ * and sums S and T over all processes before dx, so every process's dx is
+ * the single-process full-batch one for its samples. dweight and dbias
+ * stay this process's part (the host sums parameter gradients across
+ * processes anyway). Every process makes the same calls in the same order,
+ * even with no samples. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -162,6 +174,13 @@ typedef struct bn_run {
     const float *weight, *bias;
     float *running_mean, *running_var; /* written by training forward */
     float *dweight, *dbias;            /* NULL: not wanted */
+    /* Synchronised statistics: the whole batch's, per channel, and its
+     * value count; NULL when the statistics are this call's own. */
+    const double *g_mean, *g_invstd;
+    double g_count;
+    /* Per-channel sums the sum passes write (sync only): sum x, or sum
+     * (x - mean)^2, in acc; sum dy in acc and sum dy (x - mean) in acc2. */
+    double *acc, *acc2;
 } bn_run;
 
 /* Checks what the host passed against the hyperparameters and shapes; the
@@ -209,6 +228,17 @@ static cnn_status bn_setup(const cnn_layer *layer, const cnn_tensor *x,
 static cnn_status bn_check_count(const cnn_layer *layer, const bn_run *r,
                                  cnn_errbuf *err)
 {
+    if (r->g_mean) {
+        if (r->g_count < 2.0)
+            return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                                  "batchnorm '%s': training needs more than "
+                                  "one value per channel to estimate a "
+                                  "variance, got %.0f over all processes; "
+                                  "use a larger batch, or drop a short last "
+                                  "batch",
+                                  layer->name, r->g_count);
+        return CNN_OK;
+    }
     if (r->training && r->n * r->pixels < 2)
         return cnn_layer_fail(err, CNN_ERR_SHAPE,
                               "batchnorm '%s': training needs more than one "
@@ -329,6 +359,13 @@ static void bn_batch_stats(const bn_run *r, int64_t c0, int64_t nb,
 static void bn_stats(const bn_run *r, int64_t c0, int64_t nb, double *mean,
                      double *invstd)
 {
+    if (r->g_mean) {
+        for (int64_t k = 0; k < nb; k++) {
+            mean[k] = r->g_mean[c0 + k];
+            invstd[k] = r->g_invstd[c0 + k];
+        }
+        return;
+    }
     if (r->training) {
         bn_batch_stats(r, c0, nb, mean, invstd);
         for (int64_t k = 0; k < nb; k++)
@@ -345,7 +382,7 @@ static void bn_forward_block(const bn_run *r, int64_t c0, int64_t nb)
 {
     double mean[BN_BLOCK], var[BN_BLOCK], scale[BN_BLOCK], shift[BN_BLOCK];
     double m = (double)r->n * (double)r->pixels;
-    if (r->training) {
+    if (r->training && !r->g_mean) {
         bn_batch_stats(r, c0, nb, mean, var);
         for (int64_t k = 0; k < nb; k++) {
             int64_t ch = c0 + k;
@@ -387,12 +424,21 @@ static void bn_forward_block(const bn_run *r, int64_t c0, int64_t nb)
     }
 }
 
+static void bn_backward_dx(const bn_run *r, int64_t c0, int64_t nb,
+                           const double *mean, const double *invstd,
+                           const double *sum_dy, const double *sum_dyx,
+                           double m);
+
 static void bn_backward_block(const bn_run *r, int64_t c0, int64_t nb)
 {
     double mean[BN_BLOCK], invstd[BN_BLOCK], sdy[BN_BLOCK], sdyx[BN_BLOCK];
-    double kk[BN_BLOCK];
     double m = (double)r->n * (double)r->pixels;
     bn_stats(r, c0, nb, mean, invstd);
+    if (r->g_mean) { /* the whole batch's S and T, summed already */
+        bn_backward_dx(r, c0, nb, mean, invstd, r->acc + c0, r->acc2 + c0,
+                       r->g_count);
+        return;
+    }
     /* S = sum dy and T = sum dy xhat = invstd sum dy (x - mean). */
     for (int64_t k = 0; k < nb; k++)
         sdy[k] = sdyx[k] = 0.0;
@@ -413,18 +459,30 @@ static void bn_backward_block(const bn_run *r, int64_t c0, int64_t nb)
         }
     }
     for (int64_t k = 0; k < nb; k++) {
-        sdyx[k] *= invstd[k];
         if (r->dweight)
-            r->dweight[c0 + k] = (float)sdyx[k];
+            r->dweight[c0 + k] = (float)(sdyx[k] * invstd[k]);
         if (r->dbias)
             r->dbias[c0 + k] = (float)sdy[k];
-        kk[k] = (double)r->weight[c0 + k] * invstd[k];
-        /* Inference: the statistics are constants, dx = k dy. */
-        sdy[k] = r->training ? sdy[k] / m : 0.0;
-        sdyx[k] = r->training ? sdyx[k] / m : 0.0;
     }
+    bn_backward_dx(r, c0, nb, mean, invstd, sdy, sdyx, m);
+}
+
+/* dx of a block from S = sum dy and U = sum dy (x - mean) over M values
+ * (T = invstd U). */
+static void bn_backward_dx(const bn_run *r, int64_t c0, int64_t nb,
+                           const double *mean, const double *invstd,
+                           const double *sum_dy, const double *sum_dyx,
+                           double m)
+{
+    double sdy[BN_BLOCK], sdyx[BN_BLOCK], kk[BN_BLOCK];
     if (!r->dx)
         return;
+    for (int64_t k = 0; k < nb; k++) {
+        kk[k] = (double)r->weight[c0 + k] * invstd[k];
+        /* Inference: the statistics are constants, dx = k dy. */
+        sdy[k] = r->training ? sum_dy[k] / m : 0.0;
+        sdyx[k] = r->training ? sum_dyx[k] * invstd[k] / m : 0.0;
+    }
     /* dx = k (dy - S / M - xhat T / M) */
     for (int64_t s = 0; s < r->n; s++) {
         if (r->pixels == 1) {
@@ -481,6 +539,185 @@ static void bn_parallel(const cnn_layer_env *env, bn_run *r, cnn_range_fn fn)
         fn(r, 0, (size_t)r->c);
 }
 
+/* ---- Synchronised statistics ------------------------------------------- */
+
+/* acc[c] = this call's sum x of channel c. */
+static void bn_sum_range(void *arg, size_t begin, size_t end)
+{
+    const bn_run *r = arg;
+    for (size_t ch = begin; ch < end; ch++) {
+        double a = 0.0;
+        for (int64_t s = 0; s < r->n; s++)
+            a += bn_row_sum(r->x + bn_at(r, s, (int64_t)ch), r->pixels);
+        r->acc[ch] = a;
+    }
+}
+
+/* acc[c] = this call's sum (x - mean)^2 with the whole batch's mean. */
+static void bn_sq_range(void *arg, size_t begin, size_t end)
+{
+    const bn_run *r = arg;
+    for (size_t ch = begin; ch < end; ch++) {
+        double a = 0.0;
+        for (int64_t s = 0; s < r->n; s++)
+            a += bn_row_sq(r->x + bn_at(r, s, (int64_t)ch), r->pixels,
+                           r->g_mean[ch]);
+        r->acc[ch] = a;
+    }
+}
+
+/* acc[c] = this call's sum dy, acc2[c] = its sum dy (x - mean). */
+static void bn_grad_sums_range(void *arg, size_t begin, size_t end)
+{
+    const bn_run *r = arg;
+    for (size_t ch = begin; ch < end; ch++) {
+        double sg = 0.0, sgx = 0.0;
+        for (int64_t s = 0; s < r->n; s++) {
+            size_t at = bn_at(r, s, (int64_t)ch);
+            bn_row_grad(r->x + at, r->dy + at, r->pixels, r->g_mean[ch], &sg,
+                        &sgx);
+        }
+        r->acc[ch] = sg;
+        r->acc2[ch] = sgx;
+    }
+}
+
+/* Doubles of workspace a synchronised call needs: sums and count (C + 1),
+ * mean and invstd (2 C), backward's S and U (2 C). */
+static size_t bn_sync_doubles(const bn_run *r)
+{
+    return 5 * (size_t)r->c + 1;
+}
+
+static cnn_status bn_allreduce(const cnn_layer *layer,
+                               const cnn_layer_env *env, double *values,
+                               size_t n, const char *what, cnn_errbuf *err)
+{
+    cnn_status st = env->allreduce_sum(env->host, values, n);
+    if (st != CNN_OK)
+        return cnn_layer_fail(err, st,
+                              "batchnorm '%s': summing %s across processes "
+                              "failed",
+                              layer->name, what);
+    return CNN_OK;
+}
+
+/* The whole batch's mean and invstd in r->g_mean and r->g_invstd, from two
+ * sums over all processes; ws holds bn_sync_doubles(r). Leaves each
+ * channel's biased variance in ws[c] for the running statistics. */
+static cnn_status bn_sync_stats(const cnn_layer *layer,
+                                const cnn_layer_env *env, bn_run *r,
+                                double *ws, cnn_errbuf *err)
+{
+    size_t c = (size_t)r->c;
+    double *mean = ws + c + 1, *invstd = mean + c;
+    cnn_status st;
+    r->acc = ws;
+    bn_parallel(env, r, bn_sum_range);
+    ws[c] = (double)r->n * (double)r->pixels;
+    st = bn_allreduce(layer, env, ws, c + 1, "the batch mean", err);
+    if (st != CNN_OK)
+        return st;
+    r->g_count = ws[c];
+    r->g_mean = mean;
+    r->g_invstd = invstd;
+    st = bn_check_count(layer, r, err); /* the same verdict everywhere */
+    if (st != CNN_OK)
+        return st;
+    for (size_t ch = 0; ch < c; ch++)
+        mean[ch] = ws[ch] / r->g_count;
+    bn_parallel(env, r, bn_sq_range);
+    st = bn_allreduce(layer, env, ws, c, "the batch variance", err);
+    if (st != CNN_OK)
+        return st;
+    for (size_t ch = 0; ch < c; ch++) {
+        ws[ch] /= r->g_count;
+        invstd[ch] = 1.0 / sqrt(ws[ch] + r->eps);
+    }
+    return CNN_OK;
+}
+
+static double *bn_sync_workspace(const cnn_layer *layer,
+                                 const cnn_layer_env *env, const bn_run *r,
+                                 cnn_errbuf *err)
+{
+    float *ws = env->workspace ? env->workspace(env->host,
+                                                2 * bn_sync_doubles(r))
+                               : NULL;
+    if (!ws)
+        (void)cnn_layer_fail(err, CNN_ERR_NOMEM,
+                             "batchnorm '%s': no workspace for %zu "
+                             "per-channel sums",
+                             layer->name, bn_sync_doubles(r));
+    return (double *)(void *)ws; /* 64-byte aligned: fits doubles */
+}
+
+static cnn_status bn_sync_forward(const cnn_layer *layer,
+                                  const cnn_layer_env *env, bn_run *r,
+                                  cnn_errbuf *err)
+{
+    double *ws = bn_sync_workspace(layer, env, r, err);
+    double m, mo = r->momentum;
+    cnn_status st;
+    if (!ws)
+        return CNN_ERR_NOMEM;
+    st = bn_sync_stats(layer, env, r, ws, err);
+    if (st != CNN_OK)
+        return st;
+    m = r->g_count;
+    for (int64_t ch = 0; ch < r->c; ch++) {
+        r->running_mean[ch] =
+            (float)((1.0 - mo) * (double)r->running_mean[ch] +
+                    mo * r->g_mean[ch]);
+        r->running_var[ch] =
+            (float)((1.0 - mo) * (double)r->running_var[ch] +
+                    mo * ws[ch] * m / (m - 1.0));
+    }
+    if (r->n > 0)
+        bn_parallel(env, r, bn_forward_range);
+    return CNN_OK;
+}
+
+static cnn_status bn_sync_backward(const cnn_layer *layer,
+                                   const cnn_layer_env *env, bn_run *r,
+                                   cnn_errbuf *err)
+{
+    double *ws = bn_sync_workspace(layer, env, r, err);
+    size_t c = (size_t)r->c;
+    cnn_status st;
+    if (!ws)
+        return CNN_ERR_NOMEM;
+    st = bn_sync_stats(layer, env, r, ws, err);
+    if (st != CNN_OK)
+        return st;
+    /* S and U follow each other, so one sum carries both. */
+    r->acc = ws + 3 * c + 1;
+    r->acc2 = r->acc + c;
+    bn_parallel(env, r, bn_grad_sums_range);
+    /* This process's part of dweight and dbias: the host sums them. */
+    for (size_t ch = 0; ch < c; ch++) {
+        if (r->dweight)
+            r->dweight[ch] = (float)(r->acc2[ch] * r->g_invstd[ch]);
+        if (r->dbias)
+            r->dbias[ch] = (float)r->acc[ch];
+    }
+    if (!r->dx) /* the same graph everywhere: every process skips it */
+        return CNN_OK;
+    st = bn_allreduce(layer, env, r->acc, 2 * c, "the gradient sums", err);
+    if (st != CNN_OK)
+        return st;
+    if (r->n > 0)
+        bn_parallel(env, r, bn_backward_range);
+    return CNN_OK;
+}
+
+/* Synchronised statistics apply to training-mode passes of a host that
+ * split the batch. */
+static int bn_synchronised(const cnn_layer_env *env, int training)
+{
+    return training && env && env->allreduce_sum;
+}
+
 static cnn_status batchnorm_forward(const cnn_layer *layer,
                                     const cnn_forward_args *args,
                                     cnn_errbuf *err)
@@ -492,6 +729,8 @@ static cnn_status batchnorm_forward(const cnn_layer *layer,
         return st;
     r.training = args->training != 0;
     r.y = args->output->data;
+    if (bn_synchronised(args->env, r.training))
+        return bn_sync_forward(layer, args->env, &r, err);
     st = bn_check_count(layer, &r, err);
     if (st != CNN_OK || r.n == 0)
         return st;
@@ -522,6 +761,8 @@ static cnn_status batchnorm_backward(const cnn_layer *layer,
         memset(args->param_grads[P_RUNNING_VAR].data, 0,
                (size_t)r.c * sizeof(float));
     }
+    if (bn_synchronised(args->env, r.training))
+        return bn_sync_backward(layer, args->env, &r, err);
     st = bn_check_count(layer, &r, err);
     if (st != CNN_OK)
         return st;
