@@ -533,6 +533,10 @@ cnn_status conv_dw_forward(conv_run *r, cnn_errbuf *err)
     dw_job j;
     size_t items = (size_t)(r->n * r->cin);
 
+#ifdef CONV_DWB
+    if (conv_dwb_applies(r))
+        return conv_dwb_forward(r, err);
+#endif
     memset(&j, 0, sizeof j);
     j.r = r;
     forward_gather(&j.f, r);
@@ -741,8 +745,13 @@ cnn_status conv_dw_backward(conv_run *r, cnn_errbuf *err)
     cnn_status st = CNN_OK;
     if (r->dx)
         st = dx_pass(r, err);
-    if (st == CNN_OK && r->dw)
+    if (st == CNN_OK && r->dw) {
+#ifdef CONV_DWB
+        if (conv_dwb_applies(r))
+            return conv_dwb_backward_dw(r, err);
+#endif
         st = dw_pass(r, err);
+    }
     return st;
 }
 
