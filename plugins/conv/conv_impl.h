@@ -137,8 +137,8 @@ cnn_status conv_dw_forward(conv_run *r, cnn_errbuf *err);
 /* dx and dw, either or both, and db with dw (in the same pass over dy). */
 cnn_status conv_dw_backward(conv_run *r, cnn_errbuf *err);
 
-/* Depthwise with multiplier 1 on planes up to 56x56 (and 112x112 at
- * stride 2), 16 channels per vector (depthwise_blocked.c): forward and dw
+/* Depthwise with multiplier 1, stride-1 planes up to 56x56 and strided
+ * ones of any size, 16 channels per vector (depthwise_blocked.c): forward and dw
  * (with db). Applies only where built with AVX-512; conv_dw_forward and
  * conv_dw_backward hand such calls over. */
 int conv_dwb_applies(const conv_run *r);

@@ -13,13 +13,17 @@
  *              xb[o sh + ki dh][j sw + kj dw]            (16 lanes)
  *
  * and yb is transposed back into the 16 output planes. The padding border
- * of xb is the same for every block, so a slot zeroes its buffer once per
- * call and each block only overwrites the interior. For dw, dy is
+ * columns of xb are the same for every block, so a slot zeroes its buffer
+ * once per call and each block only overwrites the interior (and the
+ * padding rows of its band). For dw, dy is
  * transposed alike and every tap keeps a vector of 16 channels' sums: the
  * result needs no horizontal sum, and a block sums its images in order
  * (deterministic whatever the thread count).
  *
- * Work items: (image, block) for forward, block for dw, from the conv
+ * Output rows go in bands whose interleaved input fits in the L2 cache
+ * (a 113x113 plane of 16 channels is 817 KB), packed, computed and
+ * unpacked one after the other. Work items: (image, block, band) for
+ * forward, block for dw (its images and bands in order), from the conv
  * work queue. */
 #include <string.h>
 
@@ -28,11 +32,12 @@
 #if defined(__GNUC__) && defined(__AVX512F__)
 #include <immintrin.h>
 
-/* Planes up to this many padded pixels (xb of a block 16 times that in
- * floats): MobileNetV2's 56x56 and smaller, and its 112x112 stride 2.
- * Larger planes keep depthwise.c's row kernels, which are at full vector
- * width there and need no transposes. */
-#define DWB_MAX_PIXELS (114 * 114)
+/* Stride-1 outputs up to this many pixels (MobileNetV2's 56x56 and
+ * smaller): its 112x112 stride-1 layer (32 channels) ran as fast or faster
+ * on depthwise.c's row kernels, at full vector width there and with no
+ * transposes. Strided layers of any size come here (the row kernels' phase
+ * planes cost more). */
+#define DWB_MAX_STRIDE1_PIXELS (56 * 56)
 /* Taps whose weight vectors stay in registers (3x3, 5x5). */
 #define DWB_MAX_TAPS 25
 
@@ -41,10 +46,7 @@ int conv_dwb_applies(const conv_run *r)
     const conv_geom *g = &r->g;
     return r->groups > 1 && g->c == 1 && r->kg == 1 &&
            g->kh * g->kw <= DWB_MAX_TAPS && g->ph >= 0 && g->pw >= 0 &&
-           (g->sh > 1 || g->oh * g->ow <= 56 * 56) &&
-           ((g->oh - 1) * g->sh + (g->kh - 1) * g->dh + 1) *
-                   ((g->ow - 1) * g->sw + (g->kw - 1) * g->dw + 1) <=
-               DWB_MAX_PIXELS;
+           (g->sh > 1 || g->oh * g->ow <= DWB_MAX_STRIDE1_PIXELS);
 }
 
 /* In place: r[i] lane j <- r[j] lane i. Pairs, then quads within 128-bit
@@ -133,11 +135,19 @@ static void weights(const float *w, size_t khw, size_t cnt, __m512 *wv)
     }
 }
 
+/* Bytes of interleaved input a band of output rows reads at most: xb
+ * stays in the L2 cache between its packing and its nine reads per
+ * output (a whole 113x113 stride-2 plane is 817 KB). */
+#define DWB_BAND_BYTES (128 * 1024)
+
 typedef struct dwb_job {
     conv_run *r;
-    int64_t hp, wp;     /* padded rows and columns the windows read */
-    size_t xb_floats;   /* hp wp 16 */
-    size_t yb_floats;   /* oh ow 16 */
+    int64_t wp;         /* padded columns the windows read */
+    int64_t band;       /* output rows per band */
+    int64_t band_rows;  /* padded input rows a band reads */
+    size_t bands;       /* ceil(oh / band) */
+    size_t xb_floats;   /* band_rows wp 16 */
+    size_t yb_floats;   /* band ow 16 */
     size_t slot_floats;
     size_t blocks;      /* ceil(C / 16) */
     size_t tap[DWB_MAX_TAPS]; /* pixel offset of tap t in xb */
@@ -150,10 +160,17 @@ static void job_init(dwb_job *j, conv_run *r)
     const conv_geom *g = &r->g;
     memset(j, 0, sizeof *j);
     j->r = r;
-    j->hp = (g->oh - 1) * g->sh + (g->kh - 1) * g->dh + 1;
     j->wp = (g->ow - 1) * g->sw + (g->kw - 1) * g->dw + 1;
-    j->xb_floats = (size_t)(j->hp * j->wp) * 16;
-    j->yb_floats = (size_t)(g->oh * g->ow) * 16;
+    int64_t reach = (g->kh - 1) * g->dh + 1, row = j->wp * 64;
+    j->band = (DWB_BAND_BYTES / row - reach) / g->sh + 1;
+    if (j->band < 1)
+        j->band = 1;
+    if (j->band > g->oh)
+        j->band = g->oh;
+    j->band_rows = (j->band - 1) * g->sh + reach;
+    j->bands = (size_t)((g->oh + j->band - 1) / j->band);
+    j->xb_floats = (size_t)(j->band_rows * j->wp) * 16;
+    j->yb_floats = (size_t)(j->band * g->ow) * 16;
     j->slot_floats = j->xb_floats + j->yb_floats;
     j->blocks = (size_t)(r->cin + 15) / 16;
     for (int64_t ki = 0; ki < g->kh; ki++)
@@ -162,40 +179,46 @@ static void job_init(dwb_job *j, conv_run *r)
                 (size_t)(ki * g->dh * j->wp + kj * g->dw);
 }
 
-/* The rows and columns of the input inside the padded window, and where
- * the first lands in xb. */
-static void interior(const dwb_job *j, int64_t *r0, int64_t *r1, int64_t *c0,
-                     int64_t *c1)
-{
-    const conv_geom *g = &j->r->g;
-    *r0 = 0;
-    *r1 = g->h < j->hp - g->ph ? g->h : j->hp - g->ph;
-    *c0 = 0;
-    *c1 = g->w < j->wp - g->pw ? g->w : j->wp - g->pw;
-}
-
-/* xb = block (n, b) of x, interleaved and padded (border already zero).
- * Input rows and columns the windows never read are skipped. */
-static void pack_block(const dwb_job *j, size_t n, size_t b, float *xb)
+/* xb = the padded rows [R0, R0 + rows) of block (n, b) of x, interleaved.
+ * The left and right padding columns are zero already (zeroed once per
+ * slot, never written); padding rows are zeroed here, as an earlier band
+ * may have left data there. Columns the windows never read are
+ * skipped. */
+static void pack_band(const dwb_job *j, size_t n, size_t b, int64_t R0,
+                      int64_t rows, float *xb)
 {
     const conv_run *r = j->r;
     const conv_geom *g = &r->g;
     size_t c0 = b * 16, cnt = (size_t)r->cin - c0 < 16 ? (size_t)r->cin - c0
                                                        : 16;
-    size_t plane = (size_t)(g->h * g->w);
+    size_t plane = (size_t)(g->h * g->w), rowf = (size_t)j->wp * 16;
     const float *src = r->x + (n * (size_t)r->cin + c0) * plane;
-    int64_t y0, y1, x0, x1;
-    interior(j, &y0, &y1, &x0, &x1);
-    if (y1 <= y0 || x1 <= x0)
+    /* Input rows [y0, y1) land in this band, columns [0, x1). */
+    int64_t y0 = R0 - g->ph, y1 = R0 + rows - g->ph;
+    int64_t x1 = g->w < j->wp - g->pw ? g->w : j->wp - g->pw;
+    if (y0 < 0)
+        y0 = 0;
+    if (y1 > g->h)
+        y1 = g->h;
+    if (y1 < y0)
+        y1 = y0;
+    if (x1 < 0)
+        x1 = 0;
+    for (int64_t i = 0; i < rows; i++) {
+        int64_t y = R0 + i - g->ph;
+        if (y < y0 || y >= y1 || x1 == 0)
+            memset(xb + (size_t)i * rowf, 0, rowf * sizeof *xb);
+    }
+    if (y1 == y0 || x1 == 0)
         return;
-    float *dst = xb + (size_t)(g->ph * j->wp + g->pw) * 16;
-    if (x1 == g->w) /* whole rows: one run over the plane */
-        pack(src, plane, cnt, (size_t)(y1 * g->w), (size_t)g->w,
-             (size_t)j->wp, dst);
+    float *dst = xb + (size_t)((y0 + g->ph - R0) * j->wp + g->pw) * 16;
+    if (x1 == g->w) /* whole rows: one run over the band */
+        pack(src + (size_t)(y0 * g->w), plane, cnt,
+             (size_t)((y1 - y0) * g->w), (size_t)g->w, (size_t)j->wp, dst);
     else
-        for (int64_t y = 0; y < y1; y++)
+        for (int64_t y = y0; y < y1; y++)
             pack(src + (size_t)(y * g->w), plane, cnt, (size_t)x1,
-                 (size_t)x1, 0, dst + (size_t)(y * j->wp) * 16);
+                 (size_t)x1, 0, dst + (size_t)((y - y0) * j->wp) * 16);
 }
 
 /* One output row segment of J pixels starting at xb pixel `at`, columns
@@ -219,12 +242,12 @@ row_seg(const float *xb, size_t at, size_t sw, const size_t *tap, size_t nt,
 
 static inline __attribute__((always_inline)) void
 forward_block(const dwb_job *j, const float *xb, const __m512 *wv,
-              __m512 bias, float *yb, size_t nt)
+              __m512 bias, float *yb, size_t oh, size_t nt)
 {
     const conv_geom *g = &j->r->g;
     const size_t sh = (size_t)g->sh, sw = (size_t)g->sw, ow = (size_t)g->ow;
     const size_t wp = (size_t)j->wp;
-    for (size_t o = 0; o < (size_t)g->oh; o++) {
+    for (size_t o = 0; o < oh; o++) {
         size_t at = o * sh * wp, x = 0;
         float *yr = yb + o * ow * 16;
         for (; x + 8 <= ow; x += 8)
@@ -259,18 +282,29 @@ static void forward_slot(void *arg, size_t s0, size_t s1)
         size_t item;
         memset(xb, 0, j->xb_floats * sizeof *xb);
         while (conv_queue_take(&j->queue, s, &item)) {
-            size_t n = item / j->blocks, b = item % j->blocks;
+            /* (image, block, band): bands as items keep two threads
+             * busy on layers of few blocks (MobileNetV2's first has 2). */
+            size_t band = item % j->bands, nb = item / j->bands;
+            size_t n = nb / j->blocks, b = nb % j->blocks;
             size_t c0 = b * 16, cnt = cin - c0 < 16 ? cin - c0 : 16;
+            int64_t o0 = (int64_t)band * j->band;
+            int64_t bo = r->g.oh - o0 < j->band ? r->g.oh - o0 : j->band;
             float bias[16] = {0};
             if (r->b)
                 memcpy(bias, r->b + c0, cnt * sizeof *bias);
             weights(r->w + c0 * khw, khw, cnt, wv);
-            pack_block(j, n, b, xb);
+            pack_band(j, n, b, o0 * r->g.sh,
+                      (bo - 1) * r->g.sh + (j->band_rows -
+                                            (j->band - 1) * r->g.sh),
+                      xb);
             if (khw == 9)
-                forward_block(j, xb, wv, _mm512_loadu_ps(bias), yb, 9);
+                forward_block(j, xb, wv, _mm512_loadu_ps(bias), yb,
+                              (size_t)bo, 9);
             else
-                forward_block(j, xb, wv, _mm512_loadu_ps(bias), yb, khw);
-            unpack(yb, cnt, ohw, r->y + (n * cin + c0) * ohw, ohw);
+                forward_block(j, xb, wv, _mm512_loadu_ps(bias), yb,
+                              (size_t)bo, khw);
+            unpack(yb, cnt, (size_t)(bo * r->g.ow),
+                   r->y + (n * cin + c0) * ohw + (size_t)(o0 * r->g.ow), ohw);
         }
     }
 }
@@ -311,7 +345,8 @@ cnn_status conv_dwb_forward(conv_run *r, cnn_errbuf *err)
 {
     dwb_job j;
     job_init(&j, r);
-    return job_run(&j, (size_t)r->n * j.blocks, forward_slot, err);
+    return job_run(&j, (size_t)r->n * j.blocks * j.bands, forward_slot,
+                   err);
 }
 
 /* ---- Weight gradient ---------------------------------------------------- */
@@ -320,7 +355,7 @@ cnn_status conv_dwb_forward(conv_run *r, cnn_errbuf *err)
  * dyb (the bias gradient). */
 static inline __attribute__((always_inline)) void
 dw_block(const dwb_job *j, const float *xb, const float *dyb, __m512 *acc,
-         size_t nt)
+         size_t oh, size_t nt)
 {
     const conv_geom *g = &j->r->g;
     const size_t sh = (size_t)g->sh, sw = (size_t)g->sw, ow = (size_t)g->ow;
@@ -328,7 +363,7 @@ dw_block(const dwb_job *j, const float *xb, const float *dyb, __m512 *acc,
     __m512 a[DWB_MAX_TAPS + 1];
     for (size_t t = 0; t <= nt; t++)
         a[t] = acc[t];
-    for (size_t o = 0; o < (size_t)g->oh; o++) {
+    for (size_t o = 0; o < oh; o++) {
         const float *d = dyb + o * ow * 16;
         for (size_t x = 0; x < ow; x++) {
             __m512 dy = _mm512_loadu_ps(d + x * 16);
@@ -360,15 +395,23 @@ static void dw_slot(void *arg, size_t s0, size_t s1)
             float out[16];
             for (size_t t = 0; t <= khw; t++)
                 acc[t] = _mm512_setzero_ps();
-            for (size_t n = 0; n < (size_t)r->n; n++) {
-                pack_block(j, n, b, xb);
-                pack(r->dy + (n * cin + c0) * ohw, ohw, cnt, ohw, ohw, 0,
-                     dyb);
-                if (khw == 9)
-                    dw_block(j, xb, dyb, acc, 9);
-                else
-                    dw_block(j, xb, dyb, acc, khw);
-            }
+            for (size_t n = 0; n < (size_t)r->n; n++)
+                for (int64_t o0 = 0; o0 < r->g.oh; o0 += j->band) {
+                    int64_t bo = r->g.oh - o0 < j->band ? r->g.oh - o0
+                                                        : j->band;
+                    size_t px = (size_t)(bo * r->g.ow);
+                    pack_band(j, n, b, o0 * r->g.sh,
+                              (bo - 1) * r->g.sh +
+                                  (j->band_rows - (j->band - 1) * r->g.sh),
+                              xb);
+                    pack(r->dy + (n * cin + c0) * ohw +
+                             (size_t)(o0 * r->g.ow),
+                         ohw, cnt, px, px, 0, dyb);
+                    if (khw == 9)
+                        dw_block(j, xb, dyb, acc, (size_t)bo, 9);
+                    else
+                        dw_block(j, xb, dyb, acc, (size_t)bo, khw);
+                }
             for (size_t t = 0; t < khw; t++) {
                 _mm512_storeu_ps(out, acc[t]);
                 for (size_t c = 0; c < cnt; c++)

@@ -114,6 +114,15 @@ const cf_config cf_configs[] = {
     {"conv", "depthwise blocked 5x5, 33 channels, threaded",
      {"filters=33", "kernel=5", "groups=33", "padding=2"}, 1,
      {S4(2, 33, 19, 21)}, 4, CF_UNIFORM, 0},
+    /* Rows wide enough that a block's rows go in several bands (128 KB
+     * of interleaved input each: 4 output rows at width 300). */
+    {"conv", "depthwise blocked, rows in bands",
+     {"filters=17", "kernel=3", "groups=17", "padding=[1,1,0,2]"}, 1,
+     {S4(1, 17, 13, 300)}, 4, CF_UNIFORM, 0},
+    {"conv", "depthwise blocked, stride 2, dilation 2, rows in bands",
+     {"filters=18", "kernel=3", "groups=18", "stride=2", "dilation=2",
+      "padding=2"},
+     1, {S4(2, 18, 16, 421)}, 4, CF_UNIFORM, 0},
 
     {"maxpool", "2x2", {"size=2"}, 1, {S4(2, 3, 8, 8)}, 4, CF_DISTINCT, 0},
     {"maxpool", "3x3 stride 2 padding 1",
