@@ -33,7 +33,9 @@
  * images summed in order), taken from a conv_queue; every item's result is
  * the same whichever thread computes it, so results depend on nothing but
  * the inputs. Needs GCC/Clang vector extensions; without them the layer
- * goes through im2col + GEMM per group. */
+ * goes through im2col + GEMM per group. With AVX-512, multiplier 1 and
+ * small or strided planes, forward and dw go to depthwise_blocked.c (16
+ * channels per vector) instead. */
 #include <string.h>
 
 #include "conv_impl.h"
