@@ -142,10 +142,13 @@ cnn_status conv_dw_backward(conv_run *r, cnn_errbuf *err);
  * (with db). Applies only where built with AVX-512; conv_dw_forward and
  * conv_dw_backward hand such calls over. */
 int conv_dwb_applies(const conv_run *r);
+/* ... and dx too (stride 1, padding within the kernel's reach). */
+int conv_dwb_dx_applies(const conv_run *r);
 #if defined(__GNUC__) && defined(__AVX512F__)
 #define CONV_DWB 1
 cnn_status conv_dwb_forward(conv_run *r, cnn_errbuf *err);
 cnn_status conv_dwb_backward_dw(conv_run *r, cnn_errbuf *err);
+cnn_status conv_dwb_backward_dx(conv_run *r, cnn_errbuf *err);
 #endif
 
 /* im2col + GEMM, any geometry and groups. */

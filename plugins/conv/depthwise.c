@@ -745,8 +745,14 @@ static cnn_status dw_pass(conv_run *r, cnn_errbuf *err)
 cnn_status conv_dw_backward(conv_run *r, cnn_errbuf *err)
 {
     cnn_status st = CNN_OK;
-    if (r->dx)
-        st = dx_pass(r, err);
+    if (r->dx) {
+#ifdef CONV_DWB
+        if (conv_dwb_dx_applies(r))
+            st = conv_dwb_backward_dx(r, err);
+        else
+#endif
+            st = dx_pass(r, err);
+    }
     if (st == CNN_OK && r->dw) {
 #ifdef CONV_DWB
         if (conv_dwb_applies(r))

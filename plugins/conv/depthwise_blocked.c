@@ -125,12 +125,14 @@ static void unpack(const float *src, size_t cnt, size_t hw, float *dst,
 }
 
 /* Tap t's 16 channels' weights, zeros past cnt. */
-static void weights(const float *w, size_t khw, size_t cnt, __m512 *wv)
+static void weights(const float *w, size_t khw, size_t cnt, int rotate,
+                    __m512 *wv)
 {
     float tmp[16];
     for (size_t t = 0; t < khw; t++) {
+        size_t e = rotate ? khw - 1 - t : t;
         for (size_t c = 0; c < 16; c++)
-            tmp[c] = c < cnt ? w[c * khw + t] : 0.0f;
+            tmp[c] = c < cnt ? w[c * khw + e] : 0.0f;
         wv[t] = _mm512_loadu_ps(tmp);
     }
 }
@@ -142,6 +144,13 @@ static void weights(const float *w, size_t khw, size_t cnt, __m512 *wv)
 
 typedef struct dwb_job {
     conv_run *r;
+    /* What the job computes: the forward's geometry over x into y, or
+     * (stride-1 dx) the same convolution over dy, padded by d (k - 1) -
+     * p, with the filters rotated by 180 degrees, into dx. */
+    conv_geom g;
+    const float *src, *bias;
+    float *dst;
+    int rotate;
     int64_t wp;         /* padded columns the windows read */
     int64_t band;       /* output rows per band */
     int64_t band_rows;  /* padded input rows a band reads */
@@ -155,11 +164,15 @@ typedef struct dwb_job {
     conv_queue queue;
 } dwb_job;
 
-static void job_init(dwb_job *j, conv_run *r)
+static void job_init(dwb_job *j, conv_run *r, const conv_geom *geom,
+                     const float *src, float *dst, const float *bias,
+                     int rotate)
 {
-    const conv_geom *g = &r->g;
+    const conv_geom *g = &j->g;
     memset(j, 0, sizeof *j);
     j->r = r;
+    j->g = *geom;
+    j->src = src, j->dst = dst, j->bias = bias, j->rotate = rotate;
     j->wp = (g->ow - 1) * g->sw + (g->kw - 1) * g->dw + 1;
     int64_t reach = (g->kh - 1) * g->dh + 1, row = j->wp * 64;
     j->band = (DWB_BAND_BYTES / row - reach) / g->sh + 1;
@@ -188,11 +201,11 @@ static void pack_band(const dwb_job *j, size_t n, size_t b, int64_t R0,
                       int64_t rows, float *xb)
 {
     const conv_run *r = j->r;
-    const conv_geom *g = &r->g;
+    const conv_geom *g = &j->g;
     size_t c0 = b * 16, cnt = (size_t)r->cin - c0 < 16 ? (size_t)r->cin - c0
                                                        : 16;
     size_t plane = (size_t)(g->h * g->w), rowf = (size_t)j->wp * 16;
-    const float *src = r->x + (n * (size_t)r->cin + c0) * plane;
+    const float *src = j->src + (n * (size_t)r->cin + c0) * plane;
     /* Input rows [y0, y1) land in this band, columns [0, x1). */
     int64_t y0 = R0 - g->ph, y1 = R0 + rows - g->ph;
     int64_t x1 = g->w < j->wp - g->pw ? g->w : j->wp - g->pw;
@@ -244,7 +257,7 @@ static inline __attribute__((always_inline)) void
 forward_block(const dwb_job *j, const float *xb, const __m512 *wv,
               __m512 bias, float *yb, size_t oh, size_t nt)
 {
-    const conv_geom *g = &j->r->g;
+    const conv_geom *g = &j->g;
     const size_t sh = (size_t)g->sh, sw = (size_t)g->sw, ow = (size_t)g->ow;
     const size_t wp = (size_t)j->wp;
     for (size_t o = 0; o < oh; o++) {
@@ -273,8 +286,9 @@ static void forward_slot(void *arg, size_t s0, size_t s1)
 {
     dwb_job *j = arg;
     const conv_run *r = j->r;
-    const size_t khw = (size_t)(r->g.kh * r->g.kw);
-    const size_t ohw = (size_t)r->ohw, cin = (size_t)r->cin;
+    const conv_geom *g = &j->g;
+    const size_t khw = (size_t)(g->kh * g->kw);
+    const size_t ohw = (size_t)(g->oh * g->ow), cin = (size_t)r->cin;
     __m512 wv[DWB_MAX_TAPS];
 
     for (size_t s = s0; s < s1; s++) {
@@ -288,14 +302,14 @@ static void forward_slot(void *arg, size_t s0, size_t s1)
             size_t n = nb / j->blocks, b = nb % j->blocks;
             size_t c0 = b * 16, cnt = cin - c0 < 16 ? cin - c0 : 16;
             int64_t o0 = (int64_t)band * j->band;
-            int64_t bo = r->g.oh - o0 < j->band ? r->g.oh - o0 : j->band;
+            int64_t bo = g->oh - o0 < j->band ? g->oh - o0 : j->band;
             float bias[16] = {0};
-            if (r->b)
-                memcpy(bias, r->b + c0, cnt * sizeof *bias);
-            weights(r->w + c0 * khw, khw, cnt, wv);
-            pack_band(j, n, b, o0 * r->g.sh,
-                      (bo - 1) * r->g.sh + (j->band_rows -
-                                            (j->band - 1) * r->g.sh),
+            if (j->bias)
+                memcpy(bias, j->bias + c0, cnt * sizeof *bias);
+            weights(r->w + c0 * khw, khw, cnt, j->rotate, wv);
+            pack_band(j, n, b, o0 * g->sh,
+                      (bo - 1) * g->sh + (j->band_rows - (j->band - 1) *
+                                                             g->sh),
                       xb);
             if (khw == 9)
                 forward_block(j, xb, wv, _mm512_loadu_ps(bias), yb,
@@ -303,8 +317,8 @@ static void forward_slot(void *arg, size_t s0, size_t s1)
             else
                 forward_block(j, xb, wv, _mm512_loadu_ps(bias), yb,
                               (size_t)bo, khw);
-            unpack(yb, cnt, (size_t)(bo * r->g.ow),
-                   r->y + (n * cin + c0) * ohw + (size_t)(o0 * r->g.ow), ohw);
+            unpack(yb, cnt, (size_t)(bo * g->ow),
+                   j->dst + (n * cin + c0) * ohw + (size_t)(o0 * g->ow), ohw);
         }
     }
 }
@@ -344,7 +358,35 @@ static cnn_status job_run(dwb_job *j, size_t items, cnn_range_fn fn,
 cnn_status conv_dwb_forward(conv_run *r, cnn_errbuf *err)
 {
     dwb_job j;
-    job_init(&j, r);
+    job_init(&j, r, &r->g, r->x, r->y, r->b, 0);
+    return job_run(&j, (size_t)r->n * j.blocks * j.bands, forward_slot,
+                   err);
+}
+
+/* Stride 1 and padding no wider than the kernel's reach: dx is a forward
+ * over dy (see dwb_job). */
+static int dx_geom(const conv_run *r, conv_geom *t)
+{
+    const conv_geom *g = &r->g;
+    *t = *g;
+    t->h = g->oh, t->w = g->ow, t->oh = g->h, t->ow = g->w;
+    t->ph = g->dh * (g->kh - 1) - g->ph, t->pw = g->dw * (g->kw - 1) - g->pw;
+    t->pb = g->dh * (g->kh - 1) - g->pb, t->pr = g->dw * (g->kw - 1) - g->pr;
+    return g->sh == 1 && g->sw == 1 && t->ph >= 0 && t->pw >= 0;
+}
+
+int conv_dwb_dx_applies(const conv_run *r)
+{
+    conv_geom t;
+    return conv_dwb_applies(r) && dx_geom(r, &t);
+}
+
+cnn_status conv_dwb_backward_dx(conv_run *r, cnn_errbuf *err)
+{
+    dwb_job j;
+    conv_geom t;
+    dx_geom(r, &t);
+    job_init(&j, r, &t, r->dy, r->dx, NULL, 1);
     return job_run(&j, (size_t)r->n * j.blocks * j.bands, forward_slot,
                    err);
 }
@@ -357,7 +399,7 @@ static inline __attribute__((always_inline)) void
 dw_block(const dwb_job *j, const float *xb, const float *dyb, __m512 *acc,
          size_t oh, size_t nt)
 {
-    const conv_geom *g = &j->r->g;
+    const conv_geom *g = &j->g;
     const size_t sh = (size_t)g->sh, sw = (size_t)g->sw, ow = (size_t)g->ow;
     const size_t wp = (size_t)j->wp;
     __m512 a[DWB_MAX_TAPS + 1];
@@ -428,13 +470,19 @@ static void dw_slot(void *arg, size_t s0, size_t s1)
 cnn_status conv_dwb_backward_dw(conv_run *r, cnn_errbuf *err)
 {
     dwb_job j;
-    job_init(&j, r);
+    job_init(&j, r, &r->g, r->x, NULL, NULL, 0);
     return job_run(&j, j.blocks, dw_slot, err);
 }
 
 #else /* no AVX-512: depthwise.c's row kernels do all the work */
 
 int conv_dwb_applies(const conv_run *r)
+{
+    (void)r;
+    return 0;
+}
+
+int conv_dwb_dx_applies(const conv_run *r)
 {
     (void)r;
     return 0;
