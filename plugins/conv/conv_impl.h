@@ -137,6 +137,20 @@ cnn_status conv_dw_forward(conv_run *r, cnn_errbuf *err);
 /* dx and dw, either or both, and db with dw (in the same pass over dy). */
 cnn_status conv_dw_backward(conv_run *r, cnn_errbuf *err);
 
+/* Depthwise with multiplier 1, stride-1 planes up to 56x56 and strided
+ * ones of any size, 16 channels per vector (depthwise_blocked.c): forward and dw
+ * (with db). Applies only where built with AVX-512; conv_dw_forward and
+ * conv_dw_backward hand such calls over. */
+int conv_dwb_applies(const conv_run *r);
+/* ... and dx too (stride 1, padding within the kernel's reach). */
+int conv_dwb_dx_applies(const conv_run *r);
+#if defined(__GNUC__) && defined(__AVX512F__)
+#define CONV_DWB 1
+cnn_status conv_dwb_forward(conv_run *r, cnn_errbuf *err);
+cnn_status conv_dwb_backward_dw(conv_run *r, cnn_errbuf *err);
+cnn_status conv_dwb_backward_dx(conv_run *r, cnn_errbuf *err);
+#endif
+
 /* im2col + GEMM, any geometry and groups. */
 cnn_status conv_gemm_forward(conv_run *r, cnn_errbuf *err);
 cnn_status conv_gemm_backward(conv_run *r, cnn_errbuf *err);

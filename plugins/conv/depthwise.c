@@ -33,7 +33,9 @@
  * images summed in order), taken from a conv_queue; every item's result is
  * the same whichever thread computes it, so results depend on nothing but
  * the inputs. Needs GCC/Clang vector extensions; without them the layer
- * goes through im2col + GEMM per group. */
+ * goes through im2col + GEMM per group. With AVX-512, multiplier 1 and
+ * small or strided planes, forward and dw go to depthwise_blocked.c (16
+ * channels per vector) instead. */
 #include <string.h>
 
 #include "conv_impl.h"
@@ -533,6 +535,10 @@ cnn_status conv_dw_forward(conv_run *r, cnn_errbuf *err)
     dw_job j;
     size_t items = (size_t)(r->n * r->cin);
 
+#ifdef CONV_DWB
+    if (conv_dwb_applies(r))
+        return conv_dwb_forward(r, err);
+#endif
     memset(&j, 0, sizeof j);
     j.r = r;
     forward_gather(&j.f, r);
@@ -739,10 +745,21 @@ static cnn_status dw_pass(conv_run *r, cnn_errbuf *err)
 cnn_status conv_dw_backward(conv_run *r, cnn_errbuf *err)
 {
     cnn_status st = CNN_OK;
-    if (r->dx)
-        st = dx_pass(r, err);
-    if (st == CNN_OK && r->dw)
+    if (r->dx) {
+#ifdef CONV_DWB
+        if (conv_dwb_dx_applies(r))
+            st = conv_dwb_backward_dx(r, err);
+        else
+#endif
+            st = dx_pass(r, err);
+    }
+    if (st == CNN_OK && r->dw) {
+#ifdef CONV_DWB
+        if (conv_dwb_applies(r))
+            return conv_dwb_backward_dw(r, err);
+#endif
         st = dw_pass(r, err);
+    }
     return st;
 }
 

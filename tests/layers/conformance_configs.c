@@ -93,6 +93,36 @@ const cf_config cf_configs[] = {
     {"conv", "depthwise 3x3 stride 2, large, threaded",
      {"filters=8", "kernel=3", "groups=8", "stride=2", "padding=1"}, 1,
      {S4(2, 8, 30, 35)}, 4, CF_UNIFORM, 0},
+    /* 16 channels per vector (depthwise_blocked.c, AVX-512 builds):
+     * channel counts with a tail past a multiple of 16, odd widths,
+     * planes not a multiple of 16 pixels, stride 2, dilation, asymmetric
+     * padding, 5x5. */
+    {"conv", "depthwise blocked, 21 channels, 7x7",
+     {"filters=21", "kernel=3", "groups=21", "padding=1"}, 1,
+     {S4(2, 21, 7, 7)}, 4, CF_UNIFORM, 0},
+    {"conv", "depthwise blocked, 35 channels, stride 2, odd width",
+     {"filters=35", "kernel=3", "groups=35", "stride=2", "padding=1"}, 1,
+     {S4(2, 35, 14, 13)}, 4, CF_UNIFORM, 0},
+    {"conv", "depthwise blocked, dilation 2, asymmetric padding, no bias",
+     {"filters=17", "kernel=3", "groups=17", "dilation=[2,1]",
+      "padding=[2,0,1,1]", "bias=false"},
+     1, {S4(1, 17, 11, 9)}, 4, CF_UNIFORM, 0},
+    {"conv", "depthwise blocked 5x3, stride [2,1], left padding only",
+     {"filters=16", "kernel=[5,3]", "groups=16", "stride=[2,1]",
+      "padding=[0,2,0,0]"},
+     1, {S4(2, 16, 12, 10)}, 4, CF_UNIFORM, 0},
+    {"conv", "depthwise blocked 5x5, 33 channels, threaded",
+     {"filters=33", "kernel=5", "groups=33", "padding=2"}, 1,
+     {S4(2, 33, 19, 21)}, 4, CF_UNIFORM, 0},
+    /* Rows wide enough that a block's rows go in several bands (128 KB
+     * of interleaved input each: 4 output rows at width 300). */
+    {"conv", "depthwise blocked, rows in bands",
+     {"filters=17", "kernel=3", "groups=17", "padding=[1,1,0,2]"}, 1,
+     {S4(1, 17, 13, 300)}, 4, CF_UNIFORM, 0},
+    {"conv", "depthwise blocked, stride 2, dilation 2, rows in bands",
+     {"filters=18", "kernel=3", "groups=18", "stride=2", "dilation=2",
+      "padding=2"},
+     1, {S4(2, 18, 16, 421)}, 4, CF_UNIFORM, 0},
 
     {"maxpool", "2x2", {"size=2"}, 1, {S4(2, 3, 8, 8)}, 4, CF_DISTINCT, 0},
     {"maxpool", "3x3 stride 2 padding 1",
