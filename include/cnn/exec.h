@@ -3,7 +3,8 @@
  * owning activations, their gradients and the shared workspace.
  *
  * Inference (training == 0 at create) reuses activation buffers once no
- * later layer reads them; training keeps what backward needs. */
+ * later layer reads them; training keeps what backward needs, and a
+ * gradient takes the place of activations backward has finished with. */
 #ifndef CNN_EXEC_H
 #define CNN_EXEC_H
 
@@ -42,8 +43,12 @@ void cnn_exec_destroy(cnn_exec *exec);
 cnn_status cnn_exec_forward(cnn_exec *exec, const cnn_tensor *input,
                             int training, uint64_t seed, size_t until);
 
-/* The output of a layer from the last forward pass (borrowed). Valid for
- * the output layer, keep_layer and, when training, every layer. */
+/* The output of a layer from the last forward pass (borrowed), or NULL.
+ * Valid for the output layer and keep_layer; in a training executor also
+ * for every other layer until backward starts, except a layer whose only
+ * reader ran in place over it (CNN_LAYER_FLAG_IN_PLACE: a convolution
+ * followed by relu shows relu's output, so this returns NULL for it).
+ * Backward reuses activation memory for gradients as it goes. */
 const cnn_tensor *cnn_exec_output(const cnn_exec *exec, size_t layer);
 
 /* Backpropagates output_grad (dL/d output of the graph's output layer, or of
