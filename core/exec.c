@@ -377,6 +377,15 @@ static void bind_gradients(cnn_exec *ex, const cnn_plan_item *items, float *base
         }
 }
 
+/* CNN_EXEC_SEPARATE_BUFFERS=1: every buffer its own memory and nothing in
+ * place, as before the plan: for checking that sharing changes no result,
+ * and for ruling it out when a plugin misbehaves. */
+static int separate_buffers(void)
+{
+    const char *v = getenv("CNN_EXEC_SEPARATE_BUFFERS");
+    return v && strcmp(v, "1") == 0;
+}
+
 static cnn_status plan_memory(cnn_exec *ex, int32_t keep_layer)
 {
     size_t n = ex->n_layers;
@@ -397,9 +406,17 @@ static cnn_status plan_memory(cnn_exec *ex, int32_t keep_layer)
             ex->planned_target[1] = out->inputs[0];
     }
     plan_in_place(ex, keep_layer);
+    if (separate_buffers())
+        for (size_t l = 0; l < n; l++)
+            ex->in_place_on[l] = -1;
     plan_activations(ex, ex->items, keep_layer);
     if (ex->training)
         plan_gradients(ex, ex->items, ex->planned_target);
+    if (separate_buffers())
+        for (size_t i = 0; i < ex->n_items; i++) {
+            ex->items[i].first = 0;
+            ex->items[i].last = ex->last_step;
+        }
     ex->arena_floats = cnn_plan_place(ex->items, ex->n_items);
     if (ex->arena_floats == SIZE_MAX)
         return cnn_fail(ex->ctx, CNN_ERR_NOMEM, "out of memory planning memory");

@@ -156,8 +156,9 @@ static const cnn_layer_descriptor dropout_descriptor = {
     .min_inputs = 1,
     .max_inputs = 1,
     /* The mask comes from the seed, never from x or y: forward may write
-     * over x and backward dx over dy. */
-    .flags = CNN_LAYER_FLAG_STOCHASTIC | CNN_LAYER_FLAG_IN_PLACE,
+     * over x, backward dx over dy, and a layer after it over y. */
+    .flags = CNN_LAYER_FLAG_STOCHASTIC | CNN_LAYER_FLAG_IN_PLACE |
+             CNN_LAYER_FLAG_BACKWARD_IGNORES_OUTPUT,
     .infer_shape = dropout_infer_shape,
     .create = NULL,
     .params = NULL,
