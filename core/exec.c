@@ -225,7 +225,8 @@ static size_t readers_of(const cnn_exec *ex, size_t k)
 
 static int pinned(const cnn_exec *ex, size_t l, int32_t keep_layer)
 {
-    return l == ex->output_layer || (keep_layer >= 0 && (size_t)keep_layer == l);
+    return l == ex->output_layer || keep_layer == CNN_EXEC_KEEP_ALL ||
+           (keep_layer >= 0 && (size_t)keep_layer == l);
 }
 
 /* Layer l may write its output over its only input k when its backward
@@ -680,6 +681,11 @@ const cnn_tensor *cnn_exec_output(const cnn_exec *ex, size_t layer)
         ex->items[act_root(ex, layer)].last < ex->clock)
         return NULL; /* never computed, overwritten, or its memory reused */
     return &ex->views[layer];
+}
+
+int32_t cnn_exec_in_place_input(const cnn_exec *ex, size_t layer)
+{
+    return layer < ex->n_layers ? ex->in_place_on[layer] : -1;
 }
 
 /* Adds src into dst, n floats. */
