@@ -55,6 +55,8 @@ struct cnn_exec {
     size_t arena_floats;
     int32_t *in_place_on; /* per layer: the input it overwrites, or -1 */
     uint32_t clock;       /* the step running or last run */
+    int spent;            /* a backward since the last forward reused its
+                             activations' memory for gradients */
     uint32_t last_step;   /* training: 2n (backward of layer 0) */
     int32_t planned_target[2]; /* backward starts the main plan covers */
     /* Another backward start gets gradients and temporaries of its own,
@@ -627,6 +629,7 @@ cnn_status cnn_exec_forward(cnn_exec *ex, const cnn_tensor *input,
     if (until >= ex->n_layers)
         until = ex->n_layers - 1;
     memset(ex->have_output, 0, ex->n_layers * sizeof *ex->have_output);
+    ex->spent = 0;
     ex->last_n = n;
     ex->last_seed = seed;
     ex->last_training = training;
@@ -778,6 +781,11 @@ cnn_status cnn_exec_backward(cnn_exec *ex, const cnn_tensor *output_grad,
                         "backward from layer %zu, which the last forward "
                         "pass did not run",
                         from_layer);
+    if (ex->spent)
+        return cnn_fail(ex->ctx, CNN_ERR_INVALID,
+                        "backward twice after one forward: the first reused "
+                        "the activations' memory for gradients; run forward "
+                        "again");
     memset(ex->grad_ready, 0, ex->n_layers * sizeof *ex->grad_ready);
     if (skip_from) {
         /* The caller gives dL/d(input of from_layer): fused softmax and
@@ -810,6 +818,7 @@ cnn_status cnn_exec_backward(cnn_exec *ex, const cnn_tensor *output_grad,
             return st;
     }
     ex->clock = (uint32_t)ex->n_layers; /* the loss step */
+    ex->spent = 1;
     if (floats)
         memcpy(ex->grad[target], output_grad->data, floats * sizeof(float));
     ex->grad_ready[target] = 1;

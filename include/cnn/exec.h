@@ -64,7 +64,10 @@ int32_t cnn_exec_in_place_input(const cnn_exec *exec, size_t layer);
  * from_layer when it is not the output), filling parameter gradients of the
  * trainable layers. With skip_from set, the layer from_layer's own backward
  * is skipped and output_grad is taken as dL/d(its input) (fused softmax and
- * cross-entropy). Layers below the lowest trainable one are not visited. */
+ * cross-entropy). Layers below the lowest trainable one are not visited.
+ * Once per forward: backward reuses the memory of the activations it has
+ * finished with, so a second call needs a new forward first (refused
+ * otherwise). */
 cnn_status cnn_exec_backward(cnn_exec *exec, const cnn_tensor *output_grad,
                              size_t from_layer, int skip_from);
 

@@ -315,6 +315,28 @@ Test(exec_plan, backward_from_another_layer, .timeout = 60)
     net_close(&b);
 }
 
+/* Backward frees what it has finished with for gradients: a second one
+ * needs a new forward, and says so. */
+Test(exec_plan, second_backward_needs_a_forward, .timeout = 60)
+{
+    net a;
+    net_open(&a, LENET, NULL, 1, 0, 2);
+    cnn_shape s = cnn_graph_input_shape(a.graph);
+    s.dims[0] = 2;
+    float x[2 * 28 * 28], dy[2 * 10] = {0.5f, -0.5f};
+    fill(x, 2 * 28 * 28, 1);
+    cnn_tensor t = {s, x}, g = {cnn_shape2(2, 10), dy};
+    size_t out = cnn_graph_output_layer(a.graph);
+    cr_assert_eq(cnn_exec_forward(a.ex, &t, 1, 0, out), CNN_OK);
+    cr_assert_eq(cnn_exec_backward(a.ex, &g, out, 1), CNN_OK);
+    cr_assert_eq(cnn_exec_backward(a.ex, &g, out, 1), CNN_ERR_INVALID);
+    cr_assert(strstr(cnn_context_message(a.ctx), "run forward again"), "%s",
+              cnn_context_message(a.ctx));
+    cr_assert_eq(cnn_exec_forward(a.ex, &t, 1, 0, out), CNN_OK);
+    cr_assert_eq(cnn_exec_backward(a.ex, &g, out, 1), CNN_OK);
+    net_close(&a);
+}
+
 Test(exec_plan, inference_unchanged, .timeout = 60)
 {
     net a, b;
