@@ -193,7 +193,10 @@ static cnn_status time_pass(conv_case *cc, conv_exec *e, const cnn_tensor *x,
     for (int r = -o->warmup; st == CNN_OK && r < o->runs; r++) {
         if (pass == P_FORWARD)
             st = cnn_exec_forward(e->ex, x, 0, o->seed, layer);
-        else
+        else if (r == -o->warmup ||
+                 (st = cnn_exec_forward(e->ex, x, 1, o->seed, layer)) == CNN_OK)
+            /* One backward per forward: backward reuses the activations'
+             * memory (only the backward's own time is sampled). */
             st = cnn_exec_backward(e->ex, dy, layer, 0);
         if (r >= 0)
             samples[r] = pass == P_FORWARD ? cnn_exec_forward_seconds(e->ex, layer)

@@ -50,13 +50,30 @@ int nonfinite_describe(const cnn_graph *graph, cnn_params *params,
         if (!c.nan && !c.inf)
             continue;
         cnn_graph_layer_info(graph, l, &info);
-        snprintf(msg, size,
-                 "layer '%s' (%s) is the first whose output is not finite "
-                 "(%zu NaN, %zu infinite of %lld values)",
-                 info.name, info.type, c.nan, c.inf,
-                 (long long)cnn_shape_numel(&out->shape));
+        /* A layer that ran in place shows the output it overwrote too:
+         * name the bottom of the chain, whose parameters are the suspects,
+         * and the layer where it was seen. */
+        size_t k = l;
+        int32_t below;
+        while ((below = cnn_exec_in_place_input(exec, k)) >= 0)
+            k = (size_t)below;
+        if (k != l) {
+            cnn_layer_info bottom;
+            cnn_graph_layer_info(graph, k, &bottom);
+            snprintf(msg, size,
+                     "layer '%s' (%s) is the first whose output is not finite, "
+                     "or '%s' (%s), which ran in place over that output "
+                     "(%zu NaN, %zu infinite of %lld values)",
+                     bottom.name, bottom.type, info.name, info.type, c.nan,
+                     c.inf, (long long)cnn_shape_numel(&out->shape));
+        } else
+            snprintf(msg, size,
+                     "layer '%s' (%s) is the first whose output is not finite "
+                     "(%zu NaN, %zu infinite of %lld values)",
+                     info.name, info.type, c.nan, c.inf,
+                     (long long)cnn_shape_numel(&out->shape));
         if (params)
-            describe_params(params, l, msg, size);
+            describe_params(params, k, msg, size);
         return 1;
     }
     snprintf(msg, size, "every layer's output is finite");
@@ -68,10 +85,10 @@ int nonfinite_locate(cnn_context *ctx, const cnn_graph *graph,
                      size_t until, char *msg, size_t size)
 {
     cnn_exec *ex = NULL;
-    cnn_exec_options eo = {input->shape.dims[0], 1, -1};
+    cnn_exec_options eo = {input->shape.dims[0], 0, CNN_EXEC_KEEP_ALL};
     int found = 0;
-    /* training = 1 only keeps every output; the pass itself runs as in
-     * inference (forward's training flag is 0). */
+    /* Every output kept and none overwritten in place (relu over conv2's
+     * output would hide which of the two went non-finite first). */
     if (cnn_exec_create(ctx, graph, params, &eo, &ex) != CNN_OK ||
         cnn_exec_forward(ex, input, 0, 0, until) != CNN_OK)
         snprintf(msg, size, "the layer could not be found (%s)",

@@ -1,11 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /* The executor: forward and backward over a graph in topological order.
  *
- * Inference: a memory plan assigns each layer's output to a shared buffer
- * that is released once the last layer reading it has run (greedy, largest
- * free buffer first), so peak memory is a few activations, not all of them.
- * Training: every output and its gradient has its own buffer, because
- * backward reads them all. */
+ * Memory: every activation, gradient and fan-out temporary is an item of a
+ * plan with the steps that use it (core/exec_plan.h), and all share one
+ * arena. An activation lives from its layer's forward to the last step
+ * that reads it: a later layer's forward, or a backward that reads it
+ * (its own, unless the layer declares CNN_LAYER_FLAG_BACKWARD_IGNORES_OUTPUT;
+ * a consumer's, unless that one declares CNN_LAYER_FLAG_IN_PLACE). A
+ * gradient lives from the first backward that writes it to its layer's own
+ * backward. A layer declaring CNN_LAYER_FLAG_IN_PLACE writes over its
+ * input when nothing else reads that input (relu after a convolution), and
+ * its backward then writes dx over dy. A hook's workspace is taken from a
+ * free run of the arena at that step when there is one. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +21,7 @@
 #include "cnn/exec.h"
 #include "cnn/memory.h"
 #include "context_internal.h"
+#include "exec_plan.h"
 #include "hook_site_internal.h"
 #include "rng.h"
 #include "thread_pool.h"
@@ -39,8 +46,26 @@ struct cnn_exec {
     cnn_tensor *views;     /* per layer: output view of the last forward */
     int32_t *have_output;  /* per layer: 1 when views[l] is still valid */
 
-    float **buffers;
-    size_t n_buffers;
+    /* The memory plan: items [0, n) activations, [n, 2n) gradients,
+     * [2n, 2n + n max_inputs) fan-out temporaries (layer l, input slot j
+     * at 2n + l max_inputs + j). */
+    cnn_plan_item *items;
+    size_t n_items;
+    float *arena;
+    size_t arena_floats;
+    int32_t *in_place_on; /* per layer: the input it overwrites, or -1 */
+    uint32_t clock;       /* the step running or last run */
+    int spent;            /* a backward since the last forward reused its
+                             activations' memory for gradients */
+    uint32_t last_step;   /* training: 2n (backward of layer 0) */
+    int32_t planned_target[2]; /* backward starts the main plan covers */
+    /* Another backward start gets gradients and temporaries of its own,
+     * planned for it and kept for the next call from the same layer. */
+    cnn_plan_item *other_items;
+    float *other_arena;
+    size_t other_floats;
+    int64_t other_target;
+    float **tmp; /* per (layer, slot): the fan-out temporary, or NULL */
 
     float *workspace;
     size_t workspace_floats;
@@ -49,8 +74,6 @@ struct cnn_exec {
     uint32_t max_inputs;
     cnn_tensor *in_views;
     cnn_tensor *in_grads;
-    float **tmp_grads; /* max_inputs buffers for fan-out accumulation */
-    size_t max_floats; /* largest layer output, floats, at full batch */
 
     size_t bytes;
     int timing;
@@ -102,6 +125,11 @@ static void workspace_unmap(float *ws, size_t n_floats)
 static float *exec_workspace(void *host, size_t n_floats)
 {
     cnn_exec *ex = host;
+    size_t gap = ex->arena ? cnn_plan_gap(ex->items, ex->n_items, ex->clock,
+                                          ex->arena_floats, n_floats)
+                           : SIZE_MAX;
+    if (gap != SIZE_MAX)
+        return ex->arena + gap; /* memory no item needs at this step */
     if (ex->workspace && n_floats <= ex->workspace_floats)
         return ex->workspace;
     workspace_unmap(ex->workspace, ex->workspace_floats);
@@ -139,16 +167,12 @@ void cnn_exec_destroy(cnn_exec *ex)
 {
     if (!ex)
         return;
-    for (size_t b = 0; b < ex->n_buffers; b++)
-        free(ex->buffers[b]);
-    if (ex->grad)
-        for (size_t l = 0; l < ex->n_layers; l++)
-            free(ex->grad[l]);
-    if (ex->tmp_grads)
-        for (uint32_t j = 0; j < ex->max_inputs; j++)
-            free(ex->tmp_grads[j]);
-    free(ex->tmp_grads);
-    free(ex->buffers);
+    free(ex->arena);
+    free(ex->other_arena);
+    free(ex->items);
+    free(ex->other_items);
+    free(ex->in_place_on);
+    free(ex->tmp);
     workspace_unmap(ex->workspace, ex->workspace_floats);
     free(ex->info);
     free(ex->sample_floats);
@@ -166,121 +190,302 @@ void cnn_exec_destroy(cnn_exec *ex)
     free(ex);
 }
 
-/* Assigns output buffers. Training: one per layer. Inference: reuse. */
-static cnn_status plan_buffers(cnn_exec *ex, int32_t keep_layer)
-{
-    size_t n = ex->n_layers;
-    size_t *last_use = calloc(n, sizeof *last_use);
-    size_t *owner = calloc(n, sizeof *owner);      /* buffer of layer */
-    size_t *capacity = calloc(n, sizeof *capacity); /* floats per buffer */
-    int *busy = calloc(n, sizeof *busy);
-    cnn_status st = CNN_OK;
-    size_t n_buffers = 0;
+/* ---- The memory plan ----------------------------------------------------
+ * Steps: forward of layer l is step l, the loss step n, backward of layer l
+ * step 2n - l (so backward of layer 0 is the last, 2n). */
 
-    if (!last_use || !owner || !capacity || !busy) {
-        st = cnn_fail(ex->ctx, CNN_ERR_NOMEM, "out of memory planning memory");
-        goto done;
-    }
-    for (size_t l = 0; l < n; l++) {
-        last_use[l] = l;
-        for (uint32_t j = 0; j < ex->info[l].n_inputs; j++) {
-            int32_t k = ex->info[l].inputs[j];
-            if (k >= 0 && last_use[k] < l)
-                last_use[k] = l;
-        }
-    }
-    for (size_t l = 0; l < n; l++) {
-        size_t need = ex->sample_floats[l] * (size_t)ex->batch;
-        size_t pick = SIZE_MAX;
-        int pinned = ex->training || l == ex->output_layer ||
-                     (keep_layer >= 0 && (size_t)keep_layer == l);
-        if (!pinned) {
-            for (size_t b = 0; b < n_buffers; b++)
-                if (!busy[b] &&
-                    (pick == SIZE_MAX || capacity[b] > capacity[pick]))
-                    pick = b;
-        }
-        if (pick == SIZE_MAX)
-            pick = n_buffers++;
-        if (capacity[pick] < need)
-            capacity[pick] = need;
-        busy[pick] = pinned ? 2 : 1;
-        owner[l] = pick;
-        /* Release inputs whose last reader is this layer. */
-        for (uint32_t j = 0; j < ex->info[l].n_inputs; j++) {
-            int32_t k = ex->info[l].inputs[j];
-            if (k >= 0 && last_use[k] == l && busy[owner[k]] == 1)
-                busy[owner[k]] = 0;
-        }
-        if (last_use[l] == l && busy[pick] == 1 && l != ex->output_layer)
-            busy[pick] = 0; /* nobody reads it */
-    }
-    {
-        /* The whole plan, checked before the first buffer is asked for. */
-        uint64_t total = 0;
-        char what[128];
-        for (size_t b = 0; b < n_buffers; b++)
-            total = cnn_memory_add(total,
-                                   cnn_memory_mul(capacity[b], sizeof(float)));
-        snprintf(what, sizeof what, "the activations of a batch of %lld",
-                 (long long)ex->batch);
-        st = cnn_memory_check(ex->ctx, total, what);
-        if (st != CNN_OK)
-            goto done;
-    }
-    ex->buffers = calloc(n_buffers ? n_buffers : 1, sizeof *ex->buffers);
-    if (!ex->buffers) {
-        st = cnn_fail(ex->ctx, CNN_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    ex->n_buffers = n_buffers;
-    for (size_t b = 0; b < n_buffers; b++) {
-        ex->buffers[b] = alloc_floats(capacity[b]);
-        if (!ex->buffers[b]) {
-            st = cnn_fail(ex->ctx, CNN_ERR_NOMEM,
-                          "out of memory allocating %zu activation bytes",
-                          capacity[b] * sizeof(float));
-            goto done;
-        }
-        ex->bytes += capacity[b] * sizeof(float);
-    }
-    for (size_t l = 0; l < n; l++)
-        ex->out[l] = ex->buffers[owner[l]];
-done:
-    free(last_use);
-    free(owner);
-    free(capacity);
-    free(busy);
-    return st;
+static uint32_t step_forward(size_t l) { return (uint32_t)l; }
+
+static uint32_t step_backward(const cnn_exec *ex, size_t l)
+{
+    return (uint32_t)(2 * ex->n_layers - l);
 }
 
-static cnn_status alloc_training(cnn_exec *ex)
+/* The descriptor flags the executor plans with. Bits that ABI 1.3 gave a
+ * meaning are read only from plugins built for 1.3 or later: an older
+ * plugin could not have meant them. */
+static uint32_t layer_flags(const cnn_layer_info *li)
 {
-    uint64_t total = 0;
-    char what[128];
-    for (size_t l = 0; l < ex->n_layers; l++)
-        if (ex->need_grad[l] || l == ex->output_layer)
-            total = cnn_memory_add(
-                total, cnn_memory_mul(cnn_memory_mul(ex->sample_floats[l],
-                                                     (uint64_t)ex->batch),
-                                      sizeof(float)));
-    snprintf(what, sizeof what, "the gradients of a batch of %lld",
-             (long long)ex->batch);
-    if (cnn_memory_check(ex->ctx, cnn_memory_add(total, ex->bytes), what) !=
-        CNN_OK)
-        return CNN_ERR_NOMEM;
+    const uint32_t since_1_3 =
+        CNN_LAYER_FLAG_IN_PLACE | CNN_LAYER_FLAG_BACKWARD_IGNORES_OUTPUT;
+    uint32_t flags = li->descriptor->flags;
+    if (CNN_LAYER_ABI_MINOR_OF(li->descriptor->abi_version) < 3)
+        flags &= ~since_1_3;
+    return flags;
+}
+
+static size_t layer_floats(const cnn_exec *ex, size_t l)
+{
+    return ex->sample_floats[l] * (size_t)ex->batch;
+}
+
+static size_t tmp_item(const cnn_exec *ex, size_t l, uint32_t j)
+{
+    return 2 * ex->n_layers + l * ex->max_inputs + j;
+}
+
+/* How many (layer, input slot) pairs read layer k's output. */
+static size_t readers_of(const cnn_exec *ex, size_t k)
+{
+    size_t count = 0;
+    for (size_t c = k + 1; c < ex->n_layers; c++)
+        for (uint32_t j = 0; j < ex->info[c].n_inputs; j++)
+            count += ex->info[c].inputs[j] == (int32_t)k;
+    return count;
+}
+
+static int pinned(const cnn_exec *ex, size_t l, int32_t keep_layer)
+{
+    return l == ex->output_layer || keep_layer == CNN_EXEC_KEEP_ALL ||
+           (keep_layer >= 0 && (size_t)keep_layer == l);
+}
+
+/* Layer l may write its output over its only input k when its backward
+ * needs neither (the flag's promise), nothing else reads k, the caller
+ * does not keep k, and k's own backward does not read what is overwritten
+ * (conv, dense: they need their input, not their output). */
+static void plan_in_place(cnn_exec *ex, int32_t keep_layer)
+{
     for (size_t l = 0; l < ex->n_layers; l++) {
-        if (!ex->need_grad[l] && l != ex->output_layer)
+        const cnn_layer_info *li = &ex->info[l];
+        int32_t k = li->n_inputs == 1 ? li->inputs[0] : -1;
+        ex->in_place_on[l] = -1;
+        if (!(layer_flags(li) & CNN_LAYER_FLAG_IN_PLACE) || k < 0 ||
+            readers_of(ex, (size_t)k) != 1 || pinned(ex, (size_t)k, keep_layer) ||
+            ex->sample_floats[k] != ex->sample_floats[l])
             continue;
-        ex->grad[l] = alloc_floats(ex->sample_floats[l] * (size_t)ex->batch);
-        if (!ex->grad[l])
-            return cnn_fail(ex->ctx, CNN_ERR_NOMEM,
-                            "out of memory allocating gradients");
-        ex->bytes += ex->sample_floats[l] * (size_t)ex->batch * sizeof(float);
+        if (ex->training && ex->need_grad[k] &&
+            !(layer_flags(&ex->info[k]) & CNN_LAYER_FLAG_BACKWARD_IGNORES_OUTPUT))
+            continue;
+        ex->in_place_on[l] = k;
     }
-    ex->tmp_grads = calloc(ex->max_inputs, sizeof *ex->tmp_grads);
-    if (!ex->tmp_grads)
+}
+
+static uint32_t max_u32(uint32_t a, uint32_t b) { return a > b ? a : b; }
+static uint32_t min_u32(uint32_t a, uint32_t b) { return a < b ? a : b; }
+
+/* Activations: from their forward to their last reader. */
+static void plan_activations(cnn_exec *ex, cnn_plan_item *items,
+                             int32_t keep_layer)
+{
+    size_t n = ex->n_layers;
+    for (size_t l = 0; l < n; l++) {
+        cnn_plan_item *it = &items[l];
+        it->floats = layer_floats(ex, l);
+        it->first = it->last = step_forward(l);
+        if (ex->training && ex->need_grad[l] &&
+            !(layer_flags(&ex->info[l]) & CNN_LAYER_FLAG_BACKWARD_IGNORES_OUTPUT))
+            it->last = step_backward(ex, l);
+        if (ex->training) /* readable until backward starts (the loss) */
+            it->last = max_u32(it->last, (uint32_t)n);
+        if (pinned(ex, l, keep_layer))
+            it->last = ex->last_step;
+    }
+    for (size_t c = 0; c < n; c++)
+        for (uint32_t j = 0; j < ex->info[c].n_inputs; j++) {
+            int32_t k = ex->info[c].inputs[j];
+            if (k < 0)
+                continue;
+            items[k].last = max_u32(items[k].last, step_forward(c));
+            if (ex->training && ex->need_grad[c] &&
+                !(layer_flags(&ex->info[c]) & CNN_LAYER_FLAG_IN_PLACE))
+                items[k].last = max_u32(items[k].last, step_backward(ex, c));
+        }
+    /* In place: one item for the chain, living as long as its longest. */
+    for (size_t l = 0; l < n; l++) {
+        int32_t k = ex->in_place_on[l];
+        if (k < 0)
+            continue;
+        while (ex->in_place_on[k] >= 0)
+            k = ex->in_place_on[k];
+        items[k].last = max_u32(items[k].last, items[l].last);
+        items[l].floats = 0;
+    }
+}
+
+/* The layer whose gradient item holds l's gradient: an in-place layer's
+ * dx is its dy, so up the chain while the layer above runs in place on it
+ * (its only reader) and the gradient is wanted. */
+static size_t grad_top(const cnn_exec *ex, size_t l)
+{
+    for (;;) {
+        size_t h = l + 1;
+        while (h < ex->n_layers && ex->in_place_on[h] != (int32_t)l)
+            h++;
+        if (h == ex->n_layers || !ex->need_grad[l])
+            return l;
+        l = h;
+    }
+}
+
+/* Gradients and fan-out temporaries for a backward from either target
+ * (-1: none). A gradient is first written by its highest consumer's
+ * backward, or at the loss step for a target; its own backward reads it
+ * last. An in-place layer's dx is written over its dy. */
+static void plan_gradients(cnn_exec *ex, cnn_plan_item *items,
+                           const int32_t target[2])
+{
+    size_t n = ex->n_layers;
+    for (size_t l = 0; l < n; l++) {
+        cnn_plan_item *it = &items[n + l];
+        it->floats = 0;
+        if (!ex->need_grad[l])
+            continue;
+        it->floats = layer_floats(ex, l);
+        it->first = (int32_t)l == target[0] || (int32_t)l == target[1]
+                        ? (uint32_t)n
+                        : step_backward(ex, 0);
+        it->last = step_backward(ex, l);
+    }
+    for (size_t c = 0; c < n; c++)
+        for (uint32_t j = 0; j < ex->info[c].n_inputs; j++) {
+            int32_t k = ex->info[c].inputs[j];
+            cnn_plan_item *tmp = &items[tmp_item(ex, c, j)];
+            tmp->floats = 0;
+            if (k < 0 || !ex->need_grad[k] || !ex->need_grad[c])
+                continue;
+            items[n + k].first = min_u32(items[n + k].first, step_backward(ex, c));
+            if (readers_of(ex, (size_t)k) > 1) {
+                tmp->floats = layer_floats(ex, (size_t)k);
+                tmp->first = tmp->last = step_backward(ex, c);
+            }
+        }
+    for (size_t l = 0; l < n; l++)
+        if (items[n + l].floats && items[n + l].first > items[n + l].last)
+            items[n + l].floats = 0; /* nothing ever writes it */
+    /* An in-place chain's gradients share its top layer's item. */
+    for (size_t l = 0; l < n; l++) {
+        size_t top = grad_top(ex, l);
+        if (top == l || !items[n + l].floats)
+            continue;
+        items[n + top].first = min_u32(items[n + top].first, items[n + l].first);
+        items[n + top].last = max_u32(items[n + top].last, items[n + l].last);
+        items[n + l].floats = 0;
+    }
+}
+
+/* The layer whose activation item holds l's output: the bottom of its
+ * in-place chain. */
+static size_t act_root(const cnn_exec *ex, size_t l)
+{
+    while (ex->in_place_on[l] >= 0)
+        l = (size_t)ex->in_place_on[l];
+    return l;
+}
+
+/* Points grad[] and tmp[] into base as items place them. */
+static void bind_gradients(cnn_exec *ex, const cnn_plan_item *items, float *base)
+{
+    size_t n = ex->n_layers;
+    for (size_t l = 0; l < n; l++) {
+        size_t top = grad_top(ex, l);
+        ex->grad[l] = items[n + top].floats ? base + items[n + top].offset : NULL;
+    }
+    for (size_t l = 0; l < n; l++)
+        for (uint32_t j = 0; j < ex->max_inputs; j++) {
+            const cnn_plan_item *it = &items[tmp_item(ex, l, j)];
+            ex->tmp[l * ex->max_inputs + j] =
+                j < ex->info[l].n_inputs && it->floats ? base + it->offset : NULL;
+        }
+}
+
+/* CNN_EXEC_SEPARATE_BUFFERS=1: every buffer its own memory and nothing in
+ * place, as before the plan: for checking that sharing changes no result,
+ * and for ruling it out when a plugin misbehaves. */
+static int separate_buffers(void)
+{
+    const char *v = getenv("CNN_EXEC_SEPARATE_BUFFERS");
+    return v && strcmp(v, "1") == 0;
+}
+
+static cnn_status plan_memory(cnn_exec *ex, int32_t keep_layer)
+{
+    size_t n = ex->n_layers;
+    uint64_t bytes;
+    char what[128];
+    ex->n_items = 2 * n + n * ex->max_inputs;
+    ex->items = calloc(ex->n_items, sizeof *ex->items);
+    ex->tmp = calloc(n * ex->max_inputs, sizeof *ex->tmp);
+    ex->in_place_on = calloc(n, sizeof *ex->in_place_on);
+    if (!ex->items || !ex->tmp || !ex->in_place_on)
+        return cnn_fail(ex->ctx, CNN_ERR_NOMEM, "out of memory planning memory");
+    ex->last_step = ex->training ? step_backward(ex, 0) : (uint32_t)(n - 1);
+    ex->planned_target[0] = ex->planned_target[1] = -1;
+    if (ex->training) {
+        const cnn_layer_info *out = &ex->info[ex->output_layer];
+        ex->planned_target[0] = (int32_t)ex->output_layer;
+        if (out->n_inputs == 1)
+            ex->planned_target[1] = out->inputs[0];
+    }
+    plan_in_place(ex, keep_layer);
+    if (separate_buffers())
+        for (size_t l = 0; l < n; l++)
+            ex->in_place_on[l] = -1;
+    plan_activations(ex, ex->items, keep_layer);
+    if (ex->training)
+        plan_gradients(ex, ex->items, ex->planned_target);
+    if (separate_buffers())
+        for (size_t i = 0; i < ex->n_items; i++) {
+            ex->items[i].first = 0;
+            ex->items[i].last = ex->last_step;
+        }
+    ex->arena_floats = cnn_plan_place(ex->items, ex->n_items);
+    if (ex->arena_floats == SIZE_MAX)
+        return cnn_fail(ex->ctx, CNN_ERR_NOMEM, "out of memory planning memory");
+    bytes = cnn_memory_mul(ex->arena_floats, sizeof(float));
+    snprintf(what, sizeof what, "the %s of a batch of %lld",
+             ex->training ? "activations and gradients" : "activations",
+             (long long)ex->batch);
+    if (cnn_memory_check(ex->ctx, bytes, what) != CNN_OK)
+        return CNN_ERR_NOMEM;
+    ex->arena = alloc_floats(ex->arena_floats);
+    if (!ex->arena)
+        return cnn_fail(ex->ctx, CNN_ERR_NOMEM,
+                        "out of memory allocating %zu bytes for %s",
+                        ex->arena_floats * sizeof(float), what);
+    ex->bytes += ex->arena_floats * sizeof(float);
+    for (size_t l = 0; l < n; l++)
+        ex->out[l] = ex->arena + ex->items[act_root(ex, l)].offset;
+    if (ex->training)
+        bind_gradients(ex, ex->items, ex->arena);
+    ex->other_target = -1;
+    return CNN_OK;
+}
+
+/* Gradients for a backward from a layer the main plan did not expect:
+ * planned for that start in an arena of their own. */
+static cnn_status bind_other_target(cnn_exec *ex, size_t target)
+{
+    size_t n = ex->n_layers;
+    int32_t targets[2] = {(int32_t)target, -1};
+    size_t floats;
+    if (ex->other_target == (int64_t)target) {
+        bind_gradients(ex, ex->other_items, ex->other_arena);
+        return CNN_OK;
+    }
+    if (!ex->other_items)
+        ex->other_items = calloc(ex->n_items, sizeof *ex->other_items);
+    if (!ex->other_items)
         return cnn_fail(ex->ctx, CNN_ERR_NOMEM, "out of memory");
+    for (size_t l = 0; l < n; l++)
+        ex->other_items[l].floats = 0; /* activations stay in the main arena */
+    plan_gradients(ex, ex->other_items, targets);
+    floats = cnn_plan_place(ex->other_items, ex->n_items);
+    if (floats == SIZE_MAX)
+        return cnn_fail(ex->ctx, CNN_ERR_NOMEM, "out of memory");
+    free(ex->other_arena);
+    ex->bytes -= ex->other_floats * sizeof(float);
+    ex->other_floats = 0;
+    ex->other_target = -1;
+    ex->other_arena = alloc_floats(floats);
+    if (!ex->other_arena)
+        return cnn_fail(ex->ctx, CNN_ERR_NOMEM,
+                        "out of memory allocating %zu gradient bytes",
+                        floats * sizeof(float));
+    ex->other_floats = floats;
+    ex->bytes += floats * sizeof(float);
+    ex->other_target = (int64_t)target;
+    bind_gradients(ex, ex->other_items, ex->other_arena);
     return CNN_OK;
 }
 
@@ -335,8 +540,6 @@ cnn_status cnn_exec_create(cnn_context *ctx, const cnn_graph *graph,
                             "layer '%s': output too large for batch %lld",
                             li->name, (long long)opts->batch);
         }
-        if (ex->sample_floats[l] * (size_t)opts->batch > ex->max_floats)
-            ex->max_floats = ex->sample_floats[l] * (size_t)opts->batch;
         if (li->n_inputs > ex->max_inputs)
             ex->max_inputs = li->n_inputs;
         /* A layer needs a gradient pass when it or anything below it
@@ -353,9 +556,7 @@ cnn_status cnn_exec_create(cnn_context *ctx, const cnn_graph *graph,
         cnn_exec_destroy(ex);
         return cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
     }
-    st = plan_buffers(ex, opts->keep_layer);
-    if (st == CNN_OK && ex->training)
-        st = alloc_training(ex);
+    st = plan_memory(ex, opts->keep_layer);
     if (st != CNN_OK) {
         cnn_exec_destroy(ex);
         return st;
@@ -437,6 +638,7 @@ cnn_status cnn_exec_forward(cnn_exec *ex, const cnn_tensor *input,
     if (until >= ex->n_layers)
         until = ex->n_layers - 1;
     memset(ex->have_output, 0, ex->n_layers * sizeof *ex->have_output);
+    ex->spent = 0;
     ex->last_n = n;
     ex->last_seed = seed;
     ex->last_training = training;
@@ -452,6 +654,7 @@ cnn_status cnn_exec_forward(cnn_exec *ex, const cnn_tensor *input,
             int32_t k = li->inputs[j];
             ex->in_views[j] = k < 0 ? *input : ex->views[k];
         }
+        ex->clock = step_forward(l);
         ex->views[l] = layer_view(ex, l, ex->out[l], n);
         layer_params(ex, l, &values, &grads);
         memset(&args, 0, sizeof args);
@@ -476,6 +679,8 @@ cnn_status cnn_exec_forward(cnn_exec *ex, const cnn_tensor *input,
                             "layer '%s' (%s): forward failed: %s", li->name,
                             li->type, message[0] ? message : "no message");
         ex->have_output[l] = 1;
+        if (ex->in_place_on[l] >= 0)
+            ex->have_output[ex->in_place_on[l]] = 0; /* overwritten */
         if (ex->timing)
             ex->fwd_seconds[l] = now_seconds() - t0;
     }
@@ -484,9 +689,15 @@ cnn_status cnn_exec_forward(cnn_exec *ex, const cnn_tensor *input,
 
 const cnn_tensor *cnn_exec_output(const cnn_exec *ex, size_t layer)
 {
-    if (layer >= ex->n_layers || !ex->have_output[layer])
-        return NULL;
+    if (layer >= ex->n_layers || !ex->have_output[layer] ||
+        ex->items[act_root(ex, layer)].last < ex->clock)
+        return NULL; /* never computed, overwritten, or its memory reused */
     return &ex->views[layer];
+}
+
+int32_t cnn_exec_in_place_input(const cnn_exec *ex, size_t layer)
+{
+    return layer < ex->n_layers ? ex->in_place_on[layer] : -1;
 }
 
 /* Adds src into dst, n floats. */
@@ -508,6 +719,7 @@ static cnn_status backward_layer(cnn_exec *ex, size_t l)
     cnn_status st;
     double t0 = ex->timing ? now_seconds() : 0.0;
 
+    ex->clock = step_backward(ex, l);
     for (uint32_t j = 0; j < li->n_inputs; j++) {
         int32_t k = li->inputs[j];
         ex->in_views[j] = k < 0 ? ex->input : ex->views[k];
@@ -521,13 +733,12 @@ static cnn_status backward_layer(cnn_exec *ex, size_t l)
             ex->grad_ready[k] = 1;
             ex->direct[j] = 1;
         } else {
-            if (!ex->tmp_grads[j]) {
-                ex->tmp_grads[j] = alloc_floats(ex->max_floats);
-                if (!ex->tmp_grads[j])
-                    return cnn_fail(ex->ctx, CNN_ERR_NOMEM, "out of memory");
-                ex->bytes += ex->max_floats * sizeof(float);
-            }
-            ex->in_grads[j].data = ex->tmp_grads[j];
+            ex->in_grads[j].data = ex->tmp[l * ex->max_inputs + j];
+            if (!ex->in_grads[j].data)
+                return cnn_fail(ex->ctx, CNN_ERR_INVALID,
+                                "layer '%s' (%s): no buffer was planned for "
+                                "its input %u's gradient",
+                                li->name, li->type, j);
         }
     }
     layer_params(ex, l, &values, &grads);
@@ -579,6 +790,11 @@ cnn_status cnn_exec_backward(cnn_exec *ex, const cnn_tensor *output_grad,
                         "backward from layer %zu, which the last forward "
                         "pass did not run",
                         from_layer);
+    if (ex->spent)
+        return cnn_fail(ex->ctx, CNN_ERR_INVALID,
+                        "backward twice after one forward: the first reused "
+                        "the activations' memory for gradients; run forward "
+                        "again");
     memset(ex->grad_ready, 0, ex->n_layers * sizeof *ex->grad_ready);
     if (skip_from) {
         /* The caller gives dL/d(input of from_layer): fused softmax and
@@ -602,7 +818,18 @@ cnn_status cnn_exec_backward(cnn_exec *ex, const cnn_tensor *output_grad,
                         ex->info[target].name, floats);
     if (!ex->need_grad[target])
         return CNN_OK; /* nothing below learns */
-    memcpy(ex->grad[target], output_grad->data, floats * sizeof(float));
+    if ((int32_t)target == ex->planned_target[0] ||
+        (int32_t)target == ex->planned_target[1])
+        bind_gradients(ex, ex->items, ex->arena);
+    else {
+        cnn_status st = bind_other_target(ex, target);
+        if (st != CNN_OK)
+            return st;
+    }
+    ex->clock = (uint32_t)ex->n_layers; /* the loss step */
+    ex->spent = 1;
+    if (floats)
+        memcpy(ex->grad[target], output_grad->data, floats * sizeof(float));
     ex->grad_ready[target] = 1;
     for (size_t l = start + 1; l-- > 0;) {
         cnn_status st;

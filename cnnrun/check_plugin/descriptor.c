@@ -13,7 +13,9 @@
 
 #include "check_plugin.h"
 
-#define KNOWN_FLAGS (CNN_LAYER_FLAG_PROBABILITIES | CNN_LAYER_FLAG_STOCHASTIC)
+#define KNOWN_FLAGS                                                            \
+    (CNN_LAYER_FLAG_PROBABILITIES | CNN_LAYER_FLAG_STOCHASTIC |                \
+     CNN_LAYER_FLAG_IN_PLACE | CNN_LAYER_FLAG_BACKWARD_IGNORES_OUTPUT)
 
 static const char *kind_word(cnn_hparam_kind kind)
 {
@@ -122,9 +124,14 @@ static void check_hooks(ck_report *r, const cnn_layer_descriptor *d)
                       d->flags, d->flags & ~(uint32_t)KNOWN_FLAGS);
     else
         ck_report_add(
-            r, CK_PASS, "descriptor: flags", "%s%s%s", d->flags ? "" : "none",
+            r, CK_PASS, "descriptor: flags", "%s%s%s%s%s",
+            d->flags ? "" : "none",
             d->flags & CNN_LAYER_FLAG_PROBABILITIES ? "probabilities " : "",
-            d->flags & CNN_LAYER_FLAG_STOCHASTIC ? "stochastic" : "");
+            d->flags & CNN_LAYER_FLAG_STOCHASTIC ? "stochastic " : "",
+            d->flags & CNN_LAYER_FLAG_IN_PLACE ? "in-place " : "",
+            d->flags & CNN_LAYER_FLAG_BACKWARD_IGNORES_OUTPUT
+                ? "backward-ignores-output"
+                : "");
 }
 
 /* The default, formatted and parsed back, must be the same value: that is

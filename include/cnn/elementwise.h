@@ -35,6 +35,11 @@
  * PADDING are not supported here); the macro copies them once per call,
  * so reading them costs nothing in the loop.
  *
+ * Memory (ABI 1.3): a CNN_EW_FROM_OUTPUT layer declares
+ * CNN_LAYER_FLAG_IN_PLACE (forward may write y over x, backward dx over dy:
+ * the loops below handle both), a CNN_EW_FROM_INPUT one
+ * CNN_LAYER_FLAG_BACKWARD_IGNORES_OUTPUT (its backward needs x, not y).
+ *
  * Cost: CNN_EW_CHEAP (a compare or a multiply; memory bound) or
  * CNN_EW_COSTLY (a libm call such as expf). Large tensors are cut into
  * 64-byte aligned blocks for env->parallel_for; a cheap layer only spreads
@@ -189,9 +194,15 @@ typedef struct cnn_ew_pass {
     {                                                                        \
         const cnn_ew_pass *q = (const cnn_ew_pass *)arg;                     \
         const cnn_ew_params p = q->p;                                        \
+        size_t n = i1 - i0;                                                  \
+        if (q->a == q->out) { /* in place: one pointer, still restrict */    \
+            float *restrict y = q->out + i0;                                 \
+            for (size_t i = 0; i < n; i++)                                   \
+                y[i] = NAME##_value(y[i], &p);                               \
+            return;                                                          \
+        }                                                                    \
         const float *restrict x = q->a + i0;                                 \
         float *restrict y = q->out + i0;                                     \
-        size_t n = i1 - i0;                                                  \
         for (size_t i = 0; i < n; i++)                                       \
             y[i] = NAME##_value(x[i], &p);                                   \
     }                                                                        \
@@ -200,9 +211,15 @@ typedef struct cnn_ew_pass {
         const cnn_ew_pass *q = (const cnn_ew_pass *)arg;                     \
         const cnn_ew_params p = q->p;                                        \
         const float *restrict t = q->a + i0;                                 \
+        size_t n = i1 - i0;                                                  \
+        if (q->b == q->out) { /* dx written over dy */                       \
+            float *restrict g = q->out + i0;                                 \
+            for (size_t i = 0; i < n; i++)                                   \
+                g[i] = NAME##_grad(t[i], g[i], &p);                          \
+            return;                                                          \
+        }                                                                    \
         const float *restrict dy = q->b + i0;                                \
         float *restrict dx = q->out + i0;                                    \
-        size_t n = i1 - i0;                                                  \
         for (size_t i = 0; i < n; i++)                                       \
             dx[i] = NAME##_grad(t[i], dy[i], &p);                            \
     }                                                                        \
@@ -272,7 +289,9 @@ typedef struct cnn_ew_pass {
         N_HPARAMS,                                                           \
         1,                                                                   \
         1,                                                                   \
-        0,                                                                   \
+        (GRAD_FROM) == CNN_EW_FROM_OUTPUT                                    \
+            ? CNN_LAYER_FLAG_IN_PLACE                                        \
+            : CNN_LAYER_FLAG_BACKWARD_IGNORES_OUTPUT,                        \
         NAME##_ew_infer_shape,                                               \
         NULL,                                                                \
         NULL,                                                                \

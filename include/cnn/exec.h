@@ -3,7 +3,8 @@
  * owning activations, their gradients and the shared workspace.
  *
  * Inference (training == 0 at create) reuses activation buffers once no
- * later layer reads them; training keeps what backward needs. */
+ * later layer reads them; training keeps what backward needs, and a
+ * gradient takes the place of activations backward has finished with. */
 #ifndef CNN_EXEC_H
 #define CNN_EXEC_H
 
@@ -25,9 +26,13 @@ typedef struct cnn_exec_options {
     int64_t batch;   /* largest batch the executor will run */
     int training;    /* 1: keep activations and allocate gradients */
     /* Keep this layer's output readable after forward even in inference
-     * mode (for --until and features); -1 for none. */
+     * mode (for --until and features); -1 for none; CNN_EXEC_KEEP_ALL for
+     * every layer, each in its own memory and none overwritten in place
+     * (diagnostics: which layer first went non-finite). */
     int32_t keep_layer;
 } cnn_exec_options;
+
+#define CNN_EXEC_KEEP_ALL (-2)
 
 /* graph and params must outlive the executor. */
 cnn_status cnn_exec_create(cnn_context *ctx, const cnn_graph *graph,
@@ -42,15 +47,27 @@ void cnn_exec_destroy(cnn_exec *exec);
 cnn_status cnn_exec_forward(cnn_exec *exec, const cnn_tensor *input,
                             int training, uint64_t seed, size_t until);
 
-/* The output of a layer from the last forward pass (borrowed). Valid for
- * the output layer, keep_layer and, when training, every layer. */
+/* The output of a layer from the last forward pass (borrowed), or NULL.
+ * Valid for the output layer and keep_layer (every layer with
+ * CNN_EXEC_KEEP_ALL); in a training executor also
+ * for every other layer until backward starts, except a layer whose only
+ * reader ran in place over it (CNN_LAYER_FLAG_IN_PLACE: a convolution
+ * followed by relu shows relu's output, so this returns NULL for it).
+ * Backward reuses activation memory for gradients as it goes. */
 const cnn_tensor *cnn_exec_output(const cnn_exec *exec, size_t layer);
+
+/* The input layer whose output `layer` overwrote by running in place
+ * (CNN_LAYER_FLAG_IN_PLACE), or -1. */
+int32_t cnn_exec_in_place_input(const cnn_exec *exec, size_t layer);
 
 /* Backpropagates output_grad (dL/d output of the graph's output layer, or of
  * from_layer when it is not the output), filling parameter gradients of the
  * trainable layers. With skip_from set, the layer from_layer's own backward
  * is skipped and output_grad is taken as dL/d(its input) (fused softmax and
- * cross-entropy). Layers below the lowest trainable one are not visited. */
+ * cross-entropy). Layers below the lowest trainable one are not visited.
+ * Once per forward: backward reuses the memory of the activations it has
+ * finished with, so a second call needs a new forward first (refused
+ * otherwise). */
 cnn_status cnn_exec_backward(cnn_exec *exec, const cnn_tensor *output_grad,
                              size_t from_layer, int skip_from);
 

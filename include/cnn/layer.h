@@ -285,6 +285,25 @@ typedef struct cnn_backward_args {
 #define CNN_LAYER_FLAG_PROBABILITIES 0x1u
 /* Forward in training mode depends on args->seed (dropout). */
 #define CNN_LAYER_FLAG_STOCHASTIC 0x2u
+/* ABI 1.3: memory planning hints (a host reads them only from plugins that
+ * declare 1.3 or later; both are promises about the plugin's own code).
+ *
+ * IN_PLACE: one input with as many elements as the output; forward computes
+ * output element i from input element i alone and backward computes input
+ * gradient element i from element i of output_grad (and of output, the
+ * seed, the hyperparameters) alone, never reading inputs[0].data. The host
+ * may then pass output->data == inputs[0].data in forward (when nothing
+ * else reads that input) and input_grads[0].data == output_grad->data in
+ * backward; the plugin must give the right result when they are equal (no
+ * restrict-qualified pointer over both). relu, sigmoid and tanh (their
+ * gradients come from y), dropout (from the seed). Not leaky relu (its
+ * gradient needs x) nor batch norm (needs x, or its normalised copy).
+ *
+ * BACKWARD_IGNORES_OUTPUT: backward never reads output->data (convolution,
+ * dense, pooling: they need their inputs). An IN_PLACE layer may then
+ * overwrite this layer's output while its gradient is still to come. */
+#define CNN_LAYER_FLAG_IN_PLACE 0x4u
+#define CNN_LAYER_FLAG_BACKWARD_IGNORES_OUTPUT 0x8u
 
 /* ---- The descriptor ----------------------------------------------------- */
 
@@ -336,8 +355,9 @@ typedef struct cnn_layer_descriptor {
 /* 1.2 added a hyperparameter kind, an init rule and cnn_param_spec's
  * init_value (in former padding): the descriptor did not grow. */
 #define CNN_LAYER_DESCRIPTOR_SIZE_1_2 sizeof(cnn_layer_descriptor)
-/* 1.3 appended cnn_layer_env.allreduce_sum (the host's struct, read by
- * the plugin): the descriptor did not grow. */
+/* 1.3 added two flags (CNN_LAYER_FLAG_IN_PLACE, _BACKWARD_IGNORES_OUTPUT)
+ * and appended cnn_layer_env.allreduce_sum (the host's struct, read by the
+ * plugin): the descriptor did not grow. */
 #define CNN_LAYER_DESCRIPTOR_SIZE_1_3 sizeof(cnn_layer_descriptor)
 
 typedef const cnn_layer_descriptor *(*cnn_layer_entry_fn)(void);

@@ -803,7 +803,8 @@ static const cnn_layer_descriptor batchnorm_descriptor = {
     .n_hparams = sizeof batchnorm_hparams / sizeof batchnorm_hparams[0],
     .min_inputs = 1,
     .max_inputs = 1,
-    .flags = 0,
+    /* backward needs the inputs, never the output (ABI 1.3) */
+    .flags = CNN_LAYER_FLAG_BACKWARD_IGNORES_OUTPUT,
     .infer_shape = batchnorm_infer_shape,
     .create = NULL,
     .params = batchnorm_params,

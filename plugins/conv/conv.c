@@ -407,7 +407,8 @@ static const cnn_layer_descriptor conv_descriptor = {
     .n_hparams = sizeof conv_hparams / sizeof conv_hparams[0],
     .min_inputs = 1,
     .max_inputs = 1,
-    .flags = 0,
+    /* backward needs the inputs, never the output (ABI 1.3) */
+    .flags = CNN_LAYER_FLAG_BACKWARD_IGNORES_OUTPUT,
     .infer_shape = conv_infer_shape,
     .create = NULL,
     .params = conv_params,

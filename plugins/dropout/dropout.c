@@ -8,7 +8,8 @@
  * so backward recomputes the identical mask (hence
  * CNN_LAYER_FLAG_STOCHASTIC). rate = 1 would divide by zero and drop
  * everything, so the bound is [0, 1) even though hyperparameter bounds are
- * inclusive: infer_shape rejects 1. */
+ * inclusive: infer_shape rejects 1. Backward reads only dy and the seed,
+ * so the layer runs in place (CNN_LAYER_FLAG_IN_PLACE). */
 #include <string.h>
 
 #include "cnn/layer.h"
@@ -84,9 +85,10 @@ static cnn_status dropout_same(const cnn_layer *layer, const cnn_shape *a,
     return CNN_OK;
 }
 
-/* out = in * mask * scale; forward and backward are the same map. */
-static void dropout_apply(const float *restrict in, float *restrict out,
-                          size_t n, uint64_t seed, double rate)
+/* out = in * mask * scale; forward and backward are the same map. in and
+ * out may be the same buffer (CNN_LAYER_FLAG_IN_PLACE), so no restrict. */
+static void dropout_apply(const float *in, float *out, size_t n,
+                          uint64_t seed, double rate)
 {
     float scale = (float)(1.0 / (1.0 - rate));
     for (size_t i = 0; i < n; i++) {
@@ -153,7 +155,10 @@ static const cnn_layer_descriptor dropout_descriptor = {
     .n_hparams = sizeof dropout_hparams / sizeof dropout_hparams[0],
     .min_inputs = 1,
     .max_inputs = 1,
-    .flags = CNN_LAYER_FLAG_STOCHASTIC,
+    /* The mask comes from the seed, never from x or y: forward may write
+     * over x, backward dx over dy, and a layer after it over y. */
+    .flags = CNN_LAYER_FLAG_STOCHASTIC | CNN_LAYER_FLAG_IN_PLACE |
+             CNN_LAYER_FLAG_BACKWARD_IGNORES_OUTPUT,
     .infer_shape = dropout_infer_shape,
     .create = NULL,
     .params = NULL,

@@ -271,7 +271,8 @@ static const cnn_layer_descriptor mul_descriptor = {
     .n_hparams = 0,
     .min_inputs = 2,
     .max_inputs = 2,
-    .flags = 0,
+    /* backward needs the inputs, never the output (ABI 1.3) */
+    .flags = CNN_LAYER_FLAG_BACKWARD_IGNORES_OUTPUT,
     .infer_shape = mul_infer_shape,
     .create = NULL,
     .params = NULL,

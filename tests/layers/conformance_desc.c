@@ -167,8 +167,14 @@ void cf_check_descriptor(cnn_context *ctx, const cnn_plugin *plugin,
                   d->max_inputs <= 64,
               "%s: inputs %u..%u", type, d->min_inputs, d->max_inputs);
     cr_expect_eq(d->flags &
-                     ~(CNN_LAYER_FLAG_PROBABILITIES | CNN_LAYER_FLAG_STOCHASTIC),
+                     ~(CNN_LAYER_FLAG_PROBABILITIES | CNN_LAYER_FLAG_STOCHASTIC |
+                       CNN_LAYER_FLAG_IN_PLACE |
+                       CNN_LAYER_FLAG_BACKWARD_IGNORES_OUTPUT),
                  0u, "%s: unknown flags 0x%x", type, d->flags);
+    cr_expect(!(d->flags & CNN_LAYER_FLAG_IN_PLACE) ||
+                  (d->min_inputs == 1 && d->max_inputs == 1),
+              "%s: in place with %u..%u inputs", type, d->min_inputs,
+              d->max_inputs);
     cr_expect(d->n_hparams == 0 || d->hparams != NULL,
               "%s: %u hyperparameters but no table", type, d->n_hparams);
     cr_expect(d->n_hparams <= LH_MAX_HPARAMS, "%s: %u hyperparameters", type,

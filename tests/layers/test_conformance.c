@@ -305,6 +305,122 @@ static void cf_workspace_pressure(lh_layer *L, const cf_config *c,
     L->last_status = CNN_OK;
 }
 
+/* ABI 1.3's memory promises, checked by doing what they allow and
+ * requiring the same bits. IN_PLACE: forward over its own input, backward
+ * with dx over dy and the input poisoned (it must not be read).
+ * BACKWARD_IGNORES_OUTPUT: backward with the saved output poisoned. */
+static float *cf_filled(size_t n, const float *from)
+{
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    cr_assert_not_null(p);
+    for (size_t i = 0; i < n; i++)
+        p[i] = from ? from[i] : NAN;
+    return p;
+}
+
+static void cf_backward_with(lh_layer *L, const cf_config *c, float *const *in,
+                             const float *y, const float *dy, float *const *dx,
+                             float *const *dp)
+{
+    cnn_tensor ti[LH_MAX_INPUTS], tp[LH_MAX_PARAMS], tdx[LH_MAX_INPUTS],
+        tdp[LH_MAX_PARAMS], ty = {L->out_shape, (float *)y},
+        tdy = {L->out_shape, (float *)dy};
+    cnn_backward_args a;
+    cnn_errbuf eb = {L->err, sizeof L->err};
+    for (uint32_t i = 0; i < L->n_in; i++) {
+        ti[i] = (cnn_tensor){L->in_shapes[i], in[i]};
+        tdx[i] = (cnn_tensor){L->in_shapes[i], dx[i]};
+    }
+    for (uint32_t j = 0; j < L->n_params; j++) {
+        tp[j] = (cnn_tensor){L->specs[j].shape, L->p[j].data};
+        tdp[j] = (cnn_tensor){L->specs[j].shape, dp[j]};
+    }
+    memset(&a, 0, sizeof a);
+    a.inputs = ti;
+    a.n_inputs = L->n_in;
+    a.output = &ty;
+    a.output_grad = &tdy;
+    a.input_grads = tdx;
+    a.params = L->n_params ? tp : NULL;
+    a.n_params = L->n_params;
+    a.param_grads = L->n_params ? tdp : NULL;
+    a.training = c->training;
+    a.seed = 11;
+    a.env = &L->host.env;
+    cr_assert_eq(L->desc->backward(&L->layer, &a, &eb), CNN_OK, "%s [%s]: %s", c->type,
+                 c->label, L->err);
+    cr_assert(lh_host_end_hook(&L->host));
+}
+
+static void cf_check_memory_promises(lh_layer *L, const cf_config *c, float *const *dx1,
+                                     float *const *dp1)
+{
+    uint32_t flags = L->desc->flags;
+    size_t ny = cnn_shape_numel(&L->out_shape);
+    float *in[LH_MAX_INPUTS], *dx[LH_MAX_INPUTS], *dp[LH_MAX_PARAMS];
+    if (!(flags & (CNN_LAYER_FLAG_IN_PLACE | CNN_LAYER_FLAG_BACKWARD_IGNORES_OUTPUT)))
+        return;
+    lh_forward(L, c->training, 11); /* L->y: the separate-buffer result */
+    for (uint32_t j = 0; j < L->n_params; j++)
+        dp[j] = cf_filled(L->p[j].n, NULL);
+    if (flags & CNN_LAYER_FLAG_BACKWARD_IGNORES_OUTPUT) {
+        float *poison = cf_filled(ny, NULL);
+        for (uint32_t i = 0; i < L->n_in; i++) {
+            in[i] = L->x[i].data;
+            dx[i] = cf_filled(L->x[i].n, NULL);
+        }
+        cf_backward_with(L, c, in, poison, L->dy.data, dx, dp);
+        for (uint32_t i = 0; i < L->n_in; i++) {
+            cr_expect(memcmp(dx[i], dx1[i], L->x[i].n * sizeof(float)) == 0,
+                      "%s [%s]: declares BACKWARD_IGNORES_OUTPUT but dx%u depends on "
+                      "the output",
+                      c->type, c->label, i);
+            free(dx[i]);
+        }
+        for (uint32_t j = 0; j < L->n_params; j++)
+            cr_expect(memcmp(dp[j], dp1[j], L->p[j].n * sizeof(float)) == 0,
+                      "%s [%s]: declares BACKWARD_IGNORES_OUTPUT but d%s depends on "
+                      "the output",
+                      c->type, c->label, L->specs[j].name);
+        free(poison);
+    }
+    if (flags & CNN_LAYER_FLAG_IN_PLACE) {
+        cnn_tensor t[1];
+        cnn_forward_args a;
+        cnn_errbuf eb = {L->err, sizeof L->err};
+        cr_assert_eq(L->n_in, 1);
+        cr_assert_eq(L->x[0].n, ny, "%s: in place but %zu inputs for %zu outputs",
+                     c->type, L->x[0].n, ny);
+        float *buf = cf_filled(ny, L->x[0].data);
+        cnn_tensor out = {L->out_shape, buf};
+        t[0] = (cnn_tensor){L->in_shapes[0], buf};
+        memset(&a, 0, sizeof a);
+        a.inputs = t;
+        a.n_inputs = 1;
+        a.output = &out;
+        a.training = c->training;
+        a.seed = 11;
+        a.env = &L->host.env;
+        cr_assert_eq(L->desc->forward(&L->layer, &a, &eb), CNN_OK, "%s", L->err);
+        cr_assert(lh_host_end_hook(&L->host));
+        cr_expect(memcmp(buf, L->y.data, ny * sizeof(float)) == 0,
+                  "%s [%s]: forward in place differs", c->type, c->label);
+        /* Backward: dx written over a copy of dy, the input poisoned. */
+        float *poison = cf_filled(ny, NULL), *g = cf_filled(ny, L->dy.data);
+        in[0] = poison;
+        dx[0] = g;
+        cf_backward_with(L, c, in, L->y.data, g, dx, dp);
+        cr_expect(memcmp(g, dx1[0], ny * sizeof(float)) == 0,
+                  "%s [%s]: backward with dx over dy, or without the input, differs",
+                  c->type, c->label);
+        free(poison);
+        free(g);
+        free(buf);
+    }
+    for (uint32_t j = 0; j < L->n_params; j++)
+        free(dp[j]);
+}
+
 static void cf_run_config(cnn_context *ctx, const cf_config *c, uint64_t seed)
 {
     cnn_shape shapes[LH_MAX_INPUTS];
@@ -372,6 +488,7 @@ static void cf_run_config(cnn_context *ctx, const cf_config *c, uint64_t seed)
                   c->label, L.specs[j].name);
 
     cf_workspace_pressure(&L, c, &E);
+    cf_check_memory_promises(&L, c, dx1, dp1);
 
     for (uint32_t i = 0; i < L.n_in; i++) {
         snprintf(what, sizeof what, "input %u", i);
