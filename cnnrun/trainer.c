@@ -214,6 +214,7 @@ static int match_classes(trainer *t)
         snprintf(source, sizeof source, "--init %s", t->cfg->init);
         names.source = source;
     }
+    size_t data_classes = cnn_dataset_class_count(t->train);
     if (class_match_dataset(t->ctx, &t->head, t->m.graph, names.count ? &names : NULL,
                             t->train, t->cfg->allow_missing_classes) != CNN_OK)
         return fail(t);
@@ -223,8 +224,14 @@ static int match_classes(trainer *t)
         cnn_context_fail(t->ctx, CNN_ERR_NOMEM, "out of memory");
         return fail(t);
     }
+    /* Outputs past the data's classes (--allow-missing-classes, no names
+     * from the model) have no class: they are stored unnamed (""), not as
+     * their index, so later data with a class folder called "5" is not
+     * matched by name to an output that never learnt it. */
     for (size_t i = 0; i < n; i++)
-        view[i] = cnn_dataset_class_name(t->train, i);
+        view[i] = !names.count && i >= data_classes
+                      ? ""
+                      : cnn_dataset_class_name(t->train, i);
     t->classes_json = model_classes_json(view, n);
     if (t->val) {
         snprintf(source, sizeof source, "the training data %s", t->cfg->data);
