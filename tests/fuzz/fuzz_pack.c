@@ -30,7 +30,7 @@ static void open_and_walk(const char *spec, const cnn_shape *shape)
     cnn_dataset *ds = NULL;
     if (!fuzz_ok(cnn_dataset_open(fuzz_context(), spec, shape, &ds)))
         return;
-    fuzz_dataset_walk(ds);
+    fuzz_dataset_walk(fuzz_context(), ds);
     cnn_dataset_destroy(ds);
 }
 
