@@ -276,6 +276,45 @@ static cnn_status count_mismatch(cnn_context *ctx, const char *origin,
                             "%zu", origin, what, shape, c->numel, field, have);
 }
 
+/* The element count of a shape, refused past ONNX_MAX_ELEMENTS as
+ * onnx_const_alloc refuses it, without allocating. */
+static cnn_status shape_numel(cnn_context *ctx, const char *where,
+                              int32_t rank, const int64_t *dims, size_t *out)
+{
+    size_t n = 1;
+    for (int32_t d = 0; d < rank; d++) {
+        if (dims[d] < 0 ||
+            (dims[d] > 0 && n > ONNX_MAX_ELEMENTS / (uint64_t)dims[d]))
+            return cnn_context_fail(ctx, CNN_ERR_FORMAT,
+                                    "%s: tensor dimension %lld is negative "
+                                    "or makes more than %llu elements", where,
+                                    (long long)dims[d],
+                                    (unsigned long long)ONNX_MAX_ELEMENTS);
+        n *= (size_t)dims[d];
+    }
+    *out = n;
+    return CNN_OK;
+}
+
+/* How many elements a tensor's inline data holds, and in which field
+ * (the same field the decoder below reads for its type). */
+static size_t inline_count(const Onnx__TensorProto *t, int32_t dt,
+                           size_t esize, const char **field)
+{
+    if (t->has_raw_data) {
+        *field = "raw_data";
+        return t->raw_data.len / esize;
+    }
+    switch (dt) {
+    case DT_FLOAT: *field = "float_data"; return t->n_float_data;
+    case DT_DOUBLE: *field = "double_data"; return t->n_double_data;
+    case DT_INT64: *field = "int64_data"; return t->n_int64_data;
+    case DT_UINT32:
+    case DT_UINT64: *field = "uint64_data"; return t->n_uint64_data;
+    default: *field = "int32_data"; return t->n_int32_data;
+    }
+}
+
 cnn_status onnx_tensor_decode(cnn_context *ctx, const char *origin,
                               const char *base_dir,
                               const Onnx__TensorProto *t, const char *what,
@@ -285,6 +324,11 @@ cnn_status onnx_tensor_decode(cnn_context *ctx, const char *origin,
     size_t esize = dtype_size(dt);
     onnx_ctype type = dtype_is_float(dt) ? ONNX_C_FLOAT : ONNX_C_INT;
     int64_t dims[CNN_MAX_RANK];
+    int external = t->has_data_location &&
+                   t->data_location ==
+                       ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+    uint8_t *bytes = NULL;
+    size_t numel = 0;
     cnn_status st;
 
     memset(out, 0, sizeof *out);
@@ -307,20 +351,40 @@ cnn_status onnx_tensor_decode(cnn_context *ctx, const char *origin,
     {
         char where[256];
         snprintf(where, sizeof where, "%s: %s", origin, what);
-        st = onnx_const_alloc(ctx, where, out, type, (int32_t)t->n_dims, dims);
+        st = shape_numel(ctx, where, (int32_t)t->n_dims, dims, &numel);
         if (st != CNN_OK)
             return st;
+        /* The data must be there before the shape's buffer is allocated:
+         * a few bytes of file must not ask for gigabytes. */
+        if (external) {
+            st = read_external(ctx, origin, base_dir, t, what, numel * esize,
+                               &bytes);
+            if (st != CNN_OK)
+                return st;
+        } else {
+            const char *field;
+            size_t have = inline_count(t, dt, esize, &field);
+            if (have != numel ||
+                (t->has_raw_data && t->raw_data.len != numel * esize)) {
+                onnx_const shape;
+                memset(&shape, 0, sizeof shape);
+                shape.rank = (int32_t)t->n_dims;
+                for (size_t d = 0; d < t->n_dims; d++)
+                    shape.dims[d] = dims[d];
+                shape.numel = numel;
+                return count_mismatch(ctx, origin, what, &shape, field, have);
+            }
+        }
+        st = onnx_const_alloc(ctx, where, out, type, (int32_t)t->n_dims, dims);
+        if (st != CNN_OK) {
+            free(bytes);
+            return st;
+        }
     }
 
-    if (t->has_data_location &&
-        t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) {
-        uint8_t *bytes;
-        st = read_external(ctx, origin, base_dir, t, what, out->numel * esize,
-                           &bytes);
-        if (st == CNN_OK) {
-            from_raw(out, dt, bytes);
-            free(bytes);
-        }
+    if (external) {
+        from_raw(out, dt, bytes);
+        free(bytes);
     } else if (t->has_raw_data) {
         if (t->raw_data.len != out->numel * esize) {
             st = count_mismatch(ctx, origin, what, out, "raw_data",
