@@ -55,15 +55,12 @@ void onnx_const_free(onnx_const *c)
     c->i = NULL;
 }
 
-cnn_status onnx_const_alloc(cnn_context *ctx, const char *where, onnx_const *c,
-                            onnx_ctype type, int32_t rank, const int64_t *dims)
+/* The element count of a shape, refused past ONNX_MAX_ELEMENTS, without
+ * allocating: decoding checks the data against it before any buffer. */
+static cnn_status shape_numel(cnn_context *ctx, const char *where,
+                              int32_t rank, const int64_t *dims, size_t *out)
 {
     size_t n = 1;
-    memset(c, 0, sizeof *c);
-    if (rank < 0 || rank > CNN_MAX_RANK)
-        return cnn_context_fail(ctx, CNN_ERR_FORMAT,
-                                "%s: tensor of rank %d (at most %d)", where,
-                                (int)rank, CNN_MAX_RANK);
     for (int32_t d = 0; d < rank; d++) {
         if (dims[d] < 0 ||
             (dims[d] > 0 && n > ONNX_MAX_ELEMENTS / (uint64_t)dims[d]))
@@ -73,8 +70,26 @@ cnn_status onnx_const_alloc(cnn_context *ctx, const char *where, onnx_const *c,
                                     (long long)dims[d],
                                     (unsigned long long)ONNX_MAX_ELEMENTS);
         n *= (size_t)dims[d];
-        c->dims[d] = dims[d];
     }
+    *out = n;
+    return CNN_OK;
+}
+
+cnn_status onnx_const_alloc(cnn_context *ctx, const char *where, onnx_const *c,
+                            onnx_ctype type, int32_t rank, const int64_t *dims)
+{
+    size_t n = 1;
+    cnn_status st;
+    memset(c, 0, sizeof *c);
+    if (rank < 0 || rank > CNN_MAX_RANK)
+        return cnn_context_fail(ctx, CNN_ERR_FORMAT,
+                                "%s: tensor of rank %d (at most %d)", where,
+                                (int)rank, CNN_MAX_RANK);
+    st = shape_numel(ctx, where, rank, dims, &n);
+    if (st != CNN_OK)
+        return st;
+    for (int32_t d = 0; d < rank; d++)
+        c->dims[d] = dims[d];
     c->rank = rank;
     c->type = type;
     c->numel = n;
@@ -276,26 +291,6 @@ static cnn_status count_mismatch(cnn_context *ctx, const char *origin,
                             "%zu", origin, what, shape, c->numel, field, have);
 }
 
-/* The element count of a shape, refused past ONNX_MAX_ELEMENTS as
- * onnx_const_alloc refuses it, without allocating. */
-static cnn_status shape_numel(cnn_context *ctx, const char *where,
-                              int32_t rank, const int64_t *dims, size_t *out)
-{
-    size_t n = 1;
-    for (int32_t d = 0; d < rank; d++) {
-        if (dims[d] < 0 ||
-            (dims[d] > 0 && n > ONNX_MAX_ELEMENTS / (uint64_t)dims[d]))
-            return cnn_context_fail(ctx, CNN_ERR_FORMAT,
-                                    "%s: tensor dimension %lld is negative "
-                                    "or makes more than %llu elements", where,
-                                    (long long)dims[d],
-                                    (unsigned long long)ONNX_MAX_ELEMENTS);
-        n *= (size_t)dims[d];
-    }
-    *out = n;
-    return CNN_OK;
-}
-
 /* How many elements a tensor's inline data holds, and in which field
  * (the same field the decoder below reads for its type). */
 static size_t inline_count(const Onnx__TensorProto *t, int32_t dt,
@@ -385,58 +380,33 @@ cnn_status onnx_tensor_decode(cnn_context *ctx, const char *origin,
     if (external) {
         from_raw(out, dt, bytes);
         free(bytes);
-    } else if (t->has_raw_data) {
-        if (t->raw_data.len != out->numel * esize) {
-            st = count_mismatch(ctx, origin, what, out, "raw_data",
-                                t->raw_data.len / esize);
-        } else {
-            from_raw(out, dt, t->raw_data.data);
-        }
+    } else if (t->has_raw_data) { /* counts were checked above */
+        from_raw(out, dt, t->raw_data.data);
     } else if (dt == DT_FLOAT) {
-        if (t->n_float_data != out->numel)
-            st = count_mismatch(ctx, origin, what, out, "float_data",
-                                t->n_float_data);
-        else if (out->numel)
+        if (out->numel)
             memcpy(out->f, t->float_data, out->numel * sizeof(float));
     } else if (dt == DT_DOUBLE) {
-        if (t->n_double_data != out->numel)
-            st = count_mismatch(ctx, origin, what, out, "double_data",
-                                t->n_double_data);
-        else
-            for (size_t k = 0; k < out->numel; k++)
-                out->f[k] = (float)t->double_data[k];
+        for (size_t k = 0; k < out->numel; k++)
+            out->f[k] = (float)t->double_data[k];
     } else if (dt == DT_INT64) {
-        if (t->n_int64_data != out->numel)
-            st = count_mismatch(ctx, origin, what, out, "int64_data",
-                                t->n_int64_data);
-        else if (out->numel)
+        if (out->numel)
             memcpy(out->i, t->int64_data, out->numel * sizeof(int64_t));
     } else if (dt == DT_UINT32 || dt == DT_UINT64) {
-        if (t->n_uint64_data != out->numel)
-            st = count_mismatch(ctx, origin, what, out, "uint64_data",
-                                t->n_uint64_data);
-        else
-            for (size_t k = 0; k < out->numel; k++)
-                out->i[k] = t->uint64_data[k] > INT64_MAX
-                                ? INT64_MAX
-                                : (int64_t)t->uint64_data[k];
+        for (size_t k = 0; k < out->numel; k++)
+            out->i[k] = t->uint64_data[k] > INT64_MAX
+                            ? INT64_MAX
+                            : (int64_t)t->uint64_data[k];
     } else {
         /* int32_data carries every narrower type, halfs as their bits. */
-        if (t->n_int32_data != out->numel)
-            st = count_mismatch(ctx, origin, what, out, "int32_data",
-                                t->n_int32_data);
-        else
-            for (size_t k = 0; k < out->numel; k++) {
-                int32_t v = t->int32_data[k];
-                if (dt == DT_FLOAT16)
-                    out->f[k] = half_to_float((uint16_t)v);
-                else if (dt == DT_BFLOAT16)
-                    out->f[k] = bf16_to_float((uint16_t)v);
-                else
-                    out->i[k] = v;
-            }
+        for (size_t k = 0; k < out->numel; k++) {
+            int32_t v = t->int32_data[k];
+            if (dt == DT_FLOAT16)
+                out->f[k] = half_to_float((uint16_t)v);
+            else if (dt == DT_BFLOAT16)
+                out->f[k] = bf16_to_float((uint16_t)v);
+            else
+                out->i[k] = v;
+        }
     }
-    if (st != CNN_OK)
-        onnx_const_free(out);
-    return st;
+    return CNN_OK;
 }
