@@ -107,8 +107,10 @@ def alexnet_report(a, env):
     if True:
         cnnrun = os.path.join(a.build, "cnnrun", "cnnrun")
         graph = os.path.join(ROOT, "graphs", "alexnet.yaml")
+        # 15 steps: with fewer, the two batches the loader prefetches
+        # during loading and warm-up hide most of its cost.
         base = [cnnrun, "bench", graph, "--train", "--batch", str(a.alexnet_batch),
-                "--runs", "3", "--warmup", "1", "--json", "--threads",
+                "--runs", "15", "--warmup", "1", "--json", "--threads",
                 str(a.threads)]
         rand, fold = [], []
         for r in range(a.reps):
