@@ -39,10 +39,19 @@
 
 typedef float ddvf __attribute__((vector_size(DD_VL * sizeof(float))));
 
-/* Virtual pixels per image above which the GEMM's columns are wide enough
- * (measured: see conv_deep_applies). */
+/* Virtual pixels per image above which the GEMM's columns are wide enough:
+ * ResNet-18's 3x3 layers at 28x28 (840 virtual pixels) stay with Winograd
+ * and im2col, at 14x14 and 7x7 they come here. */
 #ifndef DEEP_MAX_PIXELS
 #define DEEP_MAX_PIXELS 256
+#endif
+
+/* 1x1 kernels: a plain GEMM with nothing to gather, which the GEMM runs
+ * as fast at 14x14 (MobileNetV2's 96 -> 576 and 576 -> 96 layers: 0.14
+ * against 0.21 ms here); at 7x7 (960 -> 160) the direct kernel is faster,
+ * 0.15-0.29 against 0.25-0.50 ms. */
+#ifndef DEEP_MAX_PIXELS_1X1
+#define DEEP_MAX_PIXELS_1X1 64
 #endif
 
 /* Largest kernel and stride taken: the tap offset table's size. */
@@ -74,7 +83,8 @@ int conv_deep_applies(const conv_run *r)
     return conv_is_plain(r) && g->sw == s && s <= DEEP_MAX_S &&
            g->kh <= DEEP_MAX_K && g->kw <= DEEP_MAX_K && g->ph < g->kh &&
            g->pw < g->kw && g->c >= DEEP_MIN_C && r->k >= 32 &&
-           (uint64_t)g->oh * wq <= DEEP_MAX_PIXELS;
+           (uint64_t)g->oh * wq <=
+               (g->kh * g->kw == 1 ? DEEP_MAX_PIXELS_1X1 : DEEP_MAX_PIXELS);
 }
 
 static inline ddvf dd_load(const float *p)
