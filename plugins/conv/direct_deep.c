@@ -80,9 +80,15 @@ int conv_deep_applies(const conv_run *r)
     const conv_geom *g = &r->g;
     int64_t s = g->sh;
     uint64_t wq = (uint64_t)((g->w + 2 * g->pw + s - 1) / s);
-    return conv_is_plain(r) && g->sw == s && s <= DEEP_MAX_S &&
-           g->kh <= DEEP_MAX_K && g->kw <= DEEP_MAX_K && g->ph < g->kh &&
-           g->pw < g->kw && g->c >= DEEP_MIN_C && r->k >= 32 &&
+    if (!(conv_is_plain(r) && g->sw == s && s <= DEEP_MAX_S &&
+          g->kh <= DEEP_MAX_K && g->kw <= DEEP_MAX_K && g->ph < g->kh &&
+          g->pw < g->kw && r->k >= 32))
+        return 0;
+    /* A stem: few input channels, a large strided kernel (ResNet's 7x7
+     * stride 2 on RGB), where im2col's columns are only C kh kw long. */
+    if (g->c <= 4 && s == 2 && g->kh * g->kw >= 25)
+        return 1;
+    return g->c >= DEEP_MIN_C &&
            (uint64_t)g->oh * wq <=
                (g->kh * g->kw == 1 ? DEEP_MAX_PIXELS_1X1 : DEEP_MAX_PIXELS);
 }

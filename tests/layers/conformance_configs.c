@@ -156,6 +156,10 @@ const cf_config cf_configs[] = {
     {"conv", "deep direct 4x4 stride 2 padding 1",
      {"filters=34", "kernel=4", "stride=2", "padding=1"}, 1,
      {S4(1, 16, 9, 12)}, 4, CF_UNIFORM, 0},
+    /* A stem (3 channels, 7x7 stride 2), which takes any plane size. */
+    {"conv", "deep direct stem 7x7 stride 2 padding 3, 3 channels",
+     {"filters=34", "kernel=7", "stride=2", "padding=3"}, 1,
+     {S4(2, 3, 23, 37)}, 4, CF_UNIFORM, 0},
 
     {"maxpool", "2x2", {"size=2"}, 1, {S4(2, 3, 8, 8)}, 4, CF_DISTINCT, 0},
     {"maxpool", "3x3 stride 2 padding 1",
