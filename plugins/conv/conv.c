@@ -20,7 +20,9 @@
  *
  * This file checks shapes and picks, per product and from the geometry
  * alone, the algorithm: a direct convolution for stride 1 and few filters
- * (direct.c, LeNet), Winograd F(2x2, 3x3) for 3x3 stride-1 kernels with
+ * (direct.c, LeNet), another for stride 1, many filters and small planes
+ * in forward (direct_deep.c, ResNet's 14x14 and 7x7 layers, AVX-512
+ * builds), Winograd F(2x2, 3x3) for 3x3 stride-1 kernels with
  * enough channels and pixels (winograd.c, winograd_dw.c; VGG), both for
  * groups 1, no dilation and equal padding on both sides; per-channel
  * kernels for depthwise layers (groups == C, depthwise.c; MobileNet); or
@@ -319,6 +321,8 @@ static cnn_status conv_forward(const cnn_layer *layer,
         return conv_dw_forward(&r, err);
     if (conv_direct_applies(&r))
         return conv_direct_forward(&r, err);
+    if (conv_deep_applies(&r))
+        return conv_deep_forward(&r, err);
     if (conv_wino_applies(&r))
         return conv_wino_forward(&r, err);
     return conv_gemm_forward(&r, err);

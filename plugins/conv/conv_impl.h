@@ -167,6 +167,12 @@ int conv_direct_dw_applies(const conv_run *r);
 cnn_status conv_direct_forward(conv_run *r, cnn_errbuf *err);
 cnn_status conv_direct_backward(conv_run *r, cnn_errbuf *err);
 
+/* Direct convolution for small, deep stride-1 layers (ResNet's 3x3
+ * layers at 14x14 and 7x7; direct_deep.c): forward only, AVX-512 builds
+ * only. */
+int conv_deep_applies(const conv_run *r);
+cnn_status conv_deep_forward(conv_run *r, cnn_errbuf *err);
+
 /* Winograd F(2x2, 3x3): 3x3 kernels with stride 1, where it pays (the
  * same rule for forward, dx and dw). */
 int conv_wino_applies(const conv_run *r);

@@ -22,6 +22,7 @@
 #include "cnn/layer.h"
 #include "cnn/pool_window.h"
 #include "maxpool2x2_avx512.h"
+#include "maxpool_rows_avx512.h"
 
 enum { HP_SIZE, HP_STRIDE, HP_PADDING, HP_DILATION, HP_CEIL_MODE };
 
@@ -284,42 +285,80 @@ static void maxpool2_backward_plane(const cnn_pool_geom *g, const float *x,
 }
 #endif
 
-/* Widest input row the separable forward below handles (a stack buffer). */
+/* Widest padded row (the span of a plane's windows along a row) the
+ * separable forward below handles: a stack buffer. */
 #define MAXPOOL_ROW_MAX 4096
 
-/* Any window without padding (AlexNet's 3x3 stride 2): the maximum over a
- * window is the maximum over its columns of the maxima over its rows, so
- * each output row first takes the element-wise maximum of its kh input rows
- * (a loop that vectorises), then the kw-wide maxima along that row. Only
- * values are needed in forward, and maxpool_takes gives the same value as
- * maxpool_argmax (NaN when the window holds one). Five to six times faster
- * than the per-window scan. */
+/* Any window without dilation, padded or not (AlexNet's 3x3 stride 2,
+ * ResNet's 3x3 stride 2 padding 1): the maximum over a window is the
+ * maximum over its columns of the maxima over its rows, so each output row
+ * first takes the element-wise maximum of the kh input rows its windows
+ * cover (a loop that vectorises), into a row buffer that holds -inf where
+ * the windows reach into the padding, then the kw-wide maxima along that
+ * buffer (maxpool_rows_avx512.c with AVX-512). Rows in the padding are
+ * skipped rather than read as -inf. Only values are needed in forward, and
+ * maxpool_takes gives the same value as maxpool_argmax: the maximum, NaN
+ * when the window holds one, -inf from the padding only when every real
+ * tap is -inf too. Five to six times faster than the per-window scan
+ * without padding; with padding (ResNet-18's pool, 64 x 112 x 112) the
+ * per-window scan took 6.5 ms. */
+static int64_t maxpool_row_span(const cnn_pool_geom *g)
+{
+    return (g->ow - 1) * g->sw + g->kw;
+}
+
 static int maxpool_is_separable(const cnn_pool_geom *g)
 {
-    return g->dh == 1 && g->dw == 1 && cnn_pool_inside(g) &&
-           g->w <= MAXPOOL_ROW_MAX;
+    return g->dh == 1 && g->dw == 1 && maxpool_row_span(g) <= MAXPOOL_ROW_MAX;
+}
+
+/* y[j] = max over b < kw of row[j sw + b], j < ow. */
+static void maxpool_row_windows(const float *row, int64_t ow, int64_t kw,
+                                int64_t sw, float *y)
+{
+#ifdef MAXPOOL_ROWS_AVX512
+    maxpool_row_windows_avx512(row, ow, kw, sw, y);
+#else
+    for (int64_t j = 0; j < ow; j++) {
+        const float *win = row + j * sw;
+        float m = win[0];
+        for (int64_t b = 1; b < kw; b++)
+            m = maxpool_takes(win[b], m) ? win[b] : m;
+        y[j] = m;
+    }
+#endif
 }
 
 static void maxpool_forward_plane_separable(const cnn_pool_geom *g,
                                             const float *x, float *y)
 {
     float rowmax[MAXPOOL_ROW_MAX];
-    const size_t w = (size_t)g->w;
-    for (int64_t i = 0; i < g->oh; i++) {
-        const float *r0 = x + (size_t)(i * g->sh) * w;
-        memcpy(rowmax, r0, w * sizeof *rowmax);
-        for (int64_t a = 1; a < g->kh; a++) {
-            const float *row = r0 + (size_t)a * w;
-            for (size_t b = 0; b < w; b++)
-                rowmax[b] = maxpool_takes(row[b], rowmax[b]) ? row[b] : rowmax[b];
+    const int64_t span = maxpool_row_span(g), w = g->w;
+    /* Buffer column t is input column t - pw: [0, lead) and [lead + n,
+     * span) are padding, n input columns are read. */
+    const int64_t lead = g->pw < span ? g->pw : span;
+    const int64_t n = w < span - lead ? w : span - lead;
+
+    for (int64_t t = 0; t < lead; t++)
+        rowmax[t] = -INFINITY;
+    for (int64_t t = lead + n; t < span; t++)
+        rowmax[t] = -INFINITY;
+    for (int64_t i = 0; i < g->oh; i++, y += g->ow) {
+        int64_t s = i * g->sh - g->ph;
+        int64_t r0 = s < 0 ? 0 : s, r1 = s + g->kh < g->h ? s + g->kh : g->h;
+        if (r0 >= r1 || n <= 0) { /* the window holds no input: -inf */
+            for (int64_t j = 0; j < g->ow; j++)
+                y[j] = -INFINITY;
+            continue;
         }
-        for (int64_t j = 0; j < g->ow; j++) {
-            const float *win = rowmax + j * g->sw;
-            float m = win[0];
-            for (int64_t b = 1; b < g->kw; b++)
-                m = maxpool_takes(win[b], m) ? win[b] : m;
-            *y++ = m;
+        float *buf = rowmax + lead;
+        memcpy(buf, x + (size_t)r0 * (size_t)w, (size_t)n * sizeof *buf);
+        for (int64_t r = r0 + 1; r < r1; r++) {
+            const float *row = x + (size_t)r * (size_t)w;
+            for (int64_t b = 0; b < n; b++)
+                buf[b] = maxpool_takes(row[b], buf[b]) ? row[b] : buf[b];
         }
+        maxpool_row_windows(rowmax, g->ow, g->kw, g->sw, y);
     }
 }
 

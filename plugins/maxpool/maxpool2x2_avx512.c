@@ -12,23 +12,9 @@
 #ifdef MAXPOOL2X2_AVX512
 
 #include <immintrin.h>
+
+#include "maxpool_lanes_avx512.h"
 #include <stdint.h>
-
-static inline __mmask16 first_lanes(int64_t count)
-{
-    if (count <= 0)
-        return 0;
-    return count >= 16 ? (__mmask16)0xFFFF
-                       : (__mmask16)((1u << (unsigned)count) - 1u);
-}
-
-/* v takes the running maximum m: v > m, or v is the first NaN. */
-static inline __mmask16 takes(__m512 v, __m512 m)
-{
-    return _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) |
-           (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) &
-            _mm512_cmp_ps_mask(m, m, _CMP_ORD_Q));
-}
 
 /* Even and odd elements of the 2n floats at src (n <= 16). */
 static inline void split_pairs(const float *src, int64_t n, __m512 *even,

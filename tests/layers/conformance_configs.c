@@ -124,6 +124,43 @@ const cf_config cf_configs[] = {
       "padding=2"},
      1, {S4(2, 18, 16, 421)}, 4, CF_UNIFORM, 0},
 
+    /* Deep direct forward (direct_deep.c, AVX-512 builds): stride 1, at
+     * least 16 channels and 32 filters, at most 256 virtual pixels. Filter
+     * counts past a multiple of the 6-filter block, 1 to 4 pixel vectors
+     * per block, no padding, 5x5, no bias. */
+    {"conv", "deep direct 3x3 padding 1, 7x7, 38 filters",
+     {"filters=38", "kernel=3", "padding=1"}, 1, {S4(2, 20, 7, 7)}, 4,
+     CF_UNIFORM, 0},
+    {"conv", "deep direct 3x3, no padding, 14x13, 33 filters, no bias",
+     {"filters=33", "kernel=3", "bias=false"}, 1, {S4(1, 17, 14, 13)}, 4,
+     CF_UNIFORM, 0},
+    {"conv", "deep direct 5x5 padding 2, 9x11, 3 images",
+     {"filters=32", "kernel=5", "padding=2"}, 1, {S4(3, 16, 9, 11)}, 4,
+     CF_UNIFORM, 0},
+    {"conv", "deep direct 3x3 padding 1, 6x4 (three vectors)",
+     {"filters=35", "kernel=3", "padding=1"}, 1, {S4(2, 16, 6, 4)}, 4,
+     CF_UNIFORM, 0},
+    {"conv", "deep direct 3x3 padding 1, 3x3 (one vector)",
+     {"filters=32", "kernel=3", "padding=1"}, 1, {S4(1, 16, 3, 3)}, 4,
+     CF_UNIFORM, 0},
+    /* Stride 2: the input split into its four phases. */
+    {"conv", "deep direct 3x3 stride 2 padding 1, 14x14, 40 filters",
+     {"filters=40", "kernel=3", "stride=2", "padding=1"}, 1,
+     {S4(2, 16, 14, 14)}, 4, CF_UNIFORM, 0},
+    {"conv", "deep direct 3x3 stride 2 padding 1, odd 13x11",
+     {"filters=33", "kernel=3", "stride=2", "padding=1"}, 1,
+     {S4(1, 18, 13, 11)}, 4, CF_UNIFORM, 0},
+    {"conv", "deep direct 1x1 stride 2 (downsample)",
+     {"filters=32", "kernel=1", "stride=2", "bias=false"}, 1,
+     {S4(1, 16, 10, 9)}, 4, CF_UNIFORM, 0},
+    {"conv", "deep direct 4x4 stride 2 padding 1",
+     {"filters=34", "kernel=4", "stride=2", "padding=1"}, 1,
+     {S4(1, 16, 9, 12)}, 4, CF_UNIFORM, 0},
+    /* A stem (3 channels, 7x7 stride 2), which takes any plane size. */
+    {"conv", "deep direct stem 7x7 stride 2 padding 3, 3 channels",
+     {"filters=34", "kernel=7", "stride=2", "padding=3"}, 1,
+     {S4(2, 3, 23, 37)}, 4, CF_UNIFORM, 0},
+
     {"maxpool", "2x2", {"size=2"}, 1, {S4(2, 3, 8, 8)}, 4, CF_DISTINCT, 0},
     {"maxpool", "3x3 stride 2 padding 1",
      {"size=3", "stride=2", "padding=1"}, 1, {S4(2, 2, 9, 7)}, 4, CF_DISTINCT,
@@ -173,6 +210,21 @@ const cf_config cf_configs[] = {
     {"maxpool", "large, threaded, ceil_mode",
      {"size=3", "stride=2", "padding=1", "ceil_mode=true"}, 1,
      {S4(2, 8, 48, 46)}, 4, CF_DISTINCT, 0},
+    /* The separable forward with padding: rows of 35 and 18 outputs (full
+     * 16-wide steps and a masked one), strides 1, 2 (permute) and 3
+     * (gather), asymmetric windows, ceil_mode reaching past the padding. */
+    {"maxpool", "3x3 stride 2 padding 1, wide rows (ResNet's pool)",
+     {"size=3", "stride=2", "padding=1"}, 1, {S4(1, 3, 40, 70)}, 4,
+     CF_DISTINCT, 0},
+    {"maxpool", "size 4 stride 3 padding 2, wide rows",
+     {"size=4", "stride=3", "padding=2"}, 1, {S4(2, 2, 11, 53)}, 4,
+     CF_DISTINCT, 0},
+    {"maxpool", "3x3 stride 1 padding 1, wide rows",
+     {"size=3", "stride=1", "padding=1"}, 1, {S4(1, 2, 6, 37)}, 4,
+     CF_DISTINCT, 0},
+    {"maxpool", "size [2,5] stride [1,2] padding [1,2] ceil_mode",
+     {"size=[2,5]", "stride=[1,2]", "padding=[1,2]", "ceil_mode=true"}, 1,
+     {S4(1, 3, 9, 40)}, 4, CF_DISTINCT, 0},
 
     {"avgpool", "2x2", {"size=2"}, 1, {S4(2, 3, 8, 8)}, 4, CF_UNIFORM, 0},
     {"avgpool", "3x3 stride 2 padding 1",
