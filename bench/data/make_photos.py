@@ -11,14 +11,16 @@ python3-numpy.
     /usr/bin/python3 bench/data/make_photos.py OUT100K --link-from OUT --count 100000
 
 How it stays fast: a bank of --scenes procedurally generated scenes of
-576 x 576 (a smooth random colour field, a bicubic upsampling of a tiny
-random image, like sky and out-of-focus background, with soft-edged
-shapes) is made once per process; each photo is then a cheap variation of
-one of them: its own crop (position and size), orientation and mirror, a
-per-channel gain and gamma, a few shapes of its own drawn at full
-resolution, and its own window of a sensor-noise field (Gaussian, sigma
-6). The JPEG encoding is most of the remaining cost. Every file's SHA-1 is
-checked at the end: the run fails if two files are the same.
+576 x 576 is made once per process (a smooth random colour field, a
+bicubic upsampling of a tiny random image, like sky and out-of-focus
+background, with soft-edged shapes, and sensor noise: Gaussian, sigma 6).
+Each photo is then a cheap variation of one of them: its own crop
+(position, size and orientation), one to three objects
+(ellipses and rectangles cut out of other scenes, so they carry texture
+and noise too), and a per-channel gain and gamma (exposure and white
+balance). That takes about a millisecond, as does the JPEG encoding.
+Every file's SHA-1 is checked at the end: the run fails if two files are
+the same.
 
 --link-from fills OUT with hard links to the files of an existing folder
 (cycled), for a large folder whose index and memory are measured without
@@ -52,7 +54,8 @@ def noise_field():
 
 def scene(seed, k):
     """Scene k of the bank: made at quarter size (cheap to blur), then
-    enlarged, so edges are soft and gradients smooth, as optics give."""
+    enlarged, so edges are soft and gradients smooth, as optics give; then
+    the sensor noise."""
     if (seed, k) not in _scenes:
         rng = np.random.default_rng([seed, 1 << 20, k])
         q = SCENE_SIDE // 4
@@ -72,46 +75,45 @@ def scene(seed, k):
                 draw.rectangle([x0, y0, x1, y1], fill=colour)
         img = img.filter(ImageFilter.GaussianBlur(
             radius=float(rng.uniform(0.3, 0.8))))
-        _scenes[(seed, k)] = img.resize((SCENE_SIDE, SCENE_SIDE),
-                                        Image.BICUBIC)
+        img = img.resize((SCENE_SIDE, SCENE_SIDE), Image.BICUBIC)
+        x, y = int(rng.integers(0, NOISE_SIDE - SCENE_SIDE)), \
+            int(rng.integers(0, NOISE_SIDE - SCENE_SIDE))
+        noise = noise_field().crop((x, y, x + SCENE_SIDE, y + SCENE_SIDE))
+        _scenes[(seed, k)] = ImageChops.add(img, noise, scale=1.0,
+                                            offset=-128)
     return _scenes[(seed, k)]
 
 
 def photo(index, seed, scenes):
     rng = np.random.default_rng([seed, index])
-    base = scene(seed, int(rng.integers(0, scenes)))
     w = int(500 * rng.uniform(0.94, 1.06))
     h = int(375 * rng.uniform(0.94, 1.06))
     if rng.random() < 0.2:
         w, h = h, w
     x, y = int(rng.integers(0, SCENE_SIDE - w + 1)), \
         int(rng.integers(0, SCENE_SIDE - h + 1))
-    img = base.crop((x, y, x + w, y + h))
-    if rng.random() < 0.5:
-        img = img.transpose(Image.FLIP_LEFT_RIGHT)
+    img = scene(seed, int(rng.integers(0, scenes))).crop((x, y, x + w, y + h))
+    # Objects of its own: shapes cut out of other scenes.
+    for _ in range(rng.integers(1, 4)):
+        bw, bh = int(rng.integers(20, w // 3)), int(rng.integers(20, h // 3))
+        sx, sy = int(rng.integers(0, SCENE_SIDE - bw)), \
+            int(rng.integers(0, SCENE_SIDE - bh))
+        patch = scene(seed, int(rng.integers(0, scenes))).crop(
+            (sx, sy, sx + bw, sy + bh))
+        mask = Image.new("L", (bw, bh), 0)
+        if rng.random() < 0.5:
+            ImageDraw.Draw(mask).ellipse([0, 0, bw - 1, bh - 1], fill=255)
+        else:
+            mask.paste(255, (0, 0, bw, bh))
+        img.paste(patch, (int(rng.integers(0, w - bw)),
+                          int(rng.integers(0, h - bh))), mask)
     # Exposure and white balance: a gain and a gamma per channel.
     gain = rng.uniform(0.75, 1.2, 3)
     gamma = rng.uniform(0.8, 1.25, 3)
     ramp = np.arange(256) / 255.0
     lut = np.concatenate([np.clip(255 * g * ramp ** e, 0, 255)
                           for g, e in zip(gain, gamma)]).astype(np.uint8)
-    img = img.point(lut.tolist())
-    # A few objects of its own, at full resolution.
-    draw = ImageDraw.Draw(img)
-    for _ in range(rng.integers(1, 4)):
-        x0, y0 = int(rng.integers(0, w)), int(rng.integers(0, h))
-        x1 = x0 + int(rng.integers(10, w // 3))
-        y1 = y0 + int(rng.integers(10, h // 3))
-        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
-        if rng.random() < 0.5:
-            draw.ellipse([x0, y0, x1, y1], fill=colour)
-        else:
-            draw.rectangle([x0, y0, x1, y1], fill=colour)
-    # Sensor noise: a window of a fixed Gaussian noise field.
-    nx, ny = int(rng.integers(0, NOISE_SIDE - w)), \
-        int(rng.integers(0, NOISE_SIDE - h))
-    noise = noise_field().crop((nx, ny, nx + w, ny + h))
-    return ImageChops.add(img, noise, scale=1.0, offset=-128)
+    return img.point(lut.tolist())
 
 
 def write_one(args):
