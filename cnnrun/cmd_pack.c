@@ -120,9 +120,14 @@ static cnn_status add_records(const cli_common *common, cnn_context *ctx,
         if (encoded) {
             unsigned char *data;
             size_t size;
-            st = cnn_file_read_all(ctx, cnn_dataset_item_path(ds, i),
-                                   CNN_IMAGE_MAX_FILE_BYTES, "image file",
-                                   &data, &size);
+            uint8_t tiny[1]; /* the dataset's samples are 1x1x1 */
+            /* The folder streams: decoding the file here (to the smallest
+             * size its JPEG allows) is what checks it is an image. */
+            st = cnn_dataset_sample_u8(ctx, ds, i, tiny);
+            if (st == CNN_OK)
+                st = cnn_file_read_all(ctx, cnn_dataset_item_path(ds, i),
+                                       CNN_IMAGE_MAX_FILE_BYTES,
+                                       "image file", &data, &size);
             if (st == CNN_OK) {
                 st = cnn_pack_writer_add(w, data, size);
                 free(data);

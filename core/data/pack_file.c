@@ -119,19 +119,34 @@ const uint8_t *cnn_data_pack_file_bytes(const cnn_data_pack_file *f,
     return f->base;
 }
 
-/* The whole pages covering [at, at + n) of the file. */
+/* Linux maps the cached pages around a faulting one along with it, in
+ * windows of fault_around_bytes (64 KB by default) aligned in the address
+ * space: reading one record maps its neighbours' pages too, so a record's
+ * pages are let go in whole windows, or the neighbours' would stay. */
+#define FAULT_AROUND_BYTES ((uintptr_t)64 << 10)
+
+/* The pages covering [at, at + n) of the file, widened to whole
+ * fault-around windows when `windows` (within the mapping). */
 static int page_span(const cnn_data_pack_file *f, size_t at, size_t n,
-                     uint8_t **start, size_t *len)
+                     int windows, uint8_t **start, size_t *len)
 {
-    size_t first, end;
+    uintptr_t base = (uintptr_t)f->base, lo, hi;
+    uintptr_t align = windows && FAULT_AROUND_BYTES > f->page
+                          ? FAULT_AROUND_BYTES
+                          : (uintptr_t)f->page;
     if (n == 0 || at >= f->size)
         return 0;
     if (n > f->size - at)
         n = f->size - at;
-    first = at / f->page * f->page;
-    end = at + n; /* <= size */
-    *start = (uint8_t *)(uintptr_t)f->base + first;
-    *len = end - first;
+    lo = (base + at) / align * align;
+    hi = base + at + n; /* <= base + size */
+    hi = hi > UINTPTR_MAX - align ? hi : (hi + align - 1) / align * align;
+    if (lo < base)
+        lo = base; /* base is page-aligned */
+    if (hi > base + f->size)
+        hi = base + f->size;
+    *start = (uint8_t *)lo;
+    *len = (size_t)(hi - lo);
     return 1;
 }
 
@@ -141,7 +156,7 @@ void cnn_data_pack_file_prefetch(const cnn_data_pack_file *f, size_t at,
     uint8_t *start;
     size_t len;
     /* Advice only: a kernel that ignores it reads the pages on demand. */
-    if (page_span(f, at, n, &start, &len))
+    if (page_span(f, at, n, 0, &start, &len))
         (void)madvise(start, len, MADV_WILLNEED);
 }
 
@@ -154,7 +169,7 @@ void cnn_data_pack_file_drop(const cnn_data_pack_file *f, size_t at,
      * the file's, so dropping one (even while another thread reads a
      * neighbouring record in it) only means the next access maps it back
      * in from the page cache. */
-    if (page_span(f, at, n, &start, &len))
+    if (page_span(f, at, n, 1, &start, &len))
         (void)madvise(start, len, MADV_DONTNEED);
 }
 

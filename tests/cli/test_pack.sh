@@ -94,6 +94,8 @@ printf 'not a png' > "$tmp/broken/b/x.png"
 cp "$tmp/raw.pack" "$tmp/keep.pack"
 run pack "folder:$tmp/broken" --size 3x8x8 --out "$tmp/keep.pack"
 expect "a folder with a broken image fails" 1 "x.png"
+run pack "folder:$tmp/broken" --encoded --out "$tmp/keep.pack"
+expect "an encoded pack of a folder with a broken image fails" 1 "x.png"
 cmp -s "$tmp/raw.pack" "$tmp/keep.pack"
 check "the old target is untouched" $?
 [ -z "$(find "$tmp" -name '.keep.pack.tmp*')" ]
