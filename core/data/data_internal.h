@@ -214,7 +214,7 @@ size_t cnn_data_pack_file_record_bytes(const cnn_data_pack_file *f,
  * CHW sample, exactly as cnn_data_load_image does a folder's file; errors
  * name "FILE: record N". Safe from any thread with its own ctx. */
 cnn_status cnn_data_pack_file_load(cnn_context *ctx,
-                                   const cnn_data_pack_file *f, size_t record,
+                                   cnn_data_pack_file *f, size_t record,
                                    int32_t channels, int32_t height,
                                    int32_t width, const cnn_data_view *view,
                                    uint8_t *dst);
