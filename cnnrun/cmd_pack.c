@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench.h"
 #include "cli.h"
 #include "cnn/data.h"
 #include "cnn/file_read.h"
@@ -35,12 +36,13 @@ static const char pack_usage[] =
     "                    input is another size is refused.\n"
     "  --encoded         keep each image file's own PNG or JPEG bytes\n"
     "                    (folder: sources only; the images are checked to\n"
-    "                    decode); they are decoded when the pack is opened,\n"
-    "                    at whatever size the graph asks for\n"
+    "                    decode); reading decodes them as batches need them,\n"
+    "                    exactly as the folder's files (any graph size,\n"
+    "                    --augment imagenet at full resolution, --center-crop)\n"
     "  --read SPEC       open SPEC, read every sample's bytes once, then\n"
     "                    walk one epoch through the training loader, and\n"
-    "                    report the times (for checking a pack and for\n"
-    "                    comparing reading with decoding)\n"
+    "                    report the times and the peak resident memory (for\n"
+    "                    checking a pack and comparing reading with decoding)\n"
     "  --batch B         loader batch of --read (default 256)\n"
     "  --json            --read's report as one JSON object\n";
 
@@ -118,9 +120,14 @@ static cnn_status add_records(const cli_common *common, cnn_context *ctx,
         if (encoded) {
             unsigned char *data;
             size_t size;
-            st = cnn_file_read_all(ctx, cnn_dataset_item_path(ds, i),
-                                   CNN_IMAGE_MAX_FILE_BYTES, "image file",
-                                   &data, &size);
+            uint8_t tiny[1]; /* the dataset's samples are 1x1x1 */
+            /* The folder streams: decoding the file here (to the smallest
+             * size its JPEG allows) is what checks it is an image. */
+            st = cnn_dataset_sample_u8(ctx, ds, i, tiny);
+            if (st == CNN_OK)
+                st = cnn_file_read_all(ctx, cnn_dataset_item_path(ds, i),
+                                       CNN_IMAGE_MAX_FILE_BYTES,
+                                       "image file", &data, &size);
             if (st == CNN_OK) {
                 st = cnn_pack_writer_add(w, data, size);
                 free(data);
@@ -275,6 +282,7 @@ static int read_dataset(const cli_common *common, cnn_context *ctx,
     cnn_dataset *ds = NULL;
     cnn_shape shape;
     double t0 = progress_now(), t1, t2, t3, checksum = 0, touched = 0;
+    double peak_mb;
     cnn_shape s;
     size_t n;
     if (dims)
@@ -294,24 +302,27 @@ static int read_dataset(const cli_common *common, cnn_context *ctx,
     t3 = progress_now();
     s = cnn_dataset_sample_shape(ds);
     n = cnn_dataset_size(ds);
+    /* The process's peak resident size: what opening and reading the
+     * source cost in memory (a raw pack's mapped pages included). */
+    peak_mb = (double)bench_peak_rss() / (1024.0 * 1024.0);
     if (json)
         printf("{\"items\": %zu, \"classes\": %zu, \"shape\": [%lld, %lld, "
                "%lld], \"open_seconds\": %.6f, \"read_seconds\": %.6f, "
                "\"epoch_seconds\": %.6f, \"read_images_per_second\": %.1f, "
                "\"images_per_second\": %.1f, \"checksum\": %.6f, "
-               "\"touched\": %.0f}\n",
+               "\"touched\": %.0f, \"peak_rss_mb\": %.1f}\n",
                n, cnn_dataset_class_count(ds), (long long)s.dims[1],
                (long long)s.dims[2], (long long)s.dims[3], t1 - t0, t2 - t1,
                t3 - t2, (double)n / (t2 - t0),
-               (double)n / (t1 - t0 + t3 - t2), checksum, touched);
+               (double)n / (t1 - t0 + t3 - t2), checksum, touched, peak_mb);
     else
         printf("%s: %zu items, %zu classes, %lldx%lldx%lld; open %.3f s, "
                "read %.3f s, loader epoch %.3f s: %.0f images/s read, %.0f "
-               "through the loader\n",
+               "through the loader; peak RSS %.0f MB\n",
                spec, n, cnn_dataset_class_count(ds), (long long)s.dims[1],
                (long long)s.dims[2], (long long)s.dims[3], t1 - t0, t2 - t1,
                t3 - t2, (double)n / (t2 - t0),
-               (double)n / (t1 - t0 + t3 - t2));
+               (double)n / (t1 - t0 + t3 - t2), peak_mb);
     cnn_dataset_destroy(ds);
     return CLI_OK;
 }

@@ -20,7 +20,7 @@ enum {
         {"skip-bad-images", no_argument, NULL, DATA_OPT_SKIP_BAD}
 
 #define DATA_HELP                                                              \
-    "Image folders (decoded as batches are needed):\n"                         \
+    "Image folders and encoded packs (decoded as batches are needed):\n"       \
     "  --loader-threads N   decoding threads (default: the cores left by\n"    \
     "                       --threads, 1 to 8)\n"                              \
     "  --center-crop F      keep the centre F of the image scaled to cover\n"  \

@@ -33,10 +33,13 @@ uint64_t fingerprint_dataset(const cnn_dataset *ds)
     uint64_t h = fingerprint_bytes(FINGERPRINT_SEED, &n, sizeof n);
     h = fingerprint_bytes(h, cnn_dataset_labels(ds), n * sizeof(int32_t));
     if (cnn_dataset_streamed(ds)) {
+        /* Paths and sizes of the files, or of an encoded pack's records
+         * (which have no path; the pack's own CRC-32 covers their bytes). */
         for (size_t i = 0; i < n; i++) {
             const char *path = cnn_dataset_item_path(ds, i);
             int64_t size = cnn_dataset_item_file_size(ds, i);
-            h = fingerprint_bytes(h, path, strlen(path) + 1);
+            if (path)
+                h = fingerprint_bytes(h, path, strlen(path) + 1);
             h = fingerprint_bytes(h, &size, sizeof size);
         }
     } else {

@@ -24,12 +24,23 @@ struct cnn_dataset {
      * is decoded from paths[i] whenever it is asked for; only the index
      * (paths, labels, file sizes) is kept in memory. */
     int streamed;
-    int64_t *file_sizes;   /* count, bytes at indexing time; streamed only */
-    /* Raw packs: the memory-mapped file pixels point into (unmapped, not
-     * freed, by cnn_dataset_destroy); NULL otherwise. */
-    void *mapping;
-    size_t mapping_bytes;
+    int64_t *file_sizes;   /* count, bytes at indexing time; folder and
+                            * file datasets only */
+    /* Packs: the mapped file (pack_file.c), shared by the datasets cut from
+     * it, one reference each, and records[i], the pack record of item i
+     * (count of them). Raw packs: pixels points at the first record in the
+     * mapping (not freed). Encoded packs are streamed: pixels stays NULL
+     * and item i is decoded from its record whenever it is asked for. */
+    struct cnn_data_pack_file *pack;
+    size_t *records;
 };
+
+/* The uint8 CHW sample of item i of an in-memory (not streamed) dataset. */
+static inline const uint8_t *cnn_data_item_pixels(const cnn_dataset *ds,
+                                                  size_t i)
+{
+    return ds->pixels + (ds->records ? ds->records[i] : i) * ds->sample_bytes;
+}
 
 /* How a streamed image becomes a sample: the box of the source image that
  * is kept, whether it is mirrored, and the RandomResizedCrop draws. */
@@ -72,8 +83,9 @@ void cnn_data_random_resized_box_seeded(int32_t width, int32_t height,
                                         cnn_data_box *box);
 
 /* The sample of a streamed dataset's item i through view (NULL: the plain
- * sample of "Sample geometry" in cnn/data.h), into dst (sample_bytes).
- * Errors name the file. Safe from any thread with its own ctx. */
+ * sample of "Sample geometry" in cnn/data.h), into dst (sample_bytes);
+ * an in-memory dataset's item is copied. Errors name the file (or the
+ * pack and record). Safe from any thread with its own ctx. */
 cnn_status cnn_data_load_item(cnn_context *ctx, const cnn_dataset *ds,
                               size_t i, const cnn_data_view *view,
                               uint8_t *dst);
@@ -159,13 +171,6 @@ cnn_status cnn_data_load_image_bytes(cnn_context *ctx, const char *path,
                                      int32_t width, const cnn_data_view *view,
                                      uint8_t *dst);
 
-/* The plain sample (no view) of the encoded PNG or JPEG bytes
- * data[0, size), as a folder gives for the same file; errors name `name`. */
-cnn_status cnn_data_decode_image_bytes(cnn_context *ctx, const char *name,
-                                       const void *data, size_t size,
-                                       int32_t channels, int32_t height,
-                                       int32_t width, uint8_t *dst);
-
 /* Opens a packed dataset file (cnn/pack.h) into ds, validating all of it
  * first (pack_read.c). */
 cnn_status cnn_data_open_pack(cnn_context *ctx, cnn_dataset *ds,
@@ -173,8 +178,46 @@ cnn_status cnn_data_open_pack(cnn_context *ctx, cnn_dataset *ds,
                               const cnn_data_subset *subset,
                               const cnn_data_geometry *geometry);
 
-/* Releases ds->mapping. */
-void cnn_data_unmap(cnn_dataset *ds);
+/* ---- the shared mapping of a pack file (pack_file.c) ---- */
+
+typedef struct cnn_data_pack_file cnn_data_pack_file;
+
+/* The longest "FILE: record N" an encoded record's errors are named by. */
+#define CNN_DATA_PACK_NAME_MAX 4200
+
+/* Maps the regular file at path read-only, holding one reference. Checks
+ * only that it is a regular file of at least a pack's head and footer. */
+cnn_status cnn_data_pack_file_map(cnn_context *ctx, const char *path,
+                                  cnn_data_pack_file **out);
+/* One more reference (thread-safe); returns f. */
+cnn_data_pack_file *cnn_data_pack_file_retain(cnn_data_pack_file *f);
+/* Drops a reference (thread-safe), unmapping the file with the last one;
+ * NULL is a no-op. */
+void cnn_data_pack_file_release(cnn_data_pack_file *f);
+/* The mapped bytes and their count. */
+const uint8_t *cnn_data_pack_file_bytes(const cnn_data_pack_file *f,
+                                        size_t *size);
+/* Advice on the pages covering [at, at + n): read them ahead, or let them
+ * go from the process (they are read back in when next touched). */
+void cnn_data_pack_file_prefetch(const cnn_data_pack_file *f, size_t at,
+                                 size_t n);
+void cnn_data_pack_file_drop(const cnn_data_pack_file *f, size_t at,
+                             size_t n);
+/* Encoded packs: where the records start and the count + 1 checked record
+ * offsets (owned by f from here). */
+void cnn_data_pack_file_set_records(cnn_data_pack_file *f, size_t records_at,
+                                    uint64_t *offsets, size_t count);
+/* The bytes of encoded record `record`; 0 past the last. */
+size_t cnn_data_pack_file_record_bytes(const cnn_data_pack_file *f,
+                                       size_t record);
+/* Decodes encoded record `record` through view (NULL = plain) into one
+ * CHW sample, exactly as cnn_data_load_image does a folder's file; errors
+ * name "FILE: record N". Safe from any thread with its own ctx. */
+cnn_status cnn_data_pack_file_load(cnn_context *ctx,
+                                   cnn_data_pack_file *f, size_t record,
+                                   int32_t channels, int32_t height,
+                                   int32_t width, const cnn_data_view *view,
+                                   uint8_t *dst);
 
 /* Places a rows x cols gray image centered on a height x width canvas
  * (already zero), cropping what overflows, into `channels` identical CHW

@@ -386,10 +386,10 @@ void cnn_dataset_destroy(cnn_dataset *ds)
     free(ds->class_names);
     free(ds->paths);
     free(ds->file_sizes);
-    if (ds->mapping)
-        cnn_data_unmap(ds);
-    else
+    if (!ds->pack) /* a pack's pixels are its mapping's */
         free(ds->pixels);
+    free(ds->records);
+    cnn_data_pack_file_release(ds->pack);
     free(ds->labels);
     free(ds->spec);
     free(ds);
@@ -457,7 +457,12 @@ int cnn_dataset_streamed(const cnn_dataset *ds)
 
 int64_t cnn_dataset_item_file_size(const cnn_dataset *ds, size_t i)
 {
-    return ds->file_sizes && i < ds->count ? ds->file_sizes[i] : -1;
+    if (i >= ds->count)
+        return -1;
+    if (ds->streamed && ds->records)
+        return (int64_t)cnn_data_pack_file_record_bytes(ds->pack,
+                                                        ds->records[i]);
+    return ds->file_sizes ? ds->file_sizes[i] : -1;
 }
 
 const char *cnn_dataset_item_path(const cnn_dataset *ds, size_t i)

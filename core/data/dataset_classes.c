@@ -118,11 +118,15 @@ static cnn_status take_items(cnn_context *ctx, const cnn_dataset *src,
     if (st == CNN_OK && !(ds->spec = cnn_data_strdup(spec)))
         st = cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
     if (st == CNN_OK) {
-        ds->streamed = src->streamed; /* a streamed part copies the index */
+        /* A streamed part copies the index, a pack's part the record
+         * numbers (sharing the mapping), others the samples: only those
+         * are counted against memory by alloc_samples. */
+        ds->streamed = src->streamed || src->pack != NULL;
         st = cnn_data_alloc_samples(ctx, ds, n, src->channels, src->height,
                                     src->width);
+        ds->streamed = src->streamed;
     }
-    if (st == CNN_OK && !ds->streamed)
+    if (st == CNN_OK && !ds->streamed && !src->pack)
         st = cnn_data_reserve(ctx, ds, n);
     if (st == CNN_OK) {
         ds->class_names = calloc(src->n_classes + 1, sizeof *ds->class_names);
@@ -130,9 +134,16 @@ static cnn_status take_items(cnn_context *ctx, const cnn_dataset *src,
             ds->paths = calloc(n + 1, sizeof *ds->paths);
         if (src->file_sizes)
             ds->file_sizes = calloc(n + 1, sizeof *ds->file_sizes);
+        if (src->records)
+            ds->records = calloc(n + 1, sizeof *ds->records);
         if (!ds->class_names || (src->paths && !ds->paths) ||
-            (src->file_sizes && !ds->file_sizes))
+            (src->file_sizes && !ds->file_sizes) ||
+            (src->records && !ds->records))
             st = cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
+    }
+    if (st == CNN_OK && src->pack) {
+        ds->pack = cnn_data_pack_file_retain(src->pack);
+        ds->pixels = src->pixels; /* raw: the mapping's first record */
     }
     for (size_t c = 0; st == CNN_OK && c < src->n_classes; c++) {
         ds->class_names[c] = cnn_data_strdup(src->class_names[c]);
@@ -141,10 +152,11 @@ static cnn_status take_items(cnn_context *ctx, const cnn_dataset *src,
             st = cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory");
     }
     for (size_t i = 0; st == CNN_OK && i < n; i++) {
-        if (!ds->streamed)
+        if (ds->records)
+            ds->records[i] = src->records[pick[i]];
+        else if (!ds->streamed)
             memcpy(ds->pixels + i * ds->sample_bytes,
-                   src->pixels + pick[i] * src->sample_bytes,
-                   src->sample_bytes);
+                   cnn_data_item_pixels(src, pick[i]), src->sample_bytes);
         if (ds->file_sizes)
             ds->file_sizes[i] = src->file_sizes[pick[i]];
         ds->labels[i] = src->labels[pick[i]];

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* One image file to one dataset sample, for folder and file datasets alike
- * (so `cnnrun predict` sees exactly the sample an evaluation would).
+/* One image file to one dataset sample, for folder and file datasets and
+ * encoded packs' records alike (so `cnnrun predict` sees exactly the sample
+ * an evaluation would, and a pack exactly its folder's).
  *
  * The path: read the file, read its header, choose the box of the source
  * that the sample shows (the whole image, eval's centre crop, or training's
@@ -247,15 +248,6 @@ cnn_status cnn_data_load_image(cnn_context *ctx, const char *path,
     return st;
 }
 
-cnn_status cnn_data_decode_image_bytes(cnn_context *ctx, const char *name,
-                                       const void *data, size_t size,
-                                       int32_t channels, int32_t height,
-                                       int32_t width, uint8_t *dst)
-{
-    return cnn_data_load_image_bytes(ctx, name, data, size, channels, height,
-                                     width, NULL, dst);
-}
-
 cnn_status cnn_data_load_item(cnn_context *ctx, const cnn_dataset *ds,
                               size_t i, const cnn_data_view *view,
                               uint8_t *dst)
@@ -265,9 +257,13 @@ cnn_status cnn_data_load_item(cnn_context *ctx, const cnn_dataset *ds,
                         "%s: item %zu is past the %zu items", ds->spec, i,
                         ds->count);
     if (!ds->streamed) {
-        memcpy(dst, ds->pixels + i * ds->sample_bytes, ds->sample_bytes);
+        memcpy(dst, cnn_data_item_pixels(ds, i), ds->sample_bytes);
         return CNN_OK;
     }
+    if (ds->records) /* an encoded pack's record, as a folder's file */
+        return cnn_data_pack_file_load(ctx, ds->pack, ds->records[i],
+                                       ds->channels, ds->height, ds->width,
+                                       view, dst);
     return cnn_data_load_image(ctx, ds->paths[i], ds->channels, ds->height,
                                ds->width, view, dst);
 }

@@ -202,7 +202,7 @@ static int prepare_sample(const cnn_loader *L, const batch_slot *s, size_t b,
     index = L->order[b * L->batch + offset + j];
     s->labels[j] = ds->labels[index];
     if (!ds->streamed) {
-        fill_sample(L, index, ds->pixels + index * ds->sample_bytes, 0, out);
+        fill_sample(L, index, cnn_data_item_pixels(ds, index), 0, out);
         return 1;
     }
     if (!L->rrc && L->center >= 1.0) {
@@ -404,9 +404,10 @@ cnn_status cnn_loader_create(cnn_context *ctx, const cnn_dataset *ds,
                                       opts->center_crop != 1.0)) {
         if (!ds->streamed)
             return cnn_fail(ctx, CNN_ERR_INVALID,
-                            "loader: %s is not an image-file dataset; "
+                            "loader: %s holds no image files; "
                             "RandomResizedCrop and center_crop need the "
-                            "full-resolution images of a folder",
+                            "full-resolution images of a folder or of a "
+                            "pack made with --encoded",
                             ds->spec);
         if (!(opts->center_crop >= 0.0 && opts->center_crop <= 1.0))
             return cnn_fail(ctx, CNN_ERR_INVALID,

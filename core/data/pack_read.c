@@ -5,18 +5,14 @@
  * before any of it is used: the head's fields, the file size they and the
  * footer imply (all size arithmetic overflow-checked), the CRC-32 of every
  * byte, then the class names, every label and (encoded) every record
- * offset. Raw records then stay in the mapping: the dataset's samples point
- * into it, so opening decodes nothing and an epoch reads pages the kernel
- * caches. Encoded records are decoded at open as folder images are. Errors
- * name the file and the field. */
-#include <errno.h>
-#include <fcntl.h>
+ * offset. The records then stay in the mapping (pack_file.c), which every
+ * dataset cut from this one shares: raw samples are read straight from it,
+ * so opening decodes nothing and an epoch reads pages the kernel caches;
+ * encoded records are decoded as batches need them, like a folder's files.
+ * Errors name the file and the field. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include "../context_internal.h"
@@ -27,6 +23,7 @@
 /* The parsed head and footer, with the sections' places in the file. */
 typedef struct pack_view {
     const char *path;
+    cnn_data_pack_file *file;
     const uint8_t *base;
     size_t size;
     uint32_t kind;
@@ -40,53 +37,6 @@ typedef struct pack_view {
     size_t records_bytes;
     size_t offsets_at; /* encoded */
 } pack_view;
-
-static cnn_status map_file(cnn_context *ctx, const char *path,
-                           const uint8_t **base, size_t *size)
-{
-    struct stat sb;
-    void *map;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return cnn_fail(ctx, errno == ENOENT ? CNN_ERR_NOT_FOUND : CNN_ERR_IO,
-                        "%s: cannot open: %s", path, strerror(errno));
-    if (fstat(fd, &sb) != 0) {
-        int err = errno;
-        close(fd);
-        return cnn_fail(ctx, CNN_ERR_IO, "%s: cannot stat: %s", path,
-                        strerror(err));
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
-        return cnn_fail(ctx, CNN_ERR_IO, "%s: not a regular file; a pack "
-                        "is read by memory mapping", path);
-    }
-    if ((uintmax_t)sb.st_size < PACK_HEAD_BYTES + PACK_FOOTER_BYTES ||
-        (uintmax_t)sb.st_size > SIZE_MAX) {
-        close(fd);
-        return cnn_fail(ctx, CNN_ERR_FORMAT, "%s: %jd bytes is %s for a "
-                        "pack (head and footer alone take %d)", path,
-                        (intmax_t)sb.st_size,
-                        (uintmax_t)sb.st_size > SIZE_MAX ? "too large"
-                                                         : "too small",
-                        PACK_HEAD_BYTES + PACK_FOOTER_BYTES);
-    }
-    /* Populated up front: the checksum reads every page anyway, and one
-     * pass of read-ahead costs far less than a fault per page. */
-#ifdef MAP_POPULATE
-    map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE,
-               fd, 0);
-#else
-    map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-#endif
-    close(fd);
-    if (map == MAP_FAILED)
-        return cnn_fail(ctx, CNN_ERR_IO, "%s: cannot map: %s", path,
-                        strerror(errno));
-    *base = map;
-    *size = (size_t)sb.st_size;
-    return CNN_OK;
-}
 
 /* a + b into *acc; 0 on overflow. */
 static int add_size(size_t *acc, size_t b)
@@ -219,18 +169,26 @@ static cnn_status check_size(cnn_context *ctx, pack_view *v)
     return CNN_OK;
 }
 
+/* The CRC-32 of the whole file, read in chunks with the next one read
+ * ahead. An encoded pack's chunks leave the process behind the checksum
+ * (its records are decoded one by one later), so opening a pack larger
+ * than memory does not make the process that large; a raw pack's stay, as
+ * its samples are read from them. */
+#define CRC_CHUNK ((size_t)8 << 20)
+
 static cnn_status check_crc(cnn_context *ctx, const pack_view *v)
 {
-    const uint8_t *p = v->base;
-    size_t left = v->size - PACK_FOOTER_BYTES + PACK_FOOTER_CRC_AT;
+    size_t end = v->size - PACK_FOOTER_BYTES + PACK_FOOTER_CRC_AT;
     uLong crc = crc32(0L, Z_NULL, 0);
     uint32_t stored =
         pack_get_u32(v->base + v->size - PACK_FOOTER_BYTES + PACK_FOOTER_CRC_AT);
-    while (left > 0) {
-        uInt n = left > (1u << 30) ? (1u << 30) : (uInt)left;
-        crc = crc32(crc, p, n);
-        p += n;
-        left -= n;
+    cnn_data_pack_file_prefetch(v->file, 0, CRC_CHUNK);
+    for (size_t at = 0; at < end; at += CRC_CHUNK) {
+        uInt n = (uInt)(end - at < CRC_CHUNK ? end - at : CRC_CHUNK);
+        cnn_data_pack_file_prefetch(v->file, at + CRC_CHUNK, CRC_CHUNK);
+        crc = crc32(crc, v->base + at, n);
+        if (v->kind == PACK_KIND_ENCODED)
+            cnn_data_pack_file_drop(v->file, at, n);
     }
     if ((uint32_t)crc != stored)
         return cnn_fail(ctx, CNN_ERR_FORMAT, "%s: checksum mismatch (CRC-32 "
@@ -301,17 +259,33 @@ static cnn_status read_labels(cnn_context *ctx, const pack_view *v,
     return CNN_OK;
 }
 
-static cnn_status check_offsets(cnn_context *ctx, const pack_view *v)
+/* Copies the count + 1 record offsets out of the mapping and checks the
+ * copy, which is what the records are then read by (a file changed under
+ * the mapping later can make a record's bytes wrong, never its place). */
+static cnn_status read_offsets(cnn_context *ctx, const pack_view *v,
+                               uint64_t **out)
 {
     const uint8_t *p = v->base + v->offsets_at;
-    uint64_t prev = pack_get_u64(p);
-    if (prev != 0)
+    /* count + 1 <= size / 8: check_size found them in the file. */
+    uint64_t *offsets = malloc((v->count + 1) * sizeof *offsets);
+    uint64_t prev;
+    *out = NULL;
+    if (!offsets)
+        return cnn_fail(ctx, CNN_ERR_NOMEM, "%s: out of memory for %zu "
+                        "record offsets", v->path, v->count + 1);
+    for (size_t i = 0; i <= v->count; i++)
+        offsets[i] = pack_get_u64(p + 8 * i);
+    prev = offsets[0];
+    if (prev != 0) {
+        free(offsets);
         return cnn_fail(ctx, CNN_ERR_FORMAT, "%s: offset of record 0 is %llu, "
                         "not 0", v->path, (unsigned long long)prev);
+    }
     for (size_t i = 1; i <= v->count; i++) {
-        uint64_t next = pack_get_u64(p + 8 * i);
+        uint64_t next = offsets[i];
         if (next <= prev || next - prev > CNN_IMAGE_MAX_FILE_BYTES ||
-            next > v->records_bytes)
+            next > v->records_bytes) {
+            free(offsets);
             return cnn_fail(ctx, CNN_ERR_FORMAT, "%s: record %zu spans "
                             "offsets %llu to %llu; records have 1 to %u bytes "
                             "within 'records_bytes' %zu", v->path, i - 1,
@@ -319,12 +293,29 @@ static cnn_status check_offsets(cnn_context *ctx, const pack_view *v)
                             (unsigned long long)next,
                             (unsigned)CNN_IMAGE_MAX_FILE_BYTES,
                             v->records_bytes);
+        }
         prev = next;
     }
-    if (prev != v->records_bytes)
+    if (prev != v->records_bytes) {
+        free(offsets);
         return cnn_fail(ctx, CNN_ERR_FORMAT, "%s: the records end at offset "
                         "%llu but 'records_bytes' is %zu", v->path,
                         (unsigned long long)prev, v->records_bytes);
+    }
+    *out = offsets;
+    return CNN_OK;
+}
+
+/* Item i of ds is record begin + i of the pack. */
+static cnn_status number_records(cnn_context *ctx, cnn_dataset *ds,
+                                 const pack_view *v, size_t begin, size_t end)
+{
+    ds->records = malloc((end - begin) * sizeof *ds->records);
+    if (!ds->records)
+        return cnn_fail(ctx, CNN_ERR_NOMEM, "%s: out of memory for %zu "
+                        "items", v->path, end - begin);
+    for (size_t i = begin; i < end; i++)
+        ds->records[i - begin] = i;
     return CNN_OK;
 }
 
@@ -347,28 +338,31 @@ static cnn_status open_raw(cnn_context *ctx, cnn_dataset *ds,
     ds->height = v->height;
     ds->width = v->width;
     ds->sample_bytes = v->sample_bytes;
-    ds->pixels = (uint8_t *)(uintptr_t)(v->base + v->records_at +
-                                         begin * v->sample_bytes);
-    ds->capacity = end - begin;
-    return CNN_OK;
+    ds->pixels = (uint8_t *)(uintptr_t)(v->base + v->records_at);
+    return number_records(ctx, ds, v, begin, end);
 }
 
-/* Encoded records are decoded into memory as folder images are. */
+/* Encoded records are streamed: the dataset keeps their numbers, and each
+ * is decoded when its sample is asked for (cnn_data_pack_file_load), as a
+ * folder's file is. Only the native geometry's record is looked at now. */
 static cnn_status open_encoded(cnn_context *ctx, cnn_dataset *ds,
                                const pack_view *v, const cnn_data_geometry *g,
                                size_t begin, size_t end, int32_t *labels)
 {
-    const uint8_t *offsets = v->base + v->offsets_at;
-    const uint8_t *records = v->base + v->records_at;
     cnn_data_geometry want = *g;
-    char name[4200];
-    cnn_status st = CNN_OK;
+    cnn_status st;
+    uint64_t *offsets = NULL;
+    st = read_offsets(ctx, v, &offsets);
+    if (st != CNN_OK)
+        return st;
+    cnn_data_pack_file_set_records(v->file, v->records_at, offsets, v->count);
     if (want.native) {
-        size_t at = (size_t)pack_get_u64(offsets + 8 * begin);
-        size_t n = (size_t)pack_get_u64(offsets + 8 * (begin + 1)) - at;
+        char name[CNN_DATA_PACK_NAME_MAX];
+        size_t at = v->records_at + (size_t)offsets[begin];
+        size_t n = cnn_data_pack_file_record_bytes(v->file, begin);
         cnn_image_info info;
         snprintf(name, sizeof name, "%s: record %zu", v->path, begin);
-        st = cnn_image_probe(ctx, name, records + at, n, &info);
+        st = cnn_image_probe(ctx, name, v->base + at, n, &info);
         if (st != CNN_OK)
             return st;
         want.channels = info.channels;
@@ -376,22 +370,16 @@ static cnn_status open_encoded(cnn_context *ctx, cnn_dataset *ds,
         want.width = info.width;
     }
     /* alloc_samples sizes the labels; the checked ones move in after. */
+    ds->streamed = 1;
     st = cnn_data_alloc_samples(ctx, ds, end - begin, want.channels,
                                 want.height, want.width);
     if (st != CNN_OK)
         return st;
     memcpy(ds->labels, labels, (end - begin) * sizeof *labels);
-    for (size_t i = begin; st == CNN_OK && i < end; i++) {
-        size_t at = (size_t)pack_get_u64(offsets + 8 * i);
-        size_t n = (size_t)pack_get_u64(offsets + 8 * (i + 1)) - at;
-        snprintf(name, sizeof name, "%s: record %zu", v->path, i);
-        st = cnn_data_reserve(ctx, ds, i - begin + 1);
-        if (st == CNN_OK)
-            st = cnn_data_decode_image_bytes(
-                ctx, name, records + at, n, ds->channels, ds->height,
-                ds->width, ds->pixels + (i - begin) * ds->sample_bytes);
-    }
-    return st;
+    /* What was read of the file so far (head, names, labels, offsets) is
+     * copied: the process need not keep its pages. */
+    cnn_data_pack_file_drop(v->file, 0, v->size);
+    return number_records(ctx, ds, v, begin, end);
 }
 
 static cnn_status open_mapped(cnn_context *ctx, cnn_dataset *ds,
@@ -407,8 +395,6 @@ static cnn_status open_mapped(cnn_context *ctx, cnn_dataset *ds,
         st = check_crc(ctx, v);
     if (st == CNN_OK)
         st = read_classes(ctx, v, ds);
-    if (st == CNN_OK && v->kind == PACK_KIND_ENCODED)
-        st = check_offsets(ctx, v);
     if (st == CNN_OK)
         st = cnn_data_subset_resolve(ctx, subset, v->count, v->path, &begin,
                                      &end);
@@ -441,24 +427,12 @@ cnn_status cnn_data_open_pack(cnn_context *ctx, cnn_dataset *ds,
     cnn_status st;
     memset(&v, 0, sizeof v);
     v.path = path;
-    st = map_file(ctx, path, &v.base, &v.size);
+    st = cnn_data_pack_file_map(ctx, path, &v.file);
     if (st != CNN_OK)
         return st;
-    st = open_mapped(ctx, ds, &v, subset, geometry);
-    if (st == CNN_OK && v.kind == PACK_KIND_RAW) {
-        /* The samples live in the mapping until the dataset is destroyed;
-         * the kernel reads pages ahead as an epoch walks them. */
-        ds->mapping = (void *)(uintptr_t)v.base;
-        ds->mapping_bytes = v.size;
-        return CNN_OK;
-    }
-    munmap((void *)(uintptr_t)v.base, v.size);
-    return st;
-}
-
-void cnn_data_unmap(cnn_dataset *ds)
-{
-    munmap(ds->mapping, ds->mapping_bytes);
-    ds->mapping = NULL;
-    ds->pixels = NULL;
+    /* The dataset holds the mapping from here, whatever happens next: its
+     * destruction (on failure too) lets it go. */
+    ds->pack = v.file;
+    v.base = cnn_data_pack_file_bytes(v.file, &v.size);
+    return open_mapped(ctx, ds, &v, subset, geometry);
 }

@@ -3,10 +3,11 @@
  *
  * A dataset is opened from a spec string. IDX and Fashion-MNIST datasets
  * are decoded once at open time and kept in memory as uint8 samples at the
- * graph's input size. Folder and file datasets are streamed: opening only
- * indexes them (paths, labels, file sizes: tens of bytes an image), and an
- * image is decoded whenever its sample is asked for, so memory does not
- * grow with the dataset. A loader walks a dataset in (optionally shuffled)
+ * graph's input size; raw packs are read from their memory-mapped file.
+ * Folder and file datasets and encoded packs are streamed: opening only
+ * indexes them (paths, labels, file sizes or record numbers: tens of bytes
+ * an image), and an image is decoded whenever its sample is asked for, so
+ * memory does not grow with the dataset. A loader walks a dataset in (optionally shuffled)
  * batches of float tensors, with augmentation and normalisation, decoding
  * and preparing the next batches on a pool of background threads.
  *
@@ -37,8 +38,13 @@
  *       docs/pack-format.md), checked completely (sizes, CRC-32, names,
  *       labels, offsets) on open. Raw records are memory-mapped and used
  *       as they are; sample_shape must then be their geometry (or NULL).
- *       Encoded records (PNG/JPEG bytes) are decoded at open as folder
- *       images are. Items are in the file's order.
+ *       Encoded records (PNG/JPEG bytes) are streamed like a folder's
+ *       files: each is decoded from the mapping when its sample is asked
+ *       for, exactly as the same file in a folder (geometry, loader
+ *       augmentation and centre crop included); a record that fails to
+ *       decode is an error naming the pack and the record number. Items
+ *       are in the file's order; the datasets cut from a pack (subsets,
+ *       cnn_dataset_split) share its mapping.
  *
  *   Any spec may end with a subset selection, applied in the order above
  *   (IDX files: file order; folders: the stratified order):
@@ -117,16 +123,16 @@ cnn_status cnn_dataset_sample_u8(cnn_context *ctx, const cnn_dataset *ds,
 /* The same sample as C*H*W floats in [0, 1] (value / 255). */
 cnn_status cnn_dataset_sample(cnn_context *ctx, const cnn_dataset *ds,
                               size_t i, float *out);
-/* 1 for a streamed (folder or file) dataset, whose samples are decoded on
- * demand, else 0. */
+/* 1 for a streamed (folder, file or encoded pack) dataset, whose samples
+ * are decoded on demand, else 0. */
 int cnn_dataset_streamed(const cnn_dataset *ds);
-/* The size in bytes of item i's file when the dataset was opened (streamed
- * datasets; a cheap identity of the data for checks across processes);
- * -1 for other kinds or out of range. */
+/* The size in bytes of item i's file when the dataset was opened, or of
+ * its encoded pack record (streamed datasets; a cheap identity of the data
+ * for checks across processes); -1 for other kinds or out of range. */
 int64_t cnn_dataset_item_file_size(const cnn_dataset *ds, size_t i);
 /* For folder and file datasets the image file of item i (for predictions
- * and error reports), owned by the dataset; NULL for other kinds or out of
- * range. */
+ * and error reports), owned by the dataset; NULL for other kinds (packs
+ * included) or out of range. */
 const char *cnn_dataset_item_path(const cnn_dataset *ds, size_t i);
 
 /* Opens the n_paths PNG or JPEG files in paths (copied) as a dataset whose
@@ -159,7 +165,8 @@ cnn_status cnn_dataset_map_classes(cnn_context *ctx, cnn_dataset *ds,
  * its share (floor, then the largest remainders; at least one item of each
  * class stays for training), taken from the class's last items in the
  * dataset's order; the rest go to *train, keeping their order. Both have ds's
- * classes; ds is unchanged. Fails when fraction is not in (0, 1) or no
+ * classes; ds is unchanged, and may be destroyed before them (the parts of
+ * a pack share its mapping, which stays until the last is destroyed). Fails when fraction is not in (0, 1) or no
  * item is held out. */
 cnn_status cnn_dataset_split(cnn_context *ctx, const cnn_dataset *ds,
                              double fraction, cnn_dataset **train,
@@ -201,7 +208,8 @@ typedef struct cnn_loader_options {
      * batch comes out shorter) and counted (cnn_loader_skipped), instead
      * of cnn_loader_next failing with a message naming the file. */
     int skip_bad;
-    /* Streamed datasets only. random_resized_crop: torchvision's
+    /* Streamed datasets only (folders, files, encoded packs).
+     * random_resized_crop: torchvision's
      * RandomResizedCrop(scale, ratio) at full resolution (10 tries, then
      * the centre crop), the box mirrored when flip draws so, then stretched
      * to H x W; crop_padding must be 0. Otherwise center_crop in (0, 1]

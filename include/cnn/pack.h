@@ -6,9 +6,11 @@
  *   raw      every record is one sample already at its final geometry,
  *            C x H x W uint8 in CHW order: reading memory-maps the file
  *            and decodes nothing;
- *   encoded  every record is the bytes of a PNG or JPEG file, decoded when
- *            the pack is opened exactly as a folder dataset decodes its
- *            files (so the sample size is chosen at reading time).
+ *   encoded  every record is the bytes of a PNG or JPEG file, decoded from
+ *            the mapping whenever its sample is needed, exactly as a folder
+ *            dataset decodes its files (so the sample size, the
+ *            full-resolution augmentation and the centre crop are chosen
+ *            at reading time, and memory does not grow with the file).
  *
  * The writer appends records in order to a temporary file that replaces
  * the target only on commit (cnn/atomic_file.h), so a failed or

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # cnnrun pack end to end: a folder and IDX files packed raw and encoded read
 # back with pack: as the sources themselves read (same batches through the
-# loader: --read's checksum), usage errors exit 2, bad input exits 1 with
+# loader: --read's checksum; the same trained weights under --augment
+# imagenet for an encoded pack), usage errors exit 2, bad input exits 1 with
 # the file named, and a failed pack leaves an existing target untouched.
 #
 # Usage: test_pack.sh CNNRUN SOURCE_ROOT
@@ -38,6 +39,27 @@ run pack "$folder" --encoded --out "$tmp/enc.pack" --quiet
 expect "pack a folder encoded" 0
 [ "$(summary "pack:$tmp/enc.pack@9" --size 1x32x30)" = "$(summary "$folder@9" --size 1x32x30)" ]
 check "encoded pack decodes as the folder" $?
+# Training with --augment imagenet (RandomResizedCrop + flip at the files'
+# full resolution, then validation's centre crop) on the encoded pack is
+# training on the folder: the same weights, bit for bit.
+payload() { python3 -c '
+import sys
+b = open(sys.argv[1], "rb").read()
+n = int.from_bytes(b[:8], "little")
+sys.stdout.write(b[8 + n:].hex())' "$1"; }
+for src in "$folder" "pack:$tmp/enc.pack"; do
+  case $src in pack:*) w=$tmp/w-pack.safetensors ;; *) w=$tmp/w-folder.safetensors ;; esac
+  run train "$root/graphs/lenet5.yaml" --data "$src" --augment imagenet --flip \
+    --val-split 0.25 --allow-missing-classes --epochs 2 --batch 4 --seed 5 \
+    --loader-threads 2 --out "$w" --quiet
+  expect "train --augment imagenet on $src" 0
+done
+[ -s "$tmp/w-pack.safetensors" ] && [ "$(payload "$tmp/w-pack.safetensors")" = "$(payload "$tmp/w-folder.safetensors")" ]
+check "--augment imagenet on the encoded pack trains the folder's weights" $?
+run pack "$folder" --size 1x28x28 --out "$tmp/raw28.pack" --quiet
+run train "$root/graphs/lenet5.yaml" --data "pack:$tmp/raw28.pack" --augment imagenet \
+  --allow-missing-classes --epochs 1 --batch 4 --out "$tmp/x.safetensors" --quiet
+expect "--augment imagenet on a raw pack is refused" 1 "pack made with --encoded"
 
 python3 "$root/tests/train/make_idx.py" "$tmp/img.idx" "$tmp/lbl.idx" 40
 idx="idx:$tmp/img.idx,$tmp/lbl.idx"
@@ -72,6 +94,8 @@ printf 'not a png' > "$tmp/broken/b/x.png"
 cp "$tmp/raw.pack" "$tmp/keep.pack"
 run pack "folder:$tmp/broken" --size 3x8x8 --out "$tmp/keep.pack"
 expect "a folder with a broken image fails" 1 "x.png"
+run pack "folder:$tmp/broken" --encoded --out "$tmp/keep.pack"
+expect "an encoded pack of a folder with a broken image fails" 1 "x.png"
 cmp -s "$tmp/raw.pack" "$tmp/keep.pack"
 check "the old target is untouched" $?
 [ -z "$(find "$tmp" -name '.keep.pack.tmp*')" ]

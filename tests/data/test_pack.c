@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* Packed datasets (cnn/pack.h, "pack:FILE"): a folder packed raw or
  * encoded reads back byte for byte as the folder itself opens, slices and
- * splits the same, and every kind of hostile file (truncated, bad magic,
- * version, sizes, offsets, labels, names, checksum, huge counts) is
- * refused with a message naming the file and the field. Hostile files are
+ * splits the same (the parts outliving the dataset they were cut from);
+ * an encoded pack streams, giving the folder's batches bit for bit under
+ * RandomResizedCrop and the centre crop; every kind of hostile file
+ * (truncated, bad magic, version, sizes, offsets, labels, names, checksum,
+ * huge counts) is refused with a message naming the file and the field,
+ * and a record that does not decode is an error naming the pack and the
+ * record when its batch is made (or is skipped and counted). Hostile files are
  * made from a valid pack with one field changed and, unless the checksum
  * is what is tested, the CRC-32 recomputed, so each check is reached. */
 #include <criterion/criterion.h>
@@ -156,37 +160,61 @@ static void assert_same(const cnn_dataset *a, const cnn_dataset *b)
     cnn_context_destroy(ctx);
 }
 
-/* The float batches the loader makes from both, shuffled and flipped. */
-static void assert_same_batches(const cnn_dataset *a, const cnn_dataset *b)
+/* The float batches the loader makes from both with lo in epoch `epoch`
+ * are identical; returns a checksum of them (to tell two settings apart). */
+static double assert_same_batches_with(const cnn_dataset *a,
+                                       const cnn_dataset *b,
+                                       const cnn_loader_options *lo,
+                                       uint64_t epoch)
 {
     cnn_context *ctx = cnn_context_create();
     cnn_loader *la = NULL, *lb = NULL;
+    double sum = 0;
+    size_t seen = 0;
+    cr_assert_eq(cnn_loader_create(ctx, a, lo, &la), CNN_OK, "%s",
+                 cnn_context_message(ctx));
+    cr_assert_eq(cnn_loader_create(ctx, b, lo, &lb), CNN_OK, "%s",
+                 cnn_context_message(ctx));
+    cr_assert_eq(cnn_loader_begin_epoch(la, epoch), CNN_OK);
+    cr_assert_eq(cnn_loader_begin_epoch(lb, epoch), CNN_OK);
+    for (;;) {
+        cnn_tensor ta, tb;
+        const int32_t *ya, *yb;
+        size_t na, nb, numel;
+        cr_assert_eq(cnn_loader_next(la, &ta, &ya, &na), CNN_OK, "%s",
+                     cnn_context_message(ctx));
+        cr_assert_eq(cnn_loader_next(lb, &tb, &yb, &nb), CNN_OK, "%s",
+                     cnn_context_message(ctx));
+        cr_assert_eq(na, nb);
+        if (na == 0)
+            break;
+        numel = cnn_shape_numel(&ta.shape);
+        cr_assert(cnn_shape_equal(&ta.shape, &tb.shape));
+        cr_assert_eq(memcmp(ya, yb, na * sizeof *ya), 0);
+        cr_assert_eq(memcmp(ta.data, tb.data, numel * sizeof(float)), 0,
+                     "a batch of %s differs from %s's", cnn_dataset_spec(b),
+                     cnn_dataset_spec(a));
+        for (size_t k = 0; k < numel; k++)
+            sum += ta.data[k] * (double)(1 + k % 7);
+        seen += na;
+    }
+    cr_assert_eq(seen, cnn_dataset_size(a), "every item was in a batch");
+    cnn_loader_destroy(la);
+    cnn_loader_destroy(lb);
+    cnn_context_destroy(ctx);
+    return sum;
+}
+
+/* The float batches the loader makes from both, shuffled and flipped. */
+static void assert_same_batches(const cnn_dataset *a, const cnn_dataset *b)
+{
     cnn_loader_options lo;
     cnn_loader_options_init(&lo);
     lo.batch = 4;
     lo.shuffle = 1;
     lo.flip = 1;
     lo.seed = 7;
-    cr_assert_eq(cnn_loader_create(ctx, a, &lo, &la), CNN_OK);
-    cr_assert_eq(cnn_loader_create(ctx, b, &lo, &lb), CNN_OK);
-    cr_assert_eq(cnn_loader_begin_epoch(la, 3), CNN_OK);
-    cr_assert_eq(cnn_loader_begin_epoch(lb, 3), CNN_OK);
-    for (;;) {
-        cnn_tensor ta, tb;
-        const int32_t *ya, *yb;
-        size_t na, nb;
-        cr_assert_eq(cnn_loader_next(la, &ta, &ya, &na), CNN_OK);
-        cr_assert_eq(cnn_loader_next(lb, &tb, &yb, &nb), CNN_OK);
-        cr_assert_eq(na, nb);
-        if (na == 0)
-            break;
-        cr_assert_eq(memcmp(ya, yb, na * sizeof *ya), 0);
-        cr_assert_eq(memcmp(ta.data, tb.data,
-                            cnn_shape_numel(&ta.shape) * sizeof(float)), 0);
-    }
-    cnn_loader_destroy(la);
-    cnn_loader_destroy(lb);
-    cnn_context_destroy(ctx);
+    (void)assert_same_batches_with(a, b, &lo, 3);
 }
 
 Test(pack, raw_round_trip_equals_the_folder)
@@ -273,24 +301,36 @@ Test(pack, subsets_and_split_match_the_folder)
     du_expect_fail(spec2, &shape, "up to 12", "only 11", NULL);
     snprintf(spec2, sizeof spec2, "pack:%s[4:4]", raw);
     du_expect_fail(spec2, &shape, "selects no items", NULL, NULL);
-    {
-        /* --val-split's stratified split is the folder's. */
+    for (int e = 0; e < 2; e++) {
+        /* --val-split's stratified split is the folder's, for a raw and an
+         * encoded pack, and so are the parts of a part. */
         cnn_context *ctx = cnn_context_create();
-        cnn_dataset *a, *b, *ta, *va, *tb, *vb;
+        cnn_dataset *a, *b, *ta, *va, *tb, *vb, *t1, *v1, *t2, *v2;
         snprintf(spec, sizeof spec, "folder:%s", folder);
-        snprintf(spec2, sizeof spec2, "pack:%s", raw);
+        snprintf(spec2, sizeof spec2, "pack:%s", e ? enc : raw);
         a = open_ok(spec, &shape);
         b = open_ok(spec2, &shape);
         cr_assert_eq(cnn_dataset_split(ctx, a, 0.3, &ta, &va), CNN_OK);
         cr_assert_eq(cnn_dataset_split(ctx, b, 0.3, &tb, &vb), CNN_OK);
+        /* The parts share b's mapping, which stays until the last goes:
+         * b goes first. */
+        cnn_dataset_destroy(b);
+        cr_assert_eq(cnn_dataset_streamed(tb), e);
         assert_same(ta, tb);
         assert_same(va, vb);
+        /* A part of a part, after its parent is gone too. */
+        cr_assert_eq(cnn_dataset_split(ctx, ta, 0.5, &t1, &v1), CNN_OK);
+        cr_assert_eq(cnn_dataset_split(ctx, tb, 0.5, &t2, &v2), CNN_OK);
+        cnn_dataset_destroy(tb);
+        assert_same(t1, t2);
+        assert_same(v1, v2);
+        cnn_dataset_destroy(t1);
+        cnn_dataset_destroy(v1);
+        cnn_dataset_destroy(t2);
+        cnn_dataset_destroy(v2);
         cnn_dataset_destroy(ta);
         cnn_dataset_destroy(va);
-        cnn_dataset_destroy(tb);
         cnn_dataset_destroy(vb);
-        /* The split copies what it keeps: b may go first. */
-        cnn_dataset_destroy(b);
         cnn_dataset_destroy(a);
         cnn_context_destroy(ctx);
     }
@@ -309,6 +349,140 @@ Test(pack, raw_refuses_another_geometry)
     snprintf(spec2, sizeof spec2, "pack:%s", file);
     du_expect_fail(spec2, &s2, "raw records of 3x8x8", "3x8x9",
                    "--size 3x8x9");
+}
+
+/* dir/big: two classes of photos large enough for
+ * RandomResizedCrop to pick real boxes and for the JPEG decoder to shrink
+ * by DCT scaling (boxes at least twice a 12 x 12 sample): 8 JPEGs, RGB and
+ * gray, and 2 PNGs, of 40 to 97 pixels a side. */
+static const char *make_big_folder(void)
+{
+    char sub[3072], file[4096];
+    const char *root = du_path(dir, "big");
+    static char keep[2048];
+    snprintf(keep, sizeof keep, "%s", root);
+    du_mkdir(keep);
+    du_mkdir(du_path(keep, "a"));
+    du_mkdir(du_path(keep, "b"));
+    for (int k = 0; k < 10; k++) {
+        int w = 40 + 13 * k % 58, h = 40 + 29 * k % 51;
+        int ch = k % 5 == 4 ? 1 : 3;
+        uint8_t *p = malloc((size_t)(w * h * ch));
+        cr_assert_not_null(p);
+        snprintf(sub, sizeof sub, "%s/%s", keep, k % 2 ? "b" : "a");
+        /* Smooth gradients with an edge: resizing shows where it is. */
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                for (int c = 0; c < ch; c++)
+                    p[(y * w + x) * ch + c] =
+                        (uint8_t)((x * 255 / w + c * 80 + k * 17 +
+                                   (x > w / 3 && y < h / 2 ? 90 : 0)) % 256);
+        snprintf(file, sizeof file, "%s/%02d.%s", sub, k,
+                 k % 5 == 2 ? "png" : "jpg");
+        if (k % 5 == 2)
+            du_write_png(file, w, h, ch, p);
+        else
+            du_write_jpg(file, w, h, ch, p);
+        free(p);
+    }
+    return keep;
+}
+
+/* The loader settings of training with --augment imagenet (and --flip),
+ * and of evaluating after it, on 2 threads. */
+static cnn_loader_options imagenet_train(void)
+{
+    cnn_loader_options lo;
+    cnn_loader_options_init(&lo);
+    lo.batch = 3;
+    lo.shuffle = 1;
+    lo.flip = 1;
+    lo.seed = 11;
+    lo.random_resized_crop = 1;
+    lo.threads = 2;
+    lo.prefetch = 2;
+    return lo;
+}
+
+static cnn_loader_options imagenet_eval(double center)
+{
+    cnn_loader_options lo;
+    cnn_loader_options_init(&lo);
+    lo.batch = 4;
+    lo.center_crop = center;
+    lo.threads = 2;
+    lo.prefetch = 2;
+    return lo;
+}
+
+Test(pack, encoded_streams_the_folders_batches_under_imagenet_augmentation)
+{
+    const int64_t d[3] = {3, 12, 12}, g[3] = {1, 10, 14};
+    cnn_shape shapes[2] = {cnn_shape_make(3, d), cnn_shape_make(3, g)};
+    const char *folder = make_big_folder();
+    const char *file = du_path(dir, "big.pack");
+    cnn_loader_options train = imagenet_train(), eval = imagenet_eval(0.875);
+    cnn_loader_options plain = imagenet_eval(1.0);
+    snprintf(spec, sizeof spec, "folder:%s", folder);
+    {
+        cnn_dataset *src = open_ok(spec, &shapes[0]);
+        write_pack(src, file, 1);
+        cnn_dataset_destroy(src);
+    }
+    for (int k = 0; k < 2; k++) {
+        cnn_dataset *src, *packed;
+        double crops[2], centred, whole;
+        snprintf(spec, sizeof spec, "folder:%s", folder);
+        snprintf(spec2, sizeof spec2, "pack:%s", file);
+        src = open_ok(spec, &shapes[k]);
+        packed = open_ok(spec2, &shapes[k]);
+        cr_assert(cnn_dataset_streamed(packed), "an encoded pack streams");
+        cr_assert_null(cnn_dataset_item_path(packed, 0));
+        for (size_t i = 0; i < cnn_dataset_size(src); i++)
+            cr_assert_eq(cnn_dataset_item_file_size(packed, i),
+                         cnn_dataset_item_file_size(src, i),
+                         "record %zu holds item %zu's file", i, i);
+        /* RandomResizedCrop + flip at full resolution, two epochs (other
+         * crops), and eval's centre crop: the folder's batches exactly. */
+        crops[0] = assert_same_batches_with(src, packed, &train, 0);
+        crops[1] = assert_same_batches_with(src, packed, &train, 1);
+        centred = assert_same_batches_with(src, packed, &eval, 0);
+        whole = assert_same_batches_with(src, packed, &plain, 0);
+        /* ...and those are really different views of the images. */
+        cr_assert_neq(crops[0], crops[1], "epochs draw other crops");
+        cr_assert_neq(crops[0], whole, "RandomResizedCrop was applied");
+        cr_assert_neq(centred, whole, "the centre crop was applied");
+        cnn_dataset_destroy(packed);
+        cnn_dataset_destroy(src);
+    }
+    {
+        /* A slice, and the parts of --val-split after the pack they came
+         * from is gone: still the folder's batches. */
+        cnn_context *ctx = cnn_context_create();
+        cnn_dataset *a, *b, *ta, *va, *tb, *vb;
+        snprintf(spec, sizeof spec, "folder:%s[2:9]", folder);
+        snprintf(spec2, sizeof spec2, "pack:%s[2:9]", file);
+        a = open_ok(spec, &shapes[0]);
+        b = open_ok(spec2, &shapes[0]);
+        (void)assert_same_batches_with(a, b, &train, 2);
+        cnn_dataset_destroy(a);
+        cnn_dataset_destroy(b);
+        snprintf(spec, sizeof spec, "folder:%s", folder);
+        snprintf(spec2, sizeof spec2, "pack:%s", file);
+        a = open_ok(spec, &shapes[0]);
+        b = open_ok(spec2, &shapes[0]);
+        cr_assert_eq(cnn_dataset_split(ctx, a, 0.3, &ta, &va), CNN_OK);
+        cr_assert_eq(cnn_dataset_split(ctx, b, 0.3, &tb, &vb), CNN_OK);
+        cnn_dataset_destroy(b);
+        (void)assert_same_batches_with(ta, tb, &train, 4);
+        cnn_dataset_destroy(tb);
+        (void)assert_same_batches_with(va, vb, &eval, 4);
+        cnn_dataset_destroy(vb);
+        cnn_dataset_destroy(ta);
+        cnn_dataset_destroy(va);
+        cnn_dataset_destroy(a);
+        cnn_context_destroy(ctx);
+    }
 }
 
 /* ---- hostile files ---- */
@@ -513,11 +687,6 @@ Test(pack, refuses_bad_offsets_and_records)
     put64(offsets + 8 * 4, get64(offsets + 8 * 5) + 1); /* not increasing */
     fix_crc();
     expect_bad(n_bytes, "record 4 spans", NULL);
-    /* A record that is not an image: the decoder's error, naming it. */
-    load_valid(1);
-    memset(bytes + get64(AT_RECORDS) + get64(offsets + 8 * 6), 'x', 16);
-    fix_crc();
-    expect_bad(n_bytes, "record 6", NULL);
     free(bytes);
     bytes = NULL;
 }
@@ -558,4 +727,112 @@ Test(pack, writer_checks_what_it_is_given)
     cr_assert_not_null(strstr(cnn_context_message(ctx), "1 records added"));
     cr_assert_neq(stat(file, &sb), 0);
     cnn_context_destroy(ctx);
+}
+
+/* Walks one epoch of spec (batches of 4, in order, 2 threads) and returns
+ * the items handed out; with skip_bad, *skipped and first get the count
+ * and first message; without it, the first failing batch's message is
+ * copied into first and the walk stops there. */
+static size_t walk(const char *s_spec, int skip_bad, size_t *skipped,
+                   char *first, size_t first_size)
+{
+    const int64_t d[3] = {1, 4, 4};
+    cnn_shape shape = cnn_shape_make(3, d);
+    cnn_context *ctx = cnn_context_create();
+    cnn_dataset *ds = open_ok(s_spec, &shape);
+    cnn_loader *L = NULL;
+    cnn_loader_options lo;
+    size_t items = 0;
+    cnn_loader_options_init(&lo);
+    lo.batch = 4;
+    lo.threads = 2;
+    lo.prefetch = 2;
+    lo.skip_bad = skip_bad;
+    first[0] = '\0';
+    cr_assert_eq(cnn_loader_create(ctx, ds, &lo, &L), CNN_OK);
+    cr_assert_eq(cnn_loader_begin_epoch(L, 0), CNN_OK);
+    for (;;) {
+        cnn_tensor t;
+        const int32_t *y;
+        size_t n;
+        if (cnn_loader_next(L, &t, &y, &n) != CNN_OK) {
+            snprintf(first, first_size, "%s", cnn_context_message(ctx));
+            break;
+        }
+        if (n == 0)
+            break;
+        items += n;
+    }
+    *skipped = cnn_loader_skipped(L);
+    if (skip_bad)
+        snprintf(first, first_size, "%s", cnn_loader_first_skipped(L));
+    cnn_loader_destroy(L);
+    cnn_dataset_destroy(ds);
+    cnn_context_destroy(ctx);
+    return items;
+}
+
+Test(pack, a_record_that_does_not_decode_is_named_or_skipped)
+{
+    const int64_t d[3] = {1, 4, 4};
+    cnn_shape shape = cnn_shape_make(3, d);
+    const char *file = du_path(dir, "bad.pack");
+    char first[4096];
+    size_t count, offsets, skipped = 0, at = 0, jpeg;
+    cnn_context *ctx = cnn_context_create();
+    cnn_dataset *ds;
+    uint8_t sample[16];
+    load_valid(1);
+    count = (size_t)get64(AT_COUNT);
+    offsets = n_bytes - 24 - 8 * (count + 1);
+    /* Record 6 no image at all; the first JPEG record after it keeps its
+     * header, the last third of its entropy-coded data and its end marker
+     * turned to zeros. The pack itself stays valid: opening succeeds. */
+    memset(bytes + get64(AT_RECORDS) + get64(offsets + 8 * 6), 'x', 16);
+    for (jpeg = 7; jpeg < count; jpeg++) {
+        at = (size_t)(get64(AT_RECORDS) + get64(offsets + 8 * jpeg));
+        if (bytes[at] == 0xFF && bytes[at + 1] == 0xD8)
+            break;
+    }
+    cr_assert_lt(jpeg, count, "a JPEG record after record 6");
+    {
+        size_t len = (size_t)(get64(offsets + 8 * (jpeg + 1)) -
+                              get64(offsets + 8 * jpeg));
+        memset(bytes + at + len - len / 3, 0, len / 3);
+    }
+    fix_crc();
+    du_write(file, bytes, n_bytes);
+    snprintf(spec2, sizeof spec2, "pack:%s", file);
+    ds = open_ok(spec2, &shape);
+    for (size_t i = 0; i < count; i++) {
+        cnn_status st = cnn_dataset_sample_u8(ctx, ds, i, sample);
+        char want[64];
+        if (i != 6 && i != jpeg) {
+            cr_assert_eq(st, CNN_OK, "record %zu: %s", i,
+                         cnn_context_message(ctx));
+            continue;
+        }
+        snprintf(want, sizeof want, ": record %zu: ", i);
+        cr_assert_neq(st, CNN_OK, "record %zu decoded", i);
+        cr_assert_not_null(strstr(cnn_context_message(ctx), file), "%s",
+                           cnn_context_message(ctx));
+        cr_assert_not_null(strstr(cnn_context_message(ctx), want), "%s",
+                           cnn_context_message(ctx));
+        if (i == jpeg)
+            cr_assert_not_null(strstr(cnn_context_message(ctx),
+                                      "corrupt JPEG"), "%s",
+                               cnn_context_message(ctx));
+    }
+    cnn_dataset_destroy(ds);
+    cnn_context_destroy(ctx);
+    /* Through the loader: batch 1 (items 4-7) stops the epoch, naming
+     * record 6; with skip_bad both bad records are dropped and counted. */
+    cr_assert_eq(walk(spec2, 0, &skipped, first, sizeof first), 4);
+    cr_assert_not_null(strstr(first, "batch 1 of epoch 0"), "%s", first);
+    cr_assert_not_null(strstr(first, ": record 6: "), "%s", first);
+    cr_assert_eq(walk(spec2, 1, &skipped, first, sizeof first), count - 2);
+    cr_assert_eq(skipped, 2);
+    cr_assert_not_null(strstr(first, ": record 6: "), "%s", first);
+    free(bytes);
+    bytes = NULL;
 }

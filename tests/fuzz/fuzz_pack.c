@@ -7,7 +7,8 @@
  * (names, labels, offsets, records, the image decoders) instead of all
  * failing at it. Each is opened at its native geometry and at 1 x 6 x 6,
  * whose subset "[1:3]" is taken too; a dataset that opens is walked whole
- * (fuzz_dataset.h). */
+ * (fuzz_dataset.h: an encoded record that does not decode must fail with
+ * a message), then split in two, which are walked after it is destroyed. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,11 +28,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void open_and_walk(const char *spec, const cnn_shape *shape)
 {
-    cnn_dataset *ds = NULL;
+    cnn_dataset *ds = NULL, *train = NULL, *val = NULL;
     if (!fuzz_ok(cnn_dataset_open(fuzz_context(), spec, shape, &ds)))
         return;
     fuzz_dataset_walk(fuzz_context(), ds);
+    /* The parts of a split share the pack's mapping and outlive the
+     * dataset they were cut from. */
+    if (!fuzz_ok(cnn_dataset_split(fuzz_context(), ds, 0.5, &train, &val))) {
+        cnn_dataset_destroy(ds);
+        return;
+    }
     cnn_dataset_destroy(ds);
+    fuzz_dataset_walk(fuzz_context(), val);
+    cnn_dataset_destroy(val);
+    fuzz_dataset_walk(fuzz_context(), train);
+    cnn_dataset_destroy(train);
 }
 
 static void open_all_ways(const char *path)
