@@ -22,6 +22,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,6 +257,61 @@ static AVX512_FN void kernel_8x16(size_t kc, const float *a, const float *b, flo
 
 static AVX512_FN size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
 
+/* ---- Packing buffers ------------------------------------------------------ */
+
+/* One packing buffer per thread, kept between calls (at most MC x KC +
+ * NC x KC floats, 2 MiB) and freed when the thread ends. Allocating it per
+ * call cost page faults on every call until the allocator's thresholds
+ * settled: ours ran 10x slower than OpenBLAS for its first ten calls, which
+ * is what the calibration (gemm_calib.c) would then measure. */
+typedef struct pack_buffer {
+    float *floats;
+    size_t bytes;
+} pack_buffer;
+
+static pthread_key_t pack_key;
+static pthread_once_t pack_once = PTHREAD_ONCE_INIT;
+static int pack_key_ok;
+
+static void pack_buffer_free(void *p)
+{
+    pack_buffer *b = p;
+    free(b->floats);
+    free(b);
+}
+
+static void pack_key_create(void)
+{
+    pack_key_ok = pthread_key_create(&pack_key, pack_buffer_free) == 0;
+}
+
+/* This thread's buffer of at least `bytes` (a multiple of 64), 64-byte
+ * aligned, or NULL when memory is short. */
+static float *pack_memory(size_t bytes)
+{
+    pack_buffer *b;
+    pthread_once(&pack_once, pack_key_create);
+    if (!pack_key_ok)
+        return NULL;
+    b = pthread_getspecific(pack_key);
+    if (!b) {
+        b = calloc(1, sizeof *b);
+        if (!b || pthread_setspecific(pack_key, b) != 0) {
+            free(b);
+            return NULL;
+        }
+    }
+    if (b->bytes < bytes) {
+        free(b->floats);
+        b->bytes = 0;
+        b->floats = aligned_alloc(64, bytes);
+        if (!b->floats)
+            return NULL;
+        b->bytes = bytes;
+    }
+    return b->floats;
+}
+
 /* ---- Driver --------------------------------------------------------------- */
 
 AVX512_FN int gemm_avx512(int trans_a, int trans_b, size_t m, size_t n,
@@ -269,7 +325,7 @@ AVX512_FN int gemm_avx512(int trans_a, int trans_b, size_t m, size_t n,
     /* Both packed blocks in one allocation, 64-byte aligned. */
     size_t a_floats = round_up(mc_max * kc_max, 16);
     size_t bytes = (a_floats + nc_max * kc_max) * sizeof(float);
-    float *abuf = aligned_alloc(64, round_up(bytes, 64));
+    float *abuf = pack_memory(round_up(bytes, 64));
     float *bbuf;
 
     if (!abuf)
@@ -301,62 +357,7 @@ AVX512_FN int gemm_avx512(int trans_a, int trans_b, size_t m, size_t n,
             }
         }
     }
-    free(abuf);
     return 0;
-}
-
-/* ---- Matrix-vector ------------------------------------------------------ */
-
-/* y = alpha A x + beta y, A m x k row-major: four rows at a time, each a
- * dot product with x held in cache, so A streams from memory once with four
- * independent load streams. A batch-1 dense layer is this product and is
- * bound by memory: measured 30-42 GB/s against OpenBLAS's 25-35 on VGG's
- * and AlexNet's fc6 and fc7. */
-static inline AVX512_FN float finish(float dot, float alpha, float beta, float y)
-{
-    return beta == 0.0f ? alpha * dot : alpha * dot + beta * y;
-}
-
-AVX512_FN void gemv_avx512(size_t m, size_t k, float alpha, const float *a,
-                           size_t lda, const float *x, float beta, float *y)
-{
-    const __mmask16 tail = lanes((ptrdiff_t)(k % 16));
-    const size_t kv = k - k % 16;
-    size_t i = 0;
-    for (; i + 4 <= m; i += 4) {
-        const float *r0 = a + i * lda, *r1 = r0 + lda, *r2 = r1 + lda,
-                    *r3 = r2 + lda;
-        __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-        for (size_t j = 0; j < kv; j += 16) {
-            __m512 xv = _mm512_loadu_ps(x + j);
-            s0 = _mm512_fmadd_ps(_mm512_loadu_ps(r0 + j), xv, s0);
-            s1 = _mm512_fmadd_ps(_mm512_loadu_ps(r1 + j), xv, s1);
-            s2 = _mm512_fmadd_ps(_mm512_loadu_ps(r2 + j), xv, s2);
-            s3 = _mm512_fmadd_ps(_mm512_loadu_ps(r3 + j), xv, s3);
-        }
-        if (tail) {
-            __m512 xv = _mm512_maskz_loadu_ps(tail, x + kv);
-            s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, r0 + kv), xv, s0);
-            s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, r1 + kv), xv, s1);
-            s2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, r2 + kv), xv, s2);
-            s3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, r3 + kv), xv, s3);
-        }
-        y[i] = finish(_mm512_reduce_add_ps(s0), alpha, beta, y[i]);
-        y[i + 1] = finish(_mm512_reduce_add_ps(s1), alpha, beta, y[i + 1]);
-        y[i + 2] = finish(_mm512_reduce_add_ps(s2), alpha, beta, y[i + 2]);
-        y[i + 3] = finish(_mm512_reduce_add_ps(s3), alpha, beta, y[i + 3]);
-    }
-    for (; i < m; i++) {
-        const float *r = a + i * lda;
-        __m512 acc = _mm512_setzero_ps();
-        for (size_t j = 0; j < kv; j += 16)
-            acc = _mm512_fmadd_ps(_mm512_loadu_ps(r + j),
-                                  _mm512_loadu_ps(x + j), acc);
-        if (tail)
-            acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, r + kv),
-                                  _mm512_maskz_loadu_ps(tail, x + kv), acc);
-        y[i] = finish(_mm512_reduce_add_ps(acc), alpha, beta, y[i]);
-    }
 }
 
 int gemm_avx512_usable(void)
@@ -368,13 +369,6 @@ int gemm_avx512_usable(void)
 #else /* not x86-64 GCC/Clang: no kernel in this build */
 
 int gemm_avx512_usable(void) { return 0; }
-
-void gemv_avx512(size_t m, size_t k, float alpha, const float *a, size_t lda,
-                 const float *x, float beta, float *y)
-{
-    (void)m, (void)k, (void)alpha, (void)a, (void)lda, (void)x, (void)beta;
-    (void)y;
-}
 
 int gemm_avx512(int trans_a, int trans_b, size_t m, size_t n, size_t k,
                 float alpha, const float *a, size_t lda, const float *b,
