@@ -259,57 +259,60 @@ static AVX512_FN size_t round_up(size_t x, size_t to) { return (x + to - 1) / to
 
 /* ---- Packing buffers ------------------------------------------------------ */
 
-/* One packing buffer per thread, kept between calls (at most MC x KC +
- * NC x KC floats, 2 MiB) and freed when the thread ends. Allocating it per
- * call cost page faults on every call until the allocator's thresholds
- * settled: ours ran 10x slower than OpenBLAS for its first ten calls, which
- * is what the calibration (gemm_calib.c) would then measure. */
+/* Packing buffers (at most MC x KC + NC x KC floats, 2 MiB each) are kept
+ * between calls in a small shelf, one taken per call in progress, and all
+ * freed when the library is unloaded. Allocating one per call cost page
+ * faults on every call until the allocator's thresholds settled: ours ran
+ * 10x slower than OpenBLAS for its first ten calls, which is what the
+ * calibration (gemm_calib.c) would then have measured. Not thread-local
+ * storage: a key's destructor would live in a plugin that may be unloaded
+ * before the pool's threads end. */
+#define SHELF_SIZE 16
+
 typedef struct pack_buffer {
     float *floats;
     size_t bytes;
 } pack_buffer;
 
-static pthread_key_t pack_key;
-static pthread_once_t pack_once = PTHREAD_ONCE_INIT;
-static int pack_key_ok;
+static pthread_mutex_t shelf_lock = PTHREAD_MUTEX_INITIALIZER;
+static pack_buffer shelf[SHELF_SIZE];
+static size_t shelf_count;
 
-static void pack_buffer_free(void *p)
+/* A buffer of at least `bytes` (a multiple of 64), 64-byte aligned; its
+ * floats NULL when memory is short. */
+static pack_buffer pack_take(size_t bytes)
 {
-    pack_buffer *b = p;
-    free(b->floats);
-    free(b);
+    pack_buffer b = {NULL, 0};
+    pthread_mutex_lock(&shelf_lock);
+    if (shelf_count)
+        b = shelf[--shelf_count];
+    pthread_mutex_unlock(&shelf_lock);
+    if (b.bytes < bytes) {
+        free(b.floats);
+        b.floats = aligned_alloc(64, bytes);
+        b.bytes = b.floats ? bytes : 0;
+    }
+    return b;
 }
 
-static void pack_key_create(void)
+static void pack_return(pack_buffer b)
 {
-    pack_key_ok = pthread_key_create(&pack_key, pack_buffer_free) == 0;
+    pthread_mutex_lock(&shelf_lock);
+    if (shelf_count < SHELF_SIZE) {
+        shelf[shelf_count++] = b;
+        b.floats = NULL;
+    }
+    pthread_mutex_unlock(&shelf_lock);
+    free(b.floats);
 }
 
-/* This thread's buffer of at least `bytes` (a multiple of 64), 64-byte
- * aligned, or NULL when memory is short. */
-static float *pack_memory(size_t bytes)
+/* At unload (dlclose) or exit: nothing kept outlives the library. */
+__attribute__((destructor)) static void pack_shelf_free(void)
 {
-    pack_buffer *b;
-    pthread_once(&pack_once, pack_key_create);
-    if (!pack_key_ok)
-        return NULL;
-    b = pthread_getspecific(pack_key);
-    if (!b) {
-        b = calloc(1, sizeof *b);
-        if (!b || pthread_setspecific(pack_key, b) != 0) {
-            free(b);
-            return NULL;
-        }
-    }
-    if (b->bytes < bytes) {
-        free(b->floats);
-        b->bytes = 0;
-        b->floats = aligned_alloc(64, bytes);
-        if (!b->floats)
-            return NULL;
-        b->bytes = bytes;
-    }
-    return b->floats;
+    pthread_mutex_lock(&shelf_lock);
+    while (shelf_count)
+        free(shelf[--shelf_count].floats);
+    pthread_mutex_unlock(&shelf_lock);
 }
 
 /* ---- Driver --------------------------------------------------------------- */
@@ -325,7 +328,8 @@ AVX512_FN int gemm_avx512(int trans_a, int trans_b, size_t m, size_t n,
     /* Both packed blocks in one allocation, 64-byte aligned. */
     size_t a_floats = round_up(mc_max * kc_max, 16);
     size_t bytes = (a_floats + nc_max * kc_max) * sizeof(float);
-    float *abuf = pack_memory(round_up(bytes, 64));
+    pack_buffer buf = pack_take(round_up(bytes, 64));
+    float *abuf = buf.floats;
     float *bbuf;
 
     if (!abuf)
@@ -357,6 +361,7 @@ AVX512_FN int gemm_avx512(int trans_a, int trans_b, size_t m, size_t n,
             }
         }
     }
+    pack_return(buf);
     return 0;
 }
 
