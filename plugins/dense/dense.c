@@ -8,8 +8,12 @@
  *
  * Gradients, with x [N, K], W [M, K], dy [N, M]:
  *   dx = dy W        dW = dy^T x        db = sum over n of dy
- * All three go through OpenBLAS, single-threaded inside env->parallel_for
- * slots that split the output features (and, for dx, the input features). */
+ * Products go through the plugins' GEMM (plugins/common/gemm: our kernels
+ * or OpenBLAS, whichever measured faster on this machine for the shape),
+ * single-threaded inside env->parallel_for slots that split the output
+ * features (and, for dx, the input features). At batch 1 the forward pass
+ * is a matrix-vector product bound by memory: cnn_sgemv streams each
+ * slot's rows of W once (docs/performance.md, "Dense layers at batch 1"). */
 #include <cblas.h>
 
 #include "gemm.h"

@@ -4,7 +4,10 @@
  * double precision, over all four transpose combinations, edge shapes,
  * shapes crossing the AVX-512 kernel's blocking (MR 8, NR 48, KC 256,
  * MC 512, NC 1536; 48-, 32- and 16-wide last panels), padded leading dimensions, alpha and beta; plus the
- * dispatch answers (cnn_gemm_has_avx512, cnn_gemm_name_for).
+ * dispatch answers (cnn_gemm_has_avx512, cnn_gemm_name_for), under the
+ * fixed rule (CNN_GEMM_CALIBRATE=off, the tests' setting) and measured
+ * (tests/gemm/meson.build runs them both ways; test_gemm_calib.c tests the
+ * measuring itself).
  *
  * Memory traps: the padding columns of A and B hold NaN (reading one would
  * poison a result); A and B are allocated to their exact BLAS extent
@@ -32,6 +35,7 @@
 #include <strings.h>
 
 #include "gemm.h"
+#include "gemv_simd.h"
 
 /* OpenBLAS on one thread, as the plugins run it (cnn_context_create sets
  * this; gemm.h's contract is single-threaded). */
@@ -521,11 +525,37 @@ Test(gemm, degenerate)
 /* y = alpha A x + beta y through each implementation, against the double
  * reference with the same bound as the GEMM (k products). A's padding
  * columns are NaN; y sits between sentinels; beta 0 starts y as NaN. */
+/* impls[] past the dispatcher's three: our kernels called directly, AVX2
+ * first (on an AVX-512 CPU the dispatcher never picks it, so this is
+ * where it is tested), each skipped when the CPU cannot run it. */
+#define GEMV_DIRECT_AVX2 ((cnn_gemm_impl)10)
+#define GEMV_DIRECT_AVX512 ((cnn_gemm_impl)11)
+
+/* The product through impl: the dispatcher, or a kernel of ours directly.
+ * 0, or -1 when the CPU cannot run that kernel. */
+static int gemv_via(cnn_gemm_impl impl, size_t m, size_t k, float alpha,
+                    const float *a, size_t lda, const float *x, float beta,
+                    float *y)
+{
+    gemv_simd_kind kind = impl == GEMV_DIRECT_AVX2     ? GEMV_SIMD_AVX2
+                          : impl == GEMV_DIRECT_AVX512 ? GEMV_SIMD_AVX512
+                                                       : GEMV_SIMD_NONE;
+    if (kind == GEMV_SIMD_NONE) {
+        cnn_sgemv_with(impl, m, k, alpha, a, lda, x, beta, y);
+        return 0;
+    }
+    if (gemv_simd_best() < kind)
+        return -1;
+    gemv_simd(kind, m, k, alpha, a, lda, x, beta, y);
+    return 0;
+}
+
 static void run_gemv(size_t m, size_t k, size_t pad, float alpha, float beta,
                      uint64_t seed)
 {
     static const cnn_gemm_impl impls[] = {CNN_GEMM_AVX512, CNN_GEMM_OPENBLAS,
-                                          CNN_GEMM_AUTO};
+                                          CNN_GEMM_AUTO, GEMV_DIRECT_AVX2,
+                                          GEMV_DIRECT_AVX512};
     rng r = {seed};
     size_t lda = k + pad, count;
     float *a = make_matrix(&r, m, k, lda ? lda : 1, &count);
@@ -541,8 +571,9 @@ static void run_gemv(size_t m, size_t k, size_t pad, float alpha, float beta,
         for (size_t i = 0; i < m + 2 * GUARD; i++)
             y[i] = SENTINEL;
         memcpy(y + GUARD, y0, m * sizeof *y);
-        cnn_sgemv_with(impls[v], m, k, alpha, a, lda ? lda : 1, x, beta,
-                       y + GUARD);
+        if (gemv_via(impls[v], m, k, alpha, a, lda ? lda : 1, x, beta,
+                     y + GUARD) != 0)
+            continue; /* this CPU cannot run that kernel */
         for (size_t i = 0; i < GUARD; i++)
             cr_assert(y[i] == SENTINEL && y[GUARD + m + i] == SENTINEL,
                       "sgemv impl %d m=%zu k=%zu: wrote outside y", impls[v],
@@ -578,7 +609,9 @@ static void run_gemv(size_t m, size_t k, size_t pad, float alpha, float beta,
 Test(gemm, gemv)
 {
     static const size_t ms[] = {1, 3, 4, 5, 7, 8, 17, 100};
-    static const size_t ks[] = {1, 15, 16, 17, 100, 4100};
+    /* Tails of every length class for 8- and 16-lane vectors, two
+     * accumulators per row: no full group, a leftover vector, both. */
+    static const size_t ks[] = {1, 15, 16, 17, 48, 63, 100, 4100};
     static const float betas[] = {0.0f, 1.0f, 0.5f};
     unsigned v = 0;
     for (size_t i = 0; i < COUNT(ms); i++)
@@ -588,6 +621,44 @@ Test(gemm, gemv)
     /* k = 0 and alpha = 0: y = beta y exactly. */
     run_gemv(9, 0, 0, 1.0f, 0.5f, 7);
     run_gemv(9, 20, 0, 0.0f, 0.0f, 8);
+}
+
+/* Rows split between calls (as dense splits them between threads) give
+ * bit for bit the rows of one call, through each kernel of ours: which
+ * rows a call holds never changes a row's sum. (The dispatcher may give
+ * two calls of different sizes to different implementations, so a split
+ * can still change bits when it moves a call to another shape class.) */
+Test(gemm, gemv_split_rows)
+{
+    static const cnn_gemm_impl impls[] = {GEMV_DIRECT_AVX2,
+                                          GEMV_DIRECT_AVX512};
+    static const size_t cuts[] = {1, 4, 5, 16, 17, 36};
+    const size_t m = 37, k = 1013;
+    rng r = {77};
+    size_t count;
+    float *a = make_matrix(&r, m, k, k, &count);
+    float *x = malloc(k * sizeof *x), *whole = malloc(m * sizeof *whole);
+    float *parts = malloc(m * sizeof *parts);
+    cr_assert(x && whole && parts);
+    for (size_t j = 0; j < k; j++)
+        x[j] = rng_unit(&r);
+    for (size_t v = 0; v < COUNT(impls); v++) {
+        if (gemv_via(impls[v], m, k, 1.0f, a, k, x, 0.0f, whole) != 0)
+            continue;
+        for (size_t c = 0; c < COUNT(cuts); c++) {
+            size_t s = cuts[c];
+            gemv_via(impls[v], s, k, 1.0f, a, k, x, 0.0f, parts);
+            gemv_via(impls[v], m - s, k, 1.0f, a + s * k, k, x, 0.0f,
+                     parts + s);
+            cr_expect(memcmp(whole, parts, m * sizeof *whole) == 0,
+                      "impl %d: rows split at %zu differ from one call",
+                      (int)impls[v], s);
+        }
+    }
+    free(a);
+    free(x);
+    free(whole);
+    free(parts);
 }
 
 /* ---- Dispatch ------------------------------------------------------------ */
@@ -648,7 +719,13 @@ Test(gemm_dispatch, names)
     int blas512 = core && (strcasecmp(core, "skylakex") == 0 ||
                            strcasecmp(core, "cooperlake") == 0 ||
                            strcasecmp(core, "sapphirerapids") == 0);
-    if (has && env == CNN_GEMM_AUTO && blas512) {
+    /* That is the fixed rule; measured (CNN_GEMM_CALIBRATE not off), the
+     * answer is the machine's, and follows_name checks it is obeyed. */
+    const char *calib = getenv("CNN_GEMM_CALIBRATE");
+    int fixed = calib && strcmp(calib, "off") == 0;
+    if (!fixed) {
+        cr_expect_str_eq(cnn_gemm_name_for(1, 1, 1), "openblas");
+    } else if (has && env == CNN_GEMM_AUTO && blas512) {
         cr_expect_str_eq(cnn_gemm_name_for(64, 3136, 576), "openblas",
                          "OpenBLAS runs %s kernels", core);
         cr_expect_str_eq(cnn_gemm_name_for(1000, 1000, 1000), "openblas");

@@ -264,6 +264,13 @@ const cf_config cf_configs[] = {
     {"dense", "no bias", {"units=4", "bias=false"}, 1, {{3, 10}}, 2,
      CF_UNIFORM, 0},
     {"dense", "batch 1", {"units=3"}, 1, {{1, 12}}, 2, CF_UNIFORM, 0},
+    /* Batch 1 through the GEMV kernels, rows split between threads: 301
+     * rows (a leftover past groups of 4), 1013 inputs (a full vector past
+     * the unrolled groups, then a 5-lane tail). */
+    {"dense", "batch 1, large, threaded", {"units=301"}, 1, {{1, 1013}}, 2,
+     CF_UNIFORM, 0},
+    {"dense", "batch 3, large, threaded", {"units=130"}, 1, {{3, 517}}, 2,
+     CF_UNIFORM, 0},
 
     {"softmax", "rank 2, shifted rows", {NULL}, 1, {{6, 10}}, 2, CF_SHIFTED,
      0},

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* cnn_sgemm: picks our AVX-512 kernel or OpenBLAS for each product. */
+/* cnn_sgemm and cnn_sgemv: pick our kernel or OpenBLAS for each product
+ * (forced by CNN_GEMM, else measured by gemm_calib.c, else the fixed rule
+ * below when CNN_GEMM_CALIBRATE=off), then run it. */
 #include "gemm.h"
 
 #include <cblas.h>
@@ -9,6 +11,8 @@
 #include <strings.h>
 
 #include "gemm_avx512.h"
+#include "gemm_calib.h"
+#include "gemv_simd.h"
 
 /* Below this many multiply-adds, or this thin, packing costs more than the
  * kernel saves and OpenBLAS's small-matrix paths win (docs/performance.md,
@@ -18,14 +22,14 @@
 #endif
 #define GEMM_AVX512_MIN_DIM 4
 
-/* -1: not yet decided; otherwise the forced cnn_gemm_impl, with the CPU's
- * answer folded in (AVX512 only when the kernel can run). */
+/* -1 until known: CNN_GEMM's cnn_gemm_impl, the CPU's AVX-512, and
+ * whether OpenBLAS runs AVX-512 kernels. */
 static atomic_int forced_impl = -1;
 static atomic_int cpu_avx512 = -1;
 static atomic_int blas_avx512 = -1;
 
-/* Whether OpenBLAS itself runs AVX-512 kernels in this process: then it is
- * as fast as ours on the shapes we measured, and it stays the default. */
+/* Whether OpenBLAS itself runs AVX-512 kernels in this process (by its
+ * core's name): the fixed rule then keeps it. */
 static int openblas_has_avx512(void)
 {
     int v = atomic_load_explicit(&blas_avx512, memory_order_relaxed);
@@ -67,34 +71,75 @@ static cnn_gemm_impl forced(void)
     return (cnn_gemm_impl)v;
 }
 
-/* The implementation asked for (argument, then CNN_GEMM), the CPU and
- * OpenBLAS's own kernels allowing; CNN_GEMM_AUTO: decide by size. */
+/* The implementation asked for (argument, then CNN_GEMM), the CPU
+ * allowing; CNN_GEMM_AUTO: decide by shape. */
 static cnn_gemm_impl preferred(cnn_gemm_impl impl)
 {
     if (impl == CNN_GEMM_AUTO)
         impl = forced();
     if (impl == CNN_GEMM_OPENBLAS || !cnn_gemm_has_avx512())
         return CNN_GEMM_OPENBLAS;
-    if (impl == CNN_GEMM_AVX512)
-        return CNN_GEMM_AVX512;
-    return openblas_has_avx512() ? CNN_GEMM_OPENBLAS : CNN_GEMM_AUTO;
+    return impl;
 }
 
-static cnn_gemm_impl choose(cnn_gemm_impl impl, size_t m, size_t n, size_t k)
+/* The fixed rule, used with CNN_GEMM_CALIBRATE=off (the tests' setting,
+ * for results that do not depend on a measurement) or when a measurement
+ * could not be made: OpenBLAS when it runs AVX-512 kernels of its own,
+ * else ours above a size. */
+static cnn_gemm_impl fixed_rule(size_t m, size_t n, size_t k)
 {
+    if (openblas_has_avx512())
+        return CNN_GEMM_OPENBLAS;
+    return m * n * k >= GEMM_AVX512_MIN_MACS ? CNN_GEMM_AVX512
+                                             : CNN_GEMM_OPENBLAS;
+}
+
+/* Runs impl on p into c with beta 0: the calibration's trials. */
+static void run_trial(cnn_gemm_impl impl, const gemm_problem *p, float *c,
+                      size_t ldc)
+{
+    if (p->gemv) {
+        if (impl == CNN_GEMM_AVX512)
+            gemv_simd(gemv_simd_best(), p->m, p->k, 1.0f, p->a, p->lda, p->b,
+                      0.0f, c);
+        else
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)p->m, (int)p->k,
+                        1.0f, p->a, (int)p->lda, p->b, 1, 0.0f, c, 1);
+        return;
+    }
+    if (impl == CNN_GEMM_AVX512 &&
+        gemm_avx512(p->trans_a, p->trans_b, p->m, p->n, p->k, 1.0f, p->a,
+                    p->lda, p->b, p->ldb, 0.0f, c, ldc) == 0)
+        return;
+    cblas_sgemm(CblasRowMajor, p->trans_a ? CblasTrans : CblasNoTrans,
+                p->trans_b ? CblasTrans : CblasNoTrans, (int)p->m, (int)p->n,
+                (int)p->k, 1.0f, p->a, (int)p->lda, p->b, (int)p->ldb, 0.0f,
+                c, (int)ldc);
+}
+
+/* The implementation for this product (p's data may be NULL: then a
+ * calibration uses operands of its own). */
+static cnn_gemm_impl choose(cnn_gemm_impl impl, const gemm_problem *p)
+{
+    cnn_gemm_impl got;
     impl = preferred(impl);
     if (impl != CNN_GEMM_AUTO)
         return impl;
-    if (m < GEMM_AVX512_MIN_DIM || n < GEMM_AVX512_MIN_DIM ||
-        k < GEMM_AVX512_MIN_DIM || m * n * k < GEMM_AVX512_MIN_MACS)
+    /* Too small or thin for packing ever to pay: OpenBLAS, unmeasured. */
+    if (p->m < GEMM_AVX512_MIN_DIM || p->n < GEMM_AVX512_MIN_DIM ||
+        p->k < GEMM_AVX512_MIN_DIM || p->m * p->n * p->k < GEMM_AVX512_MIN_MACS)
         return CNN_GEMM_OPENBLAS;
-    return CNN_GEMM_AVX512;
+    if (gemm_calib_mode_now() == GEMM_CALIB_OFF)
+        return fixed_rule(p->m, p->n, p->k);
+    got = gemm_calib_choose(p, run_trial);
+    return got == CNN_GEMM_AUTO ? fixed_rule(p->m, p->n, p->k) : got;
 }
 
 const char *cnn_gemm_name_for(size_t m, size_t n, size_t k)
 {
-    return choose(CNN_GEMM_AUTO, m, n, k) == CNN_GEMM_AVX512 ? "avx512"
-                                                              : "openblas";
+    gemm_problem p = {.m = m, .n = n, .k = k};
+    return choose(CNN_GEMM_AUTO, &p) == CNN_GEMM_AVX512 ? "avx512"
+                                                         : "openblas";
 }
 
 /* C = beta C over the m x n block (beta 0 writes zeros without reading). */
@@ -121,7 +166,9 @@ void cnn_sgemm_with(cnn_gemm_impl impl, int trans_a, int trans_b, size_t m,
         scale_c(m, n, beta, c, ldc);
         return;
     }
-    if (choose(impl, m, n, k) == CNN_GEMM_AVX512 &&
+    gemm_problem p = {.trans_a = trans_a, .trans_b = trans_b, .m = m,
+                      .n = n, .k = k, .a = a, .b = b, .lda = lda, .ldb = ldb};
+    if (choose(impl, &p) == CNN_GEMM_AVX512 &&
         gemm_avx512(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta,
                     c, ldc) == 0)
         return;
@@ -139,24 +186,53 @@ void cnn_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k,
 }
 
 /* Below this many elements of A, OpenBLAS's call is as quick. */
-#define GEMV_AVX512_MIN_ELEMS ((size_t)1 << 12)
+#define GEMV_OURS_MIN_ELEMS ((size_t)1 << 12)
+
+/* Our GEMV for this CPU (AVX-512 or AVX2), or none. */
+static gemv_simd_kind gemv_kind(void)
+{
+    static atomic_int kind = -1;
+    int v = atomic_load_explicit(&kind, memory_order_relaxed);
+    if (v < 0) {
+        v = (int)gemv_simd_best();
+        atomic_store_explicit(&kind, v, memory_order_relaxed);
+    }
+    return (gemv_simd_kind)v;
+}
+
+/* As choose(), for y = A x: "ours" is the GEMV kernel, which needs AVX2
+ * only; CNN_GEMM=avx512 asks for it too. */
+static cnn_gemm_impl choose_gemv(cnn_gemm_impl impl, const gemm_problem *p)
+{
+    cnn_gemm_impl got;
+    if (impl == CNN_GEMM_AUTO)
+        impl = forced();
+    if (impl == CNN_GEMM_OPENBLAS || gemv_kind() == GEMV_SIMD_NONE)
+        return CNN_GEMM_OPENBLAS;
+    if (impl == CNN_GEMM_AVX512)
+        return impl;
+    if (p->m * p->k < GEMV_OURS_MIN_ELEMS)
+        return CNN_GEMM_OPENBLAS;
+    if (gemm_calib_mode_now() == GEMM_CALIB_OFF)
+        return openblas_has_avx512() ? CNN_GEMM_OPENBLAS : CNN_GEMM_AVX512;
+    got = gemm_calib_choose(p, run_trial);
+    return got == CNN_GEMM_AUTO ? CNN_GEMM_AVX512 : got;
+}
 
 void cnn_sgemv_with(cnn_gemm_impl impl, size_t m, size_t k, float alpha,
                     const float *a, size_t lda, const float *x, float beta,
                     float *y)
 {
+    gemm_problem p = {.gemv = 1, .m = m, .n = 1, .k = k, .a = a, .b = x,
+                      .lda = lda, .ldb = 1};
     if (m == 0)
         return;
     if (k == 0 || alpha == 0.0f) {
         scale_c(m, 1, beta, y, 1);
         return;
     }
-    impl = preferred(impl);
-    if (impl == CNN_GEMM_AUTO)
-        impl = m * k >= GEMV_AVX512_MIN_ELEMS ? CNN_GEMM_AVX512
-                                              : CNN_GEMM_OPENBLAS;
-    if (impl == CNN_GEMM_AVX512) {
-        gemv_avx512(m, k, alpha, a, lda, x, beta, y);
+    if (choose_gemv(impl, &p) == CNN_GEMM_AVX512) {
+        gemv_simd(gemv_kind(), m, k, alpha, a, lda, x, beta, y);
         return;
     }
     cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)m, (int)k, alpha, a,

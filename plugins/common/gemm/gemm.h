@@ -4,18 +4,28 @@
  * plugins split work across the host's thread pool themselves).
  *
  * Two implementations sit behind one call:
- *   - an AVX-512 packed GEMM of our own (gemm_avx512.c), used when the CPU
- *     has AVX-512F and the product is large enough to amortise packing;
- *   - cblas_sgemm (OpenBLAS) for everything else.
- * Why our own kernel at all: docs/performance.md, "GEMM". In short, OpenBLAS
- * picks its kernels once per process, and a machine that pins it to its
- * AVX2 kernels (OPENBLAS_CORETYPE) leaves half of an AVX-512 core idle.
+ *   - an AVX-512 packed GEMM of our own (gemm_avx512.c), and for y = A x
+ *     a matrix-vector kernel of our own for AVX-512 or AVX2 (gemv_simd.c);
+ *   - OpenBLAS's cblas_sgemm / cblas_sgemv.
+ * Why our own kernels at all: docs/performance.md, "GEMM". In short,
+ * OpenBLAS picks its kernels once per process, and a machine that pins it
+ * to its AVX2 kernels (OPENBLAS_CORETYPE) leaves half of an AVX-512 core
+ * idle; and a batch-1 dense layer is a stream of weights that a plain
+ * loop with prefetches moves faster.
  *
- * When OpenBLAS runs AVX-512 kernels itself (it names its core SkylakeX,
- * Cooperlake or Sapphire Rapids), it stays the default: it measured as fast.
- * CNN_GEMM=openblas in the environment forces the OpenBLAS path, and
- * CNN_GEMM=avx512 our kernel wherever the CPU allows it (benchmarks and
- * tests use both); anything else, or unset, picks by shape. */
+ * Which one runs is measured, once per shape class and machine
+ * (gemm_calib.c; the answers are kept in ~/.cache/cnnrun/gemm-*.txt).
+ * Products too small for packing to pay stay on OpenBLAS unmeasured.
+ * Environment, read once per process:
+ *   CNN_GEMM=openblas | avx512    forces one side (avx512: ours, where the
+ *                                 CPU allows; for GEMV, AVX2 is enough);
+ *   CNN_GEMM_CALIBRATE=off        no measuring: a fixed rule (OpenBLAS when
+ *                                 it runs AVX-512 kernels of its own, else
+ *                                 ours above a size); the tests use it, so
+ *                                 their results never depend on a timing;
+ *   CNN_GEMM_CALIBRATE=reset      empty the file (once per process) and
+ *                                 measure again;
+ *   CNN_GEMM_CACHE=FILE           the file to use ("" for none). */
 #ifndef CNN_PLUGIN_GEMM_H
 #define CNN_PLUGIN_GEMM_H
 
@@ -36,7 +46,8 @@ void cnn_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k,
                size_t ldb, float beta, float *c, size_t ldc);
 
 /* The same product through a chosen implementation; CNN_GEMM_AVX512 falls
- * back to OpenBLAS on a CPU without AVX-512F. For tests and benchmarks. */
+ * back to OpenBLAS on a CPU without AVX-512F (cnn_sgemv_with: without
+ * AVX2 and FMA). For tests and benchmarks. */
 void cnn_sgemm_with(cnn_gemm_impl impl, int trans_a, int trans_b, size_t m,
                     size_t n, size_t k, float alpha, const float *a,
                     size_t lda, const float *b, size_t ldb, float beta,
@@ -54,8 +65,9 @@ void cnn_sgemv_with(cnn_gemm_impl impl, size_t m, size_t k, float alpha,
 /* Whether this process's CPU can run the AVX-512 kernel. */
 int cnn_gemm_has_avx512(void);
 
-/* The implementation cnn_sgemm would pick for this shape ("avx512" or
- * "openblas"), after CNN_GEMM; for reports. */
+/* The implementation cnn_sgemm would pick for this shape, untransposed
+ * ("avx512" or "openblas"), after CNN_GEMM; for reports. May measure the
+ * shape's class, on operands of its own, if no call has yet. */
 const char *cnn_gemm_name_for(size_t m, size_t n, size_t k);
 
 #endif

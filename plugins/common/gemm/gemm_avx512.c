@@ -22,6 +22,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,6 +257,64 @@ static AVX512_FN void kernel_8x16(size_t kc, const float *a, const float *b, flo
 
 static AVX512_FN size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
 
+/* ---- Packing buffers ------------------------------------------------------ */
+
+/* Packing buffers (at most MC x KC + NC x KC floats, 2 MiB each) are kept
+ * between calls in a small shelf, one taken per call in progress, and all
+ * freed when the library is unloaded. Allocating one per call cost page
+ * faults on every call until the allocator's thresholds settled: ours ran
+ * 10x slower than OpenBLAS for its first ten calls, which is what the
+ * calibration (gemm_calib.c) would then have measured. Not thread-local
+ * storage: a key's destructor would live in a plugin that may be unloaded
+ * before the pool's threads end. */
+#define SHELF_SIZE 16
+
+typedef struct pack_buffer {
+    float *floats;
+    size_t bytes;
+} pack_buffer;
+
+static pthread_mutex_t shelf_lock = PTHREAD_MUTEX_INITIALIZER;
+static pack_buffer shelf[SHELF_SIZE];
+static size_t shelf_count;
+
+/* A buffer of at least `bytes` (a multiple of 64), 64-byte aligned; its
+ * floats NULL when memory is short. */
+static pack_buffer pack_take(size_t bytes)
+{
+    pack_buffer b = {NULL, 0};
+    pthread_mutex_lock(&shelf_lock);
+    if (shelf_count)
+        b = shelf[--shelf_count];
+    pthread_mutex_unlock(&shelf_lock);
+    if (b.bytes < bytes) {
+        free(b.floats);
+        b.floats = aligned_alloc(64, bytes);
+        b.bytes = b.floats ? bytes : 0;
+    }
+    return b;
+}
+
+static void pack_return(pack_buffer b)
+{
+    pthread_mutex_lock(&shelf_lock);
+    if (shelf_count < SHELF_SIZE) {
+        shelf[shelf_count++] = b;
+        b.floats = NULL;
+    }
+    pthread_mutex_unlock(&shelf_lock);
+    free(b.floats);
+}
+
+/* At unload (dlclose) or exit: nothing kept outlives the library. */
+__attribute__((destructor)) static void pack_shelf_free(void)
+{
+    pthread_mutex_lock(&shelf_lock);
+    while (shelf_count)
+        free(shelf[--shelf_count].floats);
+    pthread_mutex_unlock(&shelf_lock);
+}
+
 /* ---- Driver --------------------------------------------------------------- */
 
 AVX512_FN int gemm_avx512(int trans_a, int trans_b, size_t m, size_t n,
@@ -269,7 +328,8 @@ AVX512_FN int gemm_avx512(int trans_a, int trans_b, size_t m, size_t n,
     /* Both packed blocks in one allocation, 64-byte aligned. */
     size_t a_floats = round_up(mc_max * kc_max, 16);
     size_t bytes = (a_floats + nc_max * kc_max) * sizeof(float);
-    float *abuf = aligned_alloc(64, round_up(bytes, 64));
+    pack_buffer buf = pack_take(round_up(bytes, 64));
+    float *abuf = buf.floats;
     float *bbuf;
 
     if (!abuf)
@@ -301,62 +361,8 @@ AVX512_FN int gemm_avx512(int trans_a, int trans_b, size_t m, size_t n,
             }
         }
     }
-    free(abuf);
+    pack_return(buf);
     return 0;
-}
-
-/* ---- Matrix-vector ------------------------------------------------------ */
-
-/* y = alpha A x + beta y, A m x k row-major: four rows at a time, each a
- * dot product with x held in cache, so A streams from memory once with four
- * independent load streams. A batch-1 dense layer is this product and is
- * bound by memory: measured 30-42 GB/s against OpenBLAS's 25-35 on VGG's
- * and AlexNet's fc6 and fc7. */
-static inline AVX512_FN float finish(float dot, float alpha, float beta, float y)
-{
-    return beta == 0.0f ? alpha * dot : alpha * dot + beta * y;
-}
-
-AVX512_FN void gemv_avx512(size_t m, size_t k, float alpha, const float *a,
-                           size_t lda, const float *x, float beta, float *y)
-{
-    const __mmask16 tail = lanes((ptrdiff_t)(k % 16));
-    const size_t kv = k - k % 16;
-    size_t i = 0;
-    for (; i + 4 <= m; i += 4) {
-        const float *r0 = a + i * lda, *r1 = r0 + lda, *r2 = r1 + lda,
-                    *r3 = r2 + lda;
-        __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-        for (size_t j = 0; j < kv; j += 16) {
-            __m512 xv = _mm512_loadu_ps(x + j);
-            s0 = _mm512_fmadd_ps(_mm512_loadu_ps(r0 + j), xv, s0);
-            s1 = _mm512_fmadd_ps(_mm512_loadu_ps(r1 + j), xv, s1);
-            s2 = _mm512_fmadd_ps(_mm512_loadu_ps(r2 + j), xv, s2);
-            s3 = _mm512_fmadd_ps(_mm512_loadu_ps(r3 + j), xv, s3);
-        }
-        if (tail) {
-            __m512 xv = _mm512_maskz_loadu_ps(tail, x + kv);
-            s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, r0 + kv), xv, s0);
-            s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, r1 + kv), xv, s1);
-            s2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, r2 + kv), xv, s2);
-            s3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, r3 + kv), xv, s3);
-        }
-        y[i] = finish(_mm512_reduce_add_ps(s0), alpha, beta, y[i]);
-        y[i + 1] = finish(_mm512_reduce_add_ps(s1), alpha, beta, y[i + 1]);
-        y[i + 2] = finish(_mm512_reduce_add_ps(s2), alpha, beta, y[i + 2]);
-        y[i + 3] = finish(_mm512_reduce_add_ps(s3), alpha, beta, y[i + 3]);
-    }
-    for (; i < m; i++) {
-        const float *r = a + i * lda;
-        __m512 acc = _mm512_setzero_ps();
-        for (size_t j = 0; j < kv; j += 16)
-            acc = _mm512_fmadd_ps(_mm512_loadu_ps(r + j),
-                                  _mm512_loadu_ps(x + j), acc);
-        if (tail)
-            acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, r + kv),
-                                  _mm512_maskz_loadu_ps(tail, x + kv), acc);
-        y[i] = finish(_mm512_reduce_add_ps(acc), alpha, beta, y[i]);
-    }
 }
 
 int gemm_avx512_usable(void)
@@ -368,13 +374,6 @@ int gemm_avx512_usable(void)
 #else /* not x86-64 GCC/Clang: no kernel in this build */
 
 int gemm_avx512_usable(void) { return 0; }
-
-void gemv_avx512(size_t m, size_t k, float alpha, const float *a, size_t lda,
-                 const float *x, float beta, float *y)
-{
-    (void)m, (void)k, (void)alpha, (void)a, (void)lda, (void)x, (void)beta;
-    (void)y;
-}
 
 int gemm_avx512(int trans_a, int trans_b, size_t m, size_t n, size_t k,
                 float alpha, const float *a, size_t lda, const float *b,

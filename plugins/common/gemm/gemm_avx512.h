@@ -15,8 +15,4 @@ int gemm_avx512(int trans_a, int trans_b, size_t m, size_t n, size_t k,
                 float alpha, const float *a, size_t lda, const float *b,
                 size_t ldb, float beta, float *c, size_t ldc);
 
-/* y = alpha A x + beta y (A m x k, row-major), as cnn_sgemv. */
-void gemv_avx512(size_t m, size_t k, float alpha, const float *a, size_t lda,
-                 const float *x, float beta, float *y);
-
 #endif

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/* cnnrun's own matrix-vector kernels behind cnn_sgemv (gemm.h has the
+ * contract): one for AVX-512F, one for AVX2 with FMA. */
+#ifndef CNN_PLUGIN_GEMV_SIMD_H
+#define CNN_PLUGIN_GEMV_SIMD_H
+
+#include <stddef.h>
+
+typedef enum gemv_simd_kind {
+    GEMV_SIMD_NONE = 0, /* no kernel for this CPU or build: use OpenBLAS */
+    GEMV_SIMD_AVX2 = 1,
+    GEMV_SIMD_AVX512 = 2,
+} gemv_simd_kind;
+
+/* The widest kernel this build carries and the CPU can run. */
+gemv_simd_kind gemv_simd_best(void);
+
+/* y = alpha A x + beta y (A m x k, row-major, row stride lda); beta 0 never
+ * reads y. Only call with a kind gemv_simd_best() allows. Each y[i] is the
+ * same sum in the same order whatever m is and wherever row i sits in the
+ * call, so splitting the rows between threads changes no bit. */
+void gemv_simd(gemv_simd_kind kind, size_t m, size_t k, float alpha,
+               const float *a, size_t lda, const float *x, float beta,
+               float *y);
+
+#endif
