@@ -262,7 +262,10 @@ int gemm_cache_save(const char *path, const char *machine_key,
 
     if (!temp)
         return -1;
-    /* "<dir>/.<base>.tmp-XXXXXX", as core/atomic_file.c names its own. */
+    /* "<dir>/.<base>.tmp-XXXXXX" ("XXXXXX" is mkstemp's template), as
+     * core/atomic_file.c names its own. Plugins link no part of libcnn, so
+     * its cnn_atomic_file cannot be used here: the same steps, temporary
+     * file, fsync, rename, are taken by hand. */
     memcpy(temp, path, dir_len);
     snprintf(temp + dir_len, temp_size - dir_len, ".%s.tmp-XXXXXX", base);
     fd = mkstemp(temp);
@@ -290,6 +293,8 @@ int gemm_cache_save(const char *path, const char *machine_key,
                        impl_word(entries[i].impl), entries[i].us_ours,
                        entries[i].us_blas) < 0;
     }
+    bad |= fflush(f) != 0;
+    bad |= fsync(fileno(f)) != 0;
     bad |= fclose(f) != 0;
     if (bad || rename(temp, path) != 0) {
         unlink(temp);
