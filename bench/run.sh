@@ -45,6 +45,9 @@ done
 missing=()
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import torch, yaml, numpy' 2>/dev/null ||
   missing+=(python3-torch python3-yaml python3-numpy)
+# The torchvision networks (ResNet-18, MobileNetV2) and the .onnx export.
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import torchvision, onnx' 2>/dev/null ||
+  missing+=(python3-torchvision python3-onnx)
 [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] ||
   missing+=(dataset-fashion-mnist)
 command -v darknet >/dev/null || missing+=(darknet)

