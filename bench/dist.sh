@@ -4,9 +4,10 @@
 # at 1 rank x 1 thread, 2 ranks x 1 thread (mpirun) and 1 rank x 2 threads,
 # plus 2 ranks with gradient sums started only after backward (one bucket),
 # which shows what overlapping them with backward buys, and 2 ranks whose
-# waits poll flat out instead of sleeping after 200 us (CNNRUN_DIST_SPIN_US),
-# which shows what sleeping buys on a busy machine. Two "ceiling" rows
-# run two independent single processes at the same time (images/s added):
+# waits poll flat out instead of sleeping after a short spin
+# (CNNRUN_DIST_SPIN_US; by default 5 ms when each rank has a core, else
+# 200 us), which shows what sleeping buys on a busy machine. Two "ceiling"
+# rows run two independent single processes at the same time (images/s added):
 # what this machine's two cores allow with no communication at all, on the
 # full batch each and on half the batch each (what each of 2 ranks
 # computes). Read 2 ranks' figure against them: the machine is shared,

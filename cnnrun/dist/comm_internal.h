@@ -8,9 +8,10 @@
 /* The number of ranks a launcher (Open MPI's mpirun, PMIx, Slurm or MPICH's
  * PMI) started this process among, from its environment; 0 when none did. */
 int dist_launcher_size(void);
-/* How long a wait spins before it sleeps between polls:
- * CNNRUN_DIST_SPIN_US in microseconds (default 200), in seconds. */
-double dist_spin_seconds(void);
+/* How long a wait spins before it sleeps between polls, in seconds:
+ * CNNRUN_DIST_SPIN_US in microseconds; by default 5000 when the node's
+ * ranks (ranks_on_node) have a core each, else 200. */
+double dist_spin_seconds(int ranks_on_node);
 /* CNNRUN_DIST_TIMEOUT in seconds (default 300). */
 double dist_timeout_seconds(void);
 /* On ranks other than 0: keep the real stderr for dist_say and point

@@ -341,6 +341,19 @@ static void mpi_close(dist_comm *c)
     MPI_Finalize();
 }
 
+/* How many ranks share this machine (its shared-memory domain). */
+static int ranks_on_this_node(void)
+{
+    MPI_Comm node;
+    int n = 0;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0,
+                            MPI_INFO_NULL, &node) != MPI_SUCCESS)
+        return 0;
+    MPI_Comm_size(node, &n);
+    MPI_Comm_free(&node);
+    return n;
+}
+
 dist_comm *dist_open(const char *command, int *failed)
 {
     int launched = dist_launcher_size() > 0, provided;
@@ -368,7 +381,7 @@ dist_comm *dist_open(const char *command, int *failed)
     MPI_Comm_dup(MPI_COMM_WORLD, &m->misc);
     atexit(finalize_at_exit);
     m->timeout = dist_timeout_seconds();
-    m->spin = dist_spin_seconds();
+    m->spin = dist_spin_seconds(ranks_on_this_node());
     c->impl = m;
     c->sum_start = mpi_sum_start;
     c->progress = mpi_progress;
