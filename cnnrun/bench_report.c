@@ -112,6 +112,30 @@ static void print_gflops(double flops, double seconds)
 
 static void print_roofline(const bench_graph *b, const bench_summary *s);
 
+/* The layer whose forward applied layer l at inference (batch norm or relu
+ * folded into a convolution, plugin ABI 1.4), or NULL. */
+static const char *folded_into(const bench_graph *b, size_t l)
+{
+    int32_t p = b->train ? -1 : cnn_exec_fused_into(b->ex, l);
+    cnn_layer_info pi;
+    if (p < 0)
+        return NULL;
+    cnn_graph_layer_info(b->m.graph, (size_t)p, &pi);
+    return pi.name;
+}
+
+/* A folded layer's row: no time of its own. */
+static int print_folded(const bench_graph *b, size_t l,
+                        const cnn_layer_info *li)
+{
+    const char *into = folded_into(b, l);
+    if (!into)
+        return 0;
+    printf("%-18.18s %-9.9s %11s   in %s\n", li->name, li->type, "folded",
+           into);
+    return 1;
+}
+
 void bench_print_table(const bench_graph *b, const bench_summary *s)
 {
     const bench_options *o = b->o;
@@ -140,7 +164,7 @@ void bench_print_table(const bench_graph *b, const bench_summary *s)
         cnn_layer_info li;
         double part = s->layer_fwd[l] + s->layer_bwd[l];
         cnn_graph_layer_info(b->m.graph, l, &li);
-        if (l > b->until && !b->need_grad[l])
+        if ((l > b->until && !b->need_grad[l]) || print_folded(b, l, &li))
             continue;
         printf("%-18.18s %-9.9s %11.3f", li.name, li.type,
                1e3 * s->layer_fwd[l]);
@@ -207,7 +231,7 @@ static void print_roofline(const bench_graph *b, const bench_summary *s)
         int mem;
         double bound;
         cnn_graph_layer_info(b->m.graph, l, &li);
-        if (l > b->until && !b->need_grad[l])
+        if ((l > b->until && !b->need_grad[l]) || print_folded(b, l, &li))
             continue;
         bench_layer_traffic(b->m.graph, l, b->o->batch, &t);
         bound = bench_bound_seconds(m, b->fwd_flops[l], t.forward_bytes, &mem);
@@ -259,6 +283,8 @@ static int layers_json(const bench_graph *b, const bench_summary *s,
             break;
         bad |= set(o, "name", json_string(li.name));
         bad |= set(o, "type", json_string(li.type));
+        if (folded_into(b, l))
+            bad |= set(o, "folded_into", json_string(folded_into(b, l)));
         bad |= set(o, "forward_ms", ms(s->layer_fwd[l]));
         bad |= set(o, "forward_flops", json_real(b->fwd_flops[l]));
         bad |= set(o, "forward_gflops",

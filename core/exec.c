@@ -21,6 +21,7 @@
 #include "cnn/exec.h"
 #include "cnn/memory.h"
 #include "context_internal.h"
+#include "exec_fuse.h"
 #include "exec_plan.h"
 #include "hook_site_internal.h"
 #include "rng.h"
@@ -89,6 +90,7 @@ struct cnn_exec {
     int64_t sample_offset; /* first sample of the pass in a larger batch */
     cnn_exec_allreduce_fn allreduce; /* NULL: the pass sees the whole batch */
     void *allreduce_user;
+    cnn_fusion fusion; /* inference: followers folded into the layer below */
 };
 
 static float *alloc_floats(size_t n)
@@ -187,6 +189,7 @@ void cnn_exec_destroy(cnn_exec *ex)
     free(ex->direct);
     free(ex->fwd_seconds);
     free(ex->bwd_seconds);
+    cnn_fusion_release(&ex->fusion);
     free(ex);
 }
 
@@ -392,6 +395,38 @@ static void bind_gradients(cnn_exec *ex, const cnn_plan_item *items, float *base
 /* CNN_EXEC_SEPARATE_BUFFERS=1: every buffer its own memory and nothing in
  * place, as before the plan: for checking that sharing changes no result,
  * and for ruling it out when a plugin misbehaves. */
+typedef struct fusion_query {
+    const cnn_exec *ex;
+    int32_t keep_layer;
+} fusion_query;
+
+static int output_replaceable(void *user, size_t k)
+{
+    const fusion_query *q = user;
+    return readers_of(q->ex, k) == 1 && !pinned(q->ex, k, q->keep_layer);
+}
+
+/* A folded follower's output is its producer's buffer, as if it had run
+ * in place over it. */
+static cnn_status plan_fusion(cnn_exec *ex, int32_t keep_layer)
+{
+    fusion_query q = {ex, keep_layer};
+    cnn_status st = cnn_fusion_plan(ex->ctx, &ex->fusion, ex->info,
+                                    ex->n_layers, ex->params,
+                                    output_replaceable, &q);
+    if (st != CNN_OK)
+        return st;
+    for (size_t l = 0; l < ex->n_layers; l++)
+        if (ex->fusion.fused_into[l] >= 0)
+            ex->in_place_on[l] = ex->info[l].inputs[0];
+    return CNN_OK;
+}
+
+static int32_t fused_into(const cnn_exec *ex, size_t l)
+{
+    return ex->fusion.fused_into ? ex->fusion.fused_into[l] : -1;
+}
+
 static int separate_buffers(void)
 {
     const char *v = getenv("CNN_EXEC_SEPARATE_BUFFERS");
@@ -421,6 +456,11 @@ static cnn_status plan_memory(cnn_exec *ex, int32_t keep_layer)
     if (separate_buffers())
         for (size_t l = 0; l < n; l++)
             ex->in_place_on[l] = -1;
+    else if (!ex->training) {
+        cnn_status st = plan_fusion(ex, keep_layer);
+        if (st != CNN_OK)
+            return st;
+    }
     plan_activations(ex, ex->items, keep_layer);
     if (ex->training)
         plan_gradients(ex, ex->items, ex->planned_target);
@@ -637,6 +677,14 @@ cnn_status cnn_exec_forward(cnn_exec *ex, const cnn_tensor *input,
                         "training forward on an inference executor");
     if (until >= ex->n_layers)
         until = ex->n_layers - 1;
+    /* A pass never stops inside a folded chain: the producer's output
+     * already holds the followers' result. */
+    {
+        int32_t p = fused_into(ex, until) >= 0 ? fused_into(ex, until)
+                                               : (int32_t)until;
+        if (ex->fusion.chain_end && ex->fusion.chain_end[p] >= 0)
+            until = (size_t)ex->fusion.chain_end[p];
+    }
     memset(ex->have_output, 0, ex->n_layers * sizeof *ex->have_output);
     ex->spent = 0;
     ex->last_n = n;
@@ -650,12 +698,19 @@ cnn_status cnn_exec_forward(cnn_exec *ex, const cnn_tensor *input,
         cnn_status st;
         double t0 = ex->timing ? now_seconds() : 0.0;
 
+        ex->clock = step_forward(l);
+        ex->views[l] = layer_view(ex, l, ex->out[l], n);
+        if (fused_into(ex, l) >= 0) { /* computed by the producer */
+            ex->have_output[l] = 1;
+            ex->have_output[ex->in_place_on[l]] = 0;
+            if (ex->timing)
+                ex->fwd_seconds[l] = 0.0;
+            continue;
+        }
         for (uint32_t j = 0; j < li->n_inputs; j++) {
             int32_t k = li->inputs[j];
             ex->in_views[j] = k < 0 ? *input : ex->views[k];
         }
-        ex->clock = step_forward(l);
-        ex->views[l] = layer_view(ex, l, ex->out[l], n);
         layer_params(ex, l, &values, &grads);
         memset(&args, 0, sizeof args);
         args.inputs = ex->in_views;
@@ -666,6 +721,13 @@ cnn_status cnn_exec_forward(cnn_exec *ex, const cnn_tensor *input,
         args.training = layer_training(li, training);
         args.seed = layer_seed(ex, seed, l);
         args.env = &ex->env;
+        if (ex->fusion.chain_end && ex->fusion.chain_end[l] >= 0) {
+            st = cnn_fusion_refresh(ex->ctx, &ex->fusion, ex->info,
+                                    ex->params, l);
+            if (st != CNN_OK)
+                return st;
+            args.epilogue = &ex->fusion.epi[l];
+        }
         message[0] = '\0';
         {
             cnn_hook_site site = {li->name, li->type,
@@ -698,6 +760,11 @@ const cnn_tensor *cnn_exec_output(const cnn_exec *ex, size_t layer)
 int32_t cnn_exec_in_place_input(const cnn_exec *ex, size_t layer)
 {
     return layer < ex->n_layers ? ex->in_place_on[layer] : -1;
+}
+
+int32_t cnn_exec_fused_into(const cnn_exec *ex, size_t layer)
+{
+    return layer < ex->n_layers ? fused_into(ex, layer) : -1;
 }
 
 /* Adds src into dst, n floats. */

@@ -74,6 +74,14 @@ int ck_check_shape(ck_report *r, const ck_options *opt,
 /* gradient.c: backward against finite differences on an instance whose
  * forward (training, seed) output is in L->y and whose backward gradients
  * for dy = L->dy are dx_ref and dp_ref. */
+/* Reports a FAIL line when the hook call failed or broke the contract and
+ * returns 1; 0 when the call was clean (nothing reported). */
+int ck_hook_failed(ck_report *r, const char *name, const ck_outcome *o);
+
+/* ABI 1.4's epilogue promises, for a layer that accepts one or describes
+ * itself as one (cnn_epilogue): checked by doing what they allow. */
+void ck_check_epilogue(ck_report *r, ck_layer *L, uint64_t seed);
+
 void ck_check_gradients(ck_report *r, const ck_options *opt, ck_layer *L,
                         float *const *dx_ref, float *const *dp_ref,
                         const double *spacing_x, const double *spacing_p,

@@ -15,7 +15,8 @@
 
 #define KNOWN_FLAGS                                                            \
     (CNN_LAYER_FLAG_PROBABILITIES | CNN_LAYER_FLAG_STOCHASTIC |                \
-     CNN_LAYER_FLAG_IN_PLACE | CNN_LAYER_FLAG_BACKWARD_IGNORES_OUTPUT)
+     CNN_LAYER_FLAG_IN_PLACE | CNN_LAYER_FLAG_BACKWARD_IGNORES_OUTPUT |      \
+     CNN_LAYER_FLAG_ACCEPTS_EPILOGUE)
 
 static const char *kind_word(cnn_hparam_kind kind)
 {
@@ -124,14 +125,16 @@ static void check_hooks(ck_report *r, const cnn_layer_descriptor *d)
                       d->flags, d->flags & ~(uint32_t)KNOWN_FLAGS);
     else
         ck_report_add(
-            r, CK_PASS, "descriptor: flags", "%s%s%s%s%s",
+            r, CK_PASS, "descriptor: flags", "%s%s%s%s%s%s",
             d->flags ? "" : "none",
             d->flags & CNN_LAYER_FLAG_PROBABILITIES ? "probabilities " : "",
             d->flags & CNN_LAYER_FLAG_STOCHASTIC ? "stochastic " : "",
             d->flags & CNN_LAYER_FLAG_IN_PLACE ? "in-place " : "",
             d->flags & CNN_LAYER_FLAG_BACKWARD_IGNORES_OUTPUT
-                ? "backward-ignores-output"
-                : "");
+                ? "backward-ignores-output "
+                : "",
+            d->flags & CNN_LAYER_FLAG_ACCEPTS_EPILOGUE ? "accepts-epilogue"
+                                                       : "");
 }
 
 /* The default, formatted and parsed back, must be the same value: that is

@@ -484,6 +484,7 @@ void ck_forward(ck_layer *L, ck_buf *out, const cnn_shape *in_shapes,
     a.training = training;
     a.seed = seed;
     a.env = &L->host.env;
+    a.epilogue = training ? NULL : L->epilogue;
     ck_crash_stage("forward %s (%s)", L->label,
                    training ? "training" : "inference");
     o->status = L->desc->forward(&L->layer, &a, &eb);

@@ -36,6 +36,7 @@ typedef struct ck_layer {
     ck_buf y, dy;
     ck_host host;
     char label[128]; /* the input shapes, "3x3x7x6" */
+    const cnn_epilogue *epilogue; /* handed to forward; NULL by default */
 } ck_layer;
 
 /* What one hook call did. */

@@ -166,7 +166,7 @@ static int check_infer(ck_report *r, const cnn_layer_descriptor *d,
 
 /* Reports a FAIL line when the hook call failed or broke the contract;
  * returns 1 then, 0 when the call was clean (nothing reported). */
-static int failed(ck_report *r, const char *name, const ck_outcome *o)
+int ck_hook_failed(ck_report *r, const char *name, const ck_outcome *o)
 {
     if (o->status != CNN_OK && o->faults == 0) {
         ck_report_add(r, CK_FAIL, name, "failed: %s: %s",
@@ -187,7 +187,7 @@ static int failed(ck_report *r, const char *name, const ck_outcome *o)
 static int judge(ck_report *r, const char *name, const ck_outcome *o,
                  const char *pass_text)
 {
-    if (failed(r, name, o))
+    if (ck_hook_failed(r, name, o))
         return 0;
     ck_report_add(r, CK_PASS, name, "%s", pass_text);
     return 1;
@@ -352,7 +352,7 @@ static void check_unwanted(ck_report *r, ck_layer *L, const grads *ref,
     snprintf(name, sizeof name, "backward %s, input grads not wanted",
              L->label);
     ck_backward(L, none, 1, seed, &o);
-    if (!failed(r, name, &o)) {
+    if (!ck_hook_failed(r, name, &o)) {
         for (uint32_t i = 0; i < L->n_params && changed == UINT32_MAX; i++)
             if (memcmp(L->dp[i].data, ref->dp[i], L->dp[i].n * sizeof(float)) !=
                 0)
@@ -371,7 +371,7 @@ static void check_unwanted(ck_report *r, ck_layer *L, const grads *ref,
         return;
     snprintf(name, sizeof name, "backward %s, frozen parameters", L->label);
     ck_backward(L, NULL, 0, seed, &o);
-    if (failed(r, name, &o))
+    if (ck_hook_failed(r, name, &o))
         return;
     for (uint32_t i = 0; i < L->n_in && changed == UINT32_MAX; i++)
         if (memcmp(L->dx[i].data, ref->dx[i], L->dx[i].n * sizeof(float)) != 0)
@@ -461,13 +461,14 @@ int ck_check_shape(ck_report *r, const ck_options *opt,
     L.host.pf_reverse = 1;
     ck_forward(&L, &y2, NULL, &L.out_shape, 1, seed, 1, &o);
     L.host.pf_reverse = 0;
-    if (!failed(r, name, &o) &&
+    if (!ck_hook_failed(r, name, &o) &&
         (same_f = same_or_report(r, name, "outputs", L.y.data, y2.data, L.y.n)))
         ck_report_add(r, CK_PASS, name,
                       "bitwise identical outputs (parallel_for chunks run in "
                       "another order)");
 
     check_other_forwards(r, &L, seed);
+    ck_check_epilogue(r, &L, seed);
 
     snprintf(name, sizeof name, "backward %s", label);
     ck_backward(&L, NULL, 1, seed, &o);
@@ -483,7 +484,7 @@ int ck_check_shape(ck_report *r, const ck_options *opt,
     L.host.pf_reverse = 1;
     ck_backward(&L, NULL, 1, seed, &o);
     L.host.pf_reverse = 0;
-    if (!failed(r, name, &o)) {
+    if (!ck_hook_failed(r, name, &o)) {
         same_b = 1;
         for (uint32_t i = 0; i < L.n_in && same_b; i++)
             same_b = same_or_report(r, name, "input gradients", ref.dx[i],

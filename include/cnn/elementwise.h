@@ -188,8 +188,8 @@ typedef struct cnn_ew_pass {
 /* Defines NAME's plugin from NAME_value and NAME_grad (see the top of this
  * file). TYPE_STRING is the type name graphs use; SUMMARY one line;
  * HPARAMS a cnn_hparam_spec array (or NULL) of N_HPARAMS entries. */
-#define CNN_ELEMENTWISE_PLUGIN_NAMED(NAME, TYPE_STRING, SUMMARY, HPARAMS,    \
-                                     N_HPARAMS, GRAD_FROM, COST)             \
+#define CNN_ELEMENTWISE_PLUGIN_FULL(NAME, TYPE_STRING, SUMMARY, HPARAMS,     \
+                                    N_HPARAMS, GRAD_FROM, COST, EPILOGUE)    \
     static void NAME##_ew_fwd(void *arg, size_t i0, size_t i1)               \
     {                                                                        \
         const cnn_ew_pass *q = (const cnn_ew_pass *)arg;                     \
@@ -299,8 +299,35 @@ typedef struct cnn_ew_pass {
         NAME##_ew_backward,                                                  \
         NULL,                                                                \
         NULL,                                                                \
+        EPILOGUE,                                                            \
     };                                                                       \
     CNN_LAYER_PLUGIN(NAME##_ew_descriptor)
+
+#define CNN_ELEMENTWISE_PLUGIN_NAMED(NAME, TYPE_STRING, SUMMARY, HPARAMS,    \
+                                     N_HPARAMS, GRAD_FROM, COST)             \
+    CNN_ELEMENTWISE_PLUGIN_FULL(NAME, TYPE_STRING, SUMMARY, HPARAMS,         \
+                                N_HPARAMS, GRAD_FROM, COST, NULL)
+
+/* A layer whose value is a clamp, y = min(max(x, lo), hi) written as
+ * NAME_value does (x < lo ? lo : x, then > hi), may say so (ABI 1.4) so
+ * that the host folds it into the layer below at inference: define
+ *   static cnn_status NAME_epilogue(const cnn_layer *layer,
+ *       const cnn_tensor *params, uint32_t n_params, cnn_epilogue *ep,
+ *       cnn_errbuf *err)
+ *   { ... return cnn_ew_clamp_epilogue(ep, lo, hi); }
+ * and pass NAME_epilogue as the last argument of this macro. */
+#define CNN_ELEMENTWISE_PLUGIN_CLAMP(NAME, SUMMARY, HPARAMS, N_HPARAMS,      \
+                                     GRAD_FROM, COST)                        \
+    CNN_ELEMENTWISE_PLUGIN_FULL(NAME, #NAME, SUMMARY, HPARAMS, N_HPARAMS,    \
+                                GRAD_FROM, COST, NAME##_epilogue)
+
+static inline cnn_status cnn_ew_clamp_epilogue(cnn_epilogue *ep, float lo,
+                                               float hi)
+{
+    ep->lo = lo;
+    ep->hi = hi;
+    return CNN_OK;
+}
 
 /* The usual case: the type name is NAME itself. */
 #define CNN_ELEMENTWISE_PLUGIN(NAME, SUMMARY, HPARAMS, N_HPARAMS, GRAD_FROM, \

@@ -60,6 +60,13 @@ const cnn_tensor *cnn_exec_output(const cnn_exec *exec, size_t layer);
  * (CNN_LAYER_FLAG_IN_PLACE), or -1. */
 int32_t cnn_exec_in_place_input(const cnn_exec *exec, size_t layer);
 
+/* The layer whose forward computed `layer`'s output at inference by
+ * applying it as an epilogue (plugin ABI 1.4: batch norm, relu and the
+ * like folded into the convolution below), or -1. Such a layer's own
+ * forward does not run (its time is 0) and its input shows its output, as
+ * with in-place layers. */
+int32_t cnn_exec_fused_into(const cnn_exec *exec, size_t layer);
+
 /* Backpropagates output_grad (dL/d output of the graph's output layer, or of
  * from_layer when it is not the output), filling parameter gradients of the
  * trainable layers. With skip_from set, the layer from_layer's own backward

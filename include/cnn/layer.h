@@ -12,6 +12,7 @@
  *   create      (optional; private state from hyperparameters and input shapes)
  *   params      (optional; declares the parameter tensors the host allocates)
  *   forward / backward, any number of times
+ *   epilogue    (optional, ABI 1.4; inference only: see cnn_epilogue)
  *   destroy     (optional; frees what create made)
  *
  * Ownership: the host owns every activation, gradient, parameter and workspace
@@ -43,7 +44,7 @@ extern "C" {
 #endif
 
 #define CNN_LAYER_ABI_MAJOR 1u
-#define CNN_LAYER_ABI_MINOR 3u
+#define CNN_LAYER_ABI_MINOR 4u
 #define CNN_LAYER_ABI_MAKE(major, minor) (((major) << 16) | (minor))
 #define CNN_LAYER_ABI_VERSION                                                  \
     CNN_LAYER_ABI_MAKE(CNN_LAYER_ABI_MAJOR, CNN_LAYER_ABI_MINOR)
@@ -246,6 +247,47 @@ typedef struct cnn_layer {
     void *state; /* the plugin's own: set by create, freed by destroy */
 } cnn_layer;
 
+/* ---- Epilogues: inference-time fusion (ABI 1.4) ------------------------- */
+
+/* A per-channel affine map and a clamp, applied element by element to a
+ * tensor whose channels are dims[1]:
+ *
+ *   y = x * scale[c] + shift[c];  y = y < lo ? lo : y;  y = y > hi ? hi : y;
+ *
+ * in exactly this order (a NaN passes through, as relu's x < 0 ? 0 : x).
+ * Inference-mode batch norm is the affine part, relu (lo 0), relu6 (0, 6)
+ * and clip the clamp, identity and inference-mode dropout neither.
+ *
+ * At inference the host may hand a layer that declares
+ * CNN_LAYER_FLAG_ACCEPTS_EPILOGUE the epilogue of the layers that follow
+ * it (args->epilogue): forward then writes the epilogue of what it would
+ * have computed, while its output is still in cache, and the host skips
+ * the followers' forward. A follower describes itself with the descriptor's
+ * epilogue hook. scale and shift are the host's arrays of `channels`
+ * floats; the host fills them with 1 and 0, and lo and hi with -INFINITY
+ * and INFINITY, before it calls the hook. */
+typedef struct cnn_epilogue {
+    int64_t channels;
+    float *scale; /* [channels]; read-only in forward */
+    float *shift; /* [channels]; read-only in forward */
+    float lo, hi;
+    /* Set by a hook that wrote scale or shift: the host composes an
+     * affine follower only with what comes before any clamp. */
+    int32_t affine;
+} cnn_epilogue;
+
+/* Applies ep to n consecutive elements of channel c, in place. */
+static inline void cnn_epilogue_apply(const cnn_epilogue *ep, int64_t c,
+                                      float *y, size_t n)
+{
+    const float s = ep->scale[c], t = ep->shift[c], lo = ep->lo, hi = ep->hi;
+    for (size_t i = 0; i < n; i++) {
+        float v = y[i] * s + t;
+        v = v < lo ? lo : v;
+        y[i] = v > hi ? hi : v;
+    }
+}
+
 typedef struct cnn_forward_args {
     const cnn_tensor *inputs;
     uint32_t n_inputs;
@@ -260,6 +302,10 @@ typedef struct cnn_forward_args {
     int32_t training;
     uint64_t seed;      /* per layer and step; backward gets the same one */
     const cnn_layer_env *env;
+    /* ABI 1.4. NULL, or (inference only, to a layer declaring
+     * CNN_LAYER_FLAG_ACCEPTS_EPILOGUE) the epilogue to apply to every
+     * output element before it is stored: see cnn_epilogue. */
+    const cnn_epilogue *epilogue;
 } cnn_forward_args;
 
 typedef struct cnn_backward_args {
@@ -304,6 +350,9 @@ typedef struct cnn_backward_args {
  * overwrite this layer's output while its gradient is still to come. */
 #define CNN_LAYER_FLAG_IN_PLACE 0x4u
 #define CNN_LAYER_FLAG_BACKWARD_IGNORES_OUTPUT 0x8u
+/* ABI 1.4: forward honours args->epilogue (cnn_epilogue), for an output
+ * with channels in dims[1]. */
+#define CNN_LAYER_FLAG_ACCEPTS_EPILOGUE 0x10u
 
 /* ---- The descriptor ----------------------------------------------------- */
 
@@ -346,19 +395,38 @@ typedef struct cnn_layer_descriptor {
      * shapes, for summaries and benchmarks. */
     uint64_t (*flops)(const cnn_hparam_value *hparams, const cnn_shape *inputs,
                       uint32_t n_inputs, const cnn_shape *output);
+
+    /* ABI 1.4 */
+    /* Optional. For a layer with one input and an output of the input's
+     * shape: when its inference-mode forward (training 0) is, given these
+     * parameters, exactly the epilogue map (cnn_epilogue), describes it in
+     * *ep (see there for what the host has filled in) and returns CNN_OK;
+     * otherwise returns another status and leaves *ep alone. The host then
+     * may skip this layer's forward at inference and have the layer below
+     * apply the map. Called again whenever the parameters may have
+     * changed, so it must be cheap (O(channels)). */
+    cnn_status (*epilogue)(const cnn_layer *layer, const cnn_tensor *params,
+                           uint32_t n_params, cnn_epilogue *ep,
+                           cnn_errbuf *err);
 } cnn_layer_descriptor;
 
 /* Bytes a descriptor of the given minor version must at least span. */
 #define CNN_LAYER_DESCRIPTOR_SIZE_1_0                                          \
     offsetof(cnn_layer_descriptor, flops)
-#define CNN_LAYER_DESCRIPTOR_SIZE_1_1 sizeof(cnn_layer_descriptor)
+#define CNN_LAYER_DESCRIPTOR_SIZE_1_1                                          \
+    offsetof(cnn_layer_descriptor, epilogue)
 /* 1.2 added a hyperparameter kind, an init rule and cnn_param_spec's
  * init_value (in former padding): the descriptor did not grow. */
-#define CNN_LAYER_DESCRIPTOR_SIZE_1_2 sizeof(cnn_layer_descriptor)
+#define CNN_LAYER_DESCRIPTOR_SIZE_1_2                                          \
+    offsetof(cnn_layer_descriptor, epilogue)
 /* 1.3 added two flags (CNN_LAYER_FLAG_IN_PLACE, _BACKWARD_IGNORES_OUTPUT)
  * and appended cnn_layer_env.allreduce_sum (the host's struct, read by the
  * plugin): the descriptor did not grow. */
-#define CNN_LAYER_DESCRIPTOR_SIZE_1_3 sizeof(cnn_layer_descriptor)
+#define CNN_LAYER_DESCRIPTOR_SIZE_1_3                                          \
+    offsetof(cnn_layer_descriptor, epilogue)
+/* 1.4 appended the epilogue hook, cnn_forward_args.epilogue and the flag
+ * CNN_LAYER_FLAG_ACCEPTS_EPILOGUE. */
+#define CNN_LAYER_DESCRIPTOR_SIZE_1_4 sizeof(cnn_layer_descriptor)
 
 typedef const cnn_layer_descriptor *(*cnn_layer_entry_fn)(void);
 

@@ -115,9 +115,25 @@ static cnn_status add_forward(const cnn_layer *layer,
     float *y = args->output->data;
     if (n == 0)
         return CNN_OK;
-    add_two(args->inputs[0].data, args->inputs[1].data, y, n);
-    for (uint32_t k = 2; k < args->n_inputs; k++)
-        add_into(y, args->inputs[k].data, n);
+    if (!args->epilogue) {
+        add_two(args->inputs[0].data, args->inputs[1].data, y, n);
+        for (uint32_t k = 2; k < args->n_inputs; k++)
+            add_into(y, args->inputs[k].data, n);
+        return CNN_OK;
+    }
+    /* A folded relu (ABI 1.4; ResNet's joins): plane by plane, each
+     * finished while it is in L1. */
+    const cnn_shape *s = &args->output->shape;
+    size_t planes = (size_t)(s->dims[0] * s->dims[1]), plane = n / planes;
+    for (size_t p = 0; p < planes; p++) {
+        size_t at = p * plane;
+        add_two(args->inputs[0].data + at, args->inputs[1].data + at, y + at,
+                plane);
+        for (uint32_t k = 2; k < args->n_inputs; k++)
+            add_into(y + at, args->inputs[k].data + at, plane);
+        cnn_epilogue_apply(args->epilogue, (int64_t)(p % (size_t)s->dims[1]),
+                           y + at, plane);
+    }
     return CNN_OK;
 }
 
@@ -150,7 +166,8 @@ static const cnn_layer_descriptor add_descriptor = {
     .min_inputs = 2,
     .max_inputs = ADD_MAX_INPUTS,
     /* backward needs the inputs, never the output (ABI 1.3) */
-    .flags = CNN_LAYER_FLAG_BACKWARD_IGNORES_OUTPUT,
+    .flags = CNN_LAYER_FLAG_BACKWARD_IGNORES_OUTPUT |
+             CNN_LAYER_FLAG_ACCEPTS_EPILOGUE,
     .infer_shape = add_infer_shape,
     .create = NULL,
     .params = NULL,

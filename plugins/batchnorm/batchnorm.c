@@ -183,6 +183,28 @@ typedef struct bn_run {
     double *acc, *acc2;
 } bn_run;
 
+/* Four parameters of c values each. */
+static cnn_status bn_check_params(const cnn_layer *layer,
+                                  const cnn_tensor *params, uint32_t n_params,
+                                  int64_t c, cnn_errbuf *err)
+{
+    static const char *const names[P_COUNT] = {"weight", "bias",
+                                               "running_mean", "running_var"};
+    if (n_params != P_COUNT || !params)
+        return cnn_layer_fail(err, CNN_ERR_INVALID,
+                              "batchnorm '%s': got %u parameter tensors, "
+                              "want %d",
+                              layer->name, n_params, (int)P_COUNT);
+    for (int i = 0; i < P_COUNT; i++)
+        if (params[i].shape.rank != 1 || params[i].shape.dims[0] != c)
+            return cnn_layer_fail(err, CNN_ERR_SHAPE,
+                                  "batchnorm '%s': %s is not [%lld] for an "
+                                  "input of %lld channels",
+                                  layer->name, names[i], (long long)c,
+                                  (long long)c);
+    return CNN_OK;
+}
+
 /* Checks what the host passed against the hyperparameters and shapes; the
  * host should never get this wrong, but a mismatch would be an
  * out-of-bounds access. */
@@ -190,8 +212,6 @@ static cnn_status bn_setup(const cnn_layer *layer, const cnn_tensor *x,
                            const cnn_shape *out, const cnn_tensor *params,
                            uint32_t n_params, bn_run *r, cnn_errbuf *err)
 {
-    static const char *const names[P_COUNT] = {"weight", "bias",
-                                               "running_mean", "running_var"};
     cnn_status st;
     memset(r, 0, sizeof *r);
     st = bn_geometry(&x->shape, &r->c, &r->pixels, err);
@@ -202,18 +222,9 @@ static cnn_status bn_setup(const cnn_layer *layer, const cnn_tensor *x,
                               "batchnorm '%s': output (or its gradient) is "
                               "not shaped like the input",
                               layer->name);
-    if (n_params != P_COUNT || !params)
-        return cnn_layer_fail(err, CNN_ERR_INVALID,
-                              "batchnorm '%s': got %u parameter tensors, "
-                              "want %d",
-                              layer->name, n_params, (int)P_COUNT);
-    for (int i = 0; i < P_COUNT; i++)
-        if (params[i].shape.rank != 1 || params[i].shape.dims[0] != r->c)
-            return cnn_layer_fail(err, CNN_ERR_SHAPE,
-                                  "batchnorm '%s': %s is not [%lld] for an "
-                                  "input of %lld channels",
-                                  layer->name, names[i], (long long)r->c,
-                                  (long long)r->c);
+    st = bn_check_params(layer, params, n_params, r->c, err);
+    if (st != CNN_OK)
+        return st;
     r->n = x->shape.dims[0];
     r->eps = layer->hparams[HP_EPS].f;
     r->momentum = layer->hparams[HP_MOMENTUM].f;
@@ -793,6 +804,31 @@ static uint64_t batchnorm_flops(const cnn_hparam_value *hp,
     return ok ? 2u * (uint64_t)n : 0;
 }
 
+/* ABI 1.4: at inference y = x scale + shift per channel, with
+ * scale = weight / sqrt(running_var + eps) and
+ * shift = bias - running_mean scale (in double, as forward computes them),
+ * so the host may fold this layer into the convolution below. */
+static cnn_status batchnorm_epilogue(const cnn_layer *layer,
+                                     const cnn_tensor *params,
+                                     uint32_t n_params, cnn_epilogue *ep,
+                                     cnn_errbuf *err)
+{
+    double eps = layer->hparams[HP_EPS].f;
+    cnn_status st = bn_check_params(layer, params, n_params, ep->channels, err);
+    if (st != CNN_OK)
+        return st;
+    for (int64_t c = 0; c < ep->channels; c++) {
+        double invstd =
+            1.0 / sqrt((double)params[P_RUNNING_VAR].data[c] + eps);
+        double scale = (double)params[P_WEIGHT].data[c] * invstd;
+        ep->scale[c] = (float)scale;
+        ep->shift[c] = (float)((double)params[P_BIAS].data[c] -
+                               (double)params[P_RUNNING_MEAN].data[c] * scale);
+    }
+    ep->affine = 1;
+    return CNN_OK;
+}
+
 static const cnn_layer_descriptor batchnorm_descriptor = {
     .abi_version = CNN_LAYER_ABI_VERSION,
     .struct_size = sizeof(cnn_layer_descriptor),
@@ -812,6 +848,7 @@ static const cnn_layer_descriptor batchnorm_descriptor = {
     .backward = batchnorm_backward,
     .destroy = NULL,
     .flops = batchnorm_flops,
+    .epilogue = batchnorm_epilogue,
 };
 
 CNN_LAYER_PLUGIN(batchnorm_descriptor)

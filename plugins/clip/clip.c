@@ -26,5 +26,15 @@ static inline float clip_grad(float x, float dy, const cnn_ew_params *p)
     return x >= p->v[0] && x <= p->v[1] ? dy : 0.0f;
 }
 
-CNN_ELEMENTWISE_PLUGIN(clip, "clamp to [min, max] (ONNX Clip, torch.clamp)",
+/* At inference the host may fold it into the layer below (ABI 1.4). */
+static cnn_status clip_epilogue(const cnn_layer *layer,
+                                const cnn_tensor *params, uint32_t n_params,
+                                cnn_epilogue *ep, cnn_errbuf *err)
+{
+    cnn_ew_params p = cnn_ew_params_of(clip_hparams, layer->hparams, 2);
+    (void)params, (void)n_params, (void)err;
+    return cnn_ew_clamp_epilogue(ep, p.v[0], p.v[1]);
+}
+
+CNN_ELEMENTWISE_PLUGIN_CLAMP(clip, "clamp to [min, max] (ONNX Clip, torch.clamp)",
                        clip_hparams, 2, CNN_EW_FROM_INPUT, CNN_EW_CHEAP)

@@ -315,17 +315,22 @@ static cnn_status conv_forward(const cnn_layer *layer,
     if (st != CNN_OK)
         return st;
     r.y = a->output->data;
+    r.ep = a->epilogue;
     if (r.n == 0)
         return CNN_OK;
     if (conv_dw_applies(&r))
-        return conv_dw_forward(&r, err);
-    if (conv_direct_applies(&r))
-        return conv_direct_forward(&r, err);
-    if (conv_deep_applies(&r))
-        return conv_deep_forward(&r, err);
-    if (conv_wino_applies(&r))
-        return conv_wino_forward(&r, err);
-    return conv_gemm_forward(&r, err);
+        st = conv_dw_forward(&r, err);
+    else if (conv_direct_applies(&r))
+        st = conv_direct_forward(&r, err);
+    else if (conv_deep_applies(&r))
+        st = conv_deep_forward(&r, err);
+    else if (conv_wino_applies(&r))
+        st = conv_wino_forward(&r, err);
+    else
+        st = conv_gemm_forward(&r, err);
+    if (st == CNN_OK && r.ep && !r.epilogue_done)
+        conv_epilogue_all(&r);
+    return st;
 }
 
 static cnn_status conv_backward(const cnn_layer *layer,
@@ -412,7 +417,8 @@ static const cnn_layer_descriptor conv_descriptor = {
     .min_inputs = 1,
     .max_inputs = 1,
     /* backward needs the inputs, never the output (ABI 1.3) */
-    .flags = CNN_LAYER_FLAG_BACKWARD_IGNORES_OUTPUT,
+    .flags = CNN_LAYER_FLAG_BACKWARD_IGNORES_OUTPUT |
+             CNN_LAYER_FLAG_ACCEPTS_EPILOGUE,
     .infer_shape = conv_infer_shape,
     .create = NULL,
     .params = conv_params,

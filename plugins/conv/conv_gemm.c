@@ -156,6 +156,8 @@ static void fwd_slot(void *arg, size_t s0, size_t s1)
                           ckk, bm, ldb, r->b ? 1.0f : 0.0f,
                           yb + gi * kg * ohw, ohw);
             }
+            if (r->ep) /* while the tile is in cache */
+                conv_epilogue_rows(r, r->y + img * kohw, 0, r->k, off, cols);
         }
     }
 }
@@ -181,6 +183,7 @@ cnn_status conv_gemm_forward(conv_run *r, cnn_errbuf *err)
         return st;
     conv_queue_init(&r->queue, (size_t)(r->n * r->bands), r->slots);
     conv_run_slots(r, fwd_slot);
+    r->epilogue_done = 1;
     return CNN_OK;
 }
 

@@ -94,6 +94,11 @@ typedef struct conv_run {
     float *dx, *dw, *db;    /* backward; NULL when not wanted */
     const cnn_layer_env *env;
     const char *name; /* the layer's, for messages */
+    /* Forward at inference: batch norm, relu and the like folded in (ABI
+     * 1.4), or NULL. An algorithm that applies it to each tile as it is
+     * written sets epilogue_done; conv_forward applies the rest after. */
+    const cnn_epilogue *ep;
+    int epilogue_done;
 
     /* Set by the algorithm for its passes. */
     size_t slots;
@@ -119,6 +124,20 @@ void conv_reduce_dw(conv_run *r);
 
 /* db[k] = sum of dy over images and pixels, in parallel over k. */
 void conv_bias_grad(conv_run *r);
+
+/* Applies r->ep to output rows [p0, p0 + cols) of channels [k0, k1) of
+ * one image's output y_img (the same rows of each channel plane). */
+static inline void conv_epilogue_rows(const conv_run *r, float *y_img,
+                                      int64_t k0, int64_t k1, size_t p0,
+                                      size_t cols)
+{
+    for (int64_t k = k0; k < k1; k++)
+        cnn_epilogue_apply(r->ep, k, y_img + (size_t)k * (size_t)r->ohw + p0,
+                           cols);
+}
+
+/* Applies r->ep to the whole output, in parallel over its planes. */
+void conv_epilogue_all(conv_run *r);
 
 /* Groups 1, no dilation, the same padding on both sides of each axis: the
  * geometry the direct and Winograd kernels were written for. */

@@ -211,6 +211,7 @@ typedef struct dense_run {
     const float *x, *dy;
     float *y, *dx, *dw, *db;
     size_t slots;
+    const cnn_epilogue *ep; /* forward at inference, or NULL */
 } dense_run;
 
 /* Slot s's share of [0, total): boundaries rounded to the nearest
@@ -251,6 +252,22 @@ static void dense_run_slots(const cnn_layer_env *env, dense_run *r,
         fn(r, 0, 1);
 }
 
+/* y[i, j] = the epilogue of feature j (its channel) of y[i, j], for
+ * features [m0, m1). */
+static void dense_epilogue(const cnn_epilogue *ep, float *y, int64_t n,
+                           size_t m, size_t m0, size_t m1)
+{
+    const float lo = ep->lo, hi = ep->hi;
+    for (size_t i = 0; i < (size_t)n; i++) {
+        float *restrict row = y + i * m;
+        for (size_t j = m0; j < m1; j++) {
+            float v = row[j] * ep->scale[j] + ep->shift[j];
+            v = v < lo ? lo : v;
+            row[j] = v > hi ? hi : v;
+        }
+    }
+}
+
 /* y[:, m0:m1] = x W[m0:m1]^T + b[m0:m1]: the bias first, so the GEMM adds
  * it for free (beta = 1). */
 static void dense_forward_slot(void *arg, size_t s0, size_t s1)
@@ -277,6 +294,8 @@ static void dense_forward_slot(void *arg, size_t s0, size_t s1)
         else
             cnn_sgemm(0, 1, d->n, (m1 - m0), d->k, 1.0f, r->x, d->k,
                       d->w + m0 * k, d->k, beta, r->y + m0, d->m);
+        if (r->ep) /* a folded relu or batch norm (ABI 1.4) */
+            dense_epilogue(r->ep, r->y, d->n, m, m0, m1);
     }
 }
 
@@ -293,6 +312,7 @@ static cnn_status dense_forward(const cnn_layer *layer,
         return CNN_OK;
     r.x = args->inputs[0].data;
     r.y = args->output->data;
+    r.ep = args->epilogue;
     r.slots = dense_slots(args->env, &r.d);
     dense_run_slots(args->env, &r, dense_forward_slot);
     return CNN_OK;
@@ -391,7 +411,8 @@ static const cnn_layer_descriptor dense_descriptor = {
     .min_inputs = 1,
     .max_inputs = 1,
     /* backward needs the inputs, never the output (ABI 1.3) */
-    .flags = CNN_LAYER_FLAG_BACKWARD_IGNORES_OUTPUT,
+    .flags = CNN_LAYER_FLAG_BACKWARD_IGNORES_OUTPUT |
+             CNN_LAYER_FLAG_ACCEPTS_EPILOGUE,
     .infer_shape = dense_infer_shape,
     .create = NULL,
     .params = dense_params,

@@ -17,5 +17,14 @@ static inline float relu6_grad(float x, float dy, const cnn_ew_params *p)
     return x > 0.0f && x < 6.0f ? dy : 0.0f;
 }
 
-CNN_ELEMENTWISE_PLUGIN(relu6, "ReLU capped at 6: y = min(max(x, 0), 6)", NULL,
+/* At inference the host may fold it into the layer below (ABI 1.4). */
+static cnn_status relu6_epilogue(const cnn_layer *layer,
+                                  const cnn_tensor *params, uint32_t n_params,
+                                  cnn_epilogue *ep, cnn_errbuf *err)
+{
+    (void)layer, (void)params, (void)n_params, (void)err;
+    return cnn_ew_clamp_epilogue(ep, 0.0f, 6.0f);
+}
+
+CNN_ELEMENTWISE_PLUGIN_CLAMP(relu6, "ReLU capped at 6: y = min(max(x, 0), 6)", NULL,
                        0, CNN_EW_FROM_INPUT, CNN_EW_CHEAP)

@@ -169,7 +169,8 @@ void cf_check_descriptor(cnn_context *ctx, const cnn_plugin *plugin,
     cr_expect_eq(d->flags &
                      ~(CNN_LAYER_FLAG_PROBABILITIES | CNN_LAYER_FLAG_STOCHASTIC |
                        CNN_LAYER_FLAG_IN_PLACE |
-                       CNN_LAYER_FLAG_BACKWARD_IGNORES_OUTPUT),
+                       CNN_LAYER_FLAG_BACKWARD_IGNORES_OUTPUT |
+                       CNN_LAYER_FLAG_ACCEPTS_EPILOGUE),
                  0u, "%s: unknown flags 0x%x", type, d->flags);
     cr_expect(!(d->flags & CNN_LAYER_FLAG_IN_PLACE) ||
                   (d->min_inputs == 1 && d->max_inputs == 1),

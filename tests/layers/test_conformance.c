@@ -421,6 +421,89 @@ static void cf_check_memory_promises(lh_layer *L, const cf_config *c, float *con
         free(dp[j]);
 }
 
+/* ABI 1.4's epilogue promises, checked by doing what they allow. A layer
+ * accepting an epilogue must give, in inference mode, its own output with
+ * the map applied (a random per-channel affine map and a clamp that cuts
+ * both ends); a layer describing itself as one must give at inference
+ * exactly the map of its input. */
+static void cf_apply_map(const cnn_epilogue *ep, const cnn_shape *s, float *y)
+{
+    size_t n = cnn_shape_numel(s), planes = (size_t)(s->dims[0] * s->dims[1]);
+    size_t plane = planes ? n / planes : 0;
+    for (size_t p = 0; p < planes; p++)
+        cnn_epilogue_apply(ep, (int64_t)(p % (size_t)s->dims[1]), y + p * plane,
+                           plane);
+}
+
+static void cf_check_epilogue(lh_layer *L, const cf_config *c, lh_rng *rng)
+{
+    size_t ny = cnn_shape_numel(&L->out_shape);
+    int64_t channels = L->out_shape.rank >= 2 ? L->out_shape.dims[1] : 0;
+    float *scale = cf_filled(channels ? (size_t)channels : 1, NULL);
+    float *shift = cf_filled(channels ? (size_t)channels : 1, NULL);
+    cnn_epilogue ep = {channels, scale, shift, -0.3f, 0.8f, 1};
+    cnn_errbuf eb = {L->err, sizeof L->err};
+    if (!channels || !ny)
+        goto done;
+    lh_forward(L, 0, 11); /* inference: the reference */
+    if (L->desc->flags & CNN_LAYER_FLAG_ACCEPTS_EPILOGUE) {
+        cnn_tensor in[LH_MAX_INPUTS], params[LH_MAX_PARAMS];
+        cnn_forward_args a;
+        float *want = cf_filled(ny, L->y.data), *got = cf_filled(ny, NULL);
+        cnn_tensor out = {L->out_shape, got};
+        for (int64_t k = 0; k < channels; k++) {
+            scale[k] = (float)(lh_rng_uniform(rng) * 2.0 - 1.0);
+            shift[k] = (float)(lh_rng_uniform(rng) - 0.5);
+        }
+        cf_apply_map(&ep, &L->out_shape, want);
+        for (uint32_t i = 0; i < L->n_in; i++)
+            in[i] = (cnn_tensor){L->in_shapes[i], L->x[i].data};
+        for (uint32_t j = 0; j < L->n_params; j++)
+            params[j] = (cnn_tensor){L->specs[j].shape, L->p[j].data};
+        memset(&a, 0, sizeof a);
+        a.inputs = in;
+        a.n_inputs = L->n_in;
+        a.params = params;
+        a.n_params = L->n_params;
+        a.output = &out;
+        a.seed = 11;
+        a.env = &L->host.env;
+        a.epilogue = &ep;
+        cr_assert_eq(L->desc->forward(&L->layer, &a, &eb), CNN_OK, "%s", L->err);
+        cr_assert(lh_host_end_hook(&L->host));
+        for (size_t i = 0; i < ny; i++)
+            cr_assert(fabsf(got[i] - want[i]) <= 1e-5f * (1.0f + fabsf(want[i])),
+                      "%s [%s]: forward with an epilogue gives %.9g at %zu, the "
+                      "output with the map applied %.9g",
+                      c->type, c->label, got[i], i, want[i]);
+        free(want);
+        free(got);
+    }
+    if (L->desc->epilogue && L->n_in == 1 &&
+        cnn_shape_equal(&L->in_shapes[0], &L->out_shape)) {
+        cnn_tensor params[LH_MAX_PARAMS];
+        for (uint32_t j = 0; j < L->n_params; j++)
+            params[j] = (cnn_tensor){L->specs[j].shape, L->p[j].data};
+        for (int64_t k = 0; k < channels; k++)
+            scale[k] = 1.0f, shift[k] = 0.0f;
+        ep.lo = -INFINITY, ep.hi = INFINITY, ep.affine = 0;
+        if (L->desc->epilogue(&L->layer, params, L->n_params, &ep, &eb) == CNN_OK) {
+            float *mapped = cf_filled(ny, L->x[0].data);
+            cf_apply_map(&ep, &L->out_shape, mapped);
+            for (size_t i = 0; i < ny; i++)
+                cr_assert(fabsf(mapped[i] - L->y.data[i]) <=
+                              1e-5f * (1.0f + fabsf(L->y.data[i])),
+                          "%s [%s]: the epilogue it describes gives %.9g at %zu, "
+                          "its inference forward %.9g",
+                          c->type, c->label, mapped[i], i, L->y.data[i]);
+            free(mapped);
+        }
+    }
+done:
+    free(scale);
+    free(shift);
+}
+
 static void cf_run_config(cnn_context *ctx, const cf_config *c, uint64_t seed)
 {
     cnn_shape shapes[LH_MAX_INPUTS];
@@ -489,6 +572,7 @@ static void cf_run_config(cnn_context *ctx, const cf_config *c, uint64_t seed)
 
     cf_workspace_pressure(&L, c, &E);
     cf_check_memory_promises(&L, c, dx1, dp1);
+    cf_check_epilogue(&L, c, &rng);
 
     for (uint32_t i = 0; i < L.n_in; i++) {
         snprintf(what, sizeof what, "input %u", i);

@@ -20,6 +20,10 @@
  *   BAD_CRASH         forward dereferences NULL
  *   BAD_STATE         a running statistic (CNN_PARAM_STATE) that forward
  *                     updates in inference too, where it must not
+ *   BAD_EPILOGUE_IGNORED    declares CNN_LAYER_FLAG_ACCEPTS_EPILOGUE but
+ *                           forward ignores args->epilogue
+ *   BAD_EPILOGUE_DESCRIBED  describes itself as the epilogue y = x + w[c]
+ *                           (it forgets x^3 / 3)
  *   none of them      a correct layer (the control) */
 #include <stddef.h>
 #include <string.h>
@@ -177,6 +181,21 @@ static cnn_status bad_backward(const cnn_layer *layer,
     return CNN_OK;
 }
 
+#ifdef BAD_EPILOGUE_DESCRIBED
+static cnn_status bad_epilogue(const cnn_layer *layer, const cnn_tensor *params,
+                               uint32_t n_params, cnn_epilogue *ep,
+                               cnn_errbuf *err)
+{
+    (void)layer;
+    (void)n_params;
+    (void)err;
+    for (int64_t c = 0; c < ep->channels; c++)
+        ep->shift[c] = params[0].data[c];
+    ep->affine = 1;
+    return CNN_OK;
+}
+#endif
+
 static const cnn_layer_descriptor bad_descriptor = {
     .abi_version = CNN_LAYER_ABI_VERSION,
     .struct_size = sizeof(cnn_layer_descriptor),
@@ -186,7 +205,11 @@ static const cnn_layer_descriptor bad_descriptor = {
     .n_hparams = 0,
     .min_inputs = 1,
     .max_inputs = 1,
+#ifdef BAD_EPILOGUE_IGNORED
+    .flags = CNN_LAYER_FLAG_ACCEPTS_EPILOGUE,
+#else
     .flags = 0,
+#endif
     .infer_shape = bad_infer,
     .create = NULL,
     .params = bad_params,
@@ -194,6 +217,9 @@ static const cnn_layer_descriptor bad_descriptor = {
     .backward = bad_backward,
     .destroy = NULL,
     .flops = NULL,
+#ifdef BAD_EPILOGUE_DESCRIBED
+    .epilogue = bad_epilogue,
+#endif
 };
 
 CNN_LAYER_PLUGIN(bad_descriptor)
