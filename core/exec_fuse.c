@@ -25,17 +25,6 @@ static int describes_epilogue(const cnn_layer_info *li)
     return abi_minor(li) >= 4 && li->descriptor->epilogue && li->n_inputs == 1;
 }
 
-static void identity(cnn_epilogue *ep)
-{
-    for (int64_t c = 0; c < ep->channels; c++) {
-        ep->scale[c] = 1.0f;
-        ep->shift[c] = 0.0f;
-    }
-    ep->lo = -INFINITY;
-    ep->hi = INFINITY;
-    ep->affine = 0;
-}
-
 static int clamps(const cnn_epilogue *ep)
 {
     return ep->lo > -INFINITY || ep->hi < INFINITY;
@@ -73,7 +62,7 @@ static int add_follower(const cnn_layer_info *info, cnn_params *params,
     cnn_errbuf err = {message, size};
     size_t count = 0, first = params ? cnn_params_layer_first(params, c, &count) : 0;
     const cnn_tensor *values = count ? cnn_params_value(params, first) : NULL;
-    identity(scratch);
+    cnn_epilogue_identity(scratch);
     message[0] = '\0';
     if (li->descriptor->epilogue(li->layer, values, li->n_params, scratch,
                                  &err) != CNN_OK)
@@ -156,7 +145,7 @@ cnn_status cnn_fusion_plan(cnn_context *ctx, cnn_fusion *f,
         scratch = *e;
         scratch.scale = scratch_floats;
         scratch.shift = scratch_floats + e->channels;
-        identity(e);
+        cnn_epilogue_identity(e);
         for (;;) {
             int32_t c = only_reader(info, n, cur);
             if (c < 0 || !may_replace(user, cur) ||
@@ -182,7 +171,7 @@ cnn_status cnn_fusion_refresh(cnn_context *ctx, cnn_fusion *f,
     char message[CNN_MESSAGE_MAX];
     scratch.scale = f->scratch;
     scratch.shift = f->scratch + e->channels;
-    identity(e);
+    cnn_epilogue_identity(e);
     for (size_t c = p + 1; c <= (size_t)f->chain_end[p]; c++) {
         if (f->fused_into[c] != (int32_t)p)
             continue;

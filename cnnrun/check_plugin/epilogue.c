@@ -94,13 +94,7 @@ static void check_describes(ck_report *r, ck_layer *L, const ck_buf *plain,
     cnn_tensor par[CK_MAX_PARAMS];
     float *mapped;
     snprintf(name, sizeof name, "epilogue %s", L->label);
-    for (int64_t c = 0; c < ep->channels; c++) {
-        ep->scale[c] = 1.0f;
-        ep->shift[c] = 0.0f;
-    }
-    ep->lo = -INFINITY;
-    ep->hi = INFINITY;
-    ep->affine = 0;
+    cnn_epilogue_identity(ep);
     for (uint32_t i = 0; i < L->n_params; i++) {
         par[i].shape = L->specs[i].shape;
         par[i].data = L->p[i].data;

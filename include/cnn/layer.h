@@ -31,6 +31,7 @@
 #ifndef CNN_LAYER_H
 #define CNN_LAYER_H
 
+#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -275,6 +276,19 @@ typedef struct cnn_epilogue {
      * affine follower only with what comes before any clamp. */
     int32_t affine;
 } cnn_epilogue;
+
+/* The map that changes nothing: scale 1, shift 0, no clamp; what the host
+ * hands a follower's epilogue hook to describe itself into. */
+static inline void cnn_epilogue_identity(cnn_epilogue *ep)
+{
+    for (int64_t c = 0; c < ep->channels; c++) {
+        ep->scale[c] = 1.0f;
+        ep->shift[c] = 0.0f;
+    }
+    ep->lo = -HUGE_VALF;
+    ep->hi = HUGE_VALF;
+    ep->affine = 0;
+}
 
 /* Applies ep to n consecutive elements of channel c, in place. */
 static inline void cnn_epilogue_apply(const cnn_epilogue *ep, int64_t c,

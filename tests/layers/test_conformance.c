@@ -484,9 +484,7 @@ static void cf_check_epilogue(lh_layer *L, const cf_config *c, lh_rng *rng)
         cnn_tensor params[LH_MAX_PARAMS];
         for (uint32_t j = 0; j < L->n_params; j++)
             params[j] = (cnn_tensor){L->specs[j].shape, L->p[j].data};
-        for (int64_t k = 0; k < channels; k++)
-            scale[k] = 1.0f, shift[k] = 0.0f;
-        ep.lo = -INFINITY, ep.hi = INFINITY, ep.affine = 0;
+        cnn_epilogue_identity(&ep);
         if (L->desc->epilogue(&L->layer, params, L->n_params, &ep, &eb) == CNN_OK) {
             float *mapped = cf_filled(ny, L->x[0].data);
             cf_apply_map(&ep, &L->out_shape, mapped);
