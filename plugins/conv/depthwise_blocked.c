@@ -151,6 +151,7 @@ typedef struct dwb_job {
     const float *src, *bias;
     float *dst;
     int rotate;
+    const cnn_epilogue *ep; /* forward at inference: folded layers, or NULL */
     int64_t wp;         /* padded columns the windows read */
     int64_t band;       /* output rows per band */
     int64_t band_rows;  /* padded input rows a band reads */
@@ -319,6 +320,11 @@ static void forward_slot(void *arg, size_t s0, size_t s1)
                               (size_t)bo, khw);
             unpack(yb, cnt, (size_t)(bo * g->ow),
                    j->dst + (n * cin + c0) * ohw + (size_t)(o0 * g->ow), ohw);
+            if (j->ep) /* the band's rows, still in L1 */
+                conv_epilogue_rows(r, j->dst + n * cin * ohw, (int64_t)c0,
+                                   (int64_t)(c0 + cnt),
+                                   (size_t)(o0 * g->ow),
+                                   (size_t)(bo * g->ow));
         }
     }
 }
@@ -358,9 +364,12 @@ static cnn_status job_run(dwb_job *j, size_t items, cnn_range_fn fn,
 cnn_status conv_dwb_forward(conv_run *r, cnn_errbuf *err)
 {
     dwb_job j;
+    cnn_status st;
     job_init(&j, r, &r->g, r->x, r->y, r->b, 0);
-    return job_run(&j, (size_t)r->n * j.blocks * j.bands, forward_slot,
-                   err);
+    j.ep = r->ep;
+    st = job_run(&j, (size_t)r->n * j.blocks * j.bands, forward_slot, err);
+    r->epilogue_done = st == CNN_OK;
+    return st;
 }
 
 /* Stride 1 and padding no wider than the kernel's reach: dx is a forward
