@@ -740,7 +740,9 @@ cnn_status cnn_exec_forward(cnn_exec *ex, const cnn_tensor *input,
             return cnn_fail(ex->ctx, st == CNN_OK ? CNN_ERR_PLUGIN : st,
                             "layer '%s' (%s): forward failed: %s", li->name,
                             li->type, message[0] ? message : "no message");
-        ex->have_output[l] = 1;
+        /* With an epilogue the buffer holds the followers' output, not
+         * this layer's: the last follower's step marks it valid. */
+        ex->have_output[l] = args.epilogue == NULL;
         if (ex->in_place_on[l] >= 0)
             ex->have_output[ex->in_place_on[l]] = 0; /* overwritten */
         if (ex->timing)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "context_internal.h"
+#include "hook_site_internal.h"
 
 static int abi_minor(const cnn_layer_info *li)
 {
@@ -62,11 +63,21 @@ static int add_follower(const cnn_layer_info *info, cnn_params *params,
     cnn_errbuf err = {message, size};
     size_t count = 0, first = params ? cnn_params_layer_first(params, c, &count) : 0;
     const cnn_tensor *values = count ? cnn_params_value(params, first) : NULL;
+    cnn_hook_site site = {li->name, li->type, cnn_plugin_path(li->plugin),
+                          "epilogue"};
+    const cnn_hook_site *prev;
+    cnn_status st;
     cnn_epilogue_identity(scratch);
     message[0] = '\0';
-    if (li->descriptor->epilogue(li->layer, values, li->n_params, scratch,
-                                 &err) != CNN_OK)
+    prev = cnn_hook_site_enter(&site);
+    st = li->descriptor->epilogue(li->layer, values, li->n_params, scratch,
+                                  &err);
+    cnn_hook_site_leave(prev);
+    if (st != CNN_OK)
         return 0;
+    /* The arrays decide, whatever the hook set the flag to. */
+    for (int64_t c = 0; c < scratch->channels && !scratch->affine; c++)
+        scratch->affine = scratch->scale[c] != 1.0f || scratch->shift[c] != 0.0f;
     return compose(e, scratch);
 }
 

@@ -86,6 +86,68 @@ static void check_accepts(ck_report *r, ck_layer *L, const ck_buf *plain,
     ck_buf_free(&mapped);
 }
 
+/* The host's reading of a described map: affine when the arrays say so. */
+static void derive_affine(cnn_epilogue *ep)
+{
+    for (int64_t c = 0; c < ep->channels && !ep->affine; c++)
+        ep->affine = ep->scale[c] != 1.0f || ep->shift[c] != 0.0f;
+}
+
+/* The host plans a chain once: with other parameter values the hook must
+ * still accept, with the same kind of map (affine or not) and the same
+ * clamp. 1 when it does; else reports. */
+static int same_kind_for_other_params(ck_report *r, ck_layer *L,
+                                      const char *name,
+                                      const cnn_epilogue *ep)
+{
+    cnn_tensor par[CK_MAX_PARAMS];
+    float *copies[CK_MAX_PARAMS] = {0};
+    char message[512];
+    cnn_errbuf eb = {message, sizeof message};
+    cnn_epilogue other = *ep;
+    cnn_status st;
+    int ok = 1;
+    other.scale = malloc((size_t)ep->channels * sizeof(float) + 1);
+    other.shift = malloc((size_t)ep->channels * sizeof(float) + 1);
+    for (uint32_t i = 0; i < L->n_params && ok; i++) {
+        copies[i] = malloc(L->p[i].n * sizeof(float) + 1);
+        ok = copies[i] != NULL;
+        for (size_t k = 0; ok && k < L->p[i].n; k++) /* stays positive */
+            copies[i][k] = 0.5f * L->p[i].data[k] + (k % 3 == 0 ? 0.8f : 0.3f);
+        par[i].shape = L->specs[i].shape;
+        par[i].data = copies[i];
+    }
+    if (!ok || !other.scale || !other.shift) {
+        ck_report_add(r, CK_FAIL, name, "out of memory");
+        ok = 0;
+        goto done;
+    }
+    cnn_epilogue_identity(&other);
+    message[0] = '\0';
+    st = L->desc->epilogue(&L->layer, L->n_params ? par : NULL, L->n_params,
+                           &other, &eb);
+    derive_affine(&other);
+    if (st != CNN_OK || other.affine != ep->affine ||
+        memcmp(&other.lo, &ep->lo, sizeof ep->lo) != 0 ||
+        memcmp(&other.hi, &ep->hi, sizeof ep->hi) != 0) {
+        ck_report_add(r, CK_FAIL, name,
+                      "with other parameter values the hook %s (affine %d, "
+                      "clamp [%g, %g] before: affine %d, [%g, %g]); whether "
+                      "it describes the layer, the kind of map and the "
+                      "clamp may depend on hyperparameters and shapes only",
+                      st != CNN_OK ? "declines" : "describes another kind of map",
+                      other.affine, (double)other.lo, (double)other.hi,
+                      ep->affine, (double)ep->lo, (double)ep->hi);
+        ok = 0;
+    }
+done:
+    for (uint32_t i = 0; i < L->n_params; i++)
+        free(copies[i]);
+    free(other.scale);
+    free(other.shift);
+    return ok;
+}
+
 static void check_describes(ck_report *r, ck_layer *L, const ck_buf *plain,
                             cnn_epilogue *ep)
 {
@@ -115,6 +177,9 @@ static void check_describes(ck_report *r, ck_layer *L, const ck_buf *plain,
                       "one input to an output of the same shape");
         return;
     }
+    derive_affine(ep);
+    if (!same_kind_for_other_params(r, L, name, ep))
+        return;
     mapped = malloc(plain->n * sizeof *mapped + 1);
     if (!mapped) {
         ck_report_add(r, CK_FAIL, name, "out of memory");

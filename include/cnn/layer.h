@@ -272,8 +272,10 @@ typedef struct cnn_epilogue {
     float *scale; /* [channels]; read-only in forward */
     float *shift; /* [channels]; read-only in forward */
     float lo, hi;
-    /* Set by a hook that wrote scale or shift: the host composes an
-     * affine follower only with what comes before any clamp. */
+    /* Set by a hook that wrote scale or shift (the host also looks at the
+     * arrays): the host composes an affine follower only with what comes
+     * before any clamp. In the map a producer gets, 0 means scale 1 and
+     * shift 0 everywhere, which it may skip. */
     int32_t affine;
 } cnn_epilogue;
 
@@ -295,6 +297,13 @@ static inline void cnn_epilogue_apply(const cnn_epilogue *ep, int64_t c,
                                       float *y, size_t n)
 {
     const float s = ep->scale[c], t = ep->shift[c], lo = ep->lo, hi = ep->hi;
+    if (!ep->affine) { /* x * 1 + 0 would turn -0.0 into +0.0 */
+        for (size_t i = 0; i < n; i++) {
+            float v = y[i] < lo ? lo : y[i];
+            y[i] = v > hi ? hi : v;
+        }
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         float v = y[i] * s + t;
         v = v < lo ? lo : v;
@@ -418,7 +427,10 @@ typedef struct cnn_layer_descriptor {
      * otherwise returns another status and leaves *ep alone. The host then
      * may skip this layer's forward at inference and have the layer below
      * apply the map. Called again whenever the parameters may have
-     * changed, so it must be cheap (O(channels)). */
+     * changed, so it must be cheap (O(channels)). Whether it returns
+     * CNN_OK, whether the map has an affine part, and lo and hi may depend
+     * on the hyperparameters and shapes only, never on parameter values:
+     * the host plans the chains once (cnnrun check-plugin checks it). */
     cnn_status (*epilogue)(const cnn_layer *layer, const cnn_tensor *params,
                            uint32_t n_params, cnn_epilogue *ep,
                            cnn_errbuf *err);

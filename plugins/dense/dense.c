@@ -261,7 +261,7 @@ static void dense_epilogue(const cnn_epilogue *ep, float *y, int64_t n,
     for (size_t i = 0; i < (size_t)n; i++) {
         float *restrict row = y + i * m;
         for (size_t j = m0; j < m1; j++) {
-            float v = row[j] * ep->scale[j] + ep->shift[j];
+            float v = ep->affine ? row[j] * ep->scale[j] + ep->shift[j] : row[j];
             v = v < lo ? lo : v;
             row[j] = v > hi ? hi : v;
         }

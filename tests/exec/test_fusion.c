@@ -276,3 +276,42 @@ Test(fusion, never_while_training)
         cr_assert_eq(cnn_exec_fused_into(m.ex, l), -1);
     net_close(&m);
 }
+
+/* A producer whose followers come later in the order (another branch
+ * between them): once it has run with their map, its buffer holds their
+ * output, so its own output must read as gone, not as its value. */
+Test(fusion, producer_output_is_gone_after_its_epilogue)
+{
+    static const char *const branches =
+        "name: branches\n"
+        "input: {shape: [3, 8, 8]}\n"
+        "layers:\n"
+        "  - {name: a, type: conv, filters: 4, kernel: 3, padding: 1}\n"
+        "  - {name: b, type: conv, inputs: input, filters: 4, kernel: 1}\n"
+        "  - {name: ba, type: batchnorm, inputs: a}\n"
+        "  - {name: j, type: add, inputs: [ba, b]}\n";
+    cnn_context *ctx = cnn_context_create();
+    cnn_graph *graph;
+    cnn_params *params;
+    cnn_exec *ex;
+    cnn_exec_options o = {2, 0, -1};
+    cnn_tensor x;
+    cr_assert_eq(cnn_graph_load_string(ctx, branches, strlen(branches), "b.yaml", &graph),
+                 CNN_OK, "%s", cnn_context_message(ctx));
+    cr_assert_eq(cnn_params_create(ctx, graph, &params), CNN_OK);
+    cnn_params_init(params, 3);
+    cr_assert_eq(cnn_exec_create(ctx, graph, params, &o, &ex), CNN_OK, "%s",
+                 cnn_context_message(ctx));
+    cr_assert_eq(cnn_exec_fused_into(ex, 2), 0, "ba folds into a");
+    x.shape = cnn_shape4(2, 3, 8, 8);
+    x.data = calloc(cnn_shape_numel(&x.shape), sizeof(float));
+    for (size_t i = 0; i < cnn_shape_numel(&x.shape); i++)
+        x.data[i] = (float)(i % 7) - 3.0f;
+    cr_assert_eq(cnn_exec_forward(ex, &x, 0, 0, 1), CNN_OK, "%s", cnn_context_message(ctx));
+    cr_assert_null(cnn_exec_output(ex, 0), "a's buffer holds ba's output");
+    free(x.data);
+    cnn_exec_destroy(ex);
+    cnn_params_destroy(params);
+    cnn_graph_destroy(graph);
+    cnn_context_destroy(ctx);
+}

@@ -487,6 +487,8 @@ static void cf_check_epilogue(lh_layer *L, const cf_config *c, lh_rng *rng)
         cnn_epilogue_identity(&ep);
         if (L->desc->epilogue(&L->layer, params, L->n_params, &ep, &eb) == CNN_OK) {
             float *mapped = cf_filled(ny, L->x[0].data);
+            for (int64_t k = 0; k < channels; k++) /* as the host reads it */
+                ep.affine |= scale[k] != 1.0f || shift[k] != 0.0f;
             cf_apply_map(&ep, &L->out_shape, mapped);
             for (size_t i = 0; i < ny; i++)
                 cr_assert(fabsf(mapped[i] - L->y.data[i]) <=
