@@ -76,8 +76,8 @@ static int add_follower(const cnn_layer_info *info, cnn_params *params,
     if (st != CNN_OK)
         return 0;
     /* The arrays decide, whatever the hook set the flag to. */
-    for (int64_t c = 0; c < scratch->channels && !scratch->affine; c++)
-        scratch->affine = scratch->scale[c] != 1.0f || scratch->shift[c] != 0.0f;
+    for (int64_t k = 0; k < scratch->channels && !scratch->affine; k++)
+        scratch->affine = scratch->scale[k] != 1.0f || scratch->shift[k] != 0.0f;
     return compose(e, scratch);
 }
 
