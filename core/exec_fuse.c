@@ -111,6 +111,55 @@ static int fusion_disabled(void)
     return v && strcmp(v, "1") == 0;
 }
 
+/* Walks the parameters of producer p's followers in order: counts them
+ * (snap NULL), copies them into its snapshot (copy 1), or compares them
+ * with it (copy 0). Returns 0 on a difference, else 1; *floats (may be
+ * NULL) gets how many floats they hold. */
+static int follower_params(const cnn_fusion *f, cnn_params *params, size_t p,
+                           float *snap, int copy, size_t *floats)
+{
+    size_t at = 0;
+    for (size_t c = p + 1; params && c <= (size_t)f->chain_end[p]; c++) {
+        size_t count, first;
+        if (f->fused_into[c] != (int32_t)p)
+            continue;
+        first = cnn_params_layer_first(params, c, &count);
+        for (size_t i = 0; i < count; i++) {
+            const cnn_tensor *t = cnn_params_value(params, first + i);
+            size_t n = cnn_shape_numel(&t->shape);
+            if (snap && copy)
+                memcpy(snap + at, t->data, n * sizeof *snap);
+            else if (snap && memcmp(snap + at, t->data, n * sizeof *snap) != 0)
+                return 0;
+            at += n;
+        }
+    }
+    if (floats)
+        *floats = at;
+    return 1;
+}
+
+static cnn_status plan_snapshots(cnn_context *ctx, cnn_fusion *f,
+                                 cnn_params *params)
+{
+    size_t total = 0;
+    f->seen_at = calloc(f->n, sizeof *f->seen_at);
+    f->seen_valid = calloc(f->n, sizeof *f->seen_valid);
+    if (!f->seen_at || !f->seen_valid)
+        return cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory planning fusion");
+    for (size_t p = 0; p < f->n; p++)
+        if (f->chain_end[p] >= 0) {
+            size_t floats;
+            follower_params(f, params, p, NULL, 0, &floats);
+            f->seen_at[p] = total;
+            total += floats;
+        }
+    f->seen = malloc((total ? total : 1) * sizeof *f->seen);
+    if (!f->seen)
+        return cnn_fail(ctx, CNN_ERR_NOMEM, "out of memory planning fusion");
+    return CNN_OK;
+}
+
 cnn_status cnn_fusion_plan(cnn_context *ctx, cnn_fusion *f,
                            const cnn_layer_info *info, size_t n,
                            cnn_params *params, cnn_fusion_free_fn may_replace,
@@ -170,7 +219,7 @@ cnn_status cnn_fusion_plan(cnn_context *ctx, cnn_fusion *f,
             cur = (size_t)c;
         }
     }
-    return CNN_OK;
+    return plan_snapshots(ctx, f, params);
 }
 
 cnn_status cnn_fusion_refresh(cnn_context *ctx, cnn_fusion *f,
@@ -180,6 +229,10 @@ cnn_status cnn_fusion_refresh(cnn_context *ctx, cnn_fusion *f,
     cnn_epilogue *e = &f->epi[p];
     cnn_epilogue scratch = *e;
     char message[CNN_MESSAGE_MAX];
+    float *snap = f->seen + f->seen_at[p];
+    if (f->seen_valid[p] && follower_params(f, params, p, snap, 0, NULL))
+        return CNN_OK; /* the same weights as last time */
+    f->seen_valid[p] = 0;
     scratch.scale = f->scratch;
     scratch.shift = f->scratch + e->channels;
     cnn_epilogue_identity(e);
@@ -195,6 +248,8 @@ cnn_status cnn_fusion_refresh(cnn_context *ctx, cnn_fusion *f,
                             info[p].type,
                             message[0] ? message : "no message");
     }
+    follower_params(f, params, p, snap, 1, NULL);
+    f->seen_valid[p] = 1;
     return CNN_OK;
 }
 
@@ -204,5 +259,8 @@ void cnn_fusion_release(cnn_fusion *f)
     free(f->chain_end);
     free(f->epi);
     free(f->floats);
+    free(f->seen);
+    free(f->seen_at);
+    free(f->seen_valid);
     memset(f, 0, sizeof *f);
 }

@@ -30,6 +30,12 @@ typedef struct cnn_fusion {
     int32_t *chain_end;  /* per layer: a producer's last follower, or -1 */
     float *floats;       /* the producers' scale and shift arrays */
     float *scratch;      /* after them: room for one follower's */
+    /* Per producer: a copy of its followers' parameters when its map was
+     * last computed, so that a pass recomputes the map (a square root per
+     * channel of every batch norm) only after the weights changed. */
+    float *seen;
+    size_t *seen_at;  /* per layer: offset in seen */
+    int *seen_valid;  /* per layer: seen holds the map's inputs */
 } cnn_fusion;
 
 /* May the output of layer k be replaced by a follower's (one reader, not
@@ -44,8 +50,9 @@ cnn_status cnn_fusion_plan(cnn_context *ctx, cnn_fusion *f,
                            cnn_params *params, cnn_fusion_free_fn may_replace,
                            void *user);
 
-/* Recomputes producer p's epilogue from its followers' current parameters
- * (weights may have been loaded or trained since the last pass). */
+/* Producer p's epilogue from its followers' current parameters: computed
+ * again when they differ (bit for bit) from the last pass's, since weights
+ * may have been loaded or trained in between. */
 cnn_status cnn_fusion_refresh(cnn_context *ctx, cnn_fusion *f,
                               const cnn_layer_info *info, cnn_params *params,
                               size_t p);
