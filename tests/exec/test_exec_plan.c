@@ -16,6 +16,7 @@
 #include "cnn/graph.h"
 #include "cnn/params.h"
 #include "cnn/train.h"
+#include "exec_net.h"
 #include "exec_plan.h"
 
 #define LENET CNN_TEST_SOURCE_ROOT "/graphs/lenet5.yaml"
@@ -141,40 +142,11 @@ Test(exec_plan, gap_is_free_at_its_step)
 
 /* ---- The executor: shared and in place changes no result ------------------ */
 
-typedef struct net {
-    cnn_context *ctx;
-    cnn_graph *graph;
-    cnn_params *params;
-    cnn_exec *ex;
-} net;
-
 static void net_open(net *m, const char *path, const char *yaml, int training,
                      int separate, int64_t batch)
 {
-    cnn_exec_options o = {batch, training, -1};
-    m->ctx = cnn_context_create();
-    cr_assert_not_null(m->ctx);
-    if (path)
-        cr_assert_eq(cnn_graph_load(m->ctx, path, &m->graph), CNN_OK, "%s",
-                     cnn_context_message(m->ctx));
-    else
-        cr_assert_eq(cnn_graph_load_string(m->ctx, yaml, strlen(yaml), "t.yaml", &m->graph),
-                     CNN_OK, "%s", cnn_context_message(m->ctx));
-    cr_assert_eq(cnn_params_create(m->ctx, m->graph, &m->params), CNN_OK);
-    cnn_params_init(m->params, 11);
-    if (separate)
-        setenv("CNN_EXEC_SEPARATE_BUFFERS", "1", 1);
-    cr_assert_eq(cnn_exec_create(m->ctx, m->graph, m->params, &o, &m->ex), CNN_OK, "%s",
-                 cnn_context_message(m->ctx));
-    unsetenv("CNN_EXEC_SEPARATE_BUFFERS");
-}
-
-static void net_close(net *m)
-{
-    cnn_exec_destroy(m->ex);
-    cnn_params_destroy(m->params);
-    cnn_graph_destroy(m->graph);
-    cnn_context_destroy(m->ctx);
+    net_load(m, path, yaml, 11);
+    net_exec(m, batch, training, -1, separate ? "CNN_EXEC_SEPARATE_BUFFERS" : NULL);
 }
 
 static size_t layer(const net *m, const char *name)

@@ -16,6 +16,7 @@
 #include "cnn/exec.h"
 #include "cnn/graph.h"
 #include "cnn/params.h"
+#include "exec_net.h"
 
 /* Depthwise, pointwise (GEMM), 3x3 on 14x14 and 7x7 (Winograd or the deep
  * direct kernel), strided im2col, a residual join and dense layers. */
@@ -49,13 +50,6 @@ static const char *const NET =
     "  - {name: bfc, type: batchnorm}\n"
     "  - {name: rfc, type: relu}\n"
     "  - {name: fc2, type: dense, units: 10}\n";
-
-typedef struct net {
-    cnn_context *ctx;
-    cnn_graph *graph;
-    cnn_params *params;
-    cnn_exec *ex;
-} net;
 
 static uint64_t next(uint64_t *s)
 {
@@ -95,27 +89,9 @@ static void randomise_batchnorms(net *m, uint64_t seed)
 
 static void net_open(net *m, int training, int fusion, int32_t keep)
 {
-    cnn_exec_options o = {4, training, keep};
-    m->ctx = cnn_context_create();
-    cr_assert_not_null(m->ctx);
-    cr_assert_eq(cnn_graph_load_string(m->ctx, NET, strlen(NET), "fusion.yaml", &m->graph),
-                 CNN_OK, "%s", cnn_context_message(m->ctx));
-    cr_assert_eq(cnn_params_create(m->ctx, m->graph, &m->params), CNN_OK);
-    cnn_params_init(m->params, 5);
+    net_load(m, NULL, NET, 5);
     randomise_batchnorms(m, 17);
-    if (!fusion)
-        setenv("CNN_EXEC_NO_FUSION", "1", 1);
-    cr_assert_eq(cnn_exec_create(m->ctx, m->graph, m->params, &o, &m->ex), CNN_OK, "%s",
-                 cnn_context_message(m->ctx));
-    unsetenv("CNN_EXEC_NO_FUSION");
-}
-
-static void net_close(net *m)
-{
-    cnn_exec_destroy(m->ex);
-    cnn_params_destroy(m->params);
-    cnn_graph_destroy(m->graph);
-    cnn_context_destroy(m->ctx);
+    net_exec(m, 4, training, keep, fusion ? NULL : "CNN_EXEC_NO_FUSION");
 }
 
 static int32_t fused(const net *m, const char *name)
