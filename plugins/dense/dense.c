@@ -291,9 +291,9 @@ static void dense_forward_slot(void *arg, size_t s0, size_t s1)
         if (d->n == 1)
             cnn_sgemv(m1 - m0, k, 1.0f, d->w + m0 * k, k, r->x, beta,
                       r->y + m0);
-        else
-            cnn_sgemm(0, 1, d->n, (m1 - m0), d->k, 1.0f, r->x, d->k,
-                      d->w + m0 * k, d->k, beta, r->y + m0, d->m);
+        else /* a small batch streams W once; larger ones pack it */
+            cnn_sgemv_batch((size_t)d->n, m1 - m0, k, 1.0f, d->w + m0 * k, k,
+                            r->x, k, beta, r->y + m0, m);
         if (r->ep) /* a folded relu or batch norm (ABI 1.4) */
             dense_epilogue(r->ep, r->y, d->n, m, m0, m1);
     }

@@ -661,6 +661,161 @@ Test(gemm, gemv_split_rows)
     free(parts);
 }
 
+/* ---- Several vectors at once (cnn_sgemv_batch) ------------------------- */
+
+/* Y = alpha X A^T + beta Y through impl: the dispatcher, or a kernel of
+ * ours directly. 0, or -1 when the CPU cannot run that kernel. */
+static int gemv_batch_via(cnn_gemm_impl impl, size_t n, size_t m, size_t k,
+                          float alpha, const float *a, size_t lda,
+                          const float *x, size_t ldx, float beta, float *y,
+                          size_t ldy)
+{
+    gemv_simd_kind kind = impl == GEMV_DIRECT_AVX2     ? GEMV_SIMD_AVX2
+                          : impl == GEMV_DIRECT_AVX512 ? GEMV_SIMD_AVX512
+                                                       : GEMV_SIMD_NONE;
+    if (kind == GEMV_SIMD_NONE) {
+        cnn_sgemv_batch_with(impl, n, m, k, alpha, a, lda, x, ldx, beta, y,
+                             ldy);
+        return 0;
+    }
+    if (gemv_simd_best() < kind)
+        return -1;
+    cr_assert(gemv_simd_multi(kind, n, m, k, alpha, a, lda, x, ldx, beta, y,
+                              ldy) == 0);
+    return 0;
+}
+
+/* Every implementation against the double reference, with padded rows of
+ * X, A and Y: the padding of A and X is NaN (never read), Y's padding and
+ * the rows around it are sentinels (never written), beta 0 starts Y as
+ * NaN (never read). */
+static void run_gemv_batch(size_t n, size_t m, size_t k, size_t pad,
+                           float alpha, float beta, uint64_t seed)
+{
+    static const cnn_gemm_impl impls[] = {CNN_GEMM_AVX512, CNN_GEMM_OPENBLAS,
+                                          CNN_GEMM_AUTO, GEMV_DIRECT_AVX2,
+                                          GEMV_DIRECT_AVX512};
+    rng r = {seed};
+    size_t lda = k + pad, ldx = k + pad, ldy = m + pad, count;
+    float *a = make_matrix(&r, m, k, at_least_1(lda), &count);
+    float *x = make_matrix(&r, n, k, at_least_1(ldx), &count);
+    size_t yfloats = n * ldy + 2 * GUARD;
+    float *y0 = malloc(yfloats * sizeof *y0), *y = malloc(yfloats * sizeof *y);
+    cr_assert(a && x && y0 && y);
+    for (size_t i = 0; i < yfloats; i++)
+        y0[i] = SENTINEL;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < m; j++)
+            y0[GUARD + i * ldy + j] = beta == 0.0f ? NAN : rng_unit(&r);
+    for (size_t v = 0; v < COUNT(impls); v++) {
+        memcpy(y, y0, yfloats * sizeof *y);
+        if (gemv_batch_via(impls[v], n, m, k, alpha, a, at_least_1(lda), x,
+                           at_least_1(ldx), beta, y + GUARD, ldy) != 0)
+            continue; /* this CPU cannot run that kernel */
+        for (size_t e = 0; e < yfloats; e++) {
+            size_t off = e - GUARD;
+            int inside = e >= GUARD && off < n * ldy && off % ldy < m;
+            if (!inside)
+                cr_assert(y[e] == SENTINEL,
+                          "sgemv_batch impl %d n=%zu m=%zu k=%zu: wrote "
+                          "outside Y (float %zu)",
+                          (int)impls[v], n, m, k, e);
+        }
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < m; j++) {
+                double exact = 0.0, mag = 0.0;
+                double y_in = (double)y0[GUARD + i * ldy + j];
+                for (size_t p = 0; p < k; p++) {
+                    double t = (double)a[j * lda + p] * (double)x[i * ldx + p];
+                    exact += t;
+                    mag += fabs(t);
+                }
+                exact *= alpha;
+                mag *= fabs((double)alpha);
+                if (beta != 0.0f) {
+                    exact += (double)beta * y_in;
+                    mag += fabs((double)beta * y_in);
+                }
+                double got = (double)y[GUARD + i * ldy + j];
+                double err = fabs(got - exact);
+                cr_assert(err <= gamma_n(k + 4) * mag,
+                          "sgemv_batch impl %d n=%zu m=%zu k=%zu alpha=%g "
+                          "beta=%g: y[%zu][%zu] = %.9g, exact %.9g (error "
+                          "%.3g, bound %.3g)",
+                          (int)impls[v], n, m, k, (double)alpha,
+                          (double)beta, i, j, got, exact, err,
+                          gamma_n(k + 4) * mag);
+            }
+    }
+    free(a);
+    free(x);
+    free(y0);
+    free(y);
+}
+
+Test(gemm, gemv_batch)
+{
+    /* Vectors: each register-block count (1-8), two groups (9, 16), past
+     * the kernel's limit (17: a GEMM). Rows: full groups of 3, leftovers. */
+    static const size_t ns[] = {1, 2, 3, 5, 7, 8, 9, 16, 17};
+    static const size_t ms[] = {1, 2, 3, 4, 7, 100};
+    static const size_t ks[] = {1, 15, 16, 17, 100, 4100};
+    static const float betas[] = {0.0f, 1.0f, 0.5f};
+    unsigned v = 0;
+    for (size_t a = 0; a < COUNT(ns); a++)
+        for (size_t b = 0; b < COUNT(ms); b++)
+            for (size_t c = 0; c < COUNT(ks); c++, v++)
+                run_gemv_batch(ns[a], ms[b], ks[c], v % 3 == 0 ? 0 : 5,
+                               v % 2 ? -2.5f : 1.0f, betas[v % 3], 5000 + v);
+    /* k = 0 and alpha = 0: Y = beta Y exactly. */
+    run_gemv_batch(4, 9, 0, 0, 1.0f, 0.5f, 9);
+    run_gemv_batch(4, 9, 20, 0, 0.0f, 0.0f, 10);
+}
+
+/* As gemv_split_rows, for several vectors: rows of A split between calls
+ * (dense's threads) or vectors split between calls give bit for bit the
+ * results of one call, through each kernel of ours. */
+Test(gemm, gemv_batch_split)
+{
+    static const cnn_gemm_impl impls[] = {GEMV_DIRECT_AVX2,
+                                          GEMV_DIRECT_AVX512};
+    static const size_t cuts[] = {1, 3, 4, 16, 17, 36};
+    const size_t n = 11, m = 37, k = 1013;
+    rng r = {78};
+    size_t count;
+    float *a = make_matrix(&r, m, k, k, &count);
+    float *x = make_matrix(&r, n, k, k, &count);
+    float *whole = malloc(n * m * sizeof *whole);
+    float *parts = malloc(n * m * sizeof *parts);
+    cr_assert(a && x && whole && parts);
+    for (size_t v = 0; v < COUNT(impls); v++) {
+        if (gemv_batch_via(impls[v], n, m, k, 1.0f, a, k, x, k, 0.0f, whole,
+                           m) != 0)
+            continue;
+        for (size_t c = 0; c < COUNT(cuts); c++) {
+            size_t s = cuts[c];
+            gemv_batch_via(impls[v], n, s, k, 1.0f, a, k, x, k, 0.0f, parts,
+                           m);
+            gemv_batch_via(impls[v], n, m - s, k, 1.0f, a + s * k, k, x, k,
+                           0.0f, parts + s, m);
+            cr_expect(memcmp(whole, parts, n * m * sizeof *whole) == 0,
+                      "impl %d: rows split at %zu differ from one call",
+                      (int)impls[v], s);
+        }
+        /* Vectors 0..4 and 5..10 in two calls. */
+        gemv_batch_via(impls[v], 5, m, k, 1.0f, a, k, x, k, 0.0f, parts, m);
+        gemv_batch_via(impls[v], n - 5, m, k, 1.0f, a, k, x + 5 * k, k, 0.0f,
+                       parts + 5 * m, m);
+        cr_expect(memcmp(whole, parts, n * m * sizeof *whole) == 0,
+                  "impl %d: vectors split at 5 differ from one call",
+                  (int)impls[v]);
+    }
+    free(a);
+    free(x);
+    free(whole);
+    free(parts);
+}
+
 /* ---- Dispatch ------------------------------------------------------------ */
 
 static const size_t name_shapes[][3] = {

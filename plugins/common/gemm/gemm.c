@@ -244,3 +244,39 @@ void cnn_sgemv(size_t m, size_t k, float alpha, const float *a, size_t lda,
 {
     cnn_sgemv_with(CNN_GEMM_AUTO, m, k, alpha, a, lda, x, beta, y);
 }
+
+/* Vectors per call up to which cnn_sgemv_batch streams A (once per 8
+ * vectors) rather than handing a GEMM that packs it: at 16 the kernel
+ * reads A twice, still less than a packing GEMM moves. */
+#define GEMV_BATCH_MAX_N 16
+
+void cnn_sgemv_batch_with(cnn_gemm_impl impl, size_t n, size_t m, size_t k,
+                          float alpha, const float *a, size_t lda,
+                          const float *x, size_t ldx, float beta, float *y,
+                          size_t ldy)
+{
+    if (m == 0 || n == 0)
+        return;
+    if (k == 0 || alpha == 0.0f) {
+        scale_c(n, m, beta, y, ldy);
+        return;
+    }
+    if (impl == CNN_GEMM_AUTO)
+        impl = forced();
+    if (impl != CNN_GEMM_OPENBLAS && gemv_kind() != GEMV_SIMD_NONE &&
+        n <= GEMV_BATCH_MAX_N &&
+        (impl == CNN_GEMM_AVX512 || m * k >= GEMV_OURS_MIN_ELEMS)) {
+        if (gemv_simd_multi(gemv_kind(), n, m, k, alpha, a, lda, x, ldx,
+                            beta, y, ldy) == 0)
+            return;
+    }
+    cnn_sgemm_with(impl, 0, 1, n, m, k, alpha, x, ldx, a, lda, beta, y, ldy);
+}
+
+void cnn_sgemv_batch(size_t n, size_t m, size_t k, float alpha,
+                     const float *a, size_t lda, const float *x, size_t ldx,
+                     float beta, float *y, size_t ldy)
+{
+    cnn_sgemv_batch_with(CNN_GEMM_AUTO, n, m, k, alpha, a, lda, x, ldx, beta,
+                         y, ldy);
+}

@@ -62,6 +62,21 @@ void cnn_sgemv_with(cnn_gemm_impl impl, size_t m, size_t k, float alpha,
                     const float *a, size_t lda, const float *x, float beta,
                     float *y);
 
+/* Y[n x m] = alpha X A^T + beta Y for a few vectors: y[i][r] = alpha (row
+ * r of A) . (row i of X) + beta y[i][r], X n x k (row stride ldx), Y n x m
+ * (row stride ldy). A dense layer's forward at a small batch, bound by
+ * reading A: up to 16 vectors go through our kernel, which streams A once
+ * per 8 vectors without packing it; more vectors, CNN_GEMM=openblas or a
+ * CPU without AVX2 go to cnn_sgemm. Each y[i][r] is summed in the same
+ * order however the rows of A are split between calls. */
+void cnn_sgemv_batch(size_t n, size_t m, size_t k, float alpha,
+                     const float *a, size_t lda, const float *x, size_t ldx,
+                     float beta, float *y, size_t ldy);
+void cnn_sgemv_batch_with(cnn_gemm_impl impl, size_t n, size_t m, size_t k,
+                          float alpha, const float *a, size_t lda,
+                          const float *x, size_t ldx, float beta, float *y,
+                          size_t ldy);
+
 /* Whether this process's CPU can run the AVX-512 kernel. */
 int cnn_gemm_has_avx512(void);
 

@@ -23,6 +23,7 @@
 #include "gemv_simd.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 
 #ifndef GEMV_ROWS
 #define GEMV_ROWS 4
@@ -32,6 +33,16 @@
 #endif
 #ifndef GEMV_PREFETCH
 #define GEMV_PREFETCH 1024 /* bytes ahead of use, per row */
+#endif
+/* Vectors and rows of one register block of gemv_simd_multi (AVX-512:
+ * 3 x 8 accumulators). */
+#define GEMV_MULTI_MAX 8
+#ifndef GEMV_MULTI_ROWS
+#define GEMV_MULTI_ROWS 3
+#endif
+
+#ifndef GEMV_MULTI_PREFETCH
+#define GEMV_MULTI_PREFETCH GEMV_PREFETCH
 #endif
 #ifndef GEMV_PREFETCH_HINT
 #define GEMV_PREFETCH_HINT _MM_HINT_T0
@@ -146,6 +157,123 @@ static AVX512_FN void gemv_avx512(size_t m, size_t k, float alpha,
     }
 }
 
+/* The same walk for a few vectors at once (a dense layer at a small batch):
+ * dots[i][r] = row r of the R rows at a times vector i of the NX, over k
+ * floats, one accumulator per pair, so each weight is loaded once for all
+ * NX vectors. R = 3 and NX = 8 fill 24 of the 32 registers. The vectors
+ * come interleaved (xp: for each 16 floats of k, those of vector 0, then
+ * vector 1, ...), so that they are one sequential stream from L2 rather
+ * than NX streams 4 k floats apart, which with the R rows of A made more
+ * streams than the L1 prefetcher follows (fc6 of AlexNet at batch 8: 13.5
+ * against 8 ms). */
+static inline __attribute__((always_inline)) AVX512_FN void
+gemv_multi_rows512(const int R, const int NX, size_t k, const float *a,
+                   size_t lda, const float *xp,
+                   float dots[GEMV_MULTI_MAX][GEMV_MULTI_ROWS])
+{
+    enum { V = 16 };
+    __m512 acc[GEMV_MULTI_ROWS][GEMV_MULTI_MAX];
+    size_t j = 0;
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 8
+        for (int i = 0; i < NX; i++)
+            acc[r][i] = _mm512_setzero_ps();
+    for (; j < k; j += V, xp += NX * V) {
+        __m512 wv[GEMV_MULTI_ROWS];
+        if (j + V <= k) {
+#pragma GCC unroll 8
+            for (int r = 0; r < R; r++) {
+                gemv_prefetch(a + (size_t)r * lda + j, GEMV_MULTI_PREFETCH);
+                wv[r] = _mm512_loadu_ps(a + (size_t)r * lda + j);
+            }
+        } else { /* the tail: zeros past k in A (xp is zero-padded) */
+            __mmask16 tail = gemv_lanes512(k - j);
+#pragma GCC unroll 8
+            for (int r = 0; r < R; r++)
+                wv[r] = _mm512_maskz_loadu_ps(tail, a + (size_t)r * lda + j);
+        }
+#pragma GCC unroll 8
+        for (int i = 0; i < NX; i++) {
+            __m512 xv = _mm512_load_ps(xp + i * V);
+#pragma GCC unroll 8
+            for (int r = 0; r < R; r++)
+                acc[r][i] = _mm512_fmadd_ps(wv[r], xv, acc[r][i]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 8
+        for (int i = 0; i < NX; i++)
+            dots[i][r] = _mm512_reduce_add_ps(acc[r][i]);
+}
+
+/* Y[i][r] for NX vectors (a compile-time count, so the accumulators stay
+ * in registers) and all m rows. */
+static inline __attribute__((always_inline)) AVX512_FN void
+gemv_multi_nx512(const int NX, size_t m, size_t k, float alpha,
+                 const float *a, size_t lda, const float *xp, float beta,
+                 float *y, size_t ldy)
+{
+    float dots[GEMV_MULTI_MAX][GEMV_MULTI_ROWS];
+    size_t r0 = 0;
+    for (; r0 + GEMV_MULTI_ROWS <= m; r0 += GEMV_MULTI_ROWS) {
+        gemv_multi_rows512(GEMV_MULTI_ROWS, NX, k, a + r0 * lda, lda, xp,
+                           dots);
+        for (int i = 0; i < NX; i++)
+            for (int r = 0; r < GEMV_MULTI_ROWS; r++) {
+                float *out = y + (size_t)i * ldy + r0 + (size_t)r;
+                *out = gemv_finish(dots[i][r], alpha, beta, *out);
+            }
+    }
+    for (; r0 < m; r0++) {
+        gemv_multi_rows512(1, NX, k, a + r0 * lda, lda, xp, dots);
+        for (int i = 0; i < NX; i++) {
+            float *out = y + (size_t)i * ldy + r0;
+            *out = gemv_finish(dots[i][0], alpha, beta, *out);
+        }
+    }
+}
+
+/* nx vectors interleaved into xp (16 floats of each in turn, zeros past
+ * k): the layout gemv_multi_rows512 reads. */
+static AVX512_FN void gemv_multi_interleave(size_t nx, size_t k,
+                                            const float *x, size_t ldx,
+                                            float *xp)
+{
+    for (size_t j = 0; j < k; j += 16) {
+        __mmask16 in = gemv_lanes512(k - j);
+        for (size_t i = 0; i < nx; i++, xp += 16)
+            _mm512_store_ps(xp, _mm512_maskz_loadu_ps(in, x + i * ldx + j));
+    }
+}
+
+static AVX512_FN void gemv_multi_avx512(size_t nx, size_t m, size_t k,
+                                        float alpha, const float *a,
+                                        size_t lda, const float *x,
+                                        size_t ldx, float beta, float *y,
+                                        size_t ldy, float *xp)
+{
+    gemv_multi_interleave(nx, k, x, ldx, xp);
+    switch (nx) {
+#define GEMV_MULTI_CASE(N)                                                     \
+    case N:                                                                    \
+        gemv_multi_nx512(N, m, k, alpha, a, lda, xp, beta, y, ldy);            \
+        break;
+        GEMV_MULTI_CASE(1)
+        GEMV_MULTI_CASE(2)
+        GEMV_MULTI_CASE(3)
+        GEMV_MULTI_CASE(4)
+        GEMV_MULTI_CASE(5)
+        GEMV_MULTI_CASE(6)
+        GEMV_MULTI_CASE(7)
+        GEMV_MULTI_CASE(8)
+#undef GEMV_MULTI_CASE
+    default:
+        break;
+    }
+}
+
 /* ---- AVX2 --------------------------------------------------------------- */
 
 /* Lanes [0, count) of a mask for _mm256_maskload_ps, count 0..8. */
@@ -241,6 +369,98 @@ static AVX2_FN void gemv_avx2(size_t m, size_t k, float alpha, const float *a,
     }
 }
 
+/* For AVX2 (16 registers): one row of A against NX vectors at a time,
+ * NX accumulators of 8 floats. */
+static inline __attribute__((always_inline)) AVX2_FN void
+gemv_multi_nx256(const int NX, size_t m, size_t k, float alpha,
+                 const float *a, size_t lda, const float *x, size_t ldx,
+                 float beta, float *y, size_t ldy)
+{
+    enum { V = 8 };
+    for (size_t r = 0; r < m; r++) {
+        const float *row = a + r * lda;
+        __m256 acc[GEMV_MULTI_MAX];
+        size_t j = 0;
+#pragma GCC unroll 8
+        for (int i = 0; i < NX; i++)
+            acc[i] = _mm256_setzero_ps();
+        for (; j + V <= k; j += V) {
+            __m256 wv;
+            if (j % 16 == 0)
+                gemv_prefetch(row + j, GEMV_PREFETCH);
+            wv = _mm256_loadu_ps(row + j);
+#pragma GCC unroll 8
+            for (int i = 0; i < NX; i++)
+                acc[i] = _mm256_fmadd_ps(
+                    wv, _mm256_loadu_ps(x + (size_t)i * ldx + j), acc[i]);
+        }
+        if (j < k) {
+            __m256i tail = gemv_lanes256(k - j);
+            __m256 wv = _mm256_maskload_ps(row + j, tail);
+#pragma GCC unroll 8
+            for (int i = 0; i < NX; i++)
+                acc[i] = _mm256_fmadd_ps(
+                    wv, _mm256_maskload_ps(x + (size_t)i * ldx + j, tail),
+                    acc[i]);
+        }
+#pragma GCC unroll 8
+        for (int i = 0; i < NX; i++) {
+            float *out = y + (size_t)i * ldy + r;
+            *out = gemv_finish(gemv_reduce256(acc[i]), alpha, beta, *out);
+        }
+    }
+}
+
+static AVX2_FN void gemv_multi_avx2(size_t nx, size_t m, size_t k, float alpha,
+                                    const float *a, size_t lda,
+                                    const float *x, size_t ldx, float beta,
+                                    float *y, size_t ldy)
+{
+    switch (nx) {
+#define GEMV_MULTI_CASE(N)                                                     \
+    case N:                                                                    \
+        gemv_multi_nx256(N, m, k, alpha, a, lda, x, ldx, beta, y, ldy);        \
+        break;
+        GEMV_MULTI_CASE(1)
+        GEMV_MULTI_CASE(2)
+        GEMV_MULTI_CASE(3)
+        GEMV_MULTI_CASE(4)
+        GEMV_MULTI_CASE(5)
+        GEMV_MULTI_CASE(6)
+        GEMV_MULTI_CASE(7)
+        GEMV_MULTI_CASE(8)
+#undef GEMV_MULTI_CASE
+    default:
+        break;
+    }
+}
+
+int gemv_simd_multi(gemv_simd_kind kind, size_t n, size_t m, size_t k,
+                    float alpha, const float *a, size_t lda, const float *x,
+                    size_t ldx, float beta, float *y, size_t ldy)
+{
+    /* The interleaved copy of up to 8 vectors (AVX-512 only). */
+    size_t xp_floats = (k + 15) / 16 * 16 * GEMV_MULTI_MAX;
+    float *xp = kind == GEMV_SIMD_AVX512
+                    ? aligned_alloc(64, xp_floats * sizeof(float))
+                    : NULL;
+    /* Groups of at most GEMV_MULTI_MAX vectors: each streams A once. */
+    for (size_t i = 0; i < n; i += GEMV_MULTI_MAX) {
+        size_t nx = n - i < GEMV_MULTI_MAX ? n - i : GEMV_MULTI_MAX;
+        if (kind == GEMV_SIMD_AVX512) {
+            if (!xp)
+                return -1;
+            gemv_multi_avx512(nx, m, k, alpha, a, lda, x + i * ldx, ldx, beta,
+                              y + i * ldy, ldy, xp);
+        }
+        else if (kind == GEMV_SIMD_AVX2)
+            gemv_multi_avx2(nx, m, k, alpha, a, lda, x + i * ldx, ldx, beta,
+                            y + i * ldy, ldy);
+    }
+    free(xp);
+    return 0;
+}
+
 gemv_simd_kind gemv_simd_best(void)
 {
     __builtin_cpu_init();
@@ -271,6 +491,15 @@ void gemv_simd(gemv_simd_kind kind, size_t m, size_t k, float alpha,
 {
     (void)kind, (void)m, (void)k, (void)alpha, (void)a, (void)lda, (void)x;
     (void)beta, (void)y;
+}
+
+int gemv_simd_multi(gemv_simd_kind kind, size_t n, size_t m, size_t k,
+                    float alpha, const float *a, size_t lda, const float *x,
+                    size_t ldx, float beta, float *y, size_t ldy)
+{
+    (void)kind, (void)n, (void)m, (void)k, (void)alpha, (void)a, (void)lda;
+    (void)x, (void)ldx, (void)beta, (void)y, (void)ldy;
+    return -1;
 }
 
 #endif

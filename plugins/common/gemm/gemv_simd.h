@@ -23,4 +23,14 @@ void gemv_simd(gemv_simd_kind kind, size_t m, size_t k, float alpha,
                const float *a, size_t lda, const float *x, float beta,
                float *y);
 
+/* Y = alpha X A^T + beta Y for n vectors at once: y[i][r] = alpha (row r
+ * of A) . (row i of X) + beta y[i][r], for i < n (X n x k, row stride ldx;
+ * Y n x m, row stride ldy). A dense layer's forward at a small batch: A is
+ * read once per 8 vectors, not packed. Each y[i][r] is summed in the same
+ * order wherever row r or vector i sits in the call. Returns 0, or -1 when
+ * memory for an interleaved copy of X is short (Y untouched). */
+int gemv_simd_multi(gemv_simd_kind kind, size_t n, size_t m, size_t k,
+                    float alpha, const float *a, size_t lda, const float *x,
+                    size_t ldx, float beta, float *y, size_t ldy);
+
 #endif
