@@ -75,6 +75,34 @@ typedef struct deep_run {
     conv_queue pad_queue, queue;
 } deep_run;
 
+/* Winograd's 2x2 output tiles over the whole batch from which its 16
+ * GEMMs are wide enough to beat this kernel, and the most of its tiles'
+ * area that may fall outside the output (a 7x7 plane is covered by 8x8,
+ * 31% wasted; 13x13 by 14x14, 16%; 14x14 by itself). */
+#ifndef DEEP_WINO_MIN_TILES
+#define DEEP_WINO_MIN_TILES 96
+#endif
+#ifndef DEEP_WINO_MAX_WASTE
+#define DEEP_WINO_MAX_WASTE 1.2
+#endif
+
+/* Whether a 3x3 stride-1 layer that Winograd takes runs faster there than
+ * here: at a batch of 2 or more on 14x14 and 13x13 planes, not at batch 1
+ * and not on 7x7 planes. Measured on Zen 4, one thread (docs/performance.md,
+ * "Direct convolution or Winograd at 14x14"): ResNet-18's 14x14 layers at
+ * batch 8 take 14-15 ms through Winograd against 20-21 here, at batch 2
+ * 3.5-3.8 against 5.0-5.5, at batch 1 2.9 against 2.5; its 7x7 layers at
+ * batch 8 25 against 23. */
+static int deep_wino_wins(const conv_run *r)
+{
+    const conv_geom *g = &r->g;
+    uint64_t th = (uint64_t)(g->oh + 1) / 2, tw = (uint64_t)(g->ow + 1) / 2;
+    uint64_t tiles = (uint64_t)r->n * th * tw;
+    double covered = 4.0 * (double)th * (double)tw;
+    return tiles >= DEEP_WINO_MIN_TILES &&
+           covered <= DEEP_WINO_MAX_WASTE * (double)g->oh * (double)g->ow;
+}
+
 int conv_deep_applies(const conv_run *r)
 {
     const conv_geom *g = &r->g;
@@ -88,9 +116,11 @@ int conv_deep_applies(const conv_run *r)
      * stride 2 on RGB), where im2col's columns are only C kh kw long. */
     if (g->c <= 4 && s == 2 && g->kh * g->kw >= 25)
         return 1;
-    return g->c >= DEEP_MIN_C &&
-           (uint64_t)g->oh * wq <=
-               (g->kh * g->kw == 1 ? DEEP_MAX_PIXELS_1X1 : DEEP_MAX_PIXELS);
+    if (!(g->c >= DEEP_MIN_C &&
+          (uint64_t)g->oh * wq <=
+              (g->kh * g->kw == 1 ? DEEP_MAX_PIXELS_1X1 : DEEP_MAX_PIXELS)))
+        return 0;
+    return !conv_wino_applies(r) || !deep_wino_wins(r);
 }
 
 static inline ddvf dd_load(const float *p)
