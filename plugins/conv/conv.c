@@ -324,6 +324,8 @@ static cnn_status conv_forward(const cnn_layer *layer,
         st = conv_direct_forward(&r, err);
     else if (conv_deep_applies(&r))
         st = conv_deep_forward(&r, err);
+    else if (conv_pw_applies(&r))
+        st = conv_pw_forward(&r, err);
     else if (conv_wino_applies(&r))
         st = conv_wino_forward(&r, err);
     else

@@ -194,6 +194,11 @@ cnn_status conv_deep_forward(conv_run *r, cnn_errbuf *err);
 
 /* Winograd F(2x2, 3x3): 3x3 kernels with stride 1, where it pays (the
  * same rule for forward, dx and dw). */
+/* Pointwise (1x1) forward with bias and epilogue in the tile's store
+ * (pointwise.c; AVX-512 builds, else never applies). */
+int conv_pw_applies(const conv_run *r);
+cnn_status conv_pw_forward(conv_run *r, cnn_errbuf *err);
+
 int conv_wino_applies(const conv_run *r);
 cnn_status conv_wino_forward(conv_run *r, cnn_errbuf *err);
 /* dx only (the full correlation of dy with the rotated filters is again a

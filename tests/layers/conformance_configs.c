@@ -124,6 +124,17 @@ const cf_config cf_configs[] = {
       "padding=2"},
      1, {S4(2, 18, 16, 421)}, 4, CF_UNIFORM, 0},
 
+    /* Pointwise forward (pointwise.c, AVX-512 builds; more than 16
+     * filters, else direct.c takes it): tiles of 8 filters by 48 pixels, a
+     * narrower last tile of 1 or 2 vectors, a last filter panel with fewer
+     * than 8 rows, and images split into chunks. */
+    {"conv", "pointwise 1x1, 19 filters, 7x9 (48 + 15 pixels)",
+     {"filters=19", "kernel=1"}, 1, {S4(3, 20, 7, 9)}, 4, CF_UNIFORM, 0},
+    {"conv", "pointwise 1x1, 17 filters, 9x10 (48 + 42 pixels), no bias",
+     {"filters=17", "kernel=1", "bias=false"}, 1, {S4(2, 9, 9, 10)}, 4,
+     CF_UNIFORM, 0},
+    {"conv", "pointwise 1x1, 28x28 in chunks",
+     {"filters=24", "kernel=1"}, 1, {S4(2, 24, 28, 28)}, 4, CF_UNIFORM, 0},
     /* Deep direct forward (direct_deep.c, AVX-512 builds): stride 1, at
      * least 16 channels and 32 filters, at most 256 virtual pixels. Filter
      * counts past a multiple of the 6-filter block, 1 to 4 pixel vectors

@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: MIT */
+/* Pointwise (1x1, stride 1, no padding) convolutions forward on AVX-512:
+ * MobileNetV2's expansion and projection layers, ResNet's 1x1 layers.
+ *
+ * Y[K, HW] = W[K, C] X[C, HW] is a GEMM whose B, the image itself, needs
+ * no im2col; but through the GEMM it still costs three passes over Y
+ * besides the product: the bias written first (the GEMM adds with beta
+ * 1), and the folded batch norm and relu (ABI 1.4) applied after. On
+ * MobileNetV2's 112x112 and 56x56 layers, with 16 to 32 channels in and
+ * 4.8 MiB out per image, those passes cost more than the multiply-adds.
+ * Here each 8 x 48 tile of Y is summed in registers from the bias, and
+ * leaves them once, through the epilogue.
+ *
+ * The micro-kernel is the GEMM's (gemm_avx512.c): 8 filters by 48 pixels,
+ * 24 accumulators; each step over c loads 48 pixels of channel c straight
+ * from X (the rows of a 48-pixel column block stay in L1 or L2 while every
+ * filter panel passes over them) and broadcasts 8 weights from the 8
+ * filters' rows of W as they are: each row's cache line serves 16 steps,
+ * so W needs no packed copy (packing it per call cost more than it saved
+ * on MobileNetV2's 14x14 layers). Sums run over c in order, so results
+ * do not depend on the thread count. Work items are (image, pixel chunk),
+ * in image order. */
+
+#include "conv_impl.h"
+
+#if defined(__GNUC__) && defined(__AVX512F__)
+
+#include <immintrin.h>
+
+enum {
+    PW_MR = 8,  /* filters per tile */
+    PW_NR = 48, /* pixels per tile: three vectors */
+};
+
+/* Channels up to which a 48-pixel column block (C x 192 bytes) stays in
+ * L2 while the filter panels pass over it; deeper layers go to the GEMM,
+ * which blocks the sum. */
+#ifndef PW_MAX_C
+#define PW_MAX_C 1024
+#endif
+
+/* Pixels per work item at most (a multiple of PW_NR). */
+#ifndef PW_CHUNK
+#define PW_CHUNK (PW_NR * 32)
+#endif
+
+typedef struct pw_run {
+    conv_run *r;
+    size_t chunk;  /* pixels per item, a multiple of PW_NR */
+    size_t chunks; /* items per image */
+} pw_run;
+
+int conv_pw_applies(const conv_run *r)
+{
+    const conv_geom *g = &r->g;
+    return r->groups == 1 && g->kh == 1 && g->kw == 1 && g->sh == 1 &&
+           g->sw == 1 && g->ph == 0 && g->pw == 0 && g->pb == 0 &&
+           g->pr == 0 && g->dh == 1 && g->dw == 1 && g->c <= PW_MAX_C;
+}
+
+static inline __mmask16 pw_lanes(ptrdiff_t count)
+{
+    if (count <= 0)
+        return 0;
+    return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1u);
+}
+
+/* One tile: filters [k0, k0 + rows) by pixels [p, p + cols) of one image,
+ * cols <= 48. x points at pixel p of channel 0, y at pixel p of filter k0,
+ */
+static inline __attribute__((always_inline)) void
+pw_tile(const pw_run *pr, const float *x, float *y, int64_t k0, int rows,
+        size_t cols, const int NV)
+{
+    const conv_run *r = pr->r;
+    const size_t plane = (size_t)r->ohw, c_count = (size_t)r->g.c;
+    const __mmask16 m[3] = {pw_lanes((ptrdiff_t)cols),
+                            pw_lanes((ptrdiff_t)cols - 16),
+                            pw_lanes((ptrdiff_t)cols - 32)};
+    __m512 acc[PW_MR][3];
+    const float *wr[PW_MR]; /* the filters' rows; past the last, the last */
+
+#pragma GCC unroll 8
+    for (int i = 0; i < PW_MR; i++)
+        wr[i] = r->w + (size_t)(k0 + (i < rows ? i : rows - 1)) * c_count;
+
+#pragma GCC unroll 8
+    for (int i = 0; i < PW_MR; i++) {
+        __m512 b = _mm512_setzero_ps();
+        if (r->b && i < rows)
+            b = _mm512_set1_ps(r->b[k0 + i]);
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++)
+            acc[i][v] = b;
+    }
+    for (size_t c = 0; c < c_count; c++, x += plane) {
+        __m512 xv[3];
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++)
+            xv[v] = _mm512_maskz_loadu_ps(m[v], x + v * 16);
+#pragma GCC unroll 8
+        for (int i = 0; i < PW_MR; i++) {
+            __m512 w = _mm512_set1_ps(wr[i][c]);
+#pragma GCC unroll 3
+            for (int v = 0; v < NV; v++)
+                acc[i][v] = _mm512_fmadd_ps(w, xv[v], acc[i][v]);
+        }
+    }
+    /* Unrolled with constant indices, so that acc stays in registers (a
+     * loop to `rows` made the compiler keep acc on the stack). */
+#pragma GCC unroll 8
+    for (int i = 0; i < PW_MR; i++) {
+        float *row = y + (size_t)i * plane;
+        const cnn_epilogue *ep = r->ep;
+        __m512 s = _mm512_set1_ps(1.0f), t = _mm512_setzero_ps();
+        __m512 lo = _mm512_set1_ps(-HUGE_VALF), hi = _mm512_set1_ps(HUGE_VALF);
+        if (i >= rows)
+            break;
+        if (ep) {
+            if (ep->affine) {
+                s = _mm512_set1_ps(ep->scale[k0 + i]);
+                t = _mm512_set1_ps(ep->shift[k0 + i]);
+            }
+            lo = _mm512_set1_ps(ep->lo);
+            hi = _mm512_set1_ps(ep->hi);
+        }
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++) {
+            __m512 out = acc[i][v];
+            if (ep) {
+                /* As cnn_epilogue_apply: v * s + t, then v < lo ? lo : v
+                 * and v > hi ? hi : v (max/min return their second
+                 * operand for NaN, as those tests do); no affine step when
+                 * the map has none, which keeps -0.0. */
+                if (ep->affine)
+                    out = _mm512_fmadd_ps(out, s, t);
+                out = _mm512_max_ps(lo, out);
+                out = _mm512_min_ps(hi, out);
+            }
+            _mm512_mask_storeu_ps(row + v * 16, m[v], out);
+        }
+    }
+}
+
+static void pw_tile48(const pw_run *pr, const float *x, float *y,
+                      int64_t k0, int rows, size_t cols)
+{
+    pw_tile(pr, x, y, k0, rows, cols, 3);
+}
+
+static void pw_tile32(const pw_run *pr, const float *x, float *y,
+                      int64_t k0, int rows, size_t cols)
+{
+    pw_tile(pr, x, y, k0, rows, cols, 2);
+}
+
+static void pw_tile16(const pw_run *pr, const float *x, float *y,
+                      int64_t k0, int rows, size_t cols)
+{
+    pw_tile(pr, x, y, k0, rows, cols, 1);
+}
+
+static void pw_slot(void *arg, size_t s0, size_t s1)
+{
+    pw_run *pr = arg;
+    conv_run *r = pr->r;
+    const size_t plane = (size_t)r->ohw, c_count = (size_t)r->g.c;
+    const int64_t k = r->k;
+
+    for (size_t s = s0; s < s1; s++) {
+        size_t item;
+        while (conv_queue_take(&r->queue, s, &item)) {
+            size_t img = item / pr->chunks;
+            size_t p0 = item % pr->chunks * pr->chunk;
+            size_t p1 = p0 + pr->chunk < plane ? p0 + pr->chunk : plane;
+            const float *x_img = r->x + img * c_count * plane;
+            float *y_img = r->y + img * (size_t)k * plane;
+            for (size_t p = p0; p < p1; p += PW_NR) {
+                size_t cols = p1 - p < PW_NR ? p1 - p : PW_NR;
+                for (int64_t k0 = 0; k0 < k; k0 += PW_MR) {
+                    int rows = k - k0 < PW_MR ? (int)(k - k0) : PW_MR;
+                    float *y = y_img + (size_t)k0 * plane + p;
+                    /* A narrow last tile computes only its vectors (14x14:
+                     * 4 tiles of 48 and one of 4 pixels). */
+                    if (cols > 32)
+                        pw_tile48(pr, x_img + p, y, k0, rows, cols);
+                    else if (cols > 16)
+                        pw_tile32(pr, x_img + p, y, k0, rows, cols);
+                    else
+                        pw_tile16(pr, x_img + p, y, k0, rows, cols);
+                }
+            }
+        }
+    }
+}
+
+cnn_status conv_pw_forward(conv_run *r, cnn_errbuf *err)
+{
+    const size_t plane = (size_t)r->ohw, c_count = (size_t)r->g.c;
+    uint64_t macs = (uint64_t)r->n * (uint64_t)r->k * (uint64_t)plane *
+                    (uint64_t)c_count;
+    size_t threads = r->env && r->env->threads > 1 ? (size_t)r->env->threads
+                                                   : 1;
+    pw_run pr = {.r = r};
+
+    (void)err;
+    /* Chunks of whole tiles, at most PW_CHUNK pixels, and enough items for
+     * four per thread where the images allow. */
+    pr.chunk = (plane + PW_NR - 1) / PW_NR * PW_NR;
+    if (pr.chunk > PW_CHUNK)
+        pr.chunk = PW_CHUNK;
+    while (pr.chunk > PW_NR &&
+           (size_t)r->n * ((plane + pr.chunk - 1) / pr.chunk) < 4 * threads)
+        pr.chunk -= PW_NR;
+    pr.chunks = (plane + pr.chunk - 1) / pr.chunk;
+    r->slots = conv_slots(r, (size_t)r->n * pr.chunks, macs);
+    conv_queue_init(&r->queue, (size_t)r->n * pr.chunks, r->slots);
+    if (r->slots > 1)
+        r->env->parallel_for(r->env->host, r->slots, pw_slot, &pr);
+    else
+        pw_slot(&pr, 0, 1);
+    r->epilogue_done = 1;
+    return CNN_OK;
+}
+
+#else /* no AVX-512 in this build: the GEMM path takes every 1x1 layer */
+
+int conv_pw_applies(const conv_run *r)
+{
+    (void)r;
+    return 0;
+}
+
+cnn_status conv_pw_forward(conv_run *r, cnn_errbuf *err)
+{
+    (void)r;
+    (void)err;
+    return CNN_ERR_UNSUPPORTED;
+}
+
+#endif
