@@ -18,8 +18,8 @@
  * filters' rows of W as they are: each row's cache line serves 16 steps,
  * so W needs no packed copy (packing it per call cost more than it saved
  * on MobileNetV2's 14x14 layers). Sums run over c in order, so results
- * do not depend on the thread count. Work items are (image, pixel chunk),
- * in image order. conv.c tries this before direct.c and direct_deep.c:
+ * do not depend on the thread count. Work items are (image, pixel chunk,
+ * block of filters), in image order. conv.c tries this before direct.c and direct_deep.c:
  * on MobileNetV2 at batch 1 it took the 32 -> 16 layer at 112x112 from
  * 0.56 ms (direct.c) to 0.23, and its 7x7 layers from 0.28 to 0.24
  * (direct_deep.c). */
@@ -49,8 +49,12 @@ enum {
 
 typedef struct pw_run {
     conv_run *r;
-    size_t chunk;  /* pixels per item, a multiple of PW_NR */
-    size_t chunks; /* items per image */
+    size_t chunk;   /* pixels per item, a multiple of PW_NR (the last
+                       chunk of an image takes the rest) */
+    size_t chunks;  /* chunks per image */
+    int64_t kblock; /* filters per item, a multiple of 24 (8- and 6-filter
+                       panels alike), but the last */
+    size_t kblocks; /* filter blocks per chunk */
 } pw_run;
 
 int conv_pw_applies(const conv_run *r)
@@ -69,42 +73,43 @@ static inline __mmask16 pw_lanes(ptrdiff_t count)
 }
 
 /* One tile: filters [k0, k0 + rows) by pixels [p, p + cols) of one image,
- * cols <= 48. x points at pixel p of channel 0, y at pixel p of filter k0,
+ * cols <= 16 NV, rows <= MR. x points at pixel p of channel 0, y at pixel
+ * p of filter k0.
  */
 static inline __attribute__((always_inline)) void
 pw_tile(const pw_run *pr, const float *x, float *y, int64_t k0, int rows,
-        size_t cols, const int NV)
+        size_t cols, const int MR, const int NV)
 {
     const conv_run *r = pr->r;
     const size_t plane = (size_t)r->ohw, c_count = (size_t)r->g.c;
-    const __mmask16 m[3] = {pw_lanes((ptrdiff_t)cols),
-                            pw_lanes((ptrdiff_t)cols - 16),
-                            pw_lanes((ptrdiff_t)cols - 32)};
-    __m512 acc[PW_MR][3];
+    const __mmask16 m[4] = {
+        pw_lanes((ptrdiff_t)cols), pw_lanes((ptrdiff_t)cols - 16),
+        pw_lanes((ptrdiff_t)cols - 32), pw_lanes((ptrdiff_t)cols - 48)};
+    __m512 acc[PW_MR][4];
     const float *wr[PW_MR]; /* the filters' rows; past the last, the last */
 
 #pragma GCC unroll 8
-    for (int i = 0; i < PW_MR; i++)
+    for (int i = 0; i < MR; i++)
         wr[i] = r->w + (size_t)(k0 + (i < rows ? i : rows - 1)) * c_count;
 
 #pragma GCC unroll 8
-    for (int i = 0; i < PW_MR; i++) {
+    for (int i = 0; i < MR; i++) {
         __m512 b = _mm512_setzero_ps();
         if (r->b && i < rows)
             b = _mm512_set1_ps(r->b[k0 + i]);
-#pragma GCC unroll 3
+#pragma GCC unroll 4
         for (int v = 0; v < NV; v++)
             acc[i][v] = b;
     }
     for (size_t c = 0; c < c_count; c++, x += plane) {
-        __m512 xv[3];
-#pragma GCC unroll 3
+        __m512 xv[4];
+#pragma GCC unroll 4
         for (int v = 0; v < NV; v++)
             xv[v] = _mm512_maskz_loadu_ps(m[v], x + v * 16);
 #pragma GCC unroll 8
-        for (int i = 0; i < PW_MR; i++) {
+        for (int i = 0; i < MR; i++) {
             __m512 w = _mm512_set1_ps(wr[i][c]);
-#pragma GCC unroll 3
+#pragma GCC unroll 4
             for (int v = 0; v < NV; v++)
                 acc[i][v] = _mm512_fmadd_ps(w, xv[v], acc[i][v]);
         }
@@ -112,7 +117,7 @@ pw_tile(const pw_run *pr, const float *x, float *y, int64_t k0, int rows,
     /* Unrolled with constant indices, so that acc stays in registers (a
      * loop to `rows` made the compiler keep acc on the stack). */
 #pragma GCC unroll 8
-    for (int i = 0; i < PW_MR; i++) {
+    for (int i = 0; i < MR; i++) {
         float *row = y + (size_t)i * plane;
         const cnn_epilogue *ep = r->ep;
         __m512 s = _mm512_set1_ps(1.0f), t = _mm512_setzero_ps();
@@ -127,7 +132,7 @@ pw_tile(const pw_run *pr, const float *x, float *y, int64_t k0, int rows,
             lo = _mm512_set1_ps(ep->lo);
             hi = _mm512_set1_ps(ep->hi);
         }
-#pragma GCC unroll 3
+#pragma GCC unroll 4
         for (int v = 0; v < NV; v++) {
             __m512 out = acc[i][v];
             if (ep) {
@@ -148,19 +153,30 @@ pw_tile(const pw_run *pr, const float *x, float *y, int64_t k0, int rows,
 static void pw_tile48(const pw_run *pr, const float *x, float *y,
                       int64_t k0, int rows, size_t cols)
 {
-    pw_tile(pr, x, y, k0, rows, cols, 3);
+    pw_tile(pr, x, y, k0, rows, cols, 8, 3);
 }
 
 static void pw_tile32(const pw_run *pr, const float *x, float *y,
                       int64_t k0, int rows, size_t cols)
 {
-    pw_tile(pr, x, y, k0, rows, cols, 2);
+    pw_tile(pr, x, y, k0, rows, cols, 8, 2);
 }
 
 static void pw_tile16(const pw_run *pr, const float *x, float *y,
                       int64_t k0, int rows, size_t cols)
 {
-    pw_tile(pr, x, y, k0, rows, cols, 1);
+    pw_tile(pr, x, y, k0, rows, cols, 8, 1);
+}
+
+/* 6 filters by 64 pixels: the last tile of a row of tiles when 1 to 16
+ * pixels are left past a 48-pixel tile (a 7x7 plane is 48 + 1, 14x14 4 x
+ * 48 + 4). A separate 8 x 16 tile there loads 8 weights for every 8
+ * multiply-adds, and cost 7% of MobileNetV2's time; here the 6 weights of
+ * a step serve 4 vectors. */
+static void pw_tile64(const pw_run *pr, const float *x, float *y,
+                      int64_t k0, int rows, size_t cols)
+{
+    pw_tile(pr, x, y, k0, rows, cols, 6, 4);
 }
 
 static void pw_slot(void *arg, size_t s0, size_t s1)
@@ -173,18 +189,30 @@ static void pw_slot(void *arg, size_t s0, size_t s1)
     for (size_t s = s0; s < s1; s++) {
         size_t item;
         while (conv_queue_take(&r->queue, s, &item)) {
-            size_t img = item / pr->chunks;
-            size_t p0 = item % pr->chunks * pr->chunk;
-            size_t p1 = p0 + pr->chunk < plane ? p0 + pr->chunk : plane;
+            size_t img = item / (pr->chunks * pr->kblocks);
+            size_t rest = item % (pr->chunks * pr->kblocks);
+            size_t ci = rest / pr->kblocks;
+            int64_t kb0 = (int64_t)(rest % pr->kblocks) * pr->kblock;
+            int64_t kb1 = kb0 + pr->kblock < k ? kb0 + pr->kblock : k;
+            size_t p0 = ci * pr->chunk;
+            size_t p1 = ci + 1 == pr->chunks ? plane : p0 + pr->chunk;
             const float *x_img = r->x + img * c_count * plane;
             float *y_img = r->y + img * (size_t)k * plane;
-            for (size_t p = p0; p < p1; p += PW_NR) {
-                size_t cols = p1 - p < PW_NR ? p1 - p : PW_NR;
-                for (int64_t k0 = 0; k0 < k; k0 += PW_MR) {
-                    int rows = k - k0 < PW_MR ? (int)(k - k0) : PW_MR;
+            for (size_t p = p0, cols; p < p1; p += cols) {
+                size_t left = p1 - p;
+                if (left > PW_NR && left <= PW_NR + 16) {
+                    cols = left;
+                    for (int64_t k0 = kb0; k0 < kb1; k0 += 6)
+                        pw_tile64(pr, x_img + p,
+                                  y_img + (size_t)k0 * plane + p, k0,
+                                  kb1 - k0 < 6 ? (int)(kb1 - k0) : 6, cols);
+                    continue;
+                }
+                cols = left < PW_NR ? left : PW_NR;
+                for (int64_t k0 = kb0; k0 < kb1; k0 += PW_MR) {
+                    int rows = kb1 - k0 < PW_MR ? (int)(kb1 - k0) : PW_MR;
                     float *y = y_img + (size_t)k0 * plane + p;
-                    /* A narrow last tile computes only its vectors (14x14:
-                     * 4 tiles of 48 and one of 4 pixels). */
+                    /* A narrow last tile computes only its vectors. */
                     if (cols > 32)
                         pw_tile48(pr, x_img + p, y, k0, rows, cols);
                     else if (cols > 16)
@@ -205,19 +233,33 @@ cnn_status conv_pw_forward(conv_run *r, cnn_errbuf *err)
     size_t threads = r->env && r->env->threads > 1 ? (size_t)r->env->threads
                                                    : 1;
     pw_run pr = {.r = r};
+    size_t items;
 
     (void)err;
-    /* Chunks of whole tiles, at most PW_CHUNK pixels, and enough items for
-     * four per thread where the images allow. */
+    /* Chunks of whole tiles, at most PW_CHUNK pixels; with threads, enough
+     * items for four per thread where the images allow, then blocks of
+     * filters for two per thread (MobileNetV2's 7x7 layers at batch 1 are
+     * one chunk). An image's last chunk takes up to 16 pixels more rather
+     * than leaving them to a chunk of their own (7x7: 48 + 1). */
     pr.chunk = (plane + PW_NR - 1) / PW_NR * PW_NR;
     if (pr.chunk > PW_CHUNK)
         pr.chunk = PW_CHUNK;
-    while (pr.chunk > PW_NR &&
+    while (threads > 1 && pr.chunk > PW_NR &&
            (size_t)r->n * ((plane + pr.chunk - 1) / pr.chunk) < 4 * threads)
         pr.chunk -= PW_NR;
     pr.chunks = (plane + pr.chunk - 1) / pr.chunk;
-    r->slots = conv_slots(r, (size_t)r->n * pr.chunks, macs);
-    conv_queue_init(&r->queue, (size_t)r->n * pr.chunks, r->slots);
+    if (pr.chunks > 1 && plane - (pr.chunks - 1) * pr.chunk <= 16)
+        pr.chunks--;
+    pr.kblock = r->k;
+    while (threads > 1 && pr.kblock > 24 &&
+           (size_t)r->n * pr.chunks *
+                   (size_t)((r->k + pr.kblock - 1) / pr.kblock) <
+               2 * threads)
+        pr.kblock = ((pr.kblock + 1) / 2 + 23) / 24 * 24;
+    pr.kblocks = (size_t)((r->k + pr.kblock - 1) / pr.kblock);
+    items = (size_t)r->n * pr.chunks * pr.kblocks;
+    r->slots = conv_slots(r, items, macs);
+    conv_queue_init(&r->queue, items, r->slots);
     if (r->slots > 1)
         r->env->parallel_for(r->env->host, r->slots, pw_slot, &pr);
     else
