@@ -141,6 +141,12 @@ static void fwd_slot(void *arg, size_t s0, size_t s1)
             float *yb = r->y + img * kohw + off;
             const float *x_img = r->x + img * (size_t)r->cin * plane;
 
+            if (r->pw_band) { /* bias and epilogue in the tile's store */
+                size_t ldb;
+                const float *bm = band_matrix(g, x_img, oh0, oh1, col, &ldb);
+                conv_pw_columns(r, bm, ldb, ckk, yb, ohw, 0, cols, 0, r->k);
+                continue;
+            }
             if (r->b)
                 for (int64_t k = 0; k < r->k; k++) {
                     float *row = yb + (size_t)k * ohw, v = r->b[k];
@@ -182,6 +188,7 @@ cnn_status conv_gemm_forward(conv_run *r, cnn_errbuf *err)
     if (st != CNN_OK)
         return st;
     conv_queue_init(&r->queue, (size_t)(r->n * r->bands), r->slots);
+    r->pw_band = conv_pw_band_applies(r);
     conv_run_slots(r, fwd_slot);
     r->epilogue_done = 1;
     return CNN_OK;

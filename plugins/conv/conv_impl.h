@@ -106,6 +106,7 @@ typedef struct conv_run {
     float *ws;
     int64_t rows, bands; /* im2col: output rows per band, bands per image */
     conv_queue queue;    /* im2col forward: tiles (image, band) */
+    int pw_band;         /* im2col forward: products through pointwise.c */
 } conv_run;
 
 /* Slots for `items` independent pieces of work of `macs` multiply-adds in
@@ -198,6 +199,15 @@ cnn_status conv_deep_forward(conv_run *r, cnn_errbuf *err);
  * (pointwise.c; AVX-512 builds, else never applies). */
 int conv_pw_applies(const conv_run *r);
 cnn_status conv_pw_forward(conv_run *r, cnn_errbuf *err);
+/* Its tiles for another product with the layer's filters, bias and
+ * epilogue: Y[kb0:kb1, p0:p1] = W X + b, then the epilogue, with X
+ * [c_count, *] (row stride ldx) and Y (row stride ldy) pointing at column
+ * 0. conv_pw_band_applies: whether the im2col path should call it on its
+ * column matrix (W small; never without AVX-512). */
+int conv_pw_band_applies(const conv_run *r);
+void conv_pw_columns(const conv_run *r, const float *x, size_t ldx,
+                     size_t c_count, float *y, size_t ldy, size_t p0,
+                     size_t p1, int64_t kb0, int64_t kb1);
 
 int conv_wino_applies(const conv_run *r);
 cnn_status conv_wino_forward(conv_run *r, cnn_errbuf *err);

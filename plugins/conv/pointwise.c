@@ -57,12 +57,35 @@ typedef struct pw_run {
     size_t kblocks; /* filter blocks per chunk */
 } pw_run;
 
+/* A product Y[K, cols] = W[K, c_count] X[c_count, cols] + b, then the
+ * epilogue: W, b and the epilogue are the layer's (r). */
+typedef struct pw_mat {
+    const conv_run *r;
+    size_t ldx, ldy, c_count;
+} pw_mat;
+
 int conv_pw_applies(const conv_run *r)
 {
     const conv_geom *g = &r->g;
     return r->groups == 1 && g->kh == 1 && g->kw == 1 && g->sh == 1 &&
            g->sw == 1 && g->ph == 0 && g->pw == 0 && g->pb == 0 &&
            g->pr == 0 && g->dh == 1 && g->dw == 1 && g->c <= PW_MAX_C;
+}
+
+/* The im2col path (conv_gemm.c) multiplies its column matrix here when
+ * the filters, W [K, C kh kw], are small enough to stay in L2 beside a
+ * column block (C kh kw x 48 floats): a stem (MobileNetV2's 3 -> 32, 27
+ * columns), where the GEMM's bias and epilogue passes over the output
+ * cost as much as the product. Larger filter banks go to the GEMM, which
+ * blocks them. */
+#ifndef PW_BAND_MAX_W_FLOATS
+#define PW_BAND_MAX_W_FLOATS ((size_t)1 << 15) /* 128 KiB */
+#endif
+
+int conv_pw_band_applies(const conv_run *r)
+{
+    return r->groups == 1 && (size_t)r->ckk <= PW_MAX_C &&
+           (size_t)r->k * (size_t)r->ckk <= PW_BAND_MAX_W_FLOATS;
 }
 
 static inline __mmask16 pw_lanes(ptrdiff_t count)
@@ -72,16 +95,15 @@ static inline __mmask16 pw_lanes(ptrdiff_t count)
     return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1u);
 }
 
-/* One tile: filters [k0, k0 + rows) by pixels [p, p + cols) of one image,
- * cols <= 16 NV, rows <= MR. x points at pixel p of channel 0, y at pixel
- * p of filter k0.
- */
+/* One tile: filters [k0, k0 + rows) by columns [p, p + cols) of the
+ * product, cols <= 16 NV, rows <= MR. x points at column p of X's row 0, y
+ * at column p of Y's row k0 (row strides mt->ldx, mt->ldy). */
 static inline __attribute__((always_inline)) void
-pw_tile(const pw_run *pr, const float *x, float *y, int64_t k0, int rows,
+pw_tile(const pw_mat *mt, const float *x, float *y, int64_t k0, int rows,
         size_t cols, const int MR, const int NV)
 {
-    const conv_run *r = pr->r;
-    const size_t plane = (size_t)r->ohw, c_count = (size_t)r->g.c;
+    const conv_run *r = mt->r;
+    const size_t ldx = mt->ldx, ldy = mt->ldy, c_count = mt->c_count;
     const __mmask16 m[4] = {
         pw_lanes((ptrdiff_t)cols), pw_lanes((ptrdiff_t)cols - 16),
         pw_lanes((ptrdiff_t)cols - 32), pw_lanes((ptrdiff_t)cols - 48)};
@@ -101,7 +123,7 @@ pw_tile(const pw_run *pr, const float *x, float *y, int64_t k0, int rows,
         for (int v = 0; v < NV; v++)
             acc[i][v] = b;
     }
-    for (size_t c = 0; c < c_count; c++, x += plane) {
+    for (size_t c = 0; c < c_count; c++, x += ldx) {
         __m512 xv[4];
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++)
@@ -118,7 +140,7 @@ pw_tile(const pw_run *pr, const float *x, float *y, int64_t k0, int rows,
      * loop to `rows` made the compiler keep acc on the stack). */
 #pragma GCC unroll 8
     for (int i = 0; i < MR; i++) {
-        float *row = y + (size_t)i * plane;
+        float *row = y + (size_t)i * ldy;
         const cnn_epilogue *ep = r->ep;
         __m512 s = _mm512_set1_ps(1.0f), t = _mm512_setzero_ps();
         __m512 lo = _mm512_set1_ps(-HUGE_VALF), hi = _mm512_set1_ps(HUGE_VALF);
@@ -150,22 +172,22 @@ pw_tile(const pw_run *pr, const float *x, float *y, int64_t k0, int rows,
     }
 }
 
-static void pw_tile48(const pw_run *pr, const float *x, float *y,
+static void pw_tile48(const pw_mat *mt, const float *x, float *y,
                       int64_t k0, int rows, size_t cols)
 {
-    pw_tile(pr, x, y, k0, rows, cols, 8, 3);
+    pw_tile(mt, x, y, k0, rows, cols, 8, 3);
 }
 
-static void pw_tile32(const pw_run *pr, const float *x, float *y,
+static void pw_tile32(const pw_mat *mt, const float *x, float *y,
                       int64_t k0, int rows, size_t cols)
 {
-    pw_tile(pr, x, y, k0, rows, cols, 8, 2);
+    pw_tile(mt, x, y, k0, rows, cols, 8, 2);
 }
 
-static void pw_tile16(const pw_run *pr, const float *x, float *y,
+static void pw_tile16(const pw_mat *mt, const float *x, float *y,
                       int64_t k0, int rows, size_t cols)
 {
-    pw_tile(pr, x, y, k0, rows, cols, 8, 1);
+    pw_tile(mt, x, y, k0, rows, cols, 8, 1);
 }
 
 /* 6 filters by 64 pixels: the last tile of a row of tiles when 1 to 16
@@ -173,10 +195,42 @@ static void pw_tile16(const pw_run *pr, const float *x, float *y,
  * 48 + 4). A separate 8 x 16 tile there loads 8 weights for every 8
  * multiply-adds, and cost 7% of MobileNetV2's time; here the 6 weights of
  * a step serve 4 vectors. */
-static void pw_tile64(const pw_run *pr, const float *x, float *y,
+static void pw_tile64(const pw_mat *mt, const float *x, float *y,
                       int64_t k0, int rows, size_t cols)
 {
-    pw_tile(pr, x, y, k0, rows, cols, 6, 4);
+    pw_tile(mt, x, y, k0, rows, cols, 6, 4);
+}
+
+/* Columns [p0, p1) and filters [kb0, kb1) of Y = W X + b, then the
+ * epilogue (conv_impl.h). */
+void conv_pw_columns(const conv_run *r, const float *x, size_t ldx,
+                     size_t c_count, float *y, size_t ldy, size_t p0,
+                     size_t p1, int64_t kb0, int64_t kb1)
+{
+    const pw_mat mt = {r, ldx, ldy, c_count};
+    for (size_t p = p0, cols; p < p1; p += cols) {
+        size_t left = p1 - p;
+        if (left > PW_NR && left <= PW_NR + 16) {
+            cols = left;
+            for (int64_t k0 = kb0; k0 < kb1; k0 += 6)
+                pw_tile64(&mt, x + p,
+                          y + (size_t)k0 * ldy + p, k0,
+                          kb1 - k0 < 6 ? (int)(kb1 - k0) : 6, cols);
+            continue;
+        }
+        cols = left < PW_NR ? left : PW_NR;
+        for (int64_t k0 = kb0; k0 < kb1; k0 += PW_MR) {
+            int rows = kb1 - k0 < PW_MR ? (int)(kb1 - k0) : PW_MR;
+            float *yt = y + (size_t)k0 * ldy + p;
+            /* A narrow last tile computes only its vectors. */
+            if (cols > 32)
+                pw_tile48(&mt, x + p, yt, k0, rows, cols);
+            else if (cols > 16)
+                pw_tile32(&mt, x + p, yt, k0, rows, cols);
+            else
+                pw_tile16(&mt, x + p, yt, k0, rows, cols);
+        }
+    }
 }
 
 static void pw_slot(void *arg, size_t s0, size_t s1)
@@ -198,29 +252,8 @@ static void pw_slot(void *arg, size_t s0, size_t s1)
             size_t p1 = ci + 1 == pr->chunks ? plane : p0 + pr->chunk;
             const float *x_img = r->x + img * c_count * plane;
             float *y_img = r->y + img * (size_t)k * plane;
-            for (size_t p = p0, cols; p < p1; p += cols) {
-                size_t left = p1 - p;
-                if (left > PW_NR && left <= PW_NR + 16) {
-                    cols = left;
-                    for (int64_t k0 = kb0; k0 < kb1; k0 += 6)
-                        pw_tile64(pr, x_img + p,
-                                  y_img + (size_t)k0 * plane + p, k0,
-                                  kb1 - k0 < 6 ? (int)(kb1 - k0) : 6, cols);
-                    continue;
-                }
-                cols = left < PW_NR ? left : PW_NR;
-                for (int64_t k0 = kb0; k0 < kb1; k0 += PW_MR) {
-                    int rows = kb1 - k0 < PW_MR ? (int)(kb1 - k0) : PW_MR;
-                    float *y = y_img + (size_t)k0 * plane + p;
-                    /* A narrow last tile computes only its vectors. */
-                    if (cols > 32)
-                        pw_tile48(pr, x_img + p, y, k0, rows, cols);
-                    else if (cols > 16)
-                        pw_tile32(pr, x_img + p, y, k0, rows, cols);
-                    else
-                        pw_tile16(pr, x_img + p, y, k0, rows, cols);
-                }
-            }
+            conv_pw_columns(r, x_img, plane, c_count, y_img, plane, p0, p1,
+                            kb0, kb1);
         }
     }
 }
@@ -274,6 +307,20 @@ int conv_pw_applies(const conv_run *r)
 {
     (void)r;
     return 0;
+}
+
+int conv_pw_band_applies(const conv_run *r)
+{
+    (void)r;
+    return 0;
+}
+
+void conv_pw_columns(const conv_run *r, const float *x, size_t ldx,
+                     size_t c_count, float *y, size_t ldy, size_t p0,
+                     size_t p1, int64_t kb0, int64_t kb1)
+{
+    (void)r, (void)x, (void)ldx, (void)c_count, (void)y, (void)ldy;
+    (void)p0, (void)p1, (void)kb0, (void)kb1;
 }
 
 cnn_status conv_pw_forward(conv_run *r, cnn_errbuf *err)
