@@ -320,7 +320,9 @@ static cnn_status conv_forward(const cnn_layer *layer,
     r.ep = a->epilogue;
     if (r.n == 0)
         return CNN_OK;
-    if (conv_dw_applies(&r))
+    if (conv_dwr_applies(&r))
+        st = conv_dwr_forward(&r, err);
+    else if (conv_dw_applies(&r))
         st = conv_dw_forward(&r, err);
     else if (conv_pw_applies(&r))
         st = conv_pw_forward(&r, err);

@@ -124,6 +124,18 @@ const cf_config cf_configs[] = {
       "padding=2"},
      1, {S4(2, 18, 16, 421)}, 4, CF_UNIFORM, 0},
 
+    /* Depthwise rows (depthwise_rows.c, AVX-512 builds): stride 1,
+     * planes 57 to 128 wide; padding columns by masks, padding rows by a
+     * zero row; a last vector of 4 lanes. */
+    {"conv", "depthwise rows 3x3 padding 1, 6x68",
+     {"filters=5", "kernel=3", "groups=5", "padding=1"}, 1,
+     {S4(2, 5, 6, 68)}, 4, CF_UNIFORM, 0},
+    {"conv", "depthwise rows 5x5 padding 2, 7x60, no bias",
+     {"filters=3", "kernel=5", "groups=3", "padding=2", "bias=false"}, 1,
+     {S4(1, 3, 7, 60)}, 4, CF_UNIFORM, 0},
+    {"conv", "depthwise rows 3x3 no padding, 5x66",
+     {"filters=4", "kernel=3", "groups=4"}, 1, {S4(2, 4, 5, 66)}, 4,
+     CF_UNIFORM, 0},
     /* Pointwise forward (pointwise.c, AVX-512 builds; more than 16
      * filters, else direct.c takes it): tiles of 8 filters by 48 pixels, a
      * narrower last tile of 1 or 2 vectors, a last filter panel with fewer
