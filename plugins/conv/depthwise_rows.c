@@ -1,20 +1,27 @@
 /* SPDX-License-Identifier: MIT */
-/* Depthwise 3x3 and 5x5 stride-1 convolutions forward on AVX-512, straight
- * from and into NCHW planes 57 to 128 pixels wide: MobileNetV2's 112x112
- * stride-1 layer, which went through depthwise.c's row kernels.
+/* Depthwise 3x3 and 5x5 convolutions forward on AVX-512, straight from and
+ * into NCHW planes: stride 1 on outputs 57 to 128 wide (MobileNetV2's
+ * 112x112 layer, which went through depthwise.c's row kernels), stride 2
+ * on outputs 14 to 128 wide (its 112 -> 56, 56 -> 28 and 28 -> 14 layers,
+ * which went through depthwise_blocked.c).
  *
  * Each output row is computed in vectors of 16 pixels: for tap (ki, kj)
  * the 16 inputs of a vector are one load at column j - pl + kj of input
  * row o - pt + ki, masked to the lanes inside the plane, so the zero
  * padding columns cost nothing and need no padded copy (a row of zeros
- * stands for the padding rows). The tap weights sit in registers for the
- * whole plane; bias, then the taps in order, then the folded batch norm
- * and relu (ABI 1.4), and one store. depthwise.c copies each plane into
- * padded phase planes and its result out of a virtual grid, three passes
- * where this is one: 32 channels at 112x112 take 0.15-0.16 ms here against
- * 0.24 there (one thread, Zen 4). On narrower planes depthwise_blocked.c
- * (16 channels per vector) stays faster: at 56x56 the two are level, at
- * 28x28 and 14x14 it takes 0.060 and 0.031 ms against 0.070 and 0.045.
+ * stands for the padding rows). At stride 2 the inputs of taps kj and
+ * kj + 1 are the even and odd lanes of the same two loads. The tap weights
+ * sit in registers for the whole plane; bias, then the taps in order, then
+ * the folded batch norm and relu (ABI 1.4), and one store. depthwise.c
+ * copies each plane into padded phase planes and its result out of a
+ * virtual grid, depthwise_blocked.c transposes 16 channels into and out of
+ * an interleaved buffer: three passes where this is one. One thread, Zen
+ * 4, `cnnrun bench --conv`, 5-7 alternations: 32 channels at 112x112 0.24
+ * -> 0.16 ms; stride 2, 96 channels 112 -> 56 0.29 -> 0.21-0.24 ms, 144
+ * channels 56 -> 28 0.11 -> 0.08 ms, 192 channels 28 -> 14 level. At
+ * stride 1 on narrower planes depthwise_blocked.c (16 channels per
+ * vector) stays faster: at 56x56 the two are level, at 28x28 and 14x14 it
+ * takes 0.060 and 0.031 ms against 0.070 and 0.045.
  *
  * Work items: (image, channel), in order; a plane's result does not depend
  * on which thread computes it. */
@@ -30,17 +37,22 @@
 #ifndef DWR_MIN_OW
 #define DWR_MIN_OW 57
 #endif
+#ifndef DWR_MIN_OW_S2
+#define DWR_MIN_OW_S2 14 /* 7 would fill 7 lanes of 16 */
+#endif
 /* Vectors per output row at most (the column masks are a table). */
 #define DWR_MAX_VECTORS 8
 
 int conv_dwr_applies(const conv_run *r)
 {
     const conv_geom *g = &r->g;
-    return r->groups > 1 && g->c == 1 && r->kg == 1 && g->kh == g->kw &&
-           (g->kh == 3 || g->kh == 5) && g->sh == 1 && g->sw == 1 &&
-           g->dh == 1 && g->dw == 1 && g->ph >= 0 && g->pw >= 0 &&
-           g->ph < g->kh && g->pw < g->kw && g->ow >= DWR_MIN_OW &&
-           g->ow <= 16 * DWR_MAX_VECTORS;
+    if (!(r->groups > 1 && g->c == 1 && r->kg == 1 && g->kh == g->kw &&
+          (g->kh == 3 || g->kh == 5) && g->sh == g->sw &&
+          (g->sh == 1 || g->sh == 2) && g->dh == 1 && g->dw == 1 &&
+          g->ph >= 0 && g->pw >= 0 && g->ph < g->kh && g->pw < g->kw &&
+          g->ow <= 16 * DWR_MAX_VECTORS))
+        return 0;
+    return g->ow >= (g->sh == 2 ? DWR_MIN_OW_S2 : DWR_MIN_OW);
 }
 
 /* Lanes [lo, hi) of a vector, clamped to 0..16. */
@@ -133,6 +145,99 @@ dwr_plane(const conv_run *r, const float *x, float *y, int64_t ch,
     }
 }
 
+/* Stride 2: tap kj of output vector vi reads input columns
+ * 32 vi - pl + kj + 2 lane, the even lanes of the 32 floats from there,
+ * and tap kj + 1 their odd lanes: two masked loads and two permutes for
+ * two taps. (The odd lanes may read one column past what tap kj needs;
+ * the masks keep every load inside the row.) */
+static inline __attribute__((always_inline)) void
+dwr_plane_s2(const conv_run *r, const float *x, float *y, int64_t ch,
+             const int K)
+{
+    const conv_geom *g = &r->g;
+    const int64_t h = g->h, w = g->w, oh = g->oh, ow = g->ow;
+    const int64_t pt = g->ph, pl = g->pw;
+    const float *wt = r->w + ch * K * K;
+    const cnn_epilogue *ep = r->ep;
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14,
+                                          12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15,
+                                         13, 11, 9, 7, 5, 3, 1);
+    __m512 wv[K * K], bias = _mm512_set1_ps(r->b ? r->b[ch] : 0.0f);
+    __m512 s = _mm512_set1_ps(1.0f), t = _mm512_setzero_ps();
+    __m512 lo = _mm512_set1_ps(-HUGE_VALF), hi = _mm512_set1_ps(HUGE_VALF);
+    float zrow[32 * DWR_MAX_VECTORS + 32] = {0};
+    __mmask16 cm[DWR_MAX_VECTORS][5][2], om[DWR_MAX_VECTORS];
+    const int64_t nvec = (ow + 15) / 16;
+
+#pragma GCC unroll 25
+    for (int q = 0; q < K * K; q++)
+        wv[q] = _mm512_set1_ps(wt[q]);
+    if (ep) {
+        if (ep->affine) {
+            s = _mm512_set1_ps(ep->scale[ch]);
+            t = _mm512_set1_ps(ep->shift[ch]);
+        }
+        lo = _mm512_set1_ps(ep->lo);
+        hi = _mm512_set1_ps(ep->hi);
+    }
+    for (int64_t vi = 0; vi < nvec; vi++) {
+        om[vi] = dwr_span(0, ow - vi * 16);
+        for (int kj = 0; kj < K; kj++)
+            for (int half = 0; half < 2; half++) {
+                int64_t col = 32 * vi - pl + kj + 16 * half;
+                cm[vi][kj][half] = dwr_span(-col, w - col);
+            }
+    }
+    for (int64_t o = 0; o < oh; o++) {
+        const float *rows[5];
+#pragma GCC unroll 5
+        for (int ki = 0; ki < K; ki++) {
+            int64_t ri = 2 * o - pt + ki;
+            rows[ki] = ri >= 0 && ri < h ? x + ri * w : zrow;
+        }
+        for (int64_t vi = 0; vi < nvec; vi++) {
+            __m512 acc = bias;
+#pragma GCC unroll 5
+            for (int ki = 0; ki < K; ki++)
+#pragma GCC unroll 3
+                for (int kj = 0; kj < K; kj += 2) {
+                    /* Taps kj and kj + 1: the even and the odd lanes of
+                     * the same 32 floats. */
+                    int64_t col = 32 * vi - pl + kj;
+                    __m512 a = dwr_load(rows[ki], col, cm[vi][kj][0]);
+                    __m512 b = dwr_load(rows[ki], col + 16, cm[vi][kj][1]);
+                    acc = _mm512_fmadd_ps(wv[ki * K + kj],
+                                          _mm512_permutex2var_ps(a, even, b),
+                                          acc);
+                    if (kj + 1 < K)
+                        acc = _mm512_fmadd_ps(
+                            wv[ki * K + kj + 1],
+                            _mm512_permutex2var_ps(a, odd, b), acc);
+                }
+            if (ep) {
+                if (ep->affine)
+                    acc = _mm512_fmadd_ps(acc, s, t);
+                acc = _mm512_max_ps(lo, acc);
+                acc = _mm512_min_ps(hi, acc);
+            }
+            _mm512_mask_storeu_ps(y + o * ow + vi * 16, om[vi], acc);
+        }
+    }
+}
+
+static void dwr_plane3_s2(const conv_run *r, const float *x, float *y,
+                          int64_t ch)
+{
+    dwr_plane_s2(r, x, y, ch, 3);
+}
+
+static void dwr_plane5_s2(const conv_run *r, const float *x, float *y,
+                          int64_t ch)
+{
+    dwr_plane_s2(r, x, y, ch, 5);
+}
+
 static void dwr_plane3(const conv_run *r, const float *x, float *y,
                        int64_t ch)
 {
@@ -159,10 +264,10 @@ static void dwr_slot(void *arg, size_t s0, size_t s1)
             int64_t ch = (int64_t)(item % channels);
             const float *x = r->x + item * in_plane;
             float *y = r->y + item * out_plane;
-            if (g->kh == 3)
-                dwr_plane3(r, x, y, ch);
+            if (g->sh == 2)
+                (g->kh == 3 ? dwr_plane3_s2 : dwr_plane5_s2)(r, x, y, ch);
             else
-                dwr_plane5(r, x, y, ch);
+                (g->kh == 3 ? dwr_plane3 : dwr_plane5)(r, x, y, ch);
         }
     }
 }

@@ -125,7 +125,7 @@ const cf_config cf_configs[] = {
      1, {S4(2, 18, 16, 421)}, 4, CF_UNIFORM, 0},
 
     /* Depthwise rows (depthwise_rows.c, AVX-512 builds): stride 1,
-     * planes 57 to 128 wide; padding columns by masks, padding rows by a
+     * outputs 57 to 128 wide; padding columns by masks, padding rows by a
      * zero row; a last vector of 4 lanes. */
     {"conv", "depthwise rows 3x3 padding 1, 6x68",
      {"filters=5", "kernel=3", "groups=5", "padding=1"}, 1,
@@ -136,6 +136,15 @@ const cf_config cf_configs[] = {
     {"conv", "depthwise rows 3x3 no padding, 5x66",
      {"filters=4", "kernel=3", "groups=4"}, 1, {S4(2, 4, 5, 66)}, 4,
      CF_UNIFORM, 0},
+    /* Stride 2 (outputs 14 or more wide): even and odd lanes of pairs of
+     * loads; an odd input width, 5x5. */
+    {"conv", "depthwise rows 3x3 stride 2 padding 1, 9x41",
+     {"filters=6", "kernel=3", "groups=6", "stride=2", "padding=1"}, 1,
+     {S4(2, 6, 9, 41)}, 4, CF_UNIFORM, 0},
+    {"conv", "depthwise rows 5x5 stride 2 padding 2, 8x36, no bias",
+     {"filters=3", "kernel=5", "groups=3", "stride=2", "padding=2",
+      "bias=false"},
+     1, {S4(1, 3, 8, 36)}, 4, CF_UNIFORM, 0},
     /* Pointwise forward (pointwise.c, AVX-512 builds; more than 16
      * filters, else direct.c takes it): tiles of 8 filters by 48 pixels, a
      * narrower last tile of 1 or 2 vectors, a last filter panel with fewer
