@@ -152,7 +152,7 @@ static inline int conv_is_plain(const conv_run *r)
 /* Depthwise: one input channel per group (groups == C > 1), any kernel,
  * stride, dilation and padding, any channel multiplier kg
  * (depthwise.c). */
-/* Depthwise 3x3 and 5x5 forward, stride 1 on outputs wider than 56 or
+/* Depthwise 3x3 and 5x5 forward, stride 1 on outputs 56 or more wide or
  * stride 2 on outputs 14 or more wide, from NCHW with masked loads
  * (depthwise_rows.c; AVX-512 builds, else never applies). */
 int conv_dwr_applies(const conv_run *r);

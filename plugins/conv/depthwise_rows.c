@@ -1,27 +1,28 @@
 /* SPDX-License-Identifier: MIT */
 /* Depthwise 3x3 and 5x5 convolutions forward on AVX-512, straight from and
- * into NCHW planes: stride 1 on outputs 57 to 128 wide (MobileNetV2's
- * 112x112 layer, which went through depthwise.c's row kernels), stride 2
- * on outputs 14 to 128 wide (its 112 -> 56, 56 -> 28 and 28 -> 14 layers,
- * which went through depthwise_blocked.c).
+ * into NCHW planes: stride 1 on outputs 56 to 128 wide (MobileNetV2's
+ * 112x112 and 56x56 layers), stride 2 on outputs 14 to 128 wide (its
+ * 112 -> 56, 56 -> 28 and 28 -> 14 layers). Before, depthwise.c took the
+ * first and depthwise_blocked.c the others.
  *
- * Each output row is computed in vectors of 16 pixels: for tap (ki, kj)
- * the 16 inputs of a vector are one load at column j - pl + kj of input
- * row o - pt + ki, masked to the lanes inside the plane, so the zero
- * padding columns cost nothing and need no padded copy (a row of zeros
- * stands for the padding rows). At stride 2 the inputs of taps kj and
- * kj + 1 are the even and odd lanes of the same two loads. The tap weights
- * sit in registers for the whole plane; bias, then the taps in order, then
- * the folded batch norm and relu (ABI 1.4), and one store. depthwise.c
- * copies each plane into padded phase planes and its result out of a
- * virtual grid, depthwise_blocked.c transposes 16 channels into and out of
- * an interleaved buffer: three passes where this is one. One thread, Zen
- * 4, `cnnrun bench --conv`, 5-7 alternations: 32 channels at 112x112 0.24
- * -> 0.16 ms; stride 2, 96 channels 112 -> 56 0.29 -> 0.21-0.24 ms, 144
- * channels 56 -> 28 0.11 -> 0.08 ms, 192 channels 28 -> 14 level. At
- * stride 1 on narrower planes depthwise_blocked.c (16 channels per
- * vector) stays faster: at 56x56 the two are level, at 28x28 and 14x14 it
- * takes 0.060 and 0.031 ms against 0.070 and 0.045.
+ * Each output row is computed in vectors of 16 pixels, the taps' weights
+ * in registers for the whole plane; bias, then the taps in order, then the
+ * folded batch norm and relu (ABI 1.4), and one store. The inputs of tap
+ * (ki, kj) for a vector are the columns j - pl + kj.. of input row
+ * o - pt + ki: for 3x3 at stride 1, one load per row and vector, the
+ * three taps being that vector and its neighbours shifted by a lane
+ * (valignd); otherwise one load per tap, masked to the lanes inside the
+ * plane, and at stride 2 taps kj and kj + 1 are the even and odd lanes of
+ * the same two loads. Padding columns fall to the masks; padding rows are
+ * zeros. depthwise.c copies each plane into padded phase planes and its
+ * result out of a virtual grid, depthwise_blocked.c transposes 16
+ * channels into and out of an interleaved buffer: three passes where this
+ * is one. One thread, Zen 4, `cnnrun bench --conv`, 5-7 alternations,
+ * medians: stride 1, 32 channels at 112x112 0.24 -> 0.11 ms, 144 at 56x56
+ * 0.22 -> 0.16 in the pass; stride 2, 96 channels 112 -> 56 0.29 ->
+ * 0.21-0.24 ms, 144 channels 56 -> 28 0.11 -> 0.08 ms, 192 channels 28 ->
+ * 14 level. At stride 1 on 28x28 and 14x14 depthwise_blocked.c is as fast
+ * (16 channels per vector, no lanes idle), and keeps them.
  *
  * Work items: (image, channel), in order; a plane's result does not depend
  * on which thread computes it. */
@@ -33,9 +34,9 @@
 
 #include <immintrin.h>
 
-/* Output widths from which this beats depthwise_blocked.c (above). */
+/* Stride-1 output widths from which this beats depthwise_blocked.c. */
 #ifndef DWR_MIN_OW
-#define DWR_MIN_OW 57
+#define DWR_MIN_OW 56
 #endif
 #ifndef DWR_MIN_OW_S2
 #define DWR_MIN_OW_S2 14 /* 7 would fill 7 lanes of 16 */
@@ -143,6 +144,102 @@ dwr_plane(const conv_run *r, const float *x, float *y, int64_t ch,
             _mm512_mask_storeu_ps(y + o * ow + vi * 16, om[vi], acc);
         }
     }
+}
+
+/* 3x3, stride 1, padding PL (0 or 1) on the left: the three taps of a row
+ * from one load per vector. Walking a row left to right, vector vi keeps
+ * the inputs at columns 16 vi - 16.. (p), 16 vi.. (a) and 16 vi + 16.. (b),
+ * and tap kj, at offset d = kj - PL, is a, or a shifted in from p or b by
+ * |d| lanes (valignd). Nine masked loads per vector, three of every four
+ * splitting a cache line, were the bound before. */
+static inline __attribute__((always_inline)) void
+dwr_plane_k3(const conv_run *r, const float *x, float *y, int64_t ch,
+             const int PL)
+{
+    const conv_geom *g = &r->g;
+    const int64_t h = g->h, w = g->w, oh = g->oh, ow = g->ow;
+    const int64_t pt = g->ph;
+    const float *wt = r->w + ch * 9;
+    const cnn_epilogue *ep = r->ep;
+    __m512 wv[9], bias = _mm512_set1_ps(r->b ? r->b[ch] : 0.0f);
+    __m512 s = _mm512_set1_ps(1.0f), t = _mm512_setzero_ps();
+    __m512 lo = _mm512_set1_ps(-HUGE_VALF), hi = _mm512_set1_ps(HUGE_VALF);
+    const int64_t nvec = (ow + 15) / 16;
+
+#pragma GCC unroll 9
+    for (int q = 0; q < 9; q++)
+        wv[q] = _mm512_set1_ps(wt[q]);
+    if (ep) {
+        if (ep->affine) {
+            s = _mm512_set1_ps(ep->scale[ch]);
+            t = _mm512_set1_ps(ep->shift[ch]);
+        }
+        lo = _mm512_set1_ps(ep->lo);
+        hi = _mm512_set1_ps(ep->hi);
+    }
+    for (int64_t o = 0; o < oh; o++) {
+        const float *rows[3];
+        __m512 p[3], a[3];
+#pragma GCC unroll 3
+        for (int ki = 0; ki < 3; ki++) {
+            int64_t ri = o - pt + ki;
+            rows[ki] = ri >= 0 && ri < h ? x + ri * w : NULL;
+            p[ki] = _mm512_setzero_ps();
+            a[ki] = rows[ki] ? _mm512_maskz_loadu_ps(dwr_span(0, w), rows[ki])
+                             : _mm512_setzero_ps();
+        }
+        for (int64_t vi = 0; vi < nvec; vi++) {
+            const int64_t j = vi * 16;
+            const __mmask16 mb = dwr_span(0, w - j - 16);
+            __m512 acc = bias;
+#pragma GCC unroll 3
+            for (int ki = 0; ki < 3; ki++) {
+                __m512 b = rows[ki] ? _mm512_maskz_loadu_ps(
+                                          mb, (const float *)((uintptr_t)(
+                                                  rows[ki] + j) + 64))
+                                    : _mm512_setzero_ps();
+                __m512 v0, v1, v2;
+                if (PL == 1) {
+                    v0 = _mm512_castsi512_ps(_mm512_alignr_epi32(
+                        _mm512_castps_si512(a[ki]), _mm512_castps_si512(p[ki]),
+                        15));
+                    v1 = a[ki];
+                    v2 = _mm512_castsi512_ps(_mm512_alignr_epi32(
+                        _mm512_castps_si512(b), _mm512_castps_si512(a[ki]), 1));
+                } else {
+                    v0 = a[ki];
+                    v1 = _mm512_castsi512_ps(_mm512_alignr_epi32(
+                        _mm512_castps_si512(b), _mm512_castps_si512(a[ki]), 1));
+                    v2 = _mm512_castsi512_ps(_mm512_alignr_epi32(
+                        _mm512_castps_si512(b), _mm512_castps_si512(a[ki]), 2));
+                }
+                acc = _mm512_fmadd_ps(wv[ki * 3 + 0], v0, acc);
+                acc = _mm512_fmadd_ps(wv[ki * 3 + 1], v1, acc);
+                acc = _mm512_fmadd_ps(wv[ki * 3 + 2], v2, acc);
+                p[ki] = a[ki];
+                a[ki] = b;
+            }
+            if (ep) {
+                if (ep->affine)
+                    acc = _mm512_fmadd_ps(acc, s, t);
+                acc = _mm512_max_ps(lo, acc);
+                acc = _mm512_min_ps(hi, acc);
+            }
+            _mm512_mask_storeu_ps(y + o * ow + j, dwr_span(0, ow - j), acc);
+        }
+    }
+}
+
+static void dwr_plane3_pad0(const conv_run *r, const float *x, float *y,
+                            int64_t ch)
+{
+    dwr_plane_k3(r, x, y, ch, 0);
+}
+
+static void dwr_plane3_pad1(const conv_run *r, const float *x, float *y,
+                            int64_t ch)
+{
+    dwr_plane_k3(r, x, y, ch, 1);
 }
 
 /* Stride 2: tap kj of output vector vi reads input columns
@@ -266,6 +363,8 @@ static void dwr_slot(void *arg, size_t s0, size_t s1)
             float *y = r->y + item * out_plane;
             if (g->sh == 2)
                 (g->kh == 3 ? dwr_plane3_s2 : dwr_plane5_s2)(r, x, y, ch);
+            else if (g->kh == 3 && g->pw <= 1)
+                (g->pw ? dwr_plane3_pad1 : dwr_plane3_pad0)(r, x, y, ch);
             else
                 (g->kh == 3 ? dwr_plane3 : dwr_plane5)(r, x, y, ch);
         }
