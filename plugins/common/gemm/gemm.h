@@ -65,9 +65,11 @@ void cnn_sgemv_with(cnn_gemm_impl impl, size_t m, size_t k, float alpha,
 /* Y[n x m] = alpha X A^T + beta Y for a few vectors: y[i][r] = alpha (row
  * r of A) . (row i of X) + beta y[i][r], X n x k (row stride ldx), Y n x m
  * (row stride ldy). A dense layer's forward at a small batch, bound by
- * reading A: up to 16 vectors go through our kernel, which streams A once
- * per 8 vectors without packing it; more vectors, CNN_GEMM=openblas or a
- * CPU without AVX2 go to cnn_sgemm. Each y[i][r] is summed in the same
+ * reading A: up to 16 vectors and an A of 1 MiB or more go through our
+ * kernel, which streams A once per 8 vectors without packing it; more
+ * vectors, a smaller A (in cache: bound by arithmetic, where the GEMM does
+ * better), CNN_GEMM=openblas or a CPU without AVX2 go to cnn_sgemm
+ * (CNN_GEMM=avx512: our kernel at any size). Each y[i][r] is summed in the same
  * order however the rows of A are split between calls. */
 void cnn_sgemv_batch(size_t n, size_t m, size_t k, float alpha,
                      const float *a, size_t lda, const float *x, size_t ldx,
