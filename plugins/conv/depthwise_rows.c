@@ -77,6 +77,50 @@ static inline __m512 dwr_load(const float *row, int64_t col, __mmask16 m)
     return _mm512_maskz_loadu_ps(m, (const float *)at);
 }
 
+/* A channel's constants: its taps' weights, bias and folded map. */
+typedef struct dwr_chan {
+    __m512 w[25], bias;
+    __m512 s, t, lo, hi; /* epilogue: v s + t, clamped to [lo, hi] */
+    const cnn_epilogue *ep;
+} dwr_chan;
+
+static inline __attribute__((always_inline)) void
+dwr_chan_init(dwr_chan *c, const conv_run *r, int64_t ch, const int taps)
+{
+    const float *wt = r->w + ch * taps;
+#pragma GCC unroll 25
+    for (int q = 0; q < taps; q++)
+        c->w[q] = _mm512_set1_ps(wt[q]);
+    c->bias = _mm512_set1_ps(r->b ? r->b[ch] : 0.0f);
+    c->ep = r->ep;
+    c->s = _mm512_set1_ps(1.0f);
+    c->t = _mm512_setzero_ps();
+    c->lo = _mm512_set1_ps(-HUGE_VALF);
+    c->hi = _mm512_set1_ps(HUGE_VALF);
+    if (c->ep) {
+        if (c->ep->affine) {
+            c->s = _mm512_set1_ps(c->ep->scale[ch]);
+            c->t = _mm512_set1_ps(c->ep->shift[ch]);
+        }
+        c->lo = _mm512_set1_ps(c->ep->lo);
+        c->hi = _mm512_set1_ps(c->ep->hi);
+    }
+}
+
+/* acc through the folded map, as cnn_epilogue_apply computes it (see
+ * pointwise.c), then stored to the lanes of m. */
+static inline __attribute__((always_inline)) void
+dwr_store(const dwr_chan *c, float *y, __mmask16 m, __m512 acc)
+{
+    if (c->ep) {
+        if (c->ep->affine)
+            acc = _mm512_fmadd_ps(acc, c->s, c->t);
+        acc = _mm512_max_ps(c->lo, acc);
+        acc = _mm512_min_ps(c->hi, acc);
+    }
+    _mm512_mask_storeu_ps(y, m, acc);
+}
+
 /* One plane: channel ch of one image, x its input plane, y its output. */
 static inline __attribute__((always_inline)) void
 dwr_plane(const conv_run *r, const float *x, float *y, int64_t ch,
@@ -85,28 +129,14 @@ dwr_plane(const conv_run *r, const float *x, float *y, int64_t ch,
     const conv_geom *g = &r->g;
     const int64_t h = g->h, w = g->w, oh = g->oh, ow = g->ow;
     const int64_t pt = g->ph, pl = g->pw;
-    const float *wt = r->w + ch * K * K;
-    const cnn_epilogue *ep = r->ep;
-    __m512 wv[K * K], bias = _mm512_set1_ps(r->b ? r->b[ch] : 0.0f);
-    __m512 s = _mm512_set1_ps(1.0f), t = _mm512_setzero_ps();
-    __m512 lo = _mm512_set1_ps(-HUGE_VALF), hi = _mm512_set1_ps(HUGE_VALF);
+    dwr_chan c;
     /* A row of zeros stands for the padding rows, so that every row is
      * read the same way. */
     float zrow[16 * DWR_MAX_VECTORS + 16] = {0};
     __mmask16 cm[DWR_MAX_VECTORS][5], om[DWR_MAX_VECTORS];
     const int64_t nvec = (ow + 15) / 16;
 
-#pragma GCC unroll 25
-    for (int q = 0; q < K * K; q++)
-        wv[q] = _mm512_set1_ps(wt[q]);
-    if (ep) {
-        if (ep->affine) {
-            s = _mm512_set1_ps(ep->scale[ch]);
-            t = _mm512_set1_ps(ep->shift[ch]);
-        }
-        lo = _mm512_set1_ps(ep->lo);
-        hi = _mm512_set1_ps(ep->hi);
-    }
+    dwr_chan_init(&c, r, ch, K * K);
     /* Each vector's lanes for each tap column, the same on every row. */
     for (int64_t vi = 0; vi < nvec; vi++) {
         om[vi] = dwr_span(0, ow - vi * 16);
@@ -125,23 +155,16 @@ dwr_plane(const conv_run *r, const float *x, float *y, int64_t ch,
         /* The vectors of a row are independent: the processor overlaps
          * their chains of multiply-adds. */
         for (int64_t vi = 0; vi < nvec; vi++) {
-            __m512 acc = bias;
+            __m512 acc = c.bias;
 #pragma GCC unroll 5
             for (int ki = 0; ki < K; ki++)
 #pragma GCC unroll 5
                 for (int kj = 0; kj < K; kj++)
                     acc = _mm512_fmadd_ps(
-                        wv[ki * K + kj],
+                        c.w[ki * K + kj],
                         dwr_load(rows[ki], vi * 16 - pl + kj, cm[vi][kj]),
                         acc);
-            if (ep) {
-                /* As cnn_epilogue_apply (see pointwise.c). */
-                if (ep->affine)
-                    acc = _mm512_fmadd_ps(acc, s, t);
-                acc = _mm512_max_ps(lo, acc);
-                acc = _mm512_min_ps(hi, acc);
-            }
-            _mm512_mask_storeu_ps(y + o * ow + vi * 16, om[vi], acc);
+            dwr_store(&c, y + o * ow + vi * 16, om[vi], acc);
         }
     }
 }
@@ -159,24 +182,10 @@ dwr_plane_k3(const conv_run *r, const float *x, float *y, int64_t ch,
     const conv_geom *g = &r->g;
     const int64_t h = g->h, w = g->w, oh = g->oh, ow = g->ow;
     const int64_t pt = g->ph;
-    const float *wt = r->w + ch * 9;
-    const cnn_epilogue *ep = r->ep;
-    __m512 wv[9], bias = _mm512_set1_ps(r->b ? r->b[ch] : 0.0f);
-    __m512 s = _mm512_set1_ps(1.0f), t = _mm512_setzero_ps();
-    __m512 lo = _mm512_set1_ps(-HUGE_VALF), hi = _mm512_set1_ps(HUGE_VALF);
+    dwr_chan c;
     const int64_t nvec = (ow + 15) / 16;
 
-#pragma GCC unroll 9
-    for (int q = 0; q < 9; q++)
-        wv[q] = _mm512_set1_ps(wt[q]);
-    if (ep) {
-        if (ep->affine) {
-            s = _mm512_set1_ps(ep->scale[ch]);
-            t = _mm512_set1_ps(ep->shift[ch]);
-        }
-        lo = _mm512_set1_ps(ep->lo);
-        hi = _mm512_set1_ps(ep->hi);
-    }
+    dwr_chan_init(&c, r, ch, 9);
     for (int64_t o = 0; o < oh; o++) {
         const float *rows[3];
         __m512 p[3], a[3];
@@ -191,7 +200,7 @@ dwr_plane_k3(const conv_run *r, const float *x, float *y, int64_t ch,
         for (int64_t vi = 0; vi < nvec; vi++) {
             const int64_t j = vi * 16;
             const __mmask16 mb = dwr_span(0, w - j - 16);
-            __m512 acc = bias;
+            __m512 acc = c.bias;
 #pragma GCC unroll 3
             for (int ki = 0; ki < 3; ki++) {
                 __m512 b = rows[ki] ? _mm512_maskz_loadu_ps(
@@ -213,19 +222,13 @@ dwr_plane_k3(const conv_run *r, const float *x, float *y, int64_t ch,
                     v2 = _mm512_castsi512_ps(_mm512_alignr_epi32(
                         _mm512_castps_si512(b), _mm512_castps_si512(a[ki]), 2));
                 }
-                acc = _mm512_fmadd_ps(wv[ki * 3 + 0], v0, acc);
-                acc = _mm512_fmadd_ps(wv[ki * 3 + 1], v1, acc);
-                acc = _mm512_fmadd_ps(wv[ki * 3 + 2], v2, acc);
+                acc = _mm512_fmadd_ps(c.w[ki * 3 + 0], v0, acc);
+                acc = _mm512_fmadd_ps(c.w[ki * 3 + 1], v1, acc);
+                acc = _mm512_fmadd_ps(c.w[ki * 3 + 2], v2, acc);
                 p[ki] = a[ki];
                 a[ki] = b;
             }
-            if (ep) {
-                if (ep->affine)
-                    acc = _mm512_fmadd_ps(acc, s, t);
-                acc = _mm512_max_ps(lo, acc);
-                acc = _mm512_min_ps(hi, acc);
-            }
-            _mm512_mask_storeu_ps(y + o * ow + j, dwr_span(0, ow - j), acc);
+            dwr_store(&c, y + o * ow + j, dwr_span(0, ow - j), acc);
         }
     }
 }
@@ -254,30 +257,16 @@ dwr_plane_s2(const conv_run *r, const float *x, float *y, int64_t ch,
     const conv_geom *g = &r->g;
     const int64_t h = g->h, w = g->w, oh = g->oh, ow = g->ow;
     const int64_t pt = g->ph, pl = g->pw;
-    const float *wt = r->w + ch * K * K;
-    const cnn_epilogue *ep = r->ep;
     const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14,
                                           12, 10, 8, 6, 4, 2, 0);
     const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15,
                                          13, 11, 9, 7, 5, 3, 1);
-    __m512 wv[K * K], bias = _mm512_set1_ps(r->b ? r->b[ch] : 0.0f);
-    __m512 s = _mm512_set1_ps(1.0f), t = _mm512_setzero_ps();
-    __m512 lo = _mm512_set1_ps(-HUGE_VALF), hi = _mm512_set1_ps(HUGE_VALF);
+    dwr_chan c;
     float zrow[32 * DWR_MAX_VECTORS + 32] = {0};
     __mmask16 cm[DWR_MAX_VECTORS][5][2], om[DWR_MAX_VECTORS];
     const int64_t nvec = (ow + 15) / 16;
 
-#pragma GCC unroll 25
-    for (int q = 0; q < K * K; q++)
-        wv[q] = _mm512_set1_ps(wt[q]);
-    if (ep) {
-        if (ep->affine) {
-            s = _mm512_set1_ps(ep->scale[ch]);
-            t = _mm512_set1_ps(ep->shift[ch]);
-        }
-        lo = _mm512_set1_ps(ep->lo);
-        hi = _mm512_set1_ps(ep->hi);
-    }
+    dwr_chan_init(&c, r, ch, K * K);
     for (int64_t vi = 0; vi < nvec; vi++) {
         om[vi] = dwr_span(0, ow - vi * 16);
         for (int kj = 0; kj < K; kj++)
@@ -294,7 +283,7 @@ dwr_plane_s2(const conv_run *r, const float *x, float *y, int64_t ch,
             rows[ki] = ri >= 0 && ri < h ? x + ri * w : zrow;
         }
         for (int64_t vi = 0; vi < nvec; vi++) {
-            __m512 acc = bias;
+            __m512 acc = c.bias;
 #pragma GCC unroll 5
             for (int ki = 0; ki < K; ki++)
 #pragma GCC unroll 3
@@ -304,21 +293,15 @@ dwr_plane_s2(const conv_run *r, const float *x, float *y, int64_t ch,
                     int64_t col = 32 * vi - pl + kj;
                     __m512 a = dwr_load(rows[ki], col, cm[vi][kj][0]);
                     __m512 b = dwr_load(rows[ki], col + 16, cm[vi][kj][1]);
-                    acc = _mm512_fmadd_ps(wv[ki * K + kj],
+                    acc = _mm512_fmadd_ps(c.w[ki * K + kj],
                                           _mm512_permutex2var_ps(a, even, b),
                                           acc);
                     if (kj + 1 < K)
                         acc = _mm512_fmadd_ps(
-                            wv[ki * K + kj + 1],
+                            c.w[ki * K + kj + 1],
                             _mm512_permutex2var_ps(a, odd, b), acc);
                 }
-            if (ep) {
-                if (ep->affine)
-                    acc = _mm512_fmadd_ps(acc, s, t);
-                acc = _mm512_max_ps(lo, acc);
-                acc = _mm512_min_ps(hi, acc);
-            }
-            _mm512_mask_storeu_ps(y + o * ow + vi * 16, om[vi], acc);
+            dwr_store(&c, y + o * ow + vi * 16, om[vi], acc);
         }
     }
 }

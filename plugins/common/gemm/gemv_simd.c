@@ -37,6 +37,10 @@
 /* Vectors and rows of one register block of gemv_simd_multi (AVX-512:
  * 3 x 8 accumulators). */
 #define GEMV_MULTI_MAX 8
+/* CASE(n) for each vector count a call dispatches to a kernel with that
+ * count fixed at compile time. */
+#define GEMV_MULTI_COUNTS(CASE)                                                \
+    CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8)
 #ifndef GEMV_MULTI_ROWS
 #define GEMV_MULTI_ROWS 3
 #endif
@@ -260,14 +264,7 @@ static AVX512_FN void gemv_multi_avx512(size_t nx, size_t m, size_t k,
     case N:                                                                    \
         gemv_multi_nx512(N, m, k, alpha, a, lda, xp, beta, y, ldy);            \
         break;
-        GEMV_MULTI_CASE(1)
-        GEMV_MULTI_CASE(2)
-        GEMV_MULTI_CASE(3)
-        GEMV_MULTI_CASE(4)
-        GEMV_MULTI_CASE(5)
-        GEMV_MULTI_CASE(6)
-        GEMV_MULTI_CASE(7)
-        GEMV_MULTI_CASE(8)
+        GEMV_MULTI_COUNTS(GEMV_MULTI_CASE)
 #undef GEMV_MULTI_CASE
     default:
         break;
@@ -421,14 +418,7 @@ static AVX2_FN void gemv_multi_avx2(size_t nx, size_t m, size_t k, float alpha,
     case N:                                                                    \
         gemv_multi_nx256(N, m, k, alpha, a, lda, x, ldx, beta, y, ldy);        \
         break;
-        GEMV_MULTI_CASE(1)
-        GEMV_MULTI_CASE(2)
-        GEMV_MULTI_CASE(3)
-        GEMV_MULTI_CASE(4)
-        GEMV_MULTI_CASE(5)
-        GEMV_MULTI_CASE(6)
-        GEMV_MULTI_CASE(7)
-        GEMV_MULTI_CASE(8)
+        GEMV_MULTI_COUNTS(GEMV_MULTI_CASE)
 #undef GEMV_MULTI_CASE
     default:
         break;
