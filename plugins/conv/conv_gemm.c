@@ -15,7 +15,11 @@
  *
  * Groups: per image (or band), one im2col and one GEMM per group, the
  * group's [kg, ckk] block of W against its channels' column matrix, into
- * its kg output planes. Dilation and unequal padding live in im2col. */
+ * its kg output planes. Dilation and unequal padding live in im2col.
+ *
+ * Forward with groups 1 and a small filter bank (AVX-512 builds) runs the
+ * column matrix through pointwise.c's tiles instead of the GEMM, bias and
+ * epilogue applied in the store (conv_pw_band_applies). */
 #include "gemm.h"
 #include <string.h>
 

@@ -17,12 +17,16 @@
  * filter panel passes over them) and broadcasts 8 weights from the 8
  * filters' rows of W as they are: each row's cache line serves 16 steps,
  * so W needs no packed copy (packing it per call cost more than it saved
- * on MobileNetV2's 14x14 layers). Sums run over c in order, so results
- * do not depend on the thread count. Work items are (image, pixel chunk,
- * block of filters), in image order. conv.c tries this before direct.c and direct_deep.c:
- * on MobileNetV2 at batch 1 it took the 32 -> 16 layer at 112x112 from
- * 0.56 ms (direct.c) to 0.23, and its 7x7 layers from 0.28 to 0.24
- * (direct_deep.c). */
+ * on MobileNetV2's 14x14 layers). When 1 to 16 pixels are left past a
+ * 48-pixel tile, the last tile is 6 filters by 64 pixels instead. Sums run
+ * over c in order, so results do not depend on the thread count. Work
+ * items are (image, pixel chunk, block of filters), in image order.
+ *
+ * conv.c tries this before direct.c and direct_deep.c: on MobileNetV2 at
+ * batch 1 it took the 32 -> 16 layer at 112x112 from 0.56 ms (direct.c)
+ * to 0.23, and its 7x7 layers from 0.28 to 0.24 (direct_deep.c). The
+ * im2col path (conv_gemm.c) runs its column matrix through the same tiles
+ * when the filter bank is small (conv_pw_columns). */
 
 #include "conv_impl.h"
 
