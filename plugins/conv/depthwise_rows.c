@@ -34,6 +34,8 @@
 
 #include <immintrin.h>
 
+#include "epilogue_avx512.h"
+
 /* Stride-1 output widths from which this beats depthwise_blocked.c. */
 #ifndef DWR_MIN_OW
 #define DWR_MIN_OW 56
@@ -80,8 +82,7 @@ static inline __m512 dwr_load(const float *row, int64_t col, __mmask16 m)
 /* A channel's constants: its taps' weights, bias and folded map. */
 typedef struct dwr_chan {
     __m512 w[25], bias;
-    __m512 s, t, lo, hi; /* epilogue: v s + t, clamped to [lo, hi] */
-    const cnn_epilogue *ep;
+    conv_ep512 ep;
 } dwr_chan;
 
 static inline __attribute__((always_inline)) void
@@ -92,33 +93,14 @@ dwr_chan_init(dwr_chan *c, const conv_run *r, int64_t ch, const int taps)
     for (int q = 0; q < taps; q++)
         c->w[q] = _mm512_set1_ps(wt[q]);
     c->bias = _mm512_set1_ps(r->b ? r->b[ch] : 0.0f);
-    c->ep = r->ep;
-    c->s = _mm512_set1_ps(1.0f);
-    c->t = _mm512_setzero_ps();
-    c->lo = _mm512_set1_ps(-HUGE_VALF);
-    c->hi = _mm512_set1_ps(HUGE_VALF);
-    if (c->ep) {
-        if (c->ep->affine) {
-            c->s = _mm512_set1_ps(c->ep->scale[ch]);
-            c->t = _mm512_set1_ps(c->ep->shift[ch]);
-        }
-        c->lo = _mm512_set1_ps(c->ep->lo);
-        c->hi = _mm512_set1_ps(c->ep->hi);
-    }
+    conv_ep512_init(&c->ep, r->ep, ch);
 }
 
-/* acc through the folded map, as cnn_epilogue_apply computes it (see
- * pointwise.c), then stored to the lanes of m. */
+/* acc through the folded map, stored to the lanes of m. */
 static inline __attribute__((always_inline)) void
 dwr_store(const dwr_chan *c, float *y, __mmask16 m, __m512 acc)
 {
-    if (c->ep) {
-        if (c->ep->affine)
-            acc = _mm512_fmadd_ps(acc, c->s, c->t);
-        acc = _mm512_max_ps(c->lo, acc);
-        acc = _mm512_min_ps(c->hi, acc);
-    }
-    _mm512_mask_storeu_ps(y, m, acc);
+    _mm512_mask_storeu_ps(y, m, conv_ep512_apply(&c->ep, acc));
 }
 
 /* One plane: channel ch of one image, x its input plane, y its output. */

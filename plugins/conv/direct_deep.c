@@ -91,7 +91,7 @@ typedef struct deep_run {
 /* Whether a 3x3 stride-1 layer that Winograd takes runs faster there than
  * here: at a batch of 2 or more on 14x14 and 13x13 planes, not at batch 1
  * and not on 7x7 planes. Measured on Zen 4, one thread (docs/performance.md,
- * "Direct convolution or Winograd at 14x14"): ResNet-18's 14x14 layers at
+ * "Deep direct or Winograd at 14x14 and 13x13"): ResNet-18's 14x14 layers at
  * batch 8 take 14-15 ms through Winograd against 20-21 here, at batch 2
  * 3.5-3.8 against 5.0-5.5, at batch 1 2.9 against 2.5; its 7x7 layers at
  * batch 8 25 against 23. */

@@ -34,6 +34,8 @@
 
 #include <immintrin.h>
 
+#include "epilogue_avx512.h"
+
 enum {
     PW_MR = 8,  /* filters per tile */
     PW_NR = 48, /* pixels per tile: three vectors */
@@ -145,34 +147,14 @@ pw_tile(const pw_mat *mt, const float *x, float *y, int64_t k0, int rows,
 #pragma GCC unroll 8
     for (int i = 0; i < MR; i++) {
         float *row = y + (size_t)i * ldy;
-        const cnn_epilogue *ep = r->ep;
-        __m512 s = _mm512_set1_ps(1.0f), t = _mm512_setzero_ps();
-        __m512 lo = _mm512_set1_ps(-HUGE_VALF), hi = _mm512_set1_ps(HUGE_VALF);
+        conv_ep512 e;
         if (i >= rows)
             break;
-        if (ep) {
-            if (ep->affine) {
-                s = _mm512_set1_ps(ep->scale[k0 + i]);
-                t = _mm512_set1_ps(ep->shift[k0 + i]);
-            }
-            lo = _mm512_set1_ps(ep->lo);
-            hi = _mm512_set1_ps(ep->hi);
-        }
+        conv_ep512_init(&e, r->ep, k0 + i);
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) {
-            __m512 out = acc[i][v];
-            if (ep) {
-                /* As cnn_epilogue_apply: v * s + t, then v < lo ? lo : v
-                 * and v > hi ? hi : v (max/min return their second
-                 * operand for NaN, as those tests do); no affine step when
-                 * the map has none, which keeps -0.0. */
-                if (ep->affine)
-                    out = _mm512_fmadd_ps(out, s, t);
-                out = _mm512_max_ps(lo, out);
-                out = _mm512_min_ps(hi, out);
-            }
-            _mm512_mask_storeu_ps(row + v * 16, m[v], out);
-        }
+        for (int v = 0; v < NV; v++)
+            _mm512_mask_storeu_ps(row + v * 16, m[v],
+                                  conv_ep512_apply(&e, acc[i][v]));
     }
 }
 

@@ -19,10 +19,10 @@
  * them only after asking the CPU. An attribute rather than
  * `#pragma GCC target`, which clang ignores. */
 #include "gemm_avx512.h"
+#include "pack_shelf.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,64 +256,6 @@ static AVX512_FN void kernel_8x16(size_t kc, const float *a, const float *b, flo
 }
 
 static AVX512_FN size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
-
-/* ---- Packing buffers ------------------------------------------------------ */
-
-/* Packing buffers (at most MC x KC + NC x KC floats, 2 MiB each) are kept
- * between calls in a small shelf, one taken per call in progress, and all
- * freed when the library is unloaded. Allocating one per call cost page
- * faults on every call until the allocator's thresholds settled: ours ran
- * 10x slower than OpenBLAS for its first ten calls, which is what the
- * calibration (gemm_calib.c) would then have measured. Not thread-local
- * storage: a key's destructor would live in a plugin that may be unloaded
- * before the pool's threads end. */
-#define SHELF_SIZE 16
-
-typedef struct pack_buffer {
-    float *floats;
-    size_t bytes;
-} pack_buffer;
-
-static pthread_mutex_t shelf_lock = PTHREAD_MUTEX_INITIALIZER;
-static pack_buffer shelf[SHELF_SIZE];
-static size_t shelf_count;
-
-/* A buffer of at least `bytes` (a multiple of 64), 64-byte aligned; its
- * floats NULL when memory is short. */
-static pack_buffer pack_take(size_t bytes)
-{
-    pack_buffer b = {NULL, 0};
-    pthread_mutex_lock(&shelf_lock);
-    if (shelf_count)
-        b = shelf[--shelf_count];
-    pthread_mutex_unlock(&shelf_lock);
-    if (b.bytes < bytes) {
-        free(b.floats);
-        b.floats = aligned_alloc(64, bytes);
-        b.bytes = b.floats ? bytes : 0;
-    }
-    return b;
-}
-
-static void pack_return(pack_buffer b)
-{
-    pthread_mutex_lock(&shelf_lock);
-    if (shelf_count < SHELF_SIZE) {
-        shelf[shelf_count++] = b;
-        b.floats = NULL;
-    }
-    pthread_mutex_unlock(&shelf_lock);
-    free(b.floats);
-}
-
-/* At unload (dlclose) or exit: nothing kept outlives the library. */
-__attribute__((destructor)) static void pack_shelf_free(void)
-{
-    pthread_mutex_lock(&shelf_lock);
-    while (shelf_count)
-        free(shelf[--shelf_count].floats);
-    pthread_mutex_unlock(&shelf_lock);
-}
 
 /* ---- Driver --------------------------------------------------------------- */
 

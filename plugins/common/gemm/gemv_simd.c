@@ -21,9 +21,9 @@
  * The functions carry per-function target attributes, so no -march flag
  * is needed: gemm.c calls them only after asking the CPU. */
 #include "gemv_simd.h"
+#include "pack_shelf.h"
 
 #include <stdint.h>
-#include <stdlib.h>
 
 #ifndef GEMV_ROWS
 #define GEMV_ROWS 4
@@ -429,11 +429,14 @@ int gemv_simd_multi(gemv_simd_kind kind, size_t n, size_t m, size_t k,
                     float alpha, const float *a, size_t lda, const float *x,
                     size_t ldx, float beta, float *y, size_t ldy)
 {
-    /* The interleaved copy of up to 8 vectors (AVX-512 only). */
+    /* The interleaved copy of up to 8 vectors (AVX-512 only), from the
+     * GEMM's shelf of buffers (pack_shelf.c): no allocation per call. */
     size_t xp_floats = (k + 15) / 16 * 16 * GEMV_MULTI_MAX;
-    float *xp = kind == GEMV_SIMD_AVX512
-                    ? aligned_alloc(64, xp_floats * sizeof(float))
-                    : NULL;
+    pack_buffer buf = {NULL, 0};
+    float *xp;
+    if (kind == GEMV_SIMD_AVX512)
+        buf = pack_take(xp_floats * sizeof(float));
+    xp = buf.floats;
     /* Groups of at most GEMV_MULTI_MAX vectors: each streams A once. */
     for (size_t i = 0; i < n; i += GEMV_MULTI_MAX) {
         size_t nx = n - i < GEMV_MULTI_MAX ? n - i : GEMV_MULTI_MAX;
@@ -447,7 +450,7 @@ int gemv_simd_multi(gemv_simd_kind kind, size_t n, size_t m, size_t k,
             gemv_multi_avx2(nx, m, k, alpha, a, lda, x + i * ldx, ldx, beta,
                             y + i * ldy, ldy);
     }
-    free(xp);
+    pack_return(buf);
     return 0;
 }
 
