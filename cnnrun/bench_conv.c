@@ -103,7 +103,7 @@ static void conv_exec_close(conv_exec *e)
 static cnn_status conv_exec_open(cnn_context *ctx, const conv_case *cc,
                                  int with_pre, uint64_t seed, conv_exec *e)
 {
-    cnn_exec_options eo = {cc->batch, 1, -1};
+    cnn_exec_options eo = {cc->batch, 1, -1, 0};
     cnn_status st = load_case(ctx, cc, with_pre, &e->graph);
     if (st == CNN_OK)
         st = cnn_params_create(ctx, e->graph, &e->params);

@@ -103,7 +103,8 @@ cnn_status classifier_evaluate_batches(cnn_context *ctx, const cnn_graph *graph,
     cnn_exec *ex = NULL;
     cnn_loader *loader = NULL;
     cnn_loader_options lo;
-    cnn_exec_options eo = {(int64_t)batch, 0, (int32_t)head->logits_layer};
+    /* The weights stay while this executor lives (it is made per call). */
+    cnn_exec_options eo = {(int64_t)batch, 0, (int32_t)head->logits_layer, 1};
     eval_result *r = &part->result;
     cnn_status st;
 

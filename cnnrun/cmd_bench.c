@@ -243,6 +243,7 @@ static cnn_status open_graph(bench_graph *b, const char *weights,
     eo.batch = b->o->batch;
     eo.training = b->train;
     eo.keep_layer = -1;
+    eo.constant_params = !b->train; /* as cnnrun predict and eval run */
     st = cnn_exec_create(b->ctx, b->m.graph, b->m.params, &eo, &b->ex);
     if (st == CNN_OK)
         cnn_exec_set_timing(b->ex, 1);

@@ -59,7 +59,7 @@ static cnn_status extract(cnn_context *ctx, model *m, int32_t layer,
     cnn_exec *ex = NULL;
     cnn_loader *loader = NULL;
     cnn_loader_options lo;
-    cnn_exec_options eo = {(int64_t)batch, 0, layer};
+    cnn_exec_options eo = {(int64_t)batch, 0, layer, 1}; /* weights stay */
     size_t done = 0;
     cnn_status st;
 

@@ -37,7 +37,7 @@ static cnn_status run(cnn_context *ctx, model *m, const cnn_tensor *x,
                       int32_t until, int64_t batch, cnn_tensor *y)
 {
     cnn_exec *ex = NULL;
-    cnn_exec_options opts = {batch, 0, until};
+    cnn_exec_options opts = {batch, 0, until, 1}; /* weights stay */
     int64_t n = x->shape.dims[0];
     size_t per_in = cnn_shape_numel(&x->shape) / (size_t)(n ? n : 1);
     size_t per_out;

@@ -202,7 +202,7 @@ static cnn_status predict_all(cnn_context *ctx, const model *m,
     cnn_exec *ex = NULL;
     cnn_loader *loader = NULL;
     cnn_loader_options lo;
-    cnn_exec_options eo = {(int64_t)batch, 0, -1};
+    cnn_exec_options eo = {(int64_t)batch, 0, -1, 1}; /* weights stay */
     ranked *all = malloc((size_t)head->classes * sizeof *all);
     size_t done = 0;
     cnn_status st = CNN_OK;

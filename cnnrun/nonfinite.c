@@ -85,7 +85,7 @@ int nonfinite_locate(cnn_context *ctx, const cnn_graph *graph,
                      size_t until, char *msg, size_t size)
 {
     cnn_exec *ex = NULL;
-    cnn_exec_options eo = {input->shape.dims[0], 0, CNN_EXEC_KEEP_ALL};
+    cnn_exec_options eo = {input->shape.dims[0], 0, CNN_EXEC_KEEP_ALL, 0};
     int found = 0;
     /* Every output kept and none overwritten in place (relu over conv2's
      * output would hide which of the two went non-finite first). */

@@ -12,6 +12,7 @@
  * input when nothing else reads that input (relu after a convolution), and
  * its backward then writes dx over dy. A hook's workspace is taken from a
  * free run of the arena at that step when there is one. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@ struct cnn_exec {
     size_t n_layers;
     int64_t batch;
     int training;
+    uint64_t params_token; /* ABI 1.5: 0 unless the caller's params are constant */
     size_t output_layer;
 
     cnn_layer_info *info;
@@ -529,6 +531,13 @@ static cnn_status bind_other_target(cnn_exec *ex, size_t target)
     return CNN_OK;
 }
 
+/* A token no other executor of the process had (ABI 1.5). */
+static uint64_t next_params_token(void)
+{
+    static _Atomic uint64_t last;
+    return atomic_fetch_add_explicit(&last, 1, memory_order_relaxed) + 1;
+}
+
 cnn_status cnn_exec_create(cnn_context *ctx, const cnn_graph *graph,
                            cnn_params *params, const cnn_exec_options *opts,
                            cnn_exec **out)
@@ -552,6 +561,8 @@ cnn_status cnn_exec_create(cnn_context *ctx, const cnn_graph *graph,
     ex->n_layers = n;
     ex->batch = opts->batch;
     ex->training = opts->training != 0;
+    if (opts->constant_params && !ex->training)
+        ex->params_token = next_params_token();
     ex->output_layer = cnn_graph_output_layer(graph);
     ex->info = calloc(n, sizeof *ex->info);
     ex->sample_floats = calloc(n, sizeof *ex->sample_floats);
@@ -721,6 +732,7 @@ cnn_status cnn_exec_forward(cnn_exec *ex, const cnn_tensor *input,
         args.training = layer_training(li, training);
         args.seed = layer_seed(ex, seed, l);
         args.env = &ex->env;
+        args.params_token = ex->params_token;
         if (ex->fusion.chain_end && ex->fusion.chain_end[l] >= 0) {
             st = cnn_fusion_refresh(ex->ctx, &ex->fusion, ex->info,
                                     ex->params, l);

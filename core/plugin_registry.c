@@ -50,6 +50,7 @@ static const size_t descriptor_size_for_minor[] = {
     CNN_LAYER_DESCRIPTOR_SIZE_1_2,
     CNN_LAYER_DESCRIPTOR_SIZE_1_3,
     CNN_LAYER_DESCRIPTOR_SIZE_1_4,
+    CNN_LAYER_DESCRIPTOR_SIZE_1_5,
 };
 
 /* ABI 1.2 put init_value in cnn_param_spec's tail padding: a 1.1 plugin's

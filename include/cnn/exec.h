@@ -30,6 +30,11 @@ typedef struct cnn_exec_options {
      * every layer, each in its own memory and none overwritten in place
      * (diagnostics: which layer first went non-finite). */
     int32_t keep_layer;
+    /* 1: the caller promises not to change the parameters' values while
+     * this executor lives (inference on loaded weights). Plugins may then
+     * keep repacked copies of them (plugin ABI 1.5, params_token), which
+     * costs memory and saves time at every pass. Ignored when training. */
+    int constant_params;
 } cnn_exec_options;
 
 #define CNN_EXEC_KEEP_ALL (-2)

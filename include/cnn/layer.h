@@ -45,7 +45,7 @@ extern "C" {
 #endif
 
 #define CNN_LAYER_ABI_MAJOR 1u
-#define CNN_LAYER_ABI_MINOR 4u
+#define CNN_LAYER_ABI_MINOR 5u
 #define CNN_LAYER_ABI_MAKE(major, minor) (((major) << 16) | (minor))
 #define CNN_LAYER_ABI_VERSION                                                  \
     CNN_LAYER_ABI_MAKE(CNN_LAYER_ABI_MAJOR, CNN_LAYER_ABI_MINOR)
@@ -329,6 +329,13 @@ typedef struct cnn_forward_args {
      * CNN_LAYER_FLAG_ACCEPTS_EPILOGUE) the epilogue to apply to every
      * output element before it is stored: see cnn_epilogue. */
     const cnn_epilogue *epilogue;
+    /* ABI 1.5. 0, or a token for the parameter values: every call with the
+     * same nonzero token passes the same params, holding the same values
+     * (the executor's caller promised not to change them while it lives).
+     * A plugin may keep data derived from them, such as repacked weights,
+     * and reuse it while the token and the data pointers stay the same.
+     * The host never hands out a token twice in a process. */
+    uint64_t params_token;
 } cnn_forward_args;
 
 typedef struct cnn_backward_args {
@@ -453,6 +460,8 @@ typedef struct cnn_layer_descriptor {
 /* 1.4 appended the epilogue hook, cnn_forward_args.epilogue and the flag
  * CNN_LAYER_FLAG_ACCEPTS_EPILOGUE. */
 #define CNN_LAYER_DESCRIPTOR_SIZE_1_4 sizeof(cnn_layer_descriptor)
+/* 1.5 appended cnn_forward_args.params_token; the descriptor is 1.4's. */
+#define CNN_LAYER_DESCRIPTOR_SIZE_1_5 sizeof(cnn_layer_descriptor)
 
 typedef const cnn_layer_descriptor *(*cnn_layer_entry_fn)(void);
 

@@ -33,6 +33,7 @@
  * behind the rules. */
 #include <limits.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cnn/layer.h"
@@ -318,9 +319,72 @@ static int direct_wastes(const conv_run *r)
     return conv_pw_band_applies(r) && 4 * g->ow < 3 * (g->w + g->pw + g->pr);
 }
 
+/* The layer's state: the filters repacked for filter_lanes.c, valid while
+ * the host passes the same params_token and weight pointer (ABI 1.5: the
+ * values behind a token never change). */
+typedef struct conv_state {
+    uint64_t token;
+    const float *source;
+    float *packed;
+    size_t floats;
+} conv_state;
+
+static cnn_status conv_create(cnn_layer *layer, cnn_errbuf *err)
+{
+    layer->state = calloc(1, sizeof(conv_state));
+    if (!layer->state)
+        return cnn_layer_fail(err, CNN_ERR_NOMEM,
+                              "conv layer '%s': out of memory", layer->name);
+    return CNN_OK;
+}
+
+static void conv_destroy(cnn_layer *layer)
+{
+    conv_state *st = layer->state;
+    if (st)
+        free(st->packed);
+    free(st);
+    layer->state = NULL;
+}
+
+/* The packed filters for this call, repacked if the token or the weights
+ * moved; NULL when they cannot be had (no token, no memory): the caller
+ * then takes another algorithm. */
+static const float *conv_packed_filters(const cnn_layer *layer,
+                                        const cnn_forward_args *a,
+                                        const conv_run *r)
+{
+    conv_state *st = layer->state;
+    if (!st)
+        return NULL;
+    if (a->params_token == 0) { /* training, or weights that may change */
+        free(st->packed);
+        st->packed = NULL;
+        st->token = 0;
+        return NULL;
+    }
+    size_t floats = conv_fl_packed_floats(r);
+    if (st->token == a->params_token && st->source == r->w && st->packed &&
+        st->floats == floats)
+        return st->packed;
+    free(st->packed);
+    st->packed = NULL;
+    st->token = 0;
+    size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+    st->packed = aligned_alloc(64, bytes ? bytes : 64);
+    if (!st->packed)
+        return NULL;
+    conv_fl_pack(r, st->packed);
+    st->token = a->params_token;
+    st->source = r->w;
+    st->floats = floats;
+    return st->packed;
+}
+
 static cnn_status conv_forward(const cnn_layer *layer,
                                const cnn_forward_args *a, cnn_errbuf *err)
 {
+    const float *packed;
     conv_run r;
     cnn_status st;
 
@@ -336,6 +400,8 @@ static cnn_status conv_forward(const cnn_layer *layer,
         st = conv_dwr_forward(&r, err);
     else if (conv_dw_applies(&r))
         st = conv_dw_forward(&r, err);
+    else if (conv_fl_applies(&r) && (packed = conv_packed_filters(layer, a, &r)))
+        st = conv_fl_forward(&r, packed, err);
     else if (conv_pw_applies(&r))
         st = conv_pw_forward(&r, err);
     else if (conv_direct_applies(&r) && !direct_wastes(&r))
@@ -438,11 +504,11 @@ static const cnn_layer_descriptor conv_descriptor = {
     .flags = CNN_LAYER_FLAG_BACKWARD_IGNORES_OUTPUT |
              CNN_LAYER_FLAG_ACCEPTS_EPILOGUE,
     .infer_shape = conv_infer_shape,
-    .create = NULL,
+    .create = conv_create,
     .params = conv_params,
     .forward = conv_forward,
     .backward = conv_backward,
-    .destroy = NULL,
+    .destroy = conv_destroy,
     .flops = conv_flops,
 };
 

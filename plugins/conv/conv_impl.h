@@ -199,8 +199,15 @@ cnn_status conv_direct_backward(conv_run *r, cnn_errbuf *err);
 int conv_deep_applies(const conv_run *r);
 cnn_status conv_deep_forward(conv_run *r, cnn_errbuf *err);
 
-/* Winograd F(2x2, 3x3): 3x3 kernels with stride 1, where it pays (the
- * same rule for forward, dx and dw). */
+/* Direct convolution with the lanes over filters (filter_lanes.c):
+ * forward only, AVX-512 builds only, with the filters repacked by
+ * conv_fl_pack into conv_fl_packed_floats floats; conv.c keeps that copy
+ * while the host's params_token (ABI 1.5) stays the same. */
+int conv_fl_applies(const conv_run *r);
+size_t conv_fl_packed_floats(const conv_run *r);
+void conv_fl_pack(const conv_run *r, float *dst);
+cnn_status conv_fl_forward(conv_run *r, const float *packed, cnn_errbuf *err);
+
 /* Pointwise (1x1) forward with bias and epilogue in the tile's store
  * (pointwise.c; AVX-512 builds, else never applies). */
 int conv_pw_applies(const conv_run *r);
@@ -215,6 +222,8 @@ void conv_pw_columns(const conv_run *r, const float *x, size_t ldx,
                      size_t c_count, float *y, size_t ldy, size_t p0,
                      size_t p1, int64_t kb0, int64_t kb1);
 
+/* Winograd F(2x2, 3x3): 3x3 kernels with stride 1, where it pays (the
+ * same rule for forward, dx and dw). */
 int conv_wino_applies(const conv_run *r);
 cnn_status conv_wino_forward(conv_run *r, cnn_errbuf *err);
 /* dx only (the full correlation of dy with the rotated filters is again a

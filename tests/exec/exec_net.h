@@ -43,7 +43,7 @@ static inline void net_load(net *m, const char *path, const char *yaml, uint64_t
 static inline void net_exec(net *m, int64_t batch, int training, int32_t keep,
                             const char *env)
 {
-    cnn_exec_options o = {batch, training, keep};
+    cnn_exec_options o = {batch, training, keep, 0};
     if (env)
         setenv(env, "1", 1);
     cr_assert_eq(cnn_exec_create(m->ctx, m->graph, m->params, &o, &m->ex), CNN_OK, "%s",

@@ -43,7 +43,7 @@ TestSuite(exec_hooks, .init = setup, .fini = teardown);
 static cnn_exec *make(int64_t batch)
 {
     cnn_exec *ex;
-    cnn_exec_options o = {batch, 1, -1};
+    cnn_exec_options o = {batch, 1, -1, 0};
     cr_assert_eq(cnn_exec_create(ctx, graph, params, &o, &ex), CNN_OK, "%s",
                  cnn_context_message(ctx));
     return ex;

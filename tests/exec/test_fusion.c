@@ -270,7 +270,7 @@ Test(fusion, producer_output_is_gone_after_its_epilogue)
     cnn_graph *graph;
     cnn_params *params;
     cnn_exec *ex;
-    cnn_exec_options o = {2, 0, -1};
+    cnn_exec_options o = {2, 0, -1, 0};
     cnn_tensor x;
     cr_assert_eq(cnn_graph_load_string(ctx, branches, strlen(branches), "b.yaml", &graph),
                  CNN_OK, "%s", cnn_context_message(ctx));

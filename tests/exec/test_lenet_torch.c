@@ -77,7 +77,7 @@ Test(lenet_torch, forward_backward_and_loss_match)
     int32_t labels[16];
     float grad[16 * 10];
     cnn_exec *ex;
-    cnn_exec_options opts = {n, 1, -1};
+    cnn_exec_options opts = {n, 1, -1, 0};
     cnn_tensor_file *grads;
     cnn_tensor dlogits;
     double loss;
@@ -127,7 +127,7 @@ Test(lenet_torch, inference_plan_agrees_with_training_buffers)
     int64_t n = x.shape.dims[0];
     size_t out = cnn_graph_output_layer(graph);
     cnn_exec *train, *infer, *until;
-    cnn_exec_options t = {n, 1, -1}, i = {n, 0, -1}, u = {n, 0, (int32_t)layer("pool2")};
+    cnn_exec_options t = {n, 1, -1, 0}, i = {n, 0, -1, 0}, u = {n, 0, (int32_t)layer("pool2"), 0};
     size_t numel;
     cr_assert_eq(cnn_exec_create(ctx, graph, params, &t, &train), CNN_OK);
     cr_assert_eq(cnn_exec_create(ctx, graph, params, &i, &infer), CNN_OK);
@@ -156,7 +156,7 @@ Test(lenet_torch, frozen_layers_get_no_gradient_and_no_update)
     int32_t labels[16] = {0};
     float grad[16 * 10];
     cnn_exec *ex;
-    cnn_exec_options opts = {n, 1, -1};
+    cnn_exec_options opts = {n, 1, -1, 0};
     cnn_optim *optim;
     cnn_optim_config oc = {CNN_OPTIM_SGD, 0.9, 0, 0.0, 0, 0, 0};
     cnn_tensor dlogits;

@@ -120,7 +120,7 @@ Test(state_params, adam_skips_state) { optimiser_leaves_state(CNN_OPTIM_ADAM); }
 
 static cnn_exec *training_exec(fixture *f)
 {
-    cnn_exec_options eo = {N, 1, -1};
+    cnn_exec_options eo = {N, 1, -1, 0};
     cnn_exec *ex;
     cr_assert_eq(cnn_exec_create(f->ctx, f->graph, f->ps, &eo, &ex), CNN_OK,
                  "%s", cnn_context_message(f->ctx));

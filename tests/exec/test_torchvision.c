@@ -88,7 +88,7 @@ ParameterizedTest(net_case *c, torchvision, forward_matches_pytorch, .timeout = 
      * itself runs in inference mode (batch norm's running statistics, no
      * dropout), as PyTorch's eval() does. */
     {
-        cnn_exec_options opts = {x.shape.dims[0], 1, -1};
+        cnn_exec_options opts = {x.shape.dims[0], 1, -1, 0};
         cr_assert_eq(cnn_exec_create(ctx, graph, params, &opts, &ex), CNN_OK, "%s",
                      cnn_context_message(ctx));
         cr_assert_eq(cnn_exec_forward(ex, &x, 0, 0, (size_t)out_layer), CNN_OK, "%s",

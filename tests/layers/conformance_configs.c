@@ -199,6 +199,27 @@ const cf_config cf_configs[] = {
     {"conv", "deep direct stem 7x7 stride 2 padding 3, 3 channels",
      {"filters=34", "kernel=7", "stride=2", "padding=3"}, 1,
      {S4(2, 3, 23, 37)}, 4, CF_UNIFORM, 0},
+    /* Filter lanes (filter_lanes.c, AVX-512 builds), taken with a params
+     * token (ABI 1.5) from 32 filters: blocks of 64 filters (96 = 64 + 32,
+     * 40 = three vectors, the last one masked), pixel blocks across row
+     * ends, several chunks, strides 2 and 4, asymmetric padding, 1x1
+     * without padding (read in place). The deep direct configurations
+     * above take it too. */
+    {"conv", "filter lanes 5x5 padding 2, 96 filters, 9x7",
+     {"filters=96", "kernel=5", "padding=2"}, 1, {S4(2, 8, 9, 7)}, 4,
+     CF_UNIFORM, 0},
+    {"conv", "filter lanes 3x3 padding 1, 20x20 in chunks, 40 filters",
+     {"filters=40", "kernel=3", "padding=1"}, 1, {S4(1, 5, 20, 20)}, 4,
+     CF_UNIFORM, 0},
+    {"conv", "filter lanes 11x11 stride 4, 3 channels",
+     {"filters=48", "kernel=11", "stride=4", "padding=2"}, 1,
+     {S4(2, 3, 27, 23)}, 4, CF_UNIFORM, 0},
+    {"conv", "filter lanes 3x3 stride 2, TF-style padding [0,0,1,1]",
+     {"filters=33", "kernel=3", "stride=2", "padding=[0,0,1,1]"}, 1,
+     {S4(2, 6, 10, 9)}, 4, CF_UNIFORM, 0},
+    {"conv", "filter lanes 1x1, 7x7, 80 filters, no bias",
+     {"filters=80", "kernel=1", "bias=false"}, 1, {S4(2, 24, 7, 7)}, 4,
+     CF_UNIFORM, 0},
 
     {"maxpool", "2x2", {"size=2"}, 1, {S4(2, 3, 8, 8)}, 4, CF_DISTINCT, 0},
     {"maxpool", "3x3 stride 2 padding 1",

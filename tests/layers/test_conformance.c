@@ -504,6 +504,95 @@ done:
     free(shift);
 }
 
+/* ABI 1.5's params_token: with one, a layer may keep data derived from
+ * its parameters (conv's repacked filters) between calls. Checked by doing
+ * what it allows: the output with a token is the reference's, again at a
+ * second call, with an epilogue too; and a new token sees new values. */
+static void cf_token_forward(lh_layer *L, uint64_t token, const cnn_epilogue *ep,
+                             float *y)
+{
+    cnn_tensor in[LH_MAX_INPUTS], params[LH_MAX_PARAMS];
+    cnn_tensor out = {L->out_shape, y};
+    cnn_forward_args a;
+    cnn_errbuf eb = {L->err, sizeof L->err};
+    for (uint32_t i = 0; i < L->n_in; i++)
+        in[i] = (cnn_tensor){L->in_shapes[i], L->x[i].data};
+    for (uint32_t j = 0; j < L->n_params; j++)
+        params[j] = (cnn_tensor){L->specs[j].shape, L->p[j].data};
+    memset(&a, 0, sizeof a);
+    a.inputs = in;
+    a.n_inputs = L->n_in;
+    a.params = params;
+    a.n_params = L->n_params;
+    a.output = &out;
+    a.seed = 11;
+    a.env = &L->host.env;
+    a.epilogue = ep;
+    a.params_token = token;
+    cr_assert_eq(L->desc->forward(&L->layer, &a, &eb), CNN_OK, "%s", L->err);
+    cr_assert(lh_host_end_hook(&L->host));
+}
+
+static void cf_check_params_token(lh_layer *L, const cf_config *c,
+                                  const cf_expected *E, lh_rng *rng)
+{
+    static uint64_t next_token = (uint64_t)1 << 40;
+    size_t ny = cnn_shape_numel(&L->out_shape);
+    int64_t channels = L->out_shape.rank >= 2 ? L->out_shape.dims[1] : 0;
+    if (c->training || !ny || !L->n_params)
+        return;
+    uint64_t token = next_token++;
+    float *got = cf_filled(ny, NULL);
+    cf_token_forward(L, token, NULL, got);
+    cf_check(c, "forward with a params token", got, &E->y);
+    float *again = cf_filled(ny, NULL);
+    cf_token_forward(L, token, NULL, again);
+    cr_expect(memcmp(got, again, ny * sizeof *got) == 0,
+              "%s [%s]: two forward passes with one params token differ",
+              c->type, c->label);
+    if (channels && (L->desc->flags & CNN_LAYER_FLAG_ACCEPTS_EPILOGUE)) {
+        float *scale = cf_filled((size_t)channels, NULL);
+        float *shift = cf_filled((size_t)channels, NULL);
+        cnn_epilogue ep = {channels, scale, shift, -0.3f, 0.8f, 1};
+        for (int64_t k = 0; k < channels; k++) {
+            scale[k] = (float)(lh_rng_uniform(rng) * 2.0 - 1.0);
+            shift[k] = (float)(lh_rng_uniform(rng) - 0.5);
+        }
+        float *want = cf_filled(ny, got);
+        cf_apply_map(&ep, &L->out_shape, want);
+        cf_token_forward(L, token, &ep, again);
+        for (size_t i = 0; i < ny; i++)
+            cr_assert(fabsf(again[i] - want[i]) <= 1e-5f * (1.0f + fabsf(want[i])),
+                      "%s [%s]: forward with a params token and an epilogue "
+                      "gives %.9g at %zu, the output with the map applied %.9g",
+                      c->type, c->label, again[i], i, want[i]);
+        free(want);
+        free(scale);
+        free(shift);
+    }
+    /* New values under a new token: the result follows them. */
+    float *saved[LH_MAX_PARAMS];
+    for (uint32_t j = 0; j < L->n_params; j++) {
+        saved[j] = cf_filled(L->p[j].n, L->p[j].data);
+        if (!(L->specs[j].flags & CNN_PARAM_STATE))
+            for (size_t i = 0; i < L->p[j].n; i++)
+                L->p[j].data[i] = L->p[j].data[i] * -0.5f + 0.01f;
+    }
+    lh_forward(L, 0, 11); /* no token: the reference for the new values */
+    cf_token_forward(L, next_token++, NULL, again);
+    for (size_t i = 0; i < ny; i++)
+        cr_assert(fabsf(again[i] - L->y.data[i]) <= 1e-4f * (1.0f + fabsf(L->y.data[i])),
+                  "%s [%s]: after the parameters changed, forward with a new "
+                  "params token gives %.9g at %zu, without a token %.9g",
+                  c->type, c->label, again[i], i, L->y.data[i]);
+    for (uint32_t j = 0; j < L->n_params; j++) {
+        memcpy(L->p[j].data, saved[j], L->p[j].n * sizeof(float));
+        free(saved[j]);
+    }
+    free(got);
+    free(again);
+}
+
 static void cf_run_config(cnn_context *ctx, const cf_config *c, uint64_t seed)
 {
     cnn_shape shapes[LH_MAX_INPUTS];
@@ -573,6 +662,7 @@ static void cf_run_config(cnn_context *ctx, const cf_config *c, uint64_t seed)
     cf_workspace_pressure(&L, c, &E);
     cf_check_memory_promises(&L, c, dx1, dp1);
     cf_check_epilogue(&L, c, &rng);
+    cf_check_params_token(&L, c, &E, &rng);
 
     for (uint32_t i = 0; i < L.n_in; i++) {
         snprintf(what, sizeof what, "input %u", i);

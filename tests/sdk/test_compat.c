@@ -56,7 +56,7 @@ Test(compat, older_minor_loads_and_runs)
     cnn_tensor in = {{4, {2, 1, 2, 3}}, x};
     cnn_tensor dy = {{2, {2, 6}}, grad};
     const cnn_tensor *y;
-    cnn_exec_options opts = {2, 1, -1};
+    cnn_exec_options opts = {2, 1, -1, 0};
     double want_dw = 0.0;
 
     int32_t old = cnn_graph_find_layer(g, "old");

@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: MIT */
+/* Direct convolution with the vector lanes over filters, forward on
+ * AVX-512, for inference with constant parameters (ABI 1.5's
+ * params_token): AlexNet's convolutions, ResNet's 14x14 and 7x7 layers,
+ * strided ones and stems, MobileNetV2's 7x7 pointwise layers.
+ *
+ * im2col + GEMM runs these at 78-80% of the FMA peak (the column matrix is
+ * written, then packed again), and direct_deep.c, with the lanes over
+ * pixels, computes each row over the padded width, so a 7x7 output fills
+ * 49 of 64 lanes and a 13x13 one 169 of 208. With the lanes over 16
+ * filters instead, every lane is an output: a register block is 4 vectors
+ * of filters by 6 output pixels (24 accumulators); each step over
+ * (channel, tap) loads 4 filter vectors and broadcasts 6 input values,
+ * from wherever the pixels' windows start, so the 6 pixels may span rows
+ * and no column is computed twice. A standalone driver of this loop ran
+ * at 105-116 GFLOP/s of the machine's 116 on those shapes (Zen 4).
+ *
+ * The filters must be in [K/64][C][kh kw][64] order for those loads: a
+ * repacked copy of the weights, which would cost as much as the
+ * convolution if redone at every call (ResNet's 9 MiB layers at batch 1).
+ * So this runs only when the host names the parameter values with a token
+ * (cnn_forward_args.params_token, an executor whose caller promised not to
+ * change them); conv.c keeps the copy in the layer's state and repacks
+ * when the token or the weight pointer changes. Other calls, and every
+ * training pass, take the other algorithms.
+ *
+ * The image is zero-padded first (one copy per image, skipped without
+ * padding). Sums run over channels, then taps, in order, from the bias:
+ * results do not depend on the thread count. Work items are (image, chunk
+ * of pixels, block of 64 filters), in image order. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "conv_impl.h"
+
+#if defined(__GNUC__) && defined(__AVX512F__)
+
+#include <immintrin.h>
+
+enum {
+    FL_VL = 16,        /* filters per vector */
+    FL_FV = 4,         /* filter vectors per block */
+    FL_KB = 64,        /* filters per block: FL_FV FL_VL */
+    FL_PB = 6,         /* output pixels per register block */
+    FL_MAX_TAPS = 121, /* 11x11: AlexNet's conv1 */
+};
+
+/* Below this many filters a block is mostly one vector, whose 6
+ * accumulators cannot hide the FMA latency: LeNet's layers keep direct.c. */
+#ifndef FL_MIN_K
+#define FL_MIN_K 32
+#endif
+
+/* Pixels per work item at most (a multiple of FL_PB). */
+#ifndef FL_CHUNK
+#define FL_CHUNK (FL_PB * 64)
+#endif
+
+typedef struct fl_run {
+    conv_run *r;
+    const float *wp;  /* packed filters: block kb at kb FL_KB ckk */
+    int64_t hp, wpd;  /* padded plane */
+    size_t chan;      /* floats per padded channel */
+    size_t img;       /* floats per padded image */
+    const float *xp;  /* padded images, or r->x without padding */
+    float *pad;       /* the padded copies, NULL without padding */
+    size_t taps;
+    size_t off[FL_MAX_TAPS]; /* tap (a, b) at a Wp + b */
+    size_t chunk, chunks, kblocks;
+    conv_queue pad_queue, queue;
+} fl_run;
+
+size_t conv_fl_packed_floats(const conv_run *r)
+{
+    size_t kblocks = (size_t)(r->k + FL_KB - 1) / FL_KB;
+    return kblocks * FL_KB * (size_t)r->ckk;
+}
+
+void conv_fl_pack(const conv_run *r, float *dst)
+{
+    const size_t ckk = (size_t)r->ckk, taps = (size_t)(r->g.kh * r->g.kw);
+    const size_t c_count = (size_t)r->g.c, k = (size_t)r->k;
+    for (size_t k0 = 0; k0 < k; k0 += FL_KB) {
+        size_t fv = (k - k0 + FL_VL - 1) / FL_VL;
+        size_t width = (fv < FL_FV ? fv : FL_FV) * FL_VL;
+        float *blk = dst + k0 * ckk;
+        for (size_t c = 0; c < c_count; c++)
+            for (size_t t = 0; t < taps; t++) {
+                float *out = blk + (c * taps + t) * width;
+                for (size_t i = 0; i < width; i++)
+                    out[i] = k0 + i < k ? r->w[(k0 + i) * ckk + c * taps + t]
+                                        : 0.0f;
+            }
+    }
+}
+
+int conv_fl_applies(const conv_run *r)
+{
+    const conv_geom *g = &r->g;
+    if (!(r->groups == 1 && g->dh == 1 && g->dw == 1 && r->k >= FL_MIN_K &&
+          g->kh * g->kw <= FL_MAX_TAPS))
+        return 0;
+    /* Winograd does a 3x3 stride-1 layer in fewer multiplies wherever it
+     * is chosen over the deep direct kernel (planes of 28x28 and more, and
+     * 14x14 ones over a batch: docs/performance.md). */
+    if (conv_wino_applies(r) && !conv_deep_applies(r))
+        return 0;
+    return 1;
+}
+
+/* The block's sums for np pixels from p0 and nv filter vectors, from the
+ * bias, through the epilogue, into y_img's planes k0 ... */
+static inline __attribute__((always_inline)) void
+fl_block(const fl_run *fr, const float *x, const float *w, size_t k0,
+         size_t p0, float *y_img, const int np, const int nv)
+{
+    const conv_run *r = fr->r;
+    const conv_geom *g = &r->g;
+    const size_t width = (size_t)nv * FL_VL, ow = (size_t)g->ow;
+    const size_t plane = (size_t)r->ohw, kleft = (size_t)r->k - k0;
+    size_t pix[FL_PB];
+    __m512 acc[FL_PB][FL_FV];
+    __mmask16 lanes[FL_FV];
+
+    for (int v = 0; v < nv; v++) {
+        size_t have = kleft > (size_t)v * FL_VL ? kleft - (size_t)v * FL_VL : 0;
+        lanes[v] = have >= FL_VL ? (__mmask16)0xffff
+                                 : (__mmask16)((1u << have) - 1u);
+        __m512 b = r->b ? _mm512_maskz_loadu_ps(lanes[v], r->b + k0 + v * FL_VL)
+                        : _mm512_setzero_ps();
+        for (int j = 0; j < np; j++)
+            acc[j][v] = b;
+    }
+    for (int j = 0; j < np; j++) {
+        size_t p = p0 + (size_t)j, oh = p / ow, oc = p % ow;
+        pix[j] = oh * (size_t)g->sh * (size_t)fr->wpd + oc * (size_t)g->sw;
+    }
+    for (int64_t c = 0; c < g->c; c++) {
+        const float *xc = x + (size_t)c * fr->chan;
+        for (size_t t = 0; t < fr->taps; t++) {
+            const float *q = xc + fr->off[t];
+            __m512 wv[FL_FV];
+            for (int v = 0; v < nv; v++)
+                wv[v] = _mm512_loadu_ps(w + v * FL_VL);
+            w += width;
+            for (int j = 0; j < np; j++) {
+                __m512 xb = _mm512_set1_ps(q[pix[j]]);
+                for (int v = 0; v < nv; v++)
+                    acc[j][v] = _mm512_fmadd_ps(xb, wv[v], acc[j][v]);
+            }
+        }
+    }
+    /* Through the epilogue, per lane's filter, then out: each filter's np
+     * pixels are consecutive in its plane. */
+    _Alignas(64) float tile[FL_PB][FL_KB];
+    const cnn_epilogue *ep = r->ep;
+    for (int v = 0; v < nv; v++) {
+        __m512 s = _mm512_set1_ps(1.0f), t = _mm512_setzero_ps();
+        __m512 lo = _mm512_set1_ps(-HUGE_VALF), hi = _mm512_set1_ps(HUGE_VALF);
+        if (ep) {
+            if (ep->affine) {
+                s = _mm512_maskz_loadu_ps(lanes[v], ep->scale + k0 + v * FL_VL);
+                t = _mm512_maskz_loadu_ps(lanes[v], ep->shift + k0 + v * FL_VL);
+            }
+            lo = _mm512_set1_ps(ep->lo);
+            hi = _mm512_set1_ps(ep->hi);
+        }
+        for (int j = 0; j < np; j++) {
+            __m512 a = acc[j][v];
+            if (ep) { /* as cnn_epilogue_apply; see epilogue_avx512.h */
+                if (ep->affine)
+                    a = _mm512_fmadd_ps(a, s, t);
+                a = _mm512_min_ps(hi, _mm512_max_ps(lo, a));
+            }
+            _mm512_store_ps(&tile[j][v * FL_VL], a);
+        }
+    }
+    size_t nk = kleft < width ? kleft : width;
+    for (size_t kk = 0; kk < nk; kk++) {
+        float *dst = y_img + (k0 + kk) * plane + p0;
+        for (int j = 0; j < np; j++)
+            dst[j] = tile[j][kk];
+    }
+}
+
+#define FL_BLOCK(NP, NV)                                                       \
+    static void fl_block_##NP##_##NV(const fl_run *fr, const float *x,         \
+                                     const float *w, size_t k0, size_t p0,     \
+                                     float *y_img)                             \
+    {                                                                          \
+        fl_block(fr, x, w, k0, p0, y_img, NP, NV);                             \
+    }
+#define FL_BLOCKS(NV)                                                          \
+    FL_BLOCK(1, NV) FL_BLOCK(2, NV) FL_BLOCK(3, NV) FL_BLOCK(4, NV)            \
+        FL_BLOCK(5, NV) FL_BLOCK(6, NV)
+FL_BLOCKS(1)
+FL_BLOCKS(2)
+FL_BLOCKS(3)
+FL_BLOCKS(4)
+
+typedef void (*fl_block_fn)(const fl_run *, const float *, const float *,
+                            size_t, size_t, float *);
+static const fl_block_fn fl_blocks[FL_FV][FL_PB] = {
+    {fl_block_1_1, fl_block_2_1, fl_block_3_1, fl_block_4_1, fl_block_5_1,
+     fl_block_6_1},
+    {fl_block_1_2, fl_block_2_2, fl_block_3_2, fl_block_4_2, fl_block_5_2,
+     fl_block_6_2},
+    {fl_block_1_3, fl_block_2_3, fl_block_3_3, fl_block_4_3, fl_block_5_3,
+     fl_block_6_3},
+    {fl_block_1_4, fl_block_2_4, fl_block_3_4, fl_block_4_4, fl_block_5_4,
+     fl_block_6_4},
+};
+
+static void fl_pad(void *arg, size_t s0, size_t s1)
+{
+    fl_run *fr = arg;
+    const conv_run *r = fr->r;
+    const conv_geom *g = &r->g;
+    const size_t hw = (size_t)(g->h * g->w);
+    for (size_t s = s0; s < s1; s++) {
+        size_t img;
+        while (conv_queue_take(&fr->pad_queue, s, &img)) {
+            const float *src = r->x + img * (size_t)g->c * hw;
+            float *dst = fr->pad + img * fr->img;
+            memset(dst, 0, fr->img * sizeof *dst);
+            for (int64_t c = 0; c < g->c; c++)
+                for (int64_t y = 0; y < g->h; y++)
+                    memcpy(dst + (size_t)c * fr->chan +
+                               (size_t)(y + g->ph) * (size_t)fr->wpd +
+                               (size_t)g->pw,
+                           src + (size_t)c * hw + (size_t)y * (size_t)g->w,
+                           (size_t)g->w * sizeof *dst);
+        }
+    }
+}
+
+static void fl_compute(void *arg, size_t s0, size_t s1)
+{
+    fl_run *fr = arg;
+    const conv_run *r = fr->r;
+    const size_t plane = (size_t)r->ohw, k = (size_t)r->k;
+    const size_t ckk = (size_t)r->ckk;
+    for (size_t s = s0; s < s1; s++) {
+        size_t item;
+        while (conv_queue_take(&fr->queue, s, &item)) {
+            size_t img = item / (fr->chunks * fr->kblocks);
+            size_t rest = item % (fr->chunks * fr->kblocks);
+            size_t ci = rest / fr->kblocks;
+            size_t k0 = rest % fr->kblocks * FL_KB;
+            size_t p0 = ci * fr->chunk;
+            size_t p1 = ci + 1 == fr->chunks ? plane : p0 + fr->chunk;
+            size_t fv = (k - k0 + FL_VL - 1) / FL_VL;
+            fv = fv < FL_FV ? fv : FL_FV;
+            const float *x = fr->xp + img * fr->img;
+            const float *w = fr->wp + k0 * ckk;
+            float *y_img = r->y + img * k * plane;
+            for (size_t p = p0; p < p1; p += FL_PB) {
+                size_t np = p1 - p < FL_PB ? p1 - p : FL_PB;
+                fl_blocks[fv - 1][np - 1](fr, x, w, k0, p, y_img);
+            }
+        }
+    }
+}
+
+cnn_status conv_fl_forward(conv_run *r, const float *packed, cnn_errbuf *err)
+{
+    const conv_geom *g = &r->g;
+    const size_t plane = (size_t)r->ohw;
+    size_t threads = r->env && r->env->threads > 1 ? (size_t)r->env->threads
+                                                   : 1;
+    fl_run fr;
+    memset(&fr, 0, sizeof fr);
+    fr.r = r;
+    fr.wp = packed;
+    fr.hp = g->h + g->ph + g->pb;
+    fr.wpd = g->w + g->pw + g->pr;
+    fr.chan = (size_t)(fr.hp * fr.wpd);
+    fr.img = (size_t)g->c * fr.chan;
+    fr.taps = (size_t)(g->kh * g->kw);
+    for (int64_t a = 0; a < g->kh; a++)
+        for (int64_t b = 0; b < g->kw; b++)
+            fr.off[a * g->kw + b] = (size_t)(a * fr.wpd + b);
+    fr.kblocks = (size_t)(r->k + FL_KB - 1) / FL_KB;
+    /* Chunks of whole blocks; with threads, enough items for four per
+     * thread where the images allow (ResNet's 7x7 layers at batch 1 have
+     * 8 blocks of filters, 49 pixels). */
+    fr.chunk = (plane + FL_PB - 1) / FL_PB * FL_PB;
+    if (fr.chunk > FL_CHUNK)
+        fr.chunk = FL_CHUNK;
+    while (threads > 1 && fr.chunk > FL_PB &&
+           (size_t)r->n * fr.kblocks * ((plane + fr.chunk - 1) / fr.chunk) <
+               4 * threads)
+        fr.chunk = (fr.chunk / 2 + FL_PB - 1) / FL_PB * FL_PB;
+    fr.chunks = (plane + fr.chunk - 1) / fr.chunk;
+
+    uint64_t macs = (uint64_t)r->n * (uint64_t)r->k * (uint64_t)plane *
+                    (uint64_t)r->ckk;
+    size_t items = (size_t)r->n * fr.chunks * fr.kblocks;
+    r->slots = conv_slots(r, items, macs);
+    int padded = g->ph || g->pw || g->pb || g->pr;
+    if (padded) {
+        size_t need = (size_t)r->n * fr.img;
+        fr.pad = r->env && r->env->workspace
+                     ? r->env->workspace(r->env->host, need)
+                     : NULL;
+        if (!fr.pad)
+            return conv_gemm_forward(r, err); /* its own, smaller, workspace */
+        fr.xp = fr.pad;
+        size_t pad_slots = r->slots < (size_t)r->n ? r->slots : (size_t)r->n;
+        conv_queue_init(&fr.pad_queue, (size_t)r->n, pad_slots);
+        if (pad_slots > 1)
+            r->env->parallel_for(r->env->host, pad_slots, fl_pad, &fr);
+        else
+            fl_pad(&fr, 0, 1);
+    } else {
+        fr.xp = r->x;
+    }
+    conv_queue_init(&fr.queue, items, r->slots);
+    if (r->slots > 1)
+        r->env->parallel_for(r->env->host, r->slots, fl_compute, &fr);
+    else
+        fl_compute(&fr, 0, 1);
+    r->epilogue_done = 1;
+    return CNN_OK;
+}
+
+#else /* no AVX-512 in this build: never chosen */
+
+size_t conv_fl_packed_floats(const conv_run *r)
+{
+    (void)r;
+    return 0;
+}
+
+void conv_fl_pack(const conv_run *r, float *dst)
+{
+    (void)r, (void)dst;
+}
+
+int conv_fl_applies(const conv_run *r)
+{
+    (void)r;
+    return 0;
+}
+
+cnn_status conv_fl_forward(conv_run *r, const float *packed, cnn_errbuf *err)
+{
+    (void)packed;
+    return conv_gemm_forward(r, err);
+}
+
+#endif
