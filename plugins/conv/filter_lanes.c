@@ -51,6 +51,21 @@ enum {
 #define FL_MIN_K 32
 #endif
 
+/* Shorter sums (C kh kw) spend as long storing a block as computing it:
+ * MobileNetV2's stem (27), 0.46 -> 0.50 ms at batch 1; pointwise.c and
+ * im2col keep them. */
+#ifndef FL_MIN_CKK
+#define FL_MIN_CKK 32
+#endif
+
+/* 1x1 stride-1 layers up to this many pixels (7x7); on larger planes
+ * pointwise.c, which reads whole pixel vectors, is faster (MobileNetV2,
+ * batch 1: 160 -> 960 at 7x7 0.24 -> 0.18 ms here; its 56x56 and 28x28
+ * layers 1.4-1.7x slower here). */
+#ifndef FL_MAX_PW_PIXELS
+#define FL_MAX_PW_PIXELS 64
+#endif
+
 /* Pixels per work item at most (a multiple of FL_PB). */
 #ifndef FL_CHUNK
 #define FL_CHUNK (FL_PB * 64)
@@ -98,13 +113,21 @@ int conv_fl_applies(const conv_run *r)
 {
     const conv_geom *g = &r->g;
     if (!(r->groups == 1 && g->dh == 1 && g->dw == 1 && r->k >= FL_MIN_K &&
-          g->kh * g->kw <= FL_MAX_TAPS))
+          g->kh * g->kw <= FL_MAX_TAPS && r->ckk >= FL_MIN_CKK))
+        return 0;
+    if (g->kh * g->kw == 1 && g->sh == 1 && g->sw == 1 &&
+        r->ohw > FL_MAX_PW_PIXELS)
         return 0;
     /* Winograd does a 3x3 stride-1 layer in fewer multiplies wherever it
      * is chosen over the deep direct kernel (planes of 28x28 and more, and
      * 14x14 ones over a batch: docs/performance.md). */
+#ifdef FL_TRY_WINO
+    if (conv_wino_applies(r) && r->ohw > FL_TRY_WINO)
+        return 0;
+#else
     if (conv_wino_applies(r) && !conv_deep_applies(r))
         return 0;
+#endif
     return 1;
 }
 
