@@ -82,6 +82,11 @@ int ck_hook_failed(ck_report *r, const char *name, const ck_outcome *o);
  * itself as one (cnn_epilogue): checked by doing what they allow. */
 void ck_check_epilogue(ck_report *r, ck_layer *L, uint64_t seed);
 
+/* ABI 1.5's params_token, for any layer with parameters: inference with a
+ * token gives the output without one, twice, and follows new values under
+ * a new token (params_token.c). */
+void ck_check_params_token(ck_report *r, ck_layer *L, uint64_t seed);
+
 void ck_check_gradients(ck_report *r, const ck_options *opt, ck_layer *L,
                         float *const *dx_ref, float *const *dp_ref,
                         const double *spacing_x, const double *spacing_p,

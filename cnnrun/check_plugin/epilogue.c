@@ -26,27 +26,6 @@ static void apply_map(const cnn_epilogue *ep, const cnn_shape *s, float *y)
                            y + p * plane, plane);
 }
 
-/* 1 when got is want within float rounding; else reports the worst. */
-static int close_or_report(ck_report *r, const char *name, const float *got,
-                           const float *want, size_t n, const char *what)
-{
-    size_t worst = n;
-    double worst_excess = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)got[i] - (double)want[i]);
-        double excess = d - 1e-5 * (1.0 + fabs((double)want[i]));
-        if (!(excess <= 0.0) && (worst == n || !(excess <= worst_excess))) {
-            worst = i;
-            worst_excess = excess;
-        }
-    }
-    if (worst == n)
-        return 1;
-    ck_report_add(r, CK_FAIL, name, "%s: element %zu is %.9g, expected %.9g",
-                  what, worst, (double)got[worst], (double)want[worst]);
-    return 0;
-}
-
 static void check_accepts(ck_report *r, ck_layer *L, const ck_buf *plain,
                           cnn_epilogue *ep, uint64_t seed)
 {
@@ -75,7 +54,7 @@ static void check_accepts(ck_report *r, ck_layer *L, const ck_buf *plain,
     ck_forward(L, &mapped, NULL, &L->out_shape, 0, seed, 1, &o);
     L->epilogue = NULL;
     if (!ck_hook_failed(r, name, &o) &&
-        close_or_report(r, name, mapped.data, want, plain->n,
+        ck_close_or_report(r, name, mapped.data, want, plain->n, 1e-5,
                         "declares CNN_LAYER_FLAG_ACCEPTS_EPILOGUE, but the "
                         "output differs from the inference output with the "
                         "map applied"))
@@ -187,7 +166,7 @@ static void check_describes(ck_report *r, ck_layer *L, const ck_buf *plain,
     }
     memcpy(mapped, L->x[0].data, plain->n * sizeof *mapped);
     apply_map(ep, &L->out_shape, mapped);
-    if (close_or_report(r, name, mapped, plain->data, plain->n,
+    if (ck_close_or_report(r, name, mapped, plain->data, plain->n, 1e-5,
                         "the map it describes, applied to the input, differs "
                         "from its inference output"))
         ck_report_add(r, CK_PASS, name,

@@ -485,6 +485,7 @@ void ck_forward(ck_layer *L, ck_buf *out, const cnn_shape *in_shapes,
     a.seed = seed;
     a.env = &L->host.env;
     a.epilogue = training ? NULL : L->epilogue;
+    a.params_token = training ? 0 : L->params_token;
     ck_crash_stage("forward %s (%s)", L->label,
                    training ? "training" : "inference");
     o->status = L->desc->forward(&L->layer, &a, &eb);

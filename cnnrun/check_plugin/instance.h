@@ -37,6 +37,7 @@ typedef struct ck_layer {
     ck_host host;
     char label[128]; /* the input shapes, "3x3x7x6" */
     const cnn_epilogue *epilogue; /* handed to forward; NULL by default */
+    uint64_t params_token;        /* handed to inference forward (ABI 1.5) */
 } ck_layer;
 
 /* What one hook call did. */

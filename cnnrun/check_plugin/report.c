@@ -212,3 +212,24 @@ int ck_report_print_json(const ck_report *r, const char *target,
     free(text);
     return 1;
 }
+
+int ck_close_or_report(ck_report *r, const char *name, const float *got,
+                       const float *want, size_t n, double tol,
+                       const char *what)
+{
+    size_t worst = n;
+    double worst_excess = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - (double)want[i]);
+        double excess = d - tol * (1.0 + fabs((double)want[i]));
+        if (!(excess <= 0.0) && (worst == n || !(excess <= worst_excess))) {
+            worst = i;
+            worst_excess = excess;
+        }
+    }
+    if (worst == n)
+        return 1;
+    ck_report_add(r, CK_FAIL, name, "%s: element %zu is %.9g, expected %.9g",
+                  what, worst, (double)got[worst], (double)want[worst]);
+    return 0;
+}

@@ -80,4 +80,10 @@ int ck_report_print_json(const ck_report *r, const char *target,
                          const char *type_name, const char *path,
                          const char *abi);
 
+/* 1 when got is want within tol (1 + |want|) at every element; else
+ * reports the worst element as a FAIL line of `name`, after `what`. */
+int ck_close_or_report(ck_report *r, const char *name, const float *got,
+                       const float *want, size_t n, double tol,
+                       const char *what);
+
 #endif

@@ -469,6 +469,7 @@ int ck_check_shape(ck_report *r, const ck_options *opt,
 
     check_other_forwards(r, &L, seed);
     ck_check_epilogue(r, &L, seed);
+    ck_check_params_token(r, &L, seed);
 
     snprintf(name, sizeof name, "backward %s", label);
     ck_backward(&L, NULL, 1, seed, &o);

@@ -225,7 +225,14 @@ void conv_pw_columns(const conv_run *r, const float *x, size_t ldx,
 /* Winograd F(2x2, 3x3): 3x3 kernels with stride 1, where it pays (the
  * same rule for forward, dx and dw). */
 int conv_wino_applies(const conv_run *r);
-cnn_status conv_wino_forward(conv_run *r, cnn_errbuf *err);
+/* Forward; with `filters` (conv_wino_filters' output, of
+ * conv_wino_filters_floats floats, which conv.c keeps while the host's
+ * params_token, ABI 1.5, stays the same) instead of transforming the
+ * filters again, else NULL. */
+size_t conv_wino_filters_floats(const conv_run *r);
+void conv_wino_filters(const conv_run *r, float *dst);
+cnn_status conv_wino_forward_with(conv_run *r, const float *filters,
+                                  cnn_errbuf *err);
 /* dx only (the full correlation of dy with the rotated filters is again a
  * 3x3 stride-1 convolution). */
 cnn_status conv_wino_backward_dx(conv_run *r, cnn_errbuf *err);

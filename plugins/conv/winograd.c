@@ -351,15 +351,10 @@ void wino_plan(wino_job *j, const conv_run *r, size_t extra)
     j->slot_floats = (j->slot_floats + 15) / 16 * 16; /* 64-byte aligned */
 }
 
-/* Plans the job, gets the workspace and runs it; CNN_ERR_NOMEM (without a
- * message) when the workspace is refused, so the caller can fall back. */
-static cnn_status wino_run(wino_job *j, const conv_run *r)
+/* Output channel groups of kg filters (the input gradient keeps one: its
+ * filters are read transposed, and training is not memory-bound here). */
+static void wino_groups(wino_job *j)
 {
-    const cnn_layer_env *env = r->env;
-    size_t ufloats, need;
-
-    /* Output channel groups (the input gradient keeps one: its filters
-     * are read transposed, and training is not memory-bound here). */
     j->kg = j->co;
     if (!j->transpose && 16 * (size_t)j->co * (size_t)j->ci > WINO_U_FLOATS) {
         size_t kg = WINO_U_FLOATS / (16 * (size_t)j->ci);
@@ -368,19 +363,36 @@ static cnn_status wino_run(wino_job *j, const conv_run *r)
         if (j->kg > j->co)
             j->kg = j->co;
     }
+}
+
+/* Plans the job, gets the workspace and runs it; CNN_ERR_NOMEM (without a
+ * message) when the workspace is refused, so the caller can fall back.
+ * With `filters` (conv_wino_filters' layout) the filter transform is not
+ * redone. */
+static cnn_status wino_run(wino_job *j, const conv_run *r,
+                           const float *filters)
+{
+    const cnn_layer_env *env = r->env;
+    size_t ufloats, need;
+    float *buf;
+
+    wino_groups(j);
     wino_plan(j, r, 0);
-    ufloats = 16 * (size_t)j->kg * (size_t)j->ci;
+    ufloats = filters ? 0 : 16 * (size_t)j->kg * (size_t)j->ci;
     ufloats = (ufloats + 15) / 16 * 16;
     need = ufloats + j->slots * j->slot_floats;
-    j->u = env && env->workspace ? env->workspace(env->host, need) : NULL;
-    if (!j->u)
+    buf = env && env->workspace ? env->workspace(env->host, need) : NULL;
+    if (!buf)
         return CNN_ERR_NOMEM;
-    j->ws = j->u + ufloats;
+    j->u = buf;
+    j->ws = buf + ufloats;
 
     for (j->g0 = 0; j->g0 < j->co; j->g0 += j->kg) {
         if (j->g0 + j->kg > j->co)
             j->kg = j->co - j->g0; /* last, narrower group */
-        if (j->slots > 1)
+        if (filters) /* the job only reads u */
+            j->u = (float *)(filters + 16 * (size_t)j->g0 * (size_t)j->ci);
+        else if (j->slots > 1)
             env->parallel_for(env->host, j->slots, filter_range, j);
         else
             filter_range(j, 0, 1);
@@ -393,7 +405,30 @@ static cnn_status wino_run(wino_job *j, const conv_run *r)
     return CNN_OK;
 }
 
-cnn_status conv_wino_forward(conv_run *r, cnn_errbuf *err)
+size_t conv_wino_filters_floats(const conv_run *r)
+{
+    return 16 * (size_t)r->k * (size_t)r->g.c;
+}
+
+void conv_wino_filters(const conv_run *r, float *dst)
+{
+    wino_job j;
+    memset(&j, 0, sizeof j);
+    j.w = r->w;
+    j.co = r->k;
+    j.ci = r->g.c;
+    j.slots = 1;
+    wino_groups(&j);
+    for (j.g0 = 0; j.g0 < j.co; j.g0 += j.kg) {
+        if (j.g0 + j.kg > j.co)
+            j.kg = j.co - j.g0;
+        j.u = dst + 16 * (size_t)j.g0 * (size_t)j.ci;
+        filter_range(&j, 0, 1);
+    }
+}
+
+cnn_status conv_wino_forward_with(conv_run *r, const float *filters,
+                                  cnn_errbuf *err)
 {
     wino_job j;
     memset(&j, 0, sizeof j);
@@ -410,10 +445,11 @@ cnn_status conv_wino_forward(conv_run *r, cnn_errbuf *err)
     j.ow = r->g.ow;
     j.ph = r->g.ph;
     j.pw = r->g.pw;
-    if (wino_run(&j, r) == CNN_OK)
+    if (wino_run(&j, r, filters) == CNN_OK)
         return CNN_OK;
     return conv_gemm_forward(r, err); /* short of workspace */
 }
+
 
 cnn_status conv_wino_backward_dx(conv_run *r, cnn_errbuf *err)
 {
@@ -432,7 +468,7 @@ cnn_status conv_wino_backward_dx(conv_run *r, cnn_errbuf *err)
     j.ow = r->g.w;
     j.ph = 2 - r->g.ph;
     j.pw = 2 - r->g.pw;
-    if (wino_run(&j, r) == CNN_OK)
+    if (wino_run(&j, r, NULL) == CNN_OK)
         return CNN_OK;
     /* Short of workspace: the GEMM path computes dx alone; the caller then
      * runs it again for dw. */
