@@ -303,13 +303,17 @@ def run_conv_case(cnnrun, case, threads, reps, mode):
         log(f"  {case['id']} T={threads} rep {rep + 1}/{reps}: " +
             ", ".join(f"{p['pass']} {p['gflops']:.1f}/{p['sgemm_gflops']:.1f}/"
                       f"{q['gflops']:.1f}" for p, q in
-                      zip(ours[-1]["passes"], theirs[-1]["passes"])) +
+                      same_passes(ours[-1]["passes"], theirs[-1]["passes"])) +
             " GFLOP/s (cnnrun/sgemm/torch)")
     passes = []
+    torch_pass = {p["pass"]: j for j, p in enumerate(theirs[0]["passes"])}
     for i, p in enumerate(ours[0]["passes"]):
+        if p["pass"] not in torch_pass:
+            continue  # cnnrun's "inference" pass: no PyTorch counterpart
+        j = torch_pass[p["pass"]]
         ms = statistics.median(o["passes"][i]["ms"] for o in ours)
         sg = statistics.median(o["passes"][i]["sgemm_ms"] for o in ours)
-        tm = statistics.median(t["passes"][i]["ms"] for t in theirs)
+        tm = statistics.median(t["passes"][j]["ms"] for t in theirs)
         # The plugins' own GEMM on the same shapes (cnnrun reports it at
         # one thread only).
         gm = [o["passes"][i].get("gemm_ms") for o in ours]
@@ -324,6 +328,12 @@ def run_conv_case(cnnrun, case, threads, reps, mode):
     return {"id": case["id"], "spec": case["spec"], "batch": case["batch"],
             "threads": threads, "gemm": ours[0]["gemm"], "flops": ours[0]["flops"],
             "passes": passes}
+
+
+def same_passes(ours, theirs):
+    """Pairs of the passes both tools timed, matched by name."""
+    by_name = {q["pass"]: q for q in theirs}
+    return [(p, by_name[p["pass"]]) for p in ours if p["pass"] in by_name]
 
 
 def machine_info():

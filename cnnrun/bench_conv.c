@@ -3,6 +3,9 @@
  * convolution layer,
  * run through the executor like any graph, pass by pass:
  *   forward      y = conv(x)                     GEMM M=K,   N=B*OH*OW, K=C*k*k
+ *   inference    the same, as `cnnrun bench GRAPH`, predict and eval run it:
+ *                an inference executor with constant weights (plugin ABI
+ *                1.5), which may keep them repacked (filter_lanes.c)
  *   input-grad   dx from dy (weights frozen)     GEMM M=C*k*k, N=B*OH*OW, K=K (A^T)
  *   weight-grad  dW, db from dy (no dx)          GEMM M=K, N=C*k*k, K=B*OH*OW (B^T)
  * and cblas_sgemm alone on those shapes, in the same process, with OpenBLAS
@@ -30,9 +33,9 @@
 /* Larger column matrices are timed one image per GEMM call. */
 #define SGEMM_MAX_BYTES ((size_t)1 << 30)
 
-enum { P_FORWARD, P_DX, P_DW, N_PASSES };
-static const char *const pass_names[N_PASSES] = {"forward", "input-grad",
-                                                 "weight-grad"};
+enum { P_FORWARD, P_INFER, P_DX, P_DW, N_PASSES };
+static const char *const pass_names[N_PASSES] = {"forward", "inference",
+                                                 "input-grad", "weight-grad"};
 
 typedef struct conv_case {
     long long c, h, w, k, ks, stride, pad, groups;
@@ -100,10 +103,13 @@ static void conv_exec_close(conv_exec *e)
     cnn_graph_destroy(e->graph);
 }
 
+/* training: an executor for the three training passes; else one for
+ * inference on constant weights. */
 static cnn_status conv_exec_open(cnn_context *ctx, const conv_case *cc,
-                                 int with_pre, uint64_t seed, conv_exec *e)
+                                 int with_pre, int training, uint64_t seed,
+                                 conv_exec *e)
 {
-    cnn_exec_options eo = {cc->batch, 1, -1, 0};
+    cnn_exec_options eo = {cc->batch, training, -1, !training};
     cnn_status st = load_case(ctx, cc, with_pre, &e->graph);
     if (st == CNN_OK)
         st = cnn_params_create(ctx, e->graph, &e->params);
@@ -151,7 +157,7 @@ static void plugin_gemm_pass(const conv_case *cc, int pass, sgemm_ops *g)
     const size_t K = (size_t)(cc->k / cc->groups), CKK = cc->ckk;
     const size_t N = cc->cols;
     for (int i = 0; i < cc->calls; i++) {
-        if (pass == P_FORWARD)
+        if (pass == P_FORWARD || pass == P_INFER)
             cnn_sgemm(0, 0, K, N, CKK, 1.0f, g->w, CKK, g->col, N, 0.0f,
                       g->y, N);
         else if (pass == P_DX)
@@ -169,7 +175,7 @@ static void sgemm_pass(const conv_case *cc, int pass, sgemm_ops *g)
     const int K = (int)(cc->k / cc->groups), CKK = (int)cc->ckk;
     const int N = (int)cc->cols;
     for (int i = 0; i < cc->calls; i++) {
-        if (pass == P_FORWARD)
+        if (pass == P_FORWARD || pass == P_INFER)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, N, CKK,
                         1.0f, g->w, CKK, g->col, N, 0.0f, g->y, N);
         else if (pass == P_DX)
@@ -188,10 +194,11 @@ static cnn_status time_pass(conv_case *cc, conv_exec *e, const cnn_tensor *x,
                             const bench_options *o, double *samples)
 {
     cnn_status st = CNN_OK;
-    if (pass != P_FORWARD)
+    const int forward = pass == P_FORWARD || pass == P_INFER;
+    if (!forward)
         st = cnn_exec_forward(e->ex, x, 1, o->seed, layer);
     for (int r = -o->warmup; st == CNN_OK && r < o->runs; r++) {
-        if (pass == P_FORWARD)
+        if (forward)
             st = cnn_exec_forward(e->ex, x, 0, o->seed, layer);
         else if (r == -o->warmup ||
                  (st = cnn_exec_forward(e->ex, x, 1, o->seed, layer)) == CNN_OK)
@@ -199,8 +206,8 @@ static cnn_status time_pass(conv_case *cc, conv_exec *e, const cnn_tensor *x,
              * memory (only the backward's own time is sampled). */
             st = cnn_exec_backward(e->ex, dy, layer, 0);
         if (r >= 0)
-            samples[r] = pass == P_FORWARD ? cnn_exec_forward_seconds(e->ex, layer)
-                                           : cnn_exec_backward_seconds(e->ex, layer);
+            samples[r] = forward ? cnn_exec_forward_seconds(e->ex, layer)
+                                 : cnn_exec_backward_seconds(e->ex, layer);
     }
     if (st != CNN_OK)
         return st;
@@ -323,7 +330,7 @@ int bench_conv_run(const cli_common *common, cnn_context *ctx, const char *spec,
                    const bench_options *o)
 {
     conv_case cc;
-    conv_exec plain, pre;
+    conv_exec plain, pre, infer;
     sgemm_ops ops = {0};
     cnn_tensor x = {0}, dy = {0};
     double *samples = NULL;
@@ -332,14 +339,16 @@ int bench_conv_run(const cli_common *common, cnn_context *ctx, const char *spec,
     memset(&cc, 0, sizeof cc);
     memset(&plain, 0, sizeof plain);
     memset(&pre, 0, sizeof pre);
+    memset(&infer, 0, sizeof infer);
     if (!parse_spec(spec, &cc))
         return cli_usage_error(common, "--conv wants C,H,W,K,KSIZE[,STRIDE[,PAD"
                                        "[,GROUPS]]] (whole numbers, each at most "
                                        "65536), got '%s'",
                                spec);
     cc.batch = o->batch;
-    if (conv_exec_open(ctx, &cc, 0, o->seed, &plain) != CNN_OK ||
-        conv_exec_open(ctx, &cc, 1, o->seed, &pre) != CNN_OK) {
+    if (conv_exec_open(ctx, &cc, 0, 1, o->seed, &plain) != CNN_OK ||
+        conv_exec_open(ctx, &cc, 1, 1, o->seed, &pre) != CNN_OK ||
+        conv_exec_open(ctx, &cc, 0, 0, o->seed, &infer) != CNN_OK) {
         code = cli_fail(common, ctx);
         goto done;
     }
@@ -369,7 +378,7 @@ int bench_conv_run(const cli_common *common, cnn_context *ctx, const char *spec,
     bench_fill_uniform(x.data, cnn_tensor_numel(&x), o->seed, 0.0f, 1.0f);
     bench_fill_uniform(dy.data, cnn_tensor_numel(&dy), o->seed + 1, -1e-3f, 1e-3f);
     for (int p = 0; p < N_PASSES; p++) {
-        conv_exec *e = p == P_DX ? &pre : &plain;
+        conv_exec *e = p == P_DX ? &pre : p == P_INFER ? &infer : &plain;
         if (time_pass(&cc, e, &x, &dy, p, p == P_DX ? 1 : 0, o, samples) !=
             CNN_OK) {
             code = cli_fail(common, ctx);
@@ -387,6 +396,7 @@ int bench_conv_run(const cli_common *common, cnn_context *ctx, const char *spec,
 done:
     conv_exec_close(&plain);
     conv_exec_close(&pre);
+    conv_exec_close(&infer);
     free(x.data);
     free(dy.data);
     free(samples);

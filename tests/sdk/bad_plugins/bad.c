@@ -24,6 +24,8 @@
  *                           forward ignores args->epilogue
  *   BAD_EPILOGUE_DESCRIBED  describes itself as the epilogue y = x + w[c]
  *                           (it forgets x^3 / 3)
+ *   BAD_STALE_TOKEN   keeps the shift of its first call with a params
+ *                     token (ABI 1.5) and uses it under every later token
  *   none of them      a correct layer (the control) */
 #include <stddef.h>
 #include <string.h>
@@ -99,6 +101,18 @@ static cnn_status bad_forward(const cnn_layer *layer, const cnn_forward_args *a,
     bad_geometry(&a->output->shape, &inner, &channels);
 #ifdef BAD_UNWRITTEN
     n--;
+#endif
+#ifdef BAD_STALE_TOKEN
+    {
+        static float kept[64];
+        static size_t kept_channels;
+        if (a->params_token && !kept_channels && channels <= 64) {
+            memcpy(kept, w, channels * sizeof *kept);
+            kept_channels = channels;
+        }
+        if (a->params_token && kept_channels == channels)
+            w = kept;
+    }
 #endif
     for (size_t i = 0; i < n; i++) {
         float v = x[i];
