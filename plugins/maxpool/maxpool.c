@@ -352,12 +352,16 @@ static void maxpool_forward_plane_separable(const cnn_pool_geom *g,
             continue;
         }
         float *buf = rowmax + lead;
+#ifdef MAXPOOL_ROWS_AVX512
+        maxpool_col_max_avx512(x, w, r0, r1, n, buf);
+#else
         memcpy(buf, x + (size_t)r0 * (size_t)w, (size_t)n * sizeof *buf);
         for (int64_t r = r0 + 1; r < r1; r++) {
             const float *row = x + (size_t)r * (size_t)w;
             for (int64_t b = 0; b < n; b++)
                 buf[b] = maxpool_takes(row[b], buf[b]) ? row[b] : buf[b];
         }
+#endif
         maxpool_row_windows(rowmax, g->ow, g->kw, g->sw, y);
     }
 }

@@ -60,6 +60,22 @@ void maxpool_row_windows_avx512(const float *row, int64_t ow, int64_t kw,
     }
 }
 
+void maxpool_col_max_avx512(const float *x, int64_t w, int64_t r0,
+                            int64_t r1, int64_t n, float *buf)
+{
+    for (int64_t b = 0; b < n; b += 16) {
+        __mmask16 k = first_lanes(n - b);
+        const float *col = x + r0 * w + b;
+        __m512 m = _mm512_maskz_loadu_ps(k, col);
+        for (int64_t r = r0 + 1; r < r1; r++) {
+            col += w;
+            __m512 v = _mm512_maskz_loadu_ps(k, col);
+            m = _mm512_mask_blend_ps(takes(v, m), m, v);
+        }
+        _mm512_mask_storeu_ps(buf + b, k, m);
+    }
+}
+
 #else
 /* ISO C wants a translation unit to declare something. */
 typedef int maxpool_rows_avx512_unused;

@@ -259,6 +259,56 @@ Test(lecture, maxpool_nan_and_ties_across_vector_steps)
     cnn_context_destroy(ctx);
 }
 
+/* Max-pool 3x3 stride 2 with padding (ResNet's and AlexNet's pools, the
+ * separable path: a vertical pass over each window's rows, then windows
+ * along the row) on rows wider than one vector: each output is its
+ * window's maximum, or NaN when the window holds a NaN, whichever row or
+ * column holds it; padding never wins over a real -inf. */
+Test(lecture, maxpool_separable_nan_and_inf)
+{
+    enum { H = 7, W = 41 };
+    const char *set[] = {"size=3", "stride=2", "padding=1"};
+    cnn_context *ctx = lh_context();
+    float x[H * W];
+    lh_layer L;
+
+    for (int i = 0; i < H * W; i++)
+        x[i] = (float)((i * 37) % 101) - 50.0f;
+    x[0 * W + 3] = NAN;   /* top row, the first vector */
+    x[4 * W + 20] = NAN;  /* a middle row, the second vector */
+    x[6 * W + 40] = NAN;  /* bottom row, the last column */
+    for (int c = 30; c < 34; c++) /* a block of -inf: windows of -inf only */
+        for (int r = 0; r < 3; r++)
+            x[r * W + c] = -INFINITY;
+    open_single(&L, ctx, "maxpool", set, 3, H, W);
+    memcpy(L.x[0].data, x, sizeof x);
+    lh_buf_fill(&L.y, -12345.0f);
+    lh_forward_batch(&L, 0, 0, -1, L.y.data);
+    const int oh = (H + 2 - 3) / 2 + 1, ow = (W + 2 - 3) / 2 + 1;
+    for (int i = 0; i < oh; i++)
+        for (int j = 0; j < ow; j++) {
+            float m = -INFINITY;
+            int nan = 0;
+            for (int a = 0; a < 3; a++)
+                for (int b = 0; b < 3; b++) {
+                    int r = 2 * i - 1 + a, c = 2 * j - 1 + b;
+                    if (r < 0 || r >= H || c < 0 || c >= W)
+                        continue;
+                    nan |= isnan(x[r * W + c]);
+                    m = x[r * W + c] > m ? x[r * W + c] : m;
+                }
+            float got = L.y.data[i * ow + j];
+            if (nan)
+                cr_expect(isnan(got), "y(%d,%d): got %g, want NaN", i, j,
+                          (double)got);
+            else
+                cr_expect_eq(got, m, "y(%d,%d): got %g, want %g", i, j,
+                             (double)got, (double)m);
+        }
+    lh_layer_close(&L);
+    cnn_context_destroy(ctx);
+}
+
 /* Overlapping windows (2x2, stride 1 on 3x3): the centre is the maximum of
  * all four windows and collects the sum of their gradients. */
 Test(lecture, maxpool_overlapping_windows_accumulate)
