@@ -531,9 +531,15 @@ static cnn_status bind_other_target(cnn_exec *ex, size_t target)
     return CNN_OK;
 }
 
-/* A token no other executor of the process had (ABI 1.5). */
+/* A token no other executor of the process had (ABI 1.5), or 0 with
+ * CNN_EXEC_NO_PREPACK=1 in the environment: plugins then keep no derived
+ * copy of the weights (less memory, slower inference; and a way to tell a
+ * plugin's wrong use of the token from other faults). */
 static uint64_t next_params_token(void)
 {
+    const char *off = getenv("CNN_EXEC_NO_PREPACK");
+    if (off && strcmp(off, "1") == 0)
+        return 0;
     static _Atomic uint64_t last;
     return atomic_fetch_add_explicit(&last, 1, memory_order_relaxed) + 1;
 }
