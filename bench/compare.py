@@ -131,6 +131,15 @@ def run(cmd, env, cwd=None):
         return text, ru.ru_maxrss * 1024
 
 
+def parse_json(text, cmd):
+    """The JSON a tool printed; on anything else, says what it printed."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise SystemExit(f"not JSON ({e}) from: {' '.join(cmd)}\n"
+                         f"it printed: {text[:500]!r}")
+
+
 def cnnrun_env():
     env = dict(os.environ)
     env.pop("OPENBLAS_NUM_THREADS", None)  # cnnrun sets its BLAS threads itself
@@ -205,28 +214,28 @@ def run_graph_case(cnnrun, case, threads, reps, darknet, model):
             order.append("darknet")
         for tool in order:
             if tool == "cnnrun":
-                text, rss = run([cnnrun, "bench", "--json", "--quiet"] +
-                                graph_args(case, threads) + weights, cnnrun_env(), ROOT)
-                j = json.loads(text)
+                cmd = [cnnrun, "bench", "--json", "--quiet"] + graph_args(case, threads) + weights
+                text, rss = run(cmd, cnnrun_env(), ROOT)
+                j = parse_json(text, cmd)
                 res["cnnrun_json"] = j
                 res["cnnrun"].append(j["step_ms"])
                 res["cnnrun_best"].append(min(j["steps_ms"]))
                 res["cnnrun_rss"].append(rss)
             elif tool == "torch":
-                text, rss = run([PY, os.path.join(HERE, "torch_ref.py"), "graph"] +
-                                graph_args(case, threads) + weights, torch_env(), ROOT)
-                j = json.loads(text)
+                cmd = [PY, os.path.join(HERE, "torch_ref.py"), "graph"] + graph_args(case, threads) + weights
+                text, rss = run(cmd, torch_env(), ROOT)
+                j = parse_json(text, cmd)
                 res["torch_json"] = j
                 res["torch"].append(j["step_ms"])
                 res["torch_best"].append(min(j["steps_ms"]))
                 res["torch_rss"].append(rss)
             elif tool == "ort":
-                text, rss = run([NODE, os.path.join(ORT_DIR, "bench_onnx.js"), model["onnx"],
-                                 "--shape", ",".join(str(v) for v in model["shape"]),
-                                 "--batch", str(case["batch"]), "--threads", str(threads),
-                                 "--runs", str(case["runs"]), "--warmup", str(case["warmup"])],
-                                dict(os.environ), ROOT)
-                j = json.loads(text)
+                cmd = [NODE, os.path.join(ORT_DIR, "bench_onnx.js"), model["onnx"],
+                       "--shape", ",".join(str(v) for v in model["shape"]),
+                       "--batch", str(case["batch"]), "--threads", str(threads),
+                       "--runs", str(case["runs"]), "--warmup", str(case["warmup"])]
+                text, rss = run(cmd, dict(os.environ), ROOT)
+                j = parse_json(text, cmd)
                 res["ort"].append(j["step_ms"])
                 res["ort_best"].append(min(j["steps_ms"]))
                 res["ort_rss"].append(rss)

@@ -241,6 +241,7 @@ static cnn_status open_graph(bench_graph *b, const char *weights,
         if (st != CNN_OK)
             return st;
     }
+    memset(&eo, 0, sizeof eo); /* fields added later read 0 */
     eo.batch = b->o->batch;
     eo.training = b->train;
     eo.keep_layer = -1;

@@ -424,6 +424,7 @@ static int open_everything(trainer *t, const char *graph_path)
     }
     if (cnn_loader_create(t->ctx, t->train, &lo, &t->loader) != CNN_OK)
         return fail(t);
+    memset(&eo, 0, sizeof eo); /* fields added later read 0 */
     eo.batch = t->cfg->batch;
     eo.training = 1;
     eo.keep_layer = -1;

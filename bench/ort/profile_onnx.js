@@ -12,32 +12,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const ort = require('onnxruntime-node');
-
-function parseArgs(argv) {
-  const a = { batch: 1, threads: 1, runs: 20, warmup: 3, shape: null, model: null };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i];
-    const num = () => {
-      const v = Number(argv[++i]);
-      if (!Number.isInteger(v) || v < (k === '--warmup' ? 0 : 1))
-        throw new Error(`${k}: expected a positive integer, got '${argv[i]}'`);
-      return v;
-    };
-    if (k === '--batch') a.batch = num();
-    else if (k === '--threads') a.threads = num();
-    else if (k === '--runs') a.runs = num();
-    else if (k === '--warmup') a.warmup = num();
-    else if (k === '--shape') {
-      a.shape = String(argv[++i]).split(',').map(Number);
-      if (a.shape.length !== 3 || a.shape.some((v) => !Number.isInteger(v) || v < 1))
-        throw new Error(`--shape: expected C,H,W, got '${argv[i]}'`);
-    } else if (!a.model && !k.startsWith('--')) a.model = k;
-    else throw new Error(`unknown argument '${k}'`);
-  }
-  if (!a.model || !a.shape) throw new Error('usage: node profile_onnx.js MODEL.onnx --shape C,H,W '
-    + '[--batch B] [--threads T] [--runs R] [--warmup W]');
-  return a;
-}
+const { parseArgs, inputFeeds } = require('./bench_args');
 
 function median(v) {
   const s = [...v].sort((p, q) => p - q);
@@ -46,7 +21,8 @@ function median(v) {
 }
 
 async function main() {
-  const a = parseArgs(process.argv.slice(2));
+  const a = parseArgs(process.argv.slice(2), 'usage: node profile_onnx.js MODEL.onnx '
+    + '--shape C,H,W [--batch B] [--threads T] [--runs R] [--warmup W]', { runs: 20, warmup: 3 });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ort-profile-'));
   try {
     const session = await ort.InferenceSession.create(a.model, {
@@ -54,14 +30,7 @@ async function main() {
       graphOptimizationLevel: 'all', enableProfiling: true,
       profileFilePrefix: path.join(dir, 'ort'),
     });
-    const dims = [a.batch, ...a.shape];
-    const x = new Float32Array(dims.reduce((p, v) => p * v, 1));
-    let s = 12345;  // bench_onnx.js's inputs
-    for (let i = 0; i < x.length; i++) {
-      s = (s * 1103515245 + 12345) % 2147483648;
-      x[i] = s / 2147483648;
-    }
-    const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', x, dims) };
+    const feeds = inputFeeds(ort, session, a);
     for (let r = 0; r < a.warmup + a.runs; r++) await session.run(feeds);
     session.endProfiling();
     await session.release();

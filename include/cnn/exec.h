@@ -22,6 +22,8 @@ extern "C" {
 
 typedef struct cnn_exec cnn_exec;
 
+/* Zero-initialise it ({0} or memset) before setting fields: a field added
+ * in a later version then reads 0, its old behaviour. */
 typedef struct cnn_exec_options {
     int64_t batch;   /* largest batch the executor will run */
     int training;    /* 1: keep activations and allocate gradients */

@@ -353,6 +353,10 @@ void wino_plan(wino_job *j, const conv_run *r, size_t extra)
     }
     j->rows_per_block =
         (int64_t)((rows_total + (size_t)j->blocks - 1) / (size_t)j->blocks);
+    /* Rounding up may leave blocks past the last row (14 rows in 6 blocks
+     * of 3): drop them. */
+    j->blocks = (int64_t)((rows_total + (size_t)j->rows_per_block - 1) /
+                          (size_t)j->rows_per_block);
     j->slots = conv_slots(r, (size_t)j->blocks, macs);
     ldv = (size_t)j->rows_per_block * wino_tile_stride(j);
     j->slot_floats = 16 * (size_t)(j->ci + j->kg) * ldv +

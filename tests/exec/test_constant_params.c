@@ -18,7 +18,7 @@
 #include "cnn/params.h"
 #include "exec_net.h"
 
-/* Winograd (14x14 over a batch of 4), filter lanes (strided, 7x7 and 5x5
+/* Winograd (16x16 over a batch of 4), filter lanes (strided, 7x7 and 5x5
  * layers of 32 filters or more, an 11x11 stem), pointwise and depthwise
  * layers that keep nothing, with batch norm and relu folded in. */
 static const char *const NET =

@@ -37,6 +37,16 @@ const cf_config cf_configs[] = {
     {"conv", "8 images per GEMM, threaded passes",
      {"filters=5", "kernel=3", "stride=1", "padding=1"}, 1,
      {S4(8, 4, 12, 12)}, 4, CF_UNIFORM, 0},
+    /* Winograd F(2x2, 3x3): 3x3 stride 1 with 16 or more channels and
+     * filters and 256 or more output pixels. 8x32 is 4 tile rows, which
+     * the 3 threads' blocks must split without a block past the last row;
+     * odd sides leave half tiles. */
+    {"conv", "winograd 3x3, 8x32 (4 tile rows on 3 threads)",
+     {"filters=16", "kernel=3", "padding=1"}, 1, {S4(1, 16, 8, 32)}, 4,
+     CF_UNIFORM, 0},
+    {"conv", "winograd 3x3, odd 17x19, 24 filters, 2 images",
+     {"filters=24", "kernel=3", "padding=1"}, 1, {S4(2, 20, 17, 19)}, 4,
+     CF_UNIFORM, 0},
 
     /* Groups, dilation, asymmetric and "same" padding (ABI 1.2). */
     {"conv", "dilation 2", {"filters=4", "kernel=3", "dilation=2",
@@ -218,7 +228,7 @@ const cf_config cf_configs[] = {
      {"filters=33", "kernel=3", "stride=2", "padding=[0,0,1,1]"}, 1,
      {S4(2, 6, 10, 9)}, 4, CF_UNIFORM, 0},
     {"conv", "filter lanes 1x1, 7x7, 80 filters, no bias",
-     {"filters=80", "kernel=1", "bias=false"}, 1, {S4(2, 24, 7, 7)}, 4,
+     {"filters=80", "kernel=1", "bias=false"}, 1, {S4(2, 40, 7, 7)}, 4,
      CF_UNIFORM, 0},
 
     {"maxpool", "2x2", {"size=2"}, 1, {S4(2, 3, 8, 8)}, 4, CF_DISTINCT, 0},

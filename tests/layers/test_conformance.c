@@ -435,6 +435,33 @@ static void cf_apply_map(const cnn_epilogue *ep, const cnn_shape *s, float *y)
                            plane);
 }
 
+/* Forward in inference with an epilogue (or NULL) and a params token (or
+ * 0) into y, as the host calls it. */
+static void cf_forward_with(lh_layer *L, uint64_t token, const cnn_epilogue *ep,
+                             float *y)
+{
+    cnn_tensor in[LH_MAX_INPUTS], params[LH_MAX_PARAMS];
+    cnn_tensor out = {L->out_shape, y};
+    cnn_forward_args a;
+    cnn_errbuf eb = {L->err, sizeof L->err};
+    for (uint32_t i = 0; i < L->n_in; i++)
+        in[i] = (cnn_tensor){L->in_shapes[i], L->x[i].data};
+    for (uint32_t j = 0; j < L->n_params; j++)
+        params[j] = (cnn_tensor){L->specs[j].shape, L->p[j].data};
+    memset(&a, 0, sizeof a);
+    a.inputs = in;
+    a.n_inputs = L->n_in;
+    a.params = params;
+    a.n_params = L->n_params;
+    a.output = &out;
+    a.seed = 11;
+    a.env = &L->host.env;
+    a.epilogue = ep;
+    a.params_token = token;
+    cr_assert_eq(L->desc->forward(&L->layer, &a, &eb), CNN_OK, "%s", L->err);
+    cr_assert(lh_host_end_hook(&L->host));
+}
+
 static void cf_check_epilogue(lh_layer *L, const cf_config *c, lh_rng *rng)
 {
     size_t ny = cnn_shape_numel(&L->out_shape);
@@ -447,30 +474,13 @@ static void cf_check_epilogue(lh_layer *L, const cf_config *c, lh_rng *rng)
         goto done;
     lh_forward(L, 0, 11); /* inference: the reference */
     if (L->desc->flags & CNN_LAYER_FLAG_ACCEPTS_EPILOGUE) {
-        cnn_tensor in[LH_MAX_INPUTS], params[LH_MAX_PARAMS];
-        cnn_forward_args a;
         float *want = cf_filled(ny, L->y.data), *got = cf_filled(ny, NULL);
-        cnn_tensor out = {L->out_shape, got};
         for (int64_t k = 0; k < channels; k++) {
             scale[k] = (float)(lh_rng_uniform(rng) * 2.0 - 1.0);
             shift[k] = (float)(lh_rng_uniform(rng) - 0.5);
         }
         cf_apply_map(&ep, &L->out_shape, want);
-        for (uint32_t i = 0; i < L->n_in; i++)
-            in[i] = (cnn_tensor){L->in_shapes[i], L->x[i].data};
-        for (uint32_t j = 0; j < L->n_params; j++)
-            params[j] = (cnn_tensor){L->specs[j].shape, L->p[j].data};
-        memset(&a, 0, sizeof a);
-        a.inputs = in;
-        a.n_inputs = L->n_in;
-        a.params = params;
-        a.n_params = L->n_params;
-        a.output = &out;
-        a.seed = 11;
-        a.env = &L->host.env;
-        a.epilogue = &ep;
-        cr_assert_eq(L->desc->forward(&L->layer, &a, &eb), CNN_OK, "%s", L->err);
-        cr_assert(lh_host_end_hook(&L->host));
+        cf_forward_with(L, 0, &ep, got);
         for (size_t i = 0; i < ny; i++)
             cr_assert(fabsf(got[i] - want[i]) <= 1e-5f * (1.0f + fabsf(want[i])),
                       "%s [%s]: forward with an epilogue gives %.9g at %zu, the "
@@ -508,31 +518,6 @@ done:
  * its parameters (conv's repacked filters) between calls. Checked by doing
  * what it allows: the output with a token is the reference's, again at a
  * second call, with an epilogue too; and a new token sees new values. */
-static void cf_token_forward(lh_layer *L, uint64_t token, const cnn_epilogue *ep,
-                             float *y)
-{
-    cnn_tensor in[LH_MAX_INPUTS], params[LH_MAX_PARAMS];
-    cnn_tensor out = {L->out_shape, y};
-    cnn_forward_args a;
-    cnn_errbuf eb = {L->err, sizeof L->err};
-    for (uint32_t i = 0; i < L->n_in; i++)
-        in[i] = (cnn_tensor){L->in_shapes[i], L->x[i].data};
-    for (uint32_t j = 0; j < L->n_params; j++)
-        params[j] = (cnn_tensor){L->specs[j].shape, L->p[j].data};
-    memset(&a, 0, sizeof a);
-    a.inputs = in;
-    a.n_inputs = L->n_in;
-    a.params = params;
-    a.n_params = L->n_params;
-    a.output = &out;
-    a.seed = 11;
-    a.env = &L->host.env;
-    a.epilogue = ep;
-    a.params_token = token;
-    cr_assert_eq(L->desc->forward(&L->layer, &a, &eb), CNN_OK, "%s", L->err);
-    cr_assert(lh_host_end_hook(&L->host));
-}
-
 static void cf_check_params_token(lh_layer *L, const cf_config *c,
                                   const cf_expected *E, lh_rng *rng)
 {
@@ -543,10 +528,10 @@ static void cf_check_params_token(lh_layer *L, const cf_config *c,
         return;
     uint64_t token = next_token++;
     float *got = cf_filled(ny, NULL);
-    cf_token_forward(L, token, NULL, got);
+    cf_forward_with(L, token, NULL, got);
     cf_check(c, "forward with a params token", got, &E->y);
     float *again = cf_filled(ny, NULL);
-    cf_token_forward(L, token, NULL, again);
+    cf_forward_with(L, token, NULL, again);
     cr_expect(memcmp(got, again, ny * sizeof *got) == 0,
               "%s [%s]: two forward passes with one params token differ",
               c->type, c->label);
@@ -560,7 +545,7 @@ static void cf_check_params_token(lh_layer *L, const cf_config *c,
         }
         float *want = cf_filled(ny, got);
         cf_apply_map(&ep, &L->out_shape, want);
-        cf_token_forward(L, token, &ep, again);
+        cf_forward_with(L, token, &ep, again);
         for (size_t i = 0; i < ny; i++)
             cr_assert(fabsf(again[i] - want[i]) <= 1e-5f * (1.0f + fabsf(want[i])),
                       "%s [%s]: forward with a params token and an epilogue "
@@ -579,7 +564,7 @@ static void cf_check_params_token(lh_layer *L, const cf_config *c,
                 L->p[j].data[i] = L->p[j].data[i] * -0.5f + 0.01f;
     }
     /* The new token first: a call without one may drop what was kept. */
-    cf_token_forward(L, next_token++, NULL, again);
+    cf_forward_with(L, next_token++, NULL, again);
     lh_forward(L, 0, 11); /* no token: the reference for the new values */
     for (size_t i = 0; i < ny; i++)
         cr_assert(fabsf(again[i] - L->y.data[i]) <= 1e-4f * (1.0f + fabsf(L->y.data[i])),
