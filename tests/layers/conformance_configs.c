@@ -38,9 +38,9 @@ const cf_config cf_configs[] = {
      {"filters=5", "kernel=3", "stride=1", "padding=1"}, 1,
      {S4(8, 4, 12, 12)}, 4, CF_UNIFORM, 0},
     /* Winograd F(2x2, 3x3): 3x3 stride 1 with 16 or more channels and
-     * filters and 256 or more output pixels. 8x32 is 4 tile rows, which
-     * the 3 threads' blocks must split without a block past the last row;
-     * odd sides leave half tiles. */
+     * filters and 256 or more output pixels. 8x32 is 4 tile rows, fewer
+     * than two per thread (blocks rounded to the 3 threads); odd sides
+     * leave half tiles. */
     {"conv", "winograd 3x3, 8x32 (4 tile rows on 3 threads)",
      {"filters=16", "kernel=3", "padding=1"}, 1, {S4(1, 16, 8, 32)}, 4,
      CF_UNIFORM, 0},
