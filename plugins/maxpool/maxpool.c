@@ -110,10 +110,13 @@ static inline int64_t maxpool_argmax(const cnn_pool_geom *g,
 /* 1 when v replaces the running maximum m: strictly greater (a tie keeps
  * the earlier input), or the first NaN. The same test as maxpool_argmax,
  * written branch-free so that the 2x2 loops below vectorise. */
+#if !defined(MAXPOOL2X2_AVX512) || !defined(MAXPOOL_ROWS_AVX512)
+/* (the AVX-512 kernels have their own, maxpool_lanes_avx512.h) */
 static inline int maxpool_takes(float v, float m)
 {
     return (v > m) | ((v != v) & (m == m));
 }
+#endif
 
 /* 2x2 windows, stride 2, no padding (LeNet's and VGG's pools): every input
  * lies in at most one window, so forward is three selects per output and
