@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* The folded followers' map (ABI 1.4) on a vector of one channel, for the
- * AVX-512 kernels that apply it as a tile leaves the registers
- * (pointwise.c, depthwise_rows.c). Only for AVX-512 builds. */
+/* The folded followers' map (ABI 1.4) on a vector, for the AVX-512 kernels
+ * that apply it as a tile leaves the registers: a vector of one channel
+ * (pointwise.c, depthwise_rows.c) or of 16 channels, one per lane
+ * (filter_lanes.c). Only for AVX-512 builds. */
 #ifndef CNN_CONV_EPILOGUE_AVX512_H
 #define CNN_CONV_EPILOGUE_AVX512_H
 
@@ -32,6 +33,19 @@ conv_ep512_init(conv_ep512 *e, const cnn_epilogue *ep, int64_t channel)
     }
     e->lo = _mm512_set1_ps(ep->lo);
     e->hi = _mm512_set1_ps(ep->hi);
+}
+
+/* The maps of channels [first, first + 16), one per lane; lanes outside
+ * `lanes` (past the last channel) get zeros, whose results are dropped. */
+static inline __attribute__((always_inline)) void
+conv_ep512_init_lanes(conv_ep512 *e, const cnn_epilogue *ep, int64_t first,
+                      __mmask16 lanes)
+{
+    conv_ep512_init(e, ep, 0);
+    if (ep && ep->affine) {
+        e->s = _mm512_maskz_loadu_ps(lanes, ep->scale + first);
+        e->t = _mm512_maskz_loadu_ps(lanes, ep->shift + first);
+    }
 }
 
 /* As cnn_epilogue_apply: v s + t, then v < lo ? lo : v and v > hi ? hi : v

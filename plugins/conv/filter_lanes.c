@@ -37,6 +37,8 @@
 
 #include <immintrin.h>
 
+#include "epilogue_avx512.h"
+
 enum {
     FL_VL = 16,        /* filters per vector */
     FL_FV = 4,         /* filter vectors per block */
@@ -172,27 +174,12 @@ fl_block(const fl_run *fr, const float *x, const float *w, size_t k0,
     /* Through the epilogue, per lane's filter, then out: each filter's np
      * pixels are consecutive in its plane. */
     _Alignas(64) float tile[FL_PB][FL_KB];
-    const cnn_epilogue *ep = r->ep;
     for (int v = 0; v < nv; v++) {
-        __m512 s = _mm512_set1_ps(1.0f), t = _mm512_setzero_ps();
-        __m512 lo = _mm512_set1_ps(-HUGE_VALF), hi = _mm512_set1_ps(HUGE_VALF);
-        if (ep) {
-            if (ep->affine) {
-                s = _mm512_maskz_loadu_ps(lanes[v], ep->scale + k0 + v * FL_VL);
-                t = _mm512_maskz_loadu_ps(lanes[v], ep->shift + k0 + v * FL_VL);
-            }
-            lo = _mm512_set1_ps(ep->lo);
-            hi = _mm512_set1_ps(ep->hi);
-        }
-        for (int j = 0; j < np; j++) {
-            __m512 a = acc[j][v];
-            if (ep) { /* as cnn_epilogue_apply; see epilogue_avx512.h */
-                if (ep->affine)
-                    a = _mm512_fmadd_ps(a, s, t);
-                a = _mm512_min_ps(hi, _mm512_max_ps(lo, a));
-            }
-            _mm512_store_ps(&tile[j][v * FL_VL], a);
-        }
+        conv_ep512 e;
+        conv_ep512_init_lanes(&e, r->ep, (int64_t)(k0 + (size_t)v * FL_VL),
+                              lanes[v]);
+        for (int j = 0; j < np; j++)
+            _mm512_store_ps(&tile[j][v * FL_VL], conv_ep512_apply(&e, acc[j][v]));
     }
     size_t nk = kleft < width ? kleft : width;
     for (size_t kk = 0; kk < nk; kk++) {

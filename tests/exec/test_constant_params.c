@@ -81,6 +81,17 @@ static float *run(net *m, const cnn_tensor *x, size_t *n)
     return copy;
 }
 
+/* The output of one pass of a new executor, which is then destroyed. */
+static float *one_pass(net *m, int constant, const char *env,
+                       const cnn_tensor *x, size_t *n)
+{
+    open_exec(m, constant, env);
+    float *y = run(m, x, n);
+    cnn_exec_destroy(m->ex);
+    m->ex = NULL;
+    return y;
+}
+
 static void expect_close(const float *got, const float *want, size_t n,
                          const char *what)
 {
@@ -113,9 +124,7 @@ Test(constant_params, same_outputs_and_new_weights_followed)
     net_load(&m, NULL, NET, 7);
     input(&x);
 
-    open_exec(&m, 0, NULL);
-    float *plain = run(&m, &x, &n);
-    cnn_exec_destroy(m.ex);
+    float *plain = one_pass(&m, 0, NULL, &x, &n);
 
     open_exec(&m, 1, NULL);
     float *kept = run(&m, &x, &n2);
@@ -125,28 +134,22 @@ Test(constant_params, same_outputs_and_new_weights_followed)
     cr_expect(memcmp(kept, again, n * sizeof *kept) == 0,
               "two passes on constant params differ");
     cnn_exec_destroy(m.ex);
+    m.ex = NULL;
 
-    open_exec(&m, 1, "CNN_EXEC_NO_PREPACK");
-    float *off = run(&m, &x, &n2);
+    float *off = one_pass(&m, 1, "CNN_EXEC_NO_PREPACK", &x, &n2);
     cr_expect(memcmp(off, plain, n * sizeof *off) == 0,
               "CNN_EXEC_NO_PREPACK=1 gives other outputs than no promise");
-    cnn_exec_destroy(m.ex);
 
     /* New weights, a new executor on the same graph: nothing kept from the
      * old ones may be used. */
-    open_exec(&m, 1, NULL); /* keeps the filters of the old weights */
-    float *kept_old = run(&m, &x, &n2);
+    float *kept_old = one_pass(&m, 1, NULL, &x, &n2); /* keeps old filters */
     cr_expect(memcmp(kept_old, kept, n * sizeof *kept) == 0,
               "a second executor on constant params differs from the first");
-    cnn_exec_destroy(m.ex);
     change_weights(&m);
     /* The promising executor first: a pass without a token may drop what
      * the layers kept. */
-    open_exec(&m, 1, NULL);
-    float *kept2 = run(&m, &x, &n2);
-    cnn_exec_destroy(m.ex);
-    open_exec(&m, 0, NULL);
-    float *plain2 = run(&m, &x, &n2);
+    float *kept2 = one_pass(&m, 1, NULL, &x, &n2);
+    float *plain2 = one_pass(&m, 0, NULL, &x, &n2);
     expect_close(kept2, plain2, n, "constant params after new weights");
     double moved = 0.0;
     for (size_t i = 0; i < n; i++)

@@ -462,6 +462,36 @@ static void cf_forward_with(lh_layer *L, uint64_t token, const cnn_epilogue *ep,
     cr_assert(lh_host_end_hook(&L->host));
 }
 
+/* Forward with a random per-channel map and a clamp cutting both ends
+ * (and the params token, or 0) gives `plain`, the output without them,
+ * with the map applied. */
+static void cf_expect_mapped(lh_layer *L, const cf_config *c,
+                             const float *plain, uint64_t token, lh_rng *rng,
+                             const char *what)
+{
+    size_t ny = cnn_shape_numel(&L->out_shape);
+    int64_t channels = L->out_shape.dims[1];
+    float *scale = cf_filled((size_t)channels, NULL);
+    float *shift = cf_filled((size_t)channels, NULL);
+    cnn_epilogue ep = {channels, scale, shift, -0.3f, 0.8f, 1};
+    for (int64_t k = 0; k < channels; k++) {
+        scale[k] = (float)(lh_rng_uniform(rng) * 2.0 - 1.0);
+        shift[k] = (float)(lh_rng_uniform(rng) - 0.5);
+    }
+    float *want = cf_filled(ny, plain), *got = cf_filled(ny, NULL);
+    cf_apply_map(&ep, &L->out_shape, want);
+    cf_forward_with(L, token, &ep, got);
+    for (size_t i = 0; i < ny; i++)
+        cr_assert(fabsf(got[i] - want[i]) <= 1e-5f * (1.0f + fabsf(want[i])),
+                  "%s [%s]: %s gives %.9g at %zu, the output with the map "
+                  "applied %.9g",
+                  c->type, c->label, what, got[i], i, want[i]);
+    free(want);
+    free(got);
+    free(scale);
+    free(shift);
+}
+
 static void cf_check_epilogue(lh_layer *L, const cf_config *c, lh_rng *rng)
 {
     size_t ny = cnn_shape_numel(&L->out_shape);
@@ -473,22 +503,8 @@ static void cf_check_epilogue(lh_layer *L, const cf_config *c, lh_rng *rng)
     if (!channels || !ny)
         goto done;
     lh_forward(L, 0, 11); /* inference: the reference */
-    if (L->desc->flags & CNN_LAYER_FLAG_ACCEPTS_EPILOGUE) {
-        float *want = cf_filled(ny, L->y.data), *got = cf_filled(ny, NULL);
-        for (int64_t k = 0; k < channels; k++) {
-            scale[k] = (float)(lh_rng_uniform(rng) * 2.0 - 1.0);
-            shift[k] = (float)(lh_rng_uniform(rng) - 0.5);
-        }
-        cf_apply_map(&ep, &L->out_shape, want);
-        cf_forward_with(L, 0, &ep, got);
-        for (size_t i = 0; i < ny; i++)
-            cr_assert(fabsf(got[i] - want[i]) <= 1e-5f * (1.0f + fabsf(want[i])),
-                      "%s [%s]: forward with an epilogue gives %.9g at %zu, the "
-                      "output with the map applied %.9g",
-                      c->type, c->label, got[i], i, want[i]);
-        free(want);
-        free(got);
-    }
+    if (L->desc->flags & CNN_LAYER_FLAG_ACCEPTS_EPILOGUE)
+        cf_expect_mapped(L, c, L->y.data, 0, rng, "forward with an epilogue");
     if (L->desc->epilogue && L->n_in == 1 &&
         cnn_shape_equal(&L->in_shapes[0], &L->out_shape)) {
         cnn_tensor params[LH_MAX_PARAMS];
@@ -535,26 +551,9 @@ static void cf_check_params_token(lh_layer *L, const cf_config *c,
     cr_expect(memcmp(got, again, ny * sizeof *got) == 0,
               "%s [%s]: two forward passes with one params token differ",
               c->type, c->label);
-    if (channels && (L->desc->flags & CNN_LAYER_FLAG_ACCEPTS_EPILOGUE)) {
-        float *scale = cf_filled((size_t)channels, NULL);
-        float *shift = cf_filled((size_t)channels, NULL);
-        cnn_epilogue ep = {channels, scale, shift, -0.3f, 0.8f, 1};
-        for (int64_t k = 0; k < channels; k++) {
-            scale[k] = (float)(lh_rng_uniform(rng) * 2.0 - 1.0);
-            shift[k] = (float)(lh_rng_uniform(rng) - 0.5);
-        }
-        float *want = cf_filled(ny, got);
-        cf_apply_map(&ep, &L->out_shape, want);
-        cf_forward_with(L, token, &ep, again);
-        for (size_t i = 0; i < ny; i++)
-            cr_assert(fabsf(again[i] - want[i]) <= 1e-5f * (1.0f + fabsf(want[i])),
-                      "%s [%s]: forward with a params token and an epilogue "
-                      "gives %.9g at %zu, the output with the map applied %.9g",
-                      c->type, c->label, again[i], i, want[i]);
-        free(want);
-        free(scale);
-        free(shift);
-    }
+    if (channels && (L->desc->flags & CNN_LAYER_FLAG_ACCEPTS_EPILOGUE))
+        cf_expect_mapped(L, c, got, token, rng,
+                         "forward with a params token and an epilogue");
     /* New values under a new token: the result follows them. */
     float *saved[LH_MAX_PARAMS];
     for (uint32_t j = 0; j < L->n_params; j++) {
