@@ -363,6 +363,67 @@ cnn_status onnx_import_global_pool(onnx_importer *im,
     return bind_new_layer(im, node);
 }
 
+static cnn_status merge_axes(onnx_importer *im, const Onnx__NodeProto *node,
+                             onnx_value *x, int32_t rank, const int64_t *t);
+
+/* ReduceMean and ReduceMax over the spatial axes of [N, C, H, W], as
+ * MnasNet's head and squeeze-and-excitation blocks export their pooling:
+ * the global pool, then (keepdims 0) a flatten to [N, C]. Axes come from
+ * the attribute, or from input 1 from opset 18 on. */
+cnn_status onnx_import_reduce_spatial(onnx_importer *im,
+                                      const Onnx__NodeProto *node)
+{
+    onnx_value *x = onnx_input_dynamic(im, node, 0);
+    const onnx_op *op = onnx_op_for_import(node->op_type);
+    int64_t axes[CNN_MAX_RANK], keepdims;
+    size_t n = 0;
+    int seen[4] = {0};
+    cnn_status st;
+    if (!x)
+        return cnn_context_status(im->ctx);
+    if ((st = need_rank(im, node, x, 4)) != CNN_OK ||
+        (st = onnx_attr_int(im, node, "keepdims", 1, &keepdims)) != CNN_OK)
+        return st;
+    if (im->opset < 18) {
+        if ((st = onnx_attr_ints(im, node, "axes", axes, CNN_MAX_RANK, &n)) !=
+            CNN_OK)
+            return st;
+    } else if (onnx_has_input(node, 1)) {
+        onnx_const *c = onnx_input_const(im, node, 1, ONNX_C_INT);
+        if (!c)
+            return cnn_context_status(im->ctx);
+        if (c->numel > CNN_MAX_RANK)
+            return onnx_node_fail(im, node, CNN_ERR_FORMAT, "too many axes");
+        n = c->numel;
+        memcpy(axes, c->i, n * sizeof *axes);
+    }
+    for (size_t k = 0; k < n; k++) {
+        int64_t a = axes[k] < 0 ? axes[k] + 4 : axes[k];
+        if (a < 0 || a > 3)
+            return onnx_node_fail(im, node, CNN_ERR_FORMAT,
+                                  "axis %lld is outside the input's 4 axes",
+                                  (long long)axes[k]);
+        seen[a] = 1;
+    }
+    if (n == 0 || seen[0] || seen[1] || !seen[2] || !seen[3])
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "only a reduction over axes 2 and 3 (H and W) "
+                              "of [N, C, H, W] is supported");
+    cnn_shape pooled =
+        cnn_shape_make(4, (const int64_t[]){1, x->shape.dims[1], 1, 1});
+    if (!onnx_layer_add(im, node, op->layer_type, &x, 1, &pooled, "%s", ""))
+        return cnn_context_status(im->ctx);
+    if (keepdims)
+        return bind_new_layer(im, node);
+    if ((st = only_first_output(im, node)) != CNN_OK)
+        return st;
+    onnx_value v = {.name = node->output[0],
+                    .layer = (int32_t)im->n_layers - 1,
+                    .shape = pooled};
+    return merge_axes(im, node, &v, 2,
+                      (const int64_t[]){1, x->shape.dims[1]});
+}
+
 /* ---- Dense: Gemm, MatMul (+ Add) ---------------------------------------- */
 
 static onnx_layer *add_dense(onnx_importer *im, const Onnx__NodeProto *node,

@@ -252,6 +252,7 @@ ONNX_IMPORT_FN(conv);
 ONNX_IMPORT_FN(maxpool);
 ONNX_IMPORT_FN(avgpool);
 ONNX_IMPORT_FN(global_pool);
+ONNX_IMPORT_FN(reduce_spatial);
 ONNX_IMPORT_FN(gemm);
 ONNX_IMPORT_FN(matmul);
 ONNX_IMPORT_FN(batchnorm);

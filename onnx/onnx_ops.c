@@ -20,6 +20,11 @@ const onnx_op onnx_ops[] = {
      onnx_export_global_pool},
     {"GlobalMaxPool", "globalmaxpool", "", onnx_import_global_pool,
      onnx_export_global_pool},
+    /* over H and W only: the global pools, flattened unless keepdims */
+    {"ReduceMean", "globalavgpool", "axes,keepdims,noop_with_empty_axes",
+     onnx_import_reduce_spatial, NULL},
+    {"ReduceMax", "globalmaxpool", "axes,keepdims,noop_with_empty_axes",
+     onnx_import_reduce_spatial, NULL},
     {"Gemm", "dense", "alpha,beta,transA,transB", onnx_import_gemm,
      onnx_export_dense},
     {"MatMul", "dense", "", onnx_import_matmul, NULL},

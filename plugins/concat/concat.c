@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* concat: joins 2..8 inputs along dim 1 (channels), as torch.cat(xs, 1).
+/* concat: joins 2..256 inputs along dim 1 (channels), as torch.cat(xs, 1).
+ * DenseNet joins every earlier layer of a block: 33 inputs in
+ * DenseNet-121, 49 in DenseNet-201.
  *
  * Inputs must agree in rank, batch and every dim after 1. Row-major NCHW
  * makes each input's slab for one sample a contiguous block of
@@ -10,7 +12,7 @@
 
 #include "cnn/layer.h"
 
-#define CONCAT_MAX_INPUTS 8u
+#define CONCAT_MAX_INPUTS 256u
 
 /* Dims from `from` on, "3x8x8"; always NUL-terminated. */
 static void concat_format_dims(char *buf, size_t size, const cnn_shape *s,
@@ -28,18 +30,25 @@ static void concat_format_dims(char *buf, size_t size, const cnn_shape *s,
     }
 }
 
-static cnn_status concat_check_inputs(const char *who, const cnn_shape *in,
-                                      uint32_t n_inputs, cnn_shape *output,
-                                      cnn_errbuf *err)
+/* Input k's shape sits `stride` bytes after input k - 1's: an array of
+ * shapes (infer_shape) or of tensors (a call), checked without a copy. */
+static const cnn_shape *shape_at(const void *first, size_t stride, uint32_t k)
+{
+    return (const cnn_shape *)((const char *)first + (size_t)k * stride);
+}
+
+static cnn_status concat_check_inputs(const char *who, const void *first,
+                                      size_t stride, uint32_t n_inputs,
+                                      cnn_shape *output, cnn_errbuf *err)
 {
     if (n_inputs < 2 || n_inputs > CONCAT_MAX_INPUTS)
         return cnn_layer_fail(err, CNN_ERR_SHAPE,
                               "%s: takes 2..%u inputs, got %u", who,
                               CONCAT_MAX_INPUTS, n_inputs);
-    const cnn_shape *s0 = &in[0];
+    const cnn_shape *s0 = shape_at(first, stride, 0);
     int64_t channels = 0;
     for (uint32_t k = 0; k < n_inputs; k++) {
-        const cnn_shape *s = &in[k];
+        const cnn_shape *s = shape_at(first, stride, k);
         if (s->rank < 2 || s->rank > CNN_MAX_RANK)
             return cnn_layer_fail(err, CNN_ERR_SHAPE,
                                   "%s: input %u has rank %d, need 2..%d "
@@ -94,7 +103,8 @@ static cnn_status concat_infer_shape(const cnn_hparam_value *hp,
                                      cnn_errbuf *err)
 {
     (void)hp;
-    return concat_check_inputs("concat", inputs, n_inputs, output, err);
+    return concat_check_inputs("concat", inputs, sizeof *inputs, n_inputs,
+                               output, err);
 }
 
 static cnn_status concat_check_call(const cnn_layer *layer,
@@ -102,14 +112,12 @@ static cnn_status concat_check_call(const cnn_layer *layer,
                                     uint32_t n_inputs, const cnn_shape *out,
                                     cnn_errbuf *err)
 {
-    cnn_shape shapes[CONCAT_MAX_INPUTS], want;
+    cnn_shape want = {0};
     char who[CNN_NAME_MAX + 16];
     snprintf(who, sizeof who, "concat '%s'", layer->name);
-    if (n_inputs < 2 || n_inputs > CONCAT_MAX_INPUTS)
-        return concat_check_inputs(who, NULL, n_inputs, &want, err);
-    for (uint32_t k = 0; k < n_inputs; k++)
-        shapes[k] = inputs[k].shape;
-    cnn_status st = concat_check_inputs(who, shapes, n_inputs, &want, err);
+    cnn_status st = concat_check_inputs(who, inputs ? &inputs[0].shape : NULL,
+                                        sizeof *inputs,
+                                        n_inputs, &want, err);
     if (st != CNN_OK)
         return st;
     if (!cnn_shape_equal(out, &want)) {
@@ -185,7 +193,7 @@ static const cnn_layer_descriptor concat_descriptor = {
     .abi_version = CNN_LAYER_ABI_VERSION,
     .struct_size = sizeof(cnn_layer_descriptor),
     .type_name = "concat",
-    .summary = "concatenate 2..8 inputs along dim 1 (channels)",
+    .summary = "concatenate 2..256 inputs along dim 1 (channels)",
     .hparams = NULL,
     .n_hparams = 0,
     .min_inputs = 2,

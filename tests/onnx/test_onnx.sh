@@ -55,6 +55,7 @@ expect_error raw_size "needs 72 elements, raw_data holds 70"
 expect_error typed_size "needs 72 elements, float_data holds 70"
 expect_error external_absolute "/etc/hostname" "relative path"
 expect_error external_dotdot "'..'"
+expect_error reduce_channels "node 'mean_c'" "only a reduction over axes 2 and 3"
 # A symbolic H and W can be fixed on the command line.
 run import --quiet "$fix/bad/dynamic_hw.onnx" --input-shape 2,7,7 --graph "$tmp/d.yaml" \
   --weights "$tmp/d.st"; check "--input-shape fixes a dynamic size" $?
