@@ -3,9 +3,9 @@
 """PyTorch side of the cnnrun benchmarks: the same work as `cnnrun bench`.
 
 Models are built layer by layer from the cnnrun graph file itself (conv,
-maxpool, avgpool, relu, tanh, sigmoid, flatten, dense, dropout, softmax), so
-the shapes are the graph's; `--shapes` prints them for bench/compare.py to
-check against `cnnrun summary --json`.
+maxpool, avgpool, relu, tanh, sigmoid, silu, flatten, dense, dropout,
+softmax), so the shapes are the graph's; `--shapes` prints them for
+bench/compare.py to check against `cnnrun summary --json`.
 
   torch_ref.py graph GRAPH.yaml [--train] [--batch B] [--threads T]
                [--runs R] [--warmup W] [--data fashion-mnist:train]
@@ -120,6 +120,8 @@ def build_model(graph_path):
             m = nn.Tanh()
         elif t == "sigmoid":
             m = nn.Sigmoid()
+        elif t == "silu":
+            m = nn.SiLU()
         elif t == "flatten":
             m = nn.Flatten()
         elif t == "dense":

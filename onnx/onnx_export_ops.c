@@ -305,6 +305,18 @@ cnn_status onnx_export_hardswish(onnx_exporter *ex, const cnn_layer_info *info)
     return CNN_OK;
 }
 
+/* No SiLU op in the opsets cnnrun writes (to 18): x * Sigmoid(x), the two
+ * nodes the importer fuses back into one silu layer. */
+cnn_status onnx_export_silu(onnx_exporter *ex, const cnn_layer_info *info)
+{
+    const char *in[2];
+    in[0] = onnx_x_input(ex, info, 0);
+    in[1] = onnx_x_name(ex, info, "gate");
+    onnx_w_node(ex, "Sigmoid", in[1], in, 1, in[1]);
+    onnx_w_node(ex, "Mul", info->name, in, 2, onnx_x_output(ex, info));
+    return CNN_OK;
+}
+
 cnn_status onnx_export_prelu(onnx_exporter *ex, const cnn_layer_info *info)
 {
     const cnn_tensor *w = onnx_x_param(ex, info, "weight");

@@ -1067,6 +1067,43 @@ cnn_status onnx_import_add(onnx_importer *im, const Onnx__NodeProto *node)
     return bind_new_layer(im, node);
 }
 
+static int is_graph_output(const onnx_importer *im, const onnx_value *v)
+{
+    for (size_t i = 0; i < im->graph->n_output; i++)
+        if (im->graph->output[i]->name &&
+            strcmp(im->graph->output[i]->name, v->name) == 0)
+            return 1;
+    return 0;
+}
+
+/* x * Sigmoid(x), as PyTorch exports nn.SiLU (EfficientNet's activation):
+ * a sigmoid layer read by this Mul only becomes one silu layer (its index
+ * returned, else -1), which
+ * saves writing and reading the sigmoid's output. Nothing else reads it,
+ * so it may stay where it is in the layer order. */
+static int32_t fuse_silu(onnx_importer *im, const Onnx__NodeProto *node,
+                         onnx_value *a, onnx_value *b)
+{
+    for (int k = 0; k < 2; k++) {
+        onnx_value *x = k ? b : a, *s = k ? a : b;
+        onnx_layer *l;
+        if (x->is_const || s->is_const || s->layer < 0)
+            continue;
+        l = &im->layers[s->layer];
+        if (strcmp(l->type, "sigmoid") != 0 || l->n_inputs != 1 ||
+            l->inputs[0] != x->layer || !cnn_shape_equal(&x->shape, &s->shape) ||
+            onnx_value_uses(im, s) != 1 || is_graph_output(im, s))
+            continue;
+        l->type = "silu";
+        /* Named after the Mul, whose output it is: an exported silu
+         * layer comes back under its own name. */
+        onnx_layer_name(im->layer_names, node->name, node->op_type, "silu",
+                        l->name, sizeof l->name);
+        return s->layer;
+    }
+    return -1;
+}
+
 cnn_status onnx_import_mul(onnx_importer *im, const Onnx__NodeProto *node)
 {
     onnx_value *a = onnx_input(im, node, 0), *b = onnx_input(im, node, 1);
@@ -1088,6 +1125,9 @@ cnn_status onnx_import_mul(onnx_importer *im, const Onnx__NodeProto *node)
                               "multiplying by the constant '%s' is not "
                               "supported", b->name);
     }
+    int32_t silu = fuse_silu(im, node, a, b);
+    if (silu >= 0)
+        return onnx_bind_layer(im, node, 0, silu);
     /* The [N, C, 1, 1] operand (squeeze-and-excitation) goes second. */
     if (a->shape.rank == 4 && a->shape.dims[2] == 1 && a->shape.dims[3] == 1 &&
         !(b->shape.dims[2] == 1 && b->shape.dims[3] == 1)) {

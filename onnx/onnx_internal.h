@@ -342,6 +342,7 @@ ONNX_EXPORT_FN(prelu);
 ONNX_EXPORT_FN(clip);
 ONNX_EXPORT_FN(relu6);
 ONNX_EXPORT_FN(hardswish);
+ONNX_EXPORT_FN(silu);
 ONNX_EXPORT_FN(hardsigmoid);
 ONNX_EXPORT_FN(elu);
 ONNX_EXPORT_FN(softmax);

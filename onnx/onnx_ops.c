@@ -41,6 +41,7 @@ const onnx_op onnx_ops[] = {
     {"PRelu", "prelu", "", onnx_import_prelu, onnx_export_prelu},
     {"Clip", "clip", "min,max", onnx_import_clip, onnx_export_clip},
     {NULL, "relu6", NULL, NULL, onnx_export_relu6},
+    {NULL, "silu", NULL, NULL, onnx_export_silu}, /* imported from Mul */
     {"HardSigmoid", "hardsigmoid", "alpha,beta", onnx_import_hardsigmoid,
      onnx_export_hardsigmoid},
     {"Elu", "elu", "alpha", onnx_import_elu, onnx_export_elu},

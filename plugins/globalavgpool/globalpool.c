@@ -4,8 +4,9 @@
  *
  * globalavgpool (nn.AdaptiveAvgPool2d(1), ONNX GlobalAveragePool):
  *   y[n, c] = (1 / P) sum_p x[n, c, p],   dx[n, c, p] = dy[n, c] / P
- * with P the plane's size. Each plane is summed in float blocks added in
- * double, so a 56x56 plane keeps float32's precision.
+ * with P the plane's size. Each plane is summed in blocks of 1024 floats,
+ * each as 32 interleaved float sums, added in double, so a 56x56 plane
+ * keeps float32's precision.
  *
  * globalmaxpool (GLOBALPOOL_MAX=1, plugins/globalmaxpool/meson.build;
  * nn.AdaptiveMaxPool2d(1), ONNX GlobalMaxPool):
@@ -88,6 +89,7 @@ static void gp_backward_planes(void *arg, size_t begin, size_t end)
     }
 }
 #else
+#define GP_LANES 32
 static void gp_forward_planes(void *arg, size_t begin, size_t end)
 {
     const gp_run *r = arg;
@@ -96,10 +98,18 @@ static void gp_forward_planes(void *arg, size_t begin, size_t end)
         double acc = 0.0;
         for (size_t i0 = 0; i0 < r->plane; i0 += 1024) {
             size_t i1 = r->plane - i0 < 1024 ? r->plane : i0 + 1024;
-            float part = 0.0f;
-            for (size_t i = i0; i < i1; i++)
-                part += x[i];
-            acc += part;
+            /* GP_LANES independent sums, which the compiler keeps in
+             * vector registers: one running sum is an add's latency per
+             * element (EfficientNet-B0's pools, 1.6 ms at batch 1). */
+            float part[GP_LANES] = {0};
+            size_t i = i0;
+            for (; i + GP_LANES <= i1; i += GP_LANES)
+                for (size_t k = 0; k < GP_LANES; k++)
+                    part[k] += x[i + k];
+            for (; i < i1; i++)
+                acc += x[i];
+            for (size_t k = 0; k < GP_LANES; k++)
+                acc += part[k];
         }
         r->y[pl] = (float)(acc / (double)r->plane);
     }

@@ -468,6 +468,10 @@ const cf_config cf_configs[] = {
     {"hardsigmoid", "ONNX alpha 0.2", {"alpha=0.2", "beta=0.5"}, 1,
      {S4(2, 3, 8, 5)}, 4, CF_KINKS, 0},
     {"identity", "rank 4", {NULL}, 1, {S4(2, 3, 4, 5)}, 4, CF_UNIFORM, 0},
+    {"silu", "rank 4", {NULL}, 1, {S4(2, 3, 5, 4)}, 4, CF_SILU, 0},
+    {"silu", "rank 2", {NULL}, 1, {{3, 7}}, 2, CF_SILU, 0},
+    {"silu", "large, threaded, partial block", {NULL}, 1, {S4(2, 4, 65, 64)},
+     4, CF_SILU, 0},
 };
 const size_t cf_n_configs = sizeof cf_configs / sizeof cf_configs[0];
 

@@ -16,6 +16,7 @@ enum cf_data {
     CF_DISTINCT,  /* all distinct, 0.05 apart (maxpool) */
     CF_TANH,      /* U(-2, 2) */
     CF_SIGMOID,   /* U(-3, 3) */
+    CF_SILU,      /* U(-8, 8): both tails and silu's minimum at -1.28 */
     CF_SHIFTED,   /* U(-4, 4) + 100 (n mod 3 - 1) per sample: exp(104)
                      overflows and exp(-104) underflows float32, so softmax
                      must shift by the maximum */

@@ -164,7 +164,7 @@ void cf_check_descriptor(cnn_context *ctx, const cnn_plugin *plugin,
     cr_expect(!d->create || d->destroy,
               "%s: create given without destroy", type);
     cr_expect(d->min_inputs >= 1 && d->min_inputs <= d->max_inputs &&
-                  d->max_inputs <= 64,
+                  d->max_inputs <= 256,
               "%s: inputs %u..%u", type, d->min_inputs, d->max_inputs);
     cr_expect_eq(d->flags &
                      ~(CNN_LAYER_FLAG_PROBABILITIES | CNN_LAYER_FLAG_STOCHASTIC |

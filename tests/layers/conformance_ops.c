@@ -21,7 +21,7 @@ static const char *const cf_types[] = {
     "sigmoid", "flatten", "dropout", "add",     "concat",    "batchnorm",
     "leakyrelu", "prelu", "relu6", "clip", "elu", "hardswish", "hardsigmoid",
     "identity", "globalavgpool", "globalmaxpool", "logsoftmax", "mul",
-    NULL};
+    "silu", NULL};
 
 int cf_type_known(const char *type)
 {
@@ -234,7 +234,9 @@ void cf_expected_shapes(const lh_layer *L, cf_expected *E)
  * definitions (PyTorch's rules at the kinks). ymag and gmag are the scale
  * of each result's float32 rounding error: |y| and |dx| unless a sum in
  * the op can cancel (hardswish's x / 3 + 1/2, hardsigmoid's alpha x +
- * beta), where it is the sum of the absolute terms. */
+ * beta, silu's 1 + x (1 - s)), where it is the sum of the absolute terms.
+ * Inputs are finite (the harness reads a NaN output as unwritten); at
+ * x = -inf these definitions give NaN (-inf * 0), as PyTorch does. */
 static void cf_unary(const lh_layer *L, cf_expected *E, int training,
                      uint64_t seed)
 {
@@ -248,6 +250,11 @@ static void cf_unary(const lh_layer *L, cf_expected *E, int training,
          * the test's input ranges (|x| <= 2 for tanh, <= 3 for sigmoid). */
         ytol = 1e-6;
         dxtol = 1e-5;
+    } else if (strcmp(t, "silu") == 0) {
+        /* cnn_expf (1 ulp), a division and two or three multiplies, for y
+         * and for dx alike: dx is computed from x, not from a rounded y. */
+        ytol = 1e-6;
+        dxtol = 1e-6;
     } else if (strcmp(t, "elu") == 0) {
         ytol = 1e-6; /* expm1f, expf: a few ulps, then one multiply */
         dxtol = 1e-6;
@@ -300,6 +307,13 @@ static void cf_unary(const lh_layer *L, cf_expected *E, int training,
             g = v < -3 ? 0.0 : v <= 3 ? d * (v / 3.0 + 0.5) : d;
             ym = fabs(v) * fmin(fabs(v) + 3.0, 6.0) / 6.0;
             gm = v < -3 || v > 3 ? fabs(g) : fabs(d) * (fabs(v) / 3.0 + 0.5);
+        } else if (strcmp(t, "silu") == 0) {
+            /* x sigmoid(x); the derivative s (1 + x (1 - s)) is 0 near
+             * x = -1.28, where the sum cancels. */
+            double s = 1.0 / (1.0 + exp(-v));
+            y = v * s;
+            g = d * s * (1.0 + v * (1.0 - s));
+            gm = fabs(d) * s * (1.0 + fabs(v) * (1.0 - s));
         } else if (strcmp(t, "hardsigmoid") == 0) {
             double z = h0 * v + h1;
             y = fmin(fmax(z, 0.0), 1.0);

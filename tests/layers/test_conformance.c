@@ -73,6 +73,7 @@ static void cf_fill_inputs(lh_layer *L, const cf_config *c, lh_rng *rng)
         case CF_DISTINCT: lh_fill_distinct(rng, x, n, 0.05); break;
         case CF_TANH: lh_fill_uniform(rng, x, n, -2, 2); break;
         case CF_SIGMOID: lh_fill_uniform(rng, x, n, -3, 3); break;
+        case CF_SILU: lh_fill_uniform(rng, x, n, -8, 8); break;
         case CF_SHIFTED: {
             size_t per = n / (size_t)L->in_shapes[i].dims[0];
             lh_fill_uniform(rng, x, n, -4, 4);
@@ -764,7 +765,7 @@ static const char *const cf_builtin[] = {
     "sigmoid", "flatten", "dropout", "add",   "concat",  "batchnorm",
     "leakyrelu", "prelu", "relu6", "clip", "elu", "hardswish", "hardsigmoid",
     "identity", "globalavgpool", "globalmaxpool", "logsoftmax", "mul",
-    NULL};
+    "silu", NULL};
 
 /* The whole suite for one plugin type. */
 static void cf_conformance(const char *type)
@@ -837,6 +838,7 @@ Test(conformance, logsoftmax, .timeout = 300)
     cf_conformance("logsoftmax");
 }
 Test(conformance, mul, .timeout = 300) { cf_conformance("mul"); }
+Test(conformance, silu, .timeout = 300) { cf_conformance("silu"); }
 
 /* Every other plugin built in the tree (a new layer type, a third-party
  * one): descriptor checks and, without required hyperparameters, a smoke
