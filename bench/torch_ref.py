@@ -3,8 +3,8 @@
 """PyTorch side of the cnnrun benchmarks: the same work as `cnnrun bench`.
 
 Models are built layer by layer from the cnnrun graph file itself (conv,
-maxpool, avgpool, relu, tanh, sigmoid, silu, flatten, dense, dropout,
-softmax), so the shapes are the graph's; `--shapes` prints them for
+maxpool, avgpool, relu, tanh, sigmoid, silu, channel_shuffle, slice,
+flatten, dense, dropout, softmax), so the shapes are the graph's; `--shapes` prints them for
 bench/compare.py to check against `cnnrun summary --json`.
 
   torch_ref.py graph GRAPH.yaml [--train] [--batch B] [--threads T]
@@ -55,6 +55,32 @@ def pair(v, default=None):
 
 
 TORCHVISION_NETS = ("resnet18", "mobilenetv2", "squeezenet1_1")
+
+
+class ChannelShuffle(nn.Module):
+    """cnnrun's channel_shuffle: nn.ChannelShuffle(groups) by its
+    definition, as torchvision's ShuffleNet V2 writes it (torch 1.13's
+    nn.ChannelShuffle has no backward, which --train needs)."""
+
+    def __init__(self, groups):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x):
+        n, c = x.shape[0], x.shape[1]
+        return (x.reshape(n, self.groups, c // self.groups, -1)
+                .transpose(1, 2).reshape(x.shape))
+
+
+class ChannelSlice(nn.Module):
+    """cnnrun's slice: channels [start, end) of dim 1, x[:, start:end]."""
+
+    def __init__(self, start, end):
+        super().__init__()
+        self.start, self.end = start, end
+
+    def forward(self, x):
+        return x[:, self.start:self.end]
 
 
 def build_torchvision(g):
@@ -122,6 +148,10 @@ def build_model(graph_path):
             m = nn.Sigmoid()
         elif t == "silu":
             m = nn.SiLU()
+        elif t == "channel_shuffle":
+            m = ChannelShuffle(int(layer["groups"]))
+        elif t == "slice":
+            m = ChannelSlice(int(layer.get("start", 0)), int(layer["end"]))
         elif t == "flatten":
             m = nn.Flatten()
         elif t == "dense":

@@ -40,9 +40,9 @@ static void print_table(const cnn_graph *graph)
     cli_format_shape(&in, shape, sizeof shape);
     printf("Graph: %s (%s)\nInput: %s\n\n", cnn_graph_name(graph),
            cnn_graph_path(graph), shape);
-    printf("%-22s %-13s %-16s %14s %16s  %s\n", "Layer", "Type",
+    printf("%-22s %-15s %-16s %14s %16s  %s\n", "Layer", "Type",
            "Output shape", "Params", "FLOPs", "");
-    for (int i = 0; i < 93; i++)
+    for (int i = 0; i < 95; i++)
         putchar('-');
     putchar('\n');
     for (size_t i = 0; i < cnn_graph_layer_count(graph); i++) {
@@ -56,10 +56,10 @@ static void print_table(const cnn_graph *graph)
             strcat(mark, "B");
         if (!info.trainable && info.param_count)
             strcat(mark, "F");
-        printf("%-22s %-13s %-16s %14s %16s  %s\n", info.name, info.type,
+        printf("%-22s %-15s %-16s %14s %16s  %s\n", info.name, info.type,
                shape, count, flops, mark);
     }
-    for (int i = 0; i < 93; i++)
+    for (int i = 0; i < 95; i++)
         putchar('-');
     putchar('\n');
     cli_format_count(total, count, sizeof count);

@@ -384,6 +384,69 @@ cnn_status onnx_export_softmax(onnx_exporter *ex, const cnn_layer_info *info)
 
 /* ---- Shapes and joins ------------------------------------------------------ */
 
+/* Channels [start, end): Slice on axis 1, its bounds inputs from opset 10,
+ * attributes before. */
+cnn_status onnx_export_slice(onnx_exporter *ex, const cnn_layer_info *info)
+{
+    int64_t start = hp_int(info, "start", 0), end = hp_int(info, "end", 0);
+    int64_t axis = 1, one = 1;
+    const char *in[4];
+    in[0] = onnx_x_input(ex, info, 0);
+    if (ex->opset < 10) {
+        Onnx__NodeProto *n = unary_node(ex, info, "Slice");
+        onnx_w_attr_ints(ex, n, "starts", &start, 1);
+        onnx_w_attr_ints(ex, n, "ends", &end, 1);
+        onnx_w_attr_ints(ex, n, "axes", &axis, 1);
+        return CNN_OK;
+    }
+    in[1] = onnx_x_name(ex, info, "starts");
+    in[2] = onnx_x_name(ex, info, "ends");
+    in[3] = onnx_x_name(ex, info, "axes");
+    onnx_w_init_int64(ex, in[1], &start, 1, &one);
+    onnx_w_init_int64(ex, in[2], &end, 1, &one);
+    onnx_w_init_int64(ex, in[3], &axis, 1, &one);
+    onnx_w_node(ex, "Slice", info->name, in, 4, onnx_x_output(ex, info));
+    return CNN_OK;
+}
+
+/* ONNX has no shuffle op: [N, g, C/g, rest], swap axes 1 and 2, back to
+ * [N, C, rest], as PyTorch exports nn.ChannelShuffle; cnnrun's import
+ * reads the three nodes back as one layer. */
+cnn_status onnx_export_channel_shuffle(onnx_exporter *ex,
+                                       const cnn_layer_info *info)
+{
+    cnn_shape s = onnx_x_input_shape(ex, info, 0);
+    int64_t g = hp_int(info, "groups", 1);
+    int64_t split[CNN_MAX_RANK + 1], back[CNN_MAX_RANK], perm[CNN_MAX_RANK + 1];
+    int64_t n_split = s.rank + 1, n_back = s.rank;
+    const char *in[2], *grouped, *swapped;
+    if (s.rank < 2 || s.rank >= CNN_MAX_RANK || g < 1 || s.dims[1] % g)
+        return onnx_x_fail(ex, info, "input shape and groups do not make a "
+                                     "channel shuffle");
+    split[0] = back[0] = 0; /* 0 copies the batch */
+    split[1] = g;
+    split[2] = s.dims[1] / g;
+    back[1] = s.dims[1];
+    for (int32_t d = 2; d < s.rank; d++)
+        split[d + 1] = back[d] = s.dims[d];
+    for (int64_t d = 0; d < n_split; d++)
+        perm[d] = d == 1 ? 2 : d == 2 ? 1 : d;
+    grouped = onnx_x_name(ex, info, "grouped");
+    swapped = onnx_x_name(ex, info, "swapped");
+    in[0] = onnx_x_input(ex, info, 0);
+    in[1] = onnx_x_name(ex, info, "split_shape");
+    onnx_w_init_int64(ex, in[1], split, 1, &n_split);
+    onnx_w_node(ex, "Reshape", grouped, in, 2, grouped);
+    in[0] = grouped;
+    Onnx__NodeProto *t = onnx_w_node(ex, "Transpose", swapped, in, 1, swapped);
+    onnx_w_attr_ints(ex, t, "perm", perm, (size_t)n_split);
+    in[0] = swapped;
+    in[1] = onnx_x_name(ex, info, "shape");
+    onnx_w_init_int64(ex, in[1], back, 1, &n_back);
+    onnx_w_node(ex, "Reshape", info->name, in, 2, onnx_x_output(ex, info));
+    return CNN_OK;
+}
+
 cnn_status onnx_export_flatten(onnx_exporter *ex, const cnn_layer_info *info)
 {
     cnn_shape s = onnx_x_input_shape(ex, info, 0);

@@ -116,6 +116,16 @@ onnx_value *onnx_input_dynamic(onnx_importer *im, const Onnx__NodeProto *node,
                        "computed from the graph's input", v->name);
         return NULL;
     }
+    /* Only the shuffle's next step reads a shuffle under way. */
+    if (v && v->shuffle_stage &&
+        strcmp(node->op_type, v->shuffle_stage == 1 ? "Transpose" : "Reshape")) {
+        onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                       "input '%s' is a grouped view of channels; cnnrun "
+                       "supports it only as a channel shuffle: Reshape "
+                       "[N, g, C/g, ...], Transpose perm [0, 2, 1, ...], "
+                       "Reshape [N, C, ...]", v->name);
+        return NULL;
+    }
     return v;
 }
 
@@ -189,6 +199,8 @@ cnn_status onnx_bind_alias(onnx_importer *im, const Onnx__NodeProto *node,
     v->layer = src->layer;
     v->shape = src->shape;
     v->is_const = src->is_const;
+    v->shuffle_stage = src->shuffle_stage;
+    v->shuffle_groups = src->shuffle_groups;
     if (src->is_const) {
         /* A copy: each value frees its own data. */
         onnx_const *c = &v->c;
@@ -808,6 +820,10 @@ static cnn_status check_output(onnx_importer *im, const char *name)
         return cnn_context_fail(im->ctx, CNN_ERR_UNSUPPORTED,
                                 "%s: the graph's output '%s' is a constant "
                                 "or the input itself", im->origin, name);
+    if (v->shuffle_stage)
+        return cnn_context_fail(im->ctx, CNN_ERR_UNSUPPORTED,
+                                "%s: the graph's output '%s' is a channel "
+                                "shuffle left half done", im->origin, name);
     last = &im->layers[im->n_layers - 1];
     if ((size_t)v->layer != im->n_layers - 1)
         return cnn_context_fail(im->ctx, CNN_ERR_UNSUPPORTED,

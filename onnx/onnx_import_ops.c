@@ -863,6 +863,236 @@ cnn_status onnx_import_flatten(onnx_importer *im, const Onnx__NodeProto *node)
     return merge_axes(im, node, x, 2, t);
 }
 
+/* ---- Channel shuffle: Reshape, Transpose, Reshape ------------------------ */
+
+/* [N, C, rest] to [N, g, C/g, rest]: ShuffleNet's first step. */
+static int is_channel_split(const onnx_value *x, int32_t rank, const int64_t *t)
+{
+    if (x->shape.rank < 2 || rank != x->shape.rank + 1 || t[1] < 2 ||
+        t[2] < 1 || t[1] * t[2] != x->shape.dims[1])
+        return 0;
+    for (int32_t d = 2; d < x->shape.rank; d++)
+        if (t[d + 1] != x->shape.dims[d])
+            return 0;
+    return 1;
+}
+
+/* The output of node is x's data seen another way: no layer yet. */
+static cnn_status bind_view(onnx_importer *im, const Onnx__NodeProto *node,
+                            onnx_value *x, int stage, int64_t groups,
+                            const cnn_shape *shape)
+{
+    cnn_status st = onnx_bind_alias(im, node, 0, x);
+    onnx_value *v = st == CNN_OK ? onnx_value_find(im, node->output[0]) : NULL;
+    if (st != CNN_OK)
+        return st;
+    if (!v)
+        return onnx_node_fail(im, node, CNN_ERR_FORMAT, "output lost");
+    v->shuffle_stage = stage;
+    v->shuffle_groups = groups;
+    v->shape = *shape;
+    return CNN_OK;
+}
+
+/* Reshape at the start (a channel split) or the end (back to [N, C, rest]
+ * after the Transpose) of a channel shuffle; the end makes the layer. */
+static cnn_status shuffle_reshape(onnx_importer *im,
+                                  const Onnx__NodeProto *node, onnx_value *x,
+                                  int32_t rank, const int64_t *t)
+{
+    cnn_shape out = cnn_shape_make(rank, t);
+    out.dims[0] = 1;
+    if (!x->shuffle_stage)
+        return bind_view(im, node, x, 1, t[1], &out);
+    int ok = x->shuffle_stage == 2 && rank == x->shape.rank - 1 &&
+             t[1] == x->shape.dims[1] * x->shape.dims[2];
+    for (int32_t d = 2; ok && d < rank; d++)
+        ok = t[d] == x->shape.dims[d + 1];
+    if (!ok)
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "a grouped view of channels reshaped other than "
+                              "back to [N, C, ...]; cnnrun supports it only as "
+                              "a channel shuffle");
+    if (!onnx_layer_add(im, node, "channel_shuffle", &x, 1, &out,
+                        ", groups: %lld", (long long)x->shuffle_groups))
+        return cnn_context_status(im->ctx);
+    return bind_new_layer(im, node);
+}
+
+/* Transpose of a computed value: the middle of a channel shuffle only. */
+cnn_status onnx_import_transpose(onnx_importer *im, const Onnx__NodeProto *node)
+{
+    onnx_value *x = onnx_input_dynamic(im, node, 0);
+    int64_t perm[CNN_MAX_RANK];
+    size_t n = 0;
+    cnn_status st;
+    if (!x)
+        return cnn_context_status(im->ctx);
+    if ((st = onnx_attr_ints(im, node, "perm", perm, CNN_MAX_RANK, &n)) !=
+        CNN_OK)
+        return st;
+    int ok = x->shuffle_stage == 1 && (int32_t)n == x->shape.rank &&
+             perm[0] == 0 && perm[1] == 2 && perm[2] == 1;
+    for (size_t d = 3; ok && d < n; d++)
+        ok = perm[d] == (int64_t)d;
+    if (!ok)
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "a Transpose of computed values is supported "
+                              "only inside a channel shuffle: Reshape [N, g, "
+                              "C/g, ...], Transpose perm [0, 2, 1, ...], "
+                              "Reshape [N, C, ...]");
+    cnn_shape out = x->shape;
+    out.dims[1] = x->shape.dims[2];
+    out.dims[2] = x->shape.dims[1];
+    return bind_view(im, node, x, 2, x->shuffle_groups, &out);
+}
+
+/* Slice of a computed value: a block of channels (ShuffleNet's chunk);
+ * starts, ends and axes are inputs from opset 10 on, attributes before. */
+cnn_status onnx_import_slice(onnx_importer *im, const Onnx__NodeProto *node)
+{
+    onnx_value *x = onnx_input_dynamic(im, node, 0);
+    int64_t v[3][CNN_MAX_RANK], start, end, c;
+    size_t n[3] = {0, 0, 0};
+    static const char *const names[3] = {"starts", "ends", "axes"};
+    cnn_status st;
+    if (!x)
+        return cnn_context_status(im->ctx);
+    for (int k = 0; k < 3; k++) {
+        if (im->opset < 10) {
+            if ((st = onnx_attr_ints(im, node, names[k], v[k], CNN_MAX_RANK,
+                                     &n[k])) != CNN_OK)
+                return st;
+        } else if (onnx_has_input(node, (size_t)k + 1)) {
+            onnx_const *cv = onnx_input_const(im, node, (size_t)k + 1,
+                                              ONNX_C_INT);
+            if (!cv)
+                return cnn_context_status(im->ctx);
+            if (cv->numel > CNN_MAX_RANK)
+                return onnx_node_fail(im, node, CNN_ERR_FORMAT,
+                                      "too many %s", names[k]);
+            n[k] = cv->numel;
+            memcpy(v[k], cv->i, n[k] * sizeof(int64_t));
+        }
+    }
+    if (im->opset >= 10 && onnx_has_input(node, 4)) {
+        onnx_const *steps = onnx_input_const(im, node, 4, ONNX_C_INT);
+        if (!steps)
+            return cnn_context_status(im->ctx);
+        for (size_t k = 0; k < steps->numel; k++)
+            if (steps->i[k] != 1)
+                return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                                      "step %lld; only step 1 is supported",
+                                      (long long)steps->i[k]);
+    }
+    if (n[2] == 0) /* no axes: 0, 1, ... */
+        for (size_t k = 0; k < n[0]; k++)
+            v[2][n[2]++] = (int64_t)k;
+    if (n[0] != 1 || n[1] != 1 || n[2] != 1 || x->shape.rank < 2 ||
+        (v[2][0] != 1 && v[2][0] != 1 - x->shape.rank))
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "only a slice of channels (axis 1 alone) is "
+                              "supported");
+    /* ONNX's rules: negative counts from the end, then clamp to [0, C]. */
+    c = x->shape.dims[1];
+    start = v[0][0] < 0 ? v[0][0] + c : v[0][0];
+    end = v[1][0] < 0 ? v[1][0] + c : v[1][0];
+    start = start < 0 ? 0 : start > c ? c : start;
+    end = end < 0 ? 0 : end > c ? c : end;
+    if (start >= end)
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "channels [%lld, %lld) of %lld: an empty slice",
+                              (long long)start, (long long)end, (long long)c);
+    if (start == 0 && end == c)
+        return onnx_bind_alias(im, node, 0, x);
+    cnn_shape out = x->shape;
+    out.dims[1] = end - start;
+    if (!onnx_layer_add(im, node, "slice", &x, 1, &out,
+                        ", start: %lld, end: %lld", (long long)start,
+                        (long long)end))
+        return cnn_context_status(im->ctx);
+    return bind_new_layer(im, node);
+}
+
+/* Split along channels: one slice layer per output (chunk at opset < 13
+ * and torch.split export it). Sizes from the attribute before opset 13,
+ * input 1 after; absent, equal parts (num_outputs, opset 18, is implied
+ * by the outputs). */
+cnn_status onnx_import_split(onnx_importer *im, const Onnx__NodeProto *node)
+{
+    onnx_value *x = onnx_input_dynamic(im, node, 0);
+    int64_t axis, sizes[ONNX_LAYER_INPUTS], start = 0;
+    size_t n = 0, outs = node->n_output;
+    cnn_status st;
+    if (!x)
+        return cnn_context_status(im->ctx);
+    if ((st = onnx_attr_int(im, node, "axis", 0, &axis)) != CNN_OK)
+        return st;
+    if (x->shape.rank < 2 || (axis != 1 && axis != 1 - x->shape.rank))
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "only a split of channels (axis 1) is supported");
+    if (outs < 1 || outs > ONNX_LAYER_INPUTS)
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "%zu outputs (1 to %d are supported)", outs,
+                              ONNX_LAYER_INPUTS);
+    if (im->opset < 13) {
+        if ((st = onnx_attr_ints(im, node, "split", sizes, ONNX_LAYER_INPUTS,
+                                 &n)) != CNN_OK)
+            return st;
+    } else if (onnx_has_input(node, 1)) {
+        onnx_const *c = onnx_input_const(im, node, 1, ONNX_C_INT);
+        if (!c)
+            return cnn_context_status(im->ctx);
+        if (c->numel > ONNX_LAYER_INPUTS)
+            return onnx_node_fail(im, node, CNN_ERR_FORMAT, "too many sizes");
+        n = c->numel;
+        memcpy(sizes, c->i, n * sizeof *sizes);
+    }
+    if (n == 0) {
+        if (x->shape.dims[1] % (int64_t)outs)
+            return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                                  "%lld channels do not split into %zu equal "
+                                  "parts", (long long)x->shape.dims[1], outs);
+        for (; n < outs; n++)
+            sizes[n] = x->shape.dims[1] / (int64_t)outs;
+    }
+    if (n != outs)
+        return onnx_node_fail(im, node, CNN_ERR_FORMAT,
+                              "%zu sizes for %zu outputs", n, outs);
+    for (size_t i = 0; i < n; i++) {
+        if (sizes[i] < 1 || sizes[i] > x->shape.dims[1] - start)
+            return onnx_node_fail(im, node, CNN_ERR_SHAPE,
+                                  "sizes do not add up to the %lld channels",
+                                  (long long)x->shape.dims[1]);
+        start += sizes[i];
+    }
+    if (start != x->shape.dims[1])
+        return onnx_node_fail(im, node, CNN_ERR_SHAPE,
+                              "sizes add up to %lld of %lld channels",
+                              (long long)start, (long long)x->shape.dims[1]);
+    start = 0;
+    for (size_t i = 0; i < n; i++) {
+        cnn_shape out = x->shape;
+        int64_t from = start;
+        out.dims[1] = sizes[i];
+        start += sizes[i];
+        /* An output nothing reads gets no layer. */
+        if (!node->output[i] || !node->output[i][0] ||
+            onnx_table_get(im->use_counts, node->output[i]) <= 0)
+            continue;
+        /* x again: binding outputs may move the values array. */
+        if (!(x = onnx_input_dynamic(im, node, 0)) ||
+            !onnx_layer_add(im, node, "slice", &x, 1, &out,
+                            ", start: %lld, end: %lld", (long long)from,
+                            (long long)(from + sizes[i])))
+            return cnn_context_status(im->ctx);
+        if ((st = onnx_bind_layer(im, node, i, (int32_t)im->n_layers - 1)) !=
+            CNN_OK)
+            return st;
+    }
+    return CNN_OK;
+}
+
 cnn_status onnx_import_reshape(onnx_importer *im, const Onnx__NodeProto *node)
 {
     onnx_value *x = onnx_input_dynamic(im, node, 0);
@@ -936,6 +1166,8 @@ cnn_status onnx_import_reshape(onnx_importer *im, const Onnx__NodeProto *node)
                               "the target shape fixes the batch at %lld",
                               (long long)shape->i[0]);
     }
+    if (x->shuffle_stage || is_channel_split(x, (int32_t)shape->numel, t))
+        return shuffle_reshape(im, node, x, (int32_t)shape->numel, t);
     return merge_axes(im, node, x, (int32_t)shape->numel, t);
 }
 

@@ -84,6 +84,12 @@ typedef struct onnx_value {
     onnx_const c;
     int32_t layer;   /* producer: a layer index or CNN_GRAPH_INPUT */
     cnn_shape shape; /* of a computed value, dims[0] = 1 for the batch */
+    /* A channel shuffle under way (Reshape [N, g, C/g, ...], then
+     * Transpose perm [0, 2, 1, ...], then Reshape [N, C, ...]): 1 after
+     * the first Reshape, 2 after the Transpose; the data is still the
+     * producer's, unshuffled, so nothing else may read it. */
+    int shuffle_stage;
+    int64_t shuffle_groups;
 } onnx_value;
 
 #define ONNX_LAYER_NAME_MAX 64
@@ -253,6 +259,9 @@ ONNX_IMPORT_FN(maxpool);
 ONNX_IMPORT_FN(avgpool);
 ONNX_IMPORT_FN(global_pool);
 ONNX_IMPORT_FN(reduce_spatial);
+ONNX_IMPORT_FN(slice);
+ONNX_IMPORT_FN(split);
+ONNX_IMPORT_FN(transpose);
 ONNX_IMPORT_FN(gemm);
 ONNX_IMPORT_FN(matmul);
 ONNX_IMPORT_FN(batchnorm);
@@ -343,6 +352,8 @@ ONNX_EXPORT_FN(clip);
 ONNX_EXPORT_FN(relu6);
 ONNX_EXPORT_FN(hardswish);
 ONNX_EXPORT_FN(silu);
+ONNX_EXPORT_FN(slice);
+ONNX_EXPORT_FN(channel_shuffle);
 ONNX_EXPORT_FN(hardsigmoid);
 ONNX_EXPORT_FN(elu);
 ONNX_EXPORT_FN(softmax);

@@ -60,6 +60,12 @@ const onnx_op onnx_ops[] = {
     {"Concat", "concat", "axis", onnx_import_concat, onnx_export_concat},
     {"Sum", "add", "", onnx_import_sum, NULL},
     {"Pad", NULL, "mode,pads,value", onnx_import_pad, NULL},
+    {"Slice", "slice", "starts,ends,axes", onnx_import_slice,
+     onnx_export_slice},
+    {"Split", "slice", "axis,split,num_outputs", onnx_import_split, NULL},
+    /* Reshape, Transpose, Reshape: a channel shuffle (ShuffleNet) */
+    {"Transpose", "channel_shuffle", "perm", onnx_import_transpose,
+     onnx_export_channel_shuffle},
     {"LRN", "lrn", "alpha,beta,bias,size", onnx_import_lrn, onnx_export_lrn},
 };
 const size_t onnx_ops_count = sizeof onnx_ops / sizeof *onnx_ops;

@@ -472,6 +472,37 @@ const cf_config cf_configs[] = {
     {"silu", "rank 2", {NULL}, 1, {{3, 7}}, 2, CF_SILU, 0},
     {"silu", "large, threaded, partial block", {NULL}, 1, {S4(2, 4, 65, 64)},
      4, CF_SILU, 0},
+
+    /* ShuffleNet V2's channel split (x.chunk(2, 1): two slices) and
+     * shuffle (groups 2), and other group counts, blocks and ranks. */
+    {"channel_shuffle", "groups 2", {"groups=2"}, 1, {S4(2, 6, 5, 4)}, 4,
+     CF_UNIFORM, 0},
+    {"channel_shuffle", "groups 3", {"groups=3"}, 1, {S4(2, 6, 5, 4)}, 4,
+     CF_UNIFORM, 0},
+    {"channel_shuffle", "groups 1: the identity", {"groups=1"}, 1,
+     {S4(2, 5, 3, 2)}, 4, CF_UNIFORM, 0},
+    {"channel_shuffle", "groups = channels: the identity", {"groups=6"}, 1,
+     {S4(2, 6, 3, 3)}, 4, CF_UNIFORM, 0},
+    {"channel_shuffle", "rank 2, groups 4", {"groups=4"}, 1, {{3, 12}}, 2,
+     CF_UNIFORM, 0},
+    {"channel_shuffle", "rank 3, groups 3", {"groups=3"}, 1, {{2, 9, 7}}, 3,
+     CF_UNIFORM, 0},
+    {"channel_shuffle", "large, groups 2", {"groups=2"}, 1,
+     {S4(2, 116, 14, 14)}, 4, CF_UNIFORM, 0},
+    {"slice", "first block [0, 3) of 8", {"start=0", "end=3"}, 1,
+     {S4(2, 8, 4, 5)}, 4, CF_UNIFORM, 0},
+    {"slice", "middle block [2, 6) of 8", {"start=2", "end=6"}, 1,
+     {S4(2, 8, 3, 3)}, 4, CF_UNIFORM, 0},
+    {"slice", "last block [5, 8) of 8", {"start=5", "end=8"}, 1,
+     {S4(3, 8, 2, 5)}, 4, CF_UNIFORM, 0},
+    {"slice", "start by default, one channel", {"end=1"}, 1,
+     {S4(2, 4, 3, 3)}, 4, CF_UNIFORM, 0},
+    {"slice", "every channel", {"start=0", "end=5"}, 1, {S4(2, 5, 2, 3)}, 4,
+     CF_UNIFORM, 0},
+    {"slice", "rank 2, [3, 7) of 10", {"start=3", "end=7"}, 1, {{3, 10}}, 2,
+     CF_UNIFORM, 0},
+    {"slice", "second half, large (chunk(2, 1))", {"start=58", "end=116"}, 1,
+     {S4(2, 116, 14, 14)}, 4, CF_UNIFORM, 0},
 };
 const size_t cf_n_configs = sizeof cf_configs / sizeof cf_configs[0];
 

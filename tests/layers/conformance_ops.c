@@ -21,7 +21,7 @@ static const char *const cf_types[] = {
     "sigmoid", "flatten", "dropout", "add",     "concat",    "batchnorm",
     "leakyrelu", "prelu", "relu6", "clip", "elu", "hardswish", "hardsigmoid",
     "identity", "globalavgpool", "globalmaxpool", "logsoftmax", "mul",
-    "silu", NULL};
+    "silu", "channel_shuffle", "slice", NULL};
 
 int cf_type_known(const char *type)
 {
@@ -220,12 +220,17 @@ void cf_expected_shapes(const lh_layer *L, cf_expected *E)
         E->out_shape = *s;
         for (uint32_t i = 1; i < L->n_in; i++)
             E->out_shape.dims[1] += L->in_shapes[i].dims[1];
+    } else if (strcmp(t, "slice") == 0) {
+        /* x[:, start:end] */
+        E->out_shape = *s;
+        E->out_shape.dims[1] =
+            lh_hp(L, "end")->i[0] - lh_hp(L, "start")->i[0];
     } else if (strcmp(t, "mul") == 0) {
         /* the input that is not broadcast */
         int full = cnn_shape_numel(&L->in_shapes[1]) > cnn_shape_numel(s);
         E->out_shape = L->in_shapes[full];
     } else {
-        /* elementwise and add: the shape of input 0 */
+        /* elementwise, add and channel_shuffle: the shape of input 0 */
         E->out_shape = *s;
     }
 }
@@ -618,6 +623,32 @@ static void cf_concat(const lh_layer *L, cf_expected *E)
     free(dy);
 }
 
+/* channel_shuffle and slice: [N, C, P] with P every dim after C; both
+ * directions are copies (and slice's zeros), so exact: rtol 0. */
+static void cf_channels(const lh_layer *L, cf_expected *E, int shuffle)
+{
+    const cnn_shape *s = &L->in_shapes[0];
+    int64_t n = s->dims[0], c = s->dims[1], p = 1;
+    for (int32_t i = 2; i < s->rank; i++)
+        p *= s->dims[i];
+    double *x = ref_from_float(L->x[0].data, L->x[0].n, 0);
+    double *dy = ref_from_float(L->dy.data, L->dy.n, 0);
+    cf_alloc(&E->y, L->y.n, 0.0);
+    cf_alloc(&E->dx[0], L->x[0].n, 0.0);
+    if (shuffle) {
+        int64_t g = lh_hp(L, "groups")->i[0];
+        ref_channel_shuffle_forward(n, c, p, g, x, E->y.ref);
+        ref_channel_shuffle_backward(n, c, p, g, dy, E->dx[0].ref);
+    } else {
+        int64_t a = lh_hp(L, "start")->i[0], b = lh_hp(L, "end")->i[0];
+        ref_slice_forward(n, c, p, a, b, x, E->y.ref);
+        ref_slice_backward(n, c, p, a, b, dy, E->dx[0].ref);
+    }
+    cf_mag_abs(&E->y);
+    cf_mag_abs(&E->dx[0]);
+    free(x), free(dy);
+}
+
 /* Batch norm: every result is computed in double by the plugin and
  * rounded once to float32, so a few ulps of the sum of absolute terms. The
  * running statistics have no gradient (zeros, exactly); the values they
@@ -711,6 +742,10 @@ void cf_expected_compute(const lh_layer *L, int training, uint64_t seed,
         cf_global_pool(L, E, 1);
     else if (strcmp(t, "mul") == 0)
         cf_mul(L, E);
+    else if (strcmp(t, "channel_shuffle") == 0)
+        cf_channels(L, E, 1);
+    else if (strcmp(t, "slice") == 0)
+        cf_channels(L, E, 0);
     else
         cf_unary(L, E, training, seed);
 }

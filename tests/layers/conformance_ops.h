@@ -10,7 +10,8 @@
  * error bound of float32 summation of n terms in any order; for
  * transcendental elementwise ops, |r| with a rtol of a few ulps, amplified
  * by the op's condition number on the test's input range; for copies and
- * selections (relu, maxpool forward, flatten, concat), rtol = 0: exact. */
+ * selections (relu, maxpool forward, flatten, concat, channel_shuffle,
+ * slice), rtol = 0: exact. */
 #ifndef CNN_TEST_LAYERS_CONFORMANCE_OPS_H
 #define CNN_TEST_LAYERS_CONFORMANCE_OPS_H
 

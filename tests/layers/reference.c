@@ -338,6 +338,58 @@ void ref_concat_backward(int64_t n, int64_t p, size_t k, const int64_t *c,
     }
 }
 
+/* ---- Channel shuffle and slice ------------------------------------------ */
+
+/* torch.nn.ChannelShuffle's definition: x viewed as [n, g, c/g, p],
+ * dims 1 and 2 swapped, read back as [n, c, p]. */
+void ref_channel_shuffle_forward(int64_t n, int64_t c, int64_t p, int64_t g,
+                                 const double *x, double *y)
+{
+    int64_t cg = c / g;
+    for (int64_t a = 0; a < n; a++)
+        for (int64_t i = 0; i < g; i++)
+            for (int64_t j = 0; j < cg; j++)
+                for (int64_t q = 0; q < p; q++)
+                    y[((a * cg + j) * g + i) * p + q] =
+                        x[((a * g + i) * cg + j) * p + q];
+}
+
+/* The transpose of the permutation: each input gets its output's dy. */
+void ref_channel_shuffle_backward(int64_t n, int64_t c, int64_t p, int64_t g,
+                                  const double *dy, double *dx)
+{
+    int64_t cg = c / g;
+    for (int64_t a = 0; a < n; a++)
+        for (int64_t i = 0; i < g; i++)
+            for (int64_t j = 0; j < cg; j++)
+                for (int64_t q = 0; q < p; q++)
+                    dx[((a * g + i) * cg + j) * p + q] =
+                        dy[((a * cg + j) * g + i) * p + q];
+}
+
+void ref_slice_forward(int64_t n, int64_t c, int64_t p, int64_t start,
+                       int64_t end, const double *x, double *y)
+{
+    int64_t m = end - start;
+    for (int64_t a = 0; a < n; a++)
+        for (int64_t ch = 0; ch < m; ch++)
+            for (int64_t q = 0; q < p; q++)
+                y[(a * m + ch) * p + q] = x[(a * c + start + ch) * p + q];
+}
+
+void ref_slice_backward(int64_t n, int64_t c, int64_t p, int64_t start,
+                        int64_t end, const double *dy, double *dx)
+{
+    int64_t m = end - start;
+    for (int64_t a = 0; a < n; a++)
+        for (int64_t ch = 0; ch < c; ch++)
+            for (int64_t q = 0; q < p; q++)
+                dx[(a * c + ch) * p + q] =
+                    ch >= start && ch < end
+                        ? dy[(a * m + ch - start) * p + q]
+                        : 0.0;
+}
+
 /* ---- Batch normalisation ------------------------------------------------ */
 
 #define BN_AT(g, a, ch, q) ((size_t)(((a) * (g)->c + (ch)) * (g)->p + (q)))

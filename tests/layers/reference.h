@@ -93,6 +93,19 @@ void ref_concat_forward(int64_t n, int64_t p, size_t k, const int64_t *c,
 void ref_concat_backward(int64_t n, int64_t p, size_t k, const int64_t *c,
                          const double *dy, double *const *dx);
 
+/* torch.nn.ChannelShuffle(g) on [n, c, p] (g divides c): y channel
+ * j g + i is x channel i (c / g) + j. */
+void ref_channel_shuffle_forward(int64_t n, int64_t c, int64_t p, int64_t g,
+                                 const double *x, double *y);
+void ref_channel_shuffle_backward(int64_t n, int64_t c, int64_t p, int64_t g,
+                                  const double *dy, double *dx);
+
+/* x[:, start:end] of [n, c, p]; backward zeros the channels not taken. */
+void ref_slice_forward(int64_t n, int64_t c, int64_t p, int64_t start,
+                       int64_t end, const double *x, double *y);
+void ref_slice_backward(int64_t n, int64_t c, int64_t p, int64_t start,
+                        int64_t end, const double *dy, double *dx);
+
 /* Batch normalisation over dim 1 of [n, c, p] (p = H * W, or 1 for
  * [n, c]). Training: the batch's mean and biased variance, and the running
  * statistics moved towards them (PyTorch's momentum, unbiased variance);

@@ -40,11 +40,13 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cnn/graph.h"
 #include "conformance_configs.h"
 #include "conformance_desc.h"
 #include "conformance_ops.h"
@@ -765,7 +767,7 @@ static const char *const cf_builtin[] = {
     "sigmoid", "flatten", "dropout", "add",   "concat",  "batchnorm",
     "leakyrelu", "prelu", "relu6", "clip", "elu", "hardswish", "hardsigmoid",
     "identity", "globalavgpool", "globalmaxpool", "logsoftmax", "mul",
-    "silu", NULL};
+    "silu", "channel_shuffle", "slice", NULL};
 
 /* The whole suite for one plugin type. */
 static void cf_conformance(const char *type)
@@ -839,6 +841,73 @@ Test(conformance, logsoftmax, .timeout = 300)
 }
 Test(conformance, mul, .timeout = 300) { cf_conformance("mul"); }
 Test(conformance, silu, .timeout = 300) { cf_conformance("silu"); }
+Test(conformance, channel_shuffle, .timeout = 300)
+{
+    cf_conformance("channel_shuffle");
+}
+Test(conformance, slice, .timeout = 300) { cf_conformance("slice"); }
+
+/* A graph whose one layer has a bad value is refused at load with
+ * `status` and a message holding every one of the NULL-terminated words
+ * (the layer's name, the values at fault). */
+static void cf_expect_refused(const char *layer, cnn_status status, ...)
+{
+    char yaml[512];
+    int len = snprintf(yaml, sizeof yaml,
+                       "name: bad\ninput: [8, 3, 2]\nlayers:\n"
+                       "  - %s\n",
+                       layer);
+    cr_assert(len > 0 && (size_t)len < sizeof yaml);
+    cnn_context *ctx = lh_context();
+    cnn_graph *g = NULL;
+    cnn_status st =
+        cnn_graph_load_string(ctx, yaml, (size_t)len, "bad.yaml", &g);
+    const char *msg = cnn_context_message(ctx);
+    cr_expect_eq(st, status, "%s: status %d, want %d: %s", layer, (int)st,
+                 (int)status, msg);
+    va_list ap;
+    va_start(ap, status);
+    for (const char *w; (w = va_arg(ap, const char *)) != NULL;)
+        cr_expect(strstr(msg, w), "%s: the message lacks '%s': %s", layer, w,
+                  msg);
+    va_end(ap);
+    if (st == CNN_OK)
+        cnn_graph_destroy(g);
+    cnn_context_destroy(ctx);
+}
+
+Test(conformance, channel_shuffle_refuses_bad_groups)
+{
+    cf_expect_refused("{name: shuf, type: channel_shuffle, groups: 3}",
+                      CNN_ERR_SHAPE, "layer 'shuf'", "groups 3",
+                      "8 channels", NULL);
+    cf_expect_refused("{name: shuf, type: channel_shuffle, groups: 0}",
+                      CNN_ERR_INVALID, "shuf", "groups", "minimum 1", NULL);
+    cf_expect_refused("{name: shuf, type: channel_shuffle}", CNN_ERR_GRAPH,
+                      "layer 'shuf'", "missing required key 'groups'", NULL);
+    /* and a good one loads */
+    cf_expect_refused("{name: shuf, type: channel_shuffle, groups: 4}",
+                      CNN_OK, NULL);
+}
+
+Test(conformance, slice_refuses_bad_bounds)
+{
+    cf_expect_refused("{name: half, type: slice, start: 4, end: 9}",
+                      CNN_ERR_SHAPE, "layer 'half'", "end 9", "8 channels",
+                      NULL);
+    cf_expect_refused("{name: half, type: slice, start: 5, end: 5}",
+                      CNN_ERR_SHAPE, "layer 'half'", "start 5", "end 5",
+                      NULL);
+    cf_expect_refused("{name: half, type: slice, start: 6, end: 2}",
+                      CNN_ERR_SHAPE, "layer 'half'", "start 6", "end 2",
+                      NULL);
+    cf_expect_refused("{name: half, type: slice, start: -1, end: 4}",
+                      CNN_ERR_INVALID, "half", "start", "minimum 0", NULL);
+    cf_expect_refused("{name: half, type: slice, start: 2}", CNN_ERR_GRAPH,
+                      "layer 'half'", "missing required key 'end'", NULL);
+    cf_expect_refused("{name: half, type: slice, start: 4, end: 8}", CNN_OK,
+                      NULL);
+}
 
 /* Every other plugin built in the tree (a new layer type, a third-party
  * one): descriptor checks and, without required hyperparameters, a smoke
