@@ -124,6 +124,46 @@ static void avgpool_forward_range(void *arg, size_t begin, size_t end)
     }
 }
 
+/* Every window inside the input (cnn_pool_inside): the divisor is kh kw in
+ * both count modes and no window needs clipping, so the per-output
+ * geometry above is skipped. The sum runs in the same order, so results
+ * are the same bits. DenseNet's 2x2 stride-2 transitions took 1.6 ms of
+ * a batch-1 pass through the general loop. */
+static inline __attribute__((always_inline)) void
+avgpool_inside_plane(const cnn_pool_geom *g, const float *x, float *y,
+                     int64_t kh, int64_t kw, int64_t sh, int64_t sw)
+{
+    const float inv = 1.0f / (float)(kh * kw);
+    for (int64_t i = 0; i < g->oh; i++) {
+        const float *row = x + i * sh * g->w;
+        for (int64_t j = 0; j < g->ow; j++) {
+            float s = 0.0f;
+            for (int64_t a = 0; a < kh; a++)
+                for (int64_t b = 0; b < kw; b++)
+                    s += row[a * g->w + j * sw + b];
+            *y++ = s * inv;
+        }
+    }
+}
+
+static void avgpool_forward_inside(void *arg, size_t begin, size_t end)
+{
+    const pool_run *r = arg;
+    const cnn_pool_geom *g = &r->g;
+    size_t in_plane = (size_t)(g->h * g->w);
+    size_t out_plane = (size_t)(g->oh * g->ow);
+    const int two = g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2;
+
+    for (size_t pl = begin; pl < end; pl++) {
+        const float *x = r->x + pl * in_plane;
+        float *y = r->y + pl * out_plane;
+        if (two) /* constants, so the compiler unrolls the window */
+            avgpool_inside_plane(g, x, y, 2, 2, 2, 2);
+        else
+            avgpool_inside_plane(g, x, y, g->kh, g->kw, g->sh, g->sw);
+    }
+}
+
 static void avgpool_backward_range(void *arg, size_t begin, size_t end)
 {
     const pool_run *r = arg;
@@ -189,7 +229,9 @@ static cnn_status avgpool_forward(const cnn_layer *layer,
     size_t planes = (size_t)(a->inputs[0].shape.dims[0] *
                              a->inputs[0].shape.dims[1]);
     cnn_pool_for_planes(a->env, planes, cnn_tensor_numel(&a->inputs[0]),
-                  avgpool_forward_range, &r);
+                        cnn_pool_inside(&r.g) ? avgpool_forward_inside
+                                              : avgpool_forward_range,
+                        &r);
     return CNN_OK;
 }
 
