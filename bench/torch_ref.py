@@ -4,8 +4,9 @@
 
 Models are built layer by layer from the cnnrun graph file itself (conv,
 maxpool, avgpool, relu, tanh, sigmoid, silu, channel_shuffle, slice,
-flatten, dense, dropout, softmax), so the shapes are the graph's; `--shapes` prints them for
-bench/compare.py to check against `cnnrun summary --json`.
+flatten, dense, dropout, softmax), so the shapes are the graph's;
+`--shapes` prints them for bench/compare.py to check against
+`cnnrun summary --json`.
 
   torch_ref.py graph GRAPH.yaml [--train] [--batch B] [--threads T]
                [--runs R] [--warmup W] [--data fashion-mnist:train]

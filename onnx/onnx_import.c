@@ -99,10 +99,25 @@ onnx_value *onnx_input(onnx_importer *im, const Onnx__NodeProto *node,
         return NULL;
     }
     v = onnx_value_find(im, node->input[i]);
-    if (!v)
+    if (!v) {
         onnx_node_fail(im, node, CNN_ERR_GRAPH,
                        "input '%s' is produced by no node, initializer or "
                        "graph input", node->input[i]);
+        return NULL;
+    }
+    /* A channel shuffle under way is the producer's data seen another
+     * way: only the shuffle's next step, or an op that passes it on, may
+     * read it. */
+    if (v->shuffle_stage &&
+        strcmp(node->op_type, v->shuffle_stage == 1 ? "Transpose" : "Reshape") &&
+        strcmp(node->op_type, "Identity") && strcmp(node->op_type, "Dropout")) {
+        onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                       "input '%s' is a grouped view of channels; cnnrun "
+                       "supports it only as a channel shuffle: Reshape "
+                       "[N, g, C/g, ...], Transpose perm [0, 2, 1, ...], "
+                       "Reshape [N, C, ...]", v->name);
+        return NULL;
+    }
     return v;
 }
 
@@ -114,16 +129,6 @@ onnx_value *onnx_input_dynamic(onnx_importer *im, const Onnx__NodeProto *node,
         onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
                        "input '%s' is a constant where cnnrun needs a value "
                        "computed from the graph's input", v->name);
-        return NULL;
-    }
-    /* Only the shuffle's next step reads a shuffle under way. */
-    if (v && v->shuffle_stage &&
-        strcmp(node->op_type, v->shuffle_stage == 1 ? "Transpose" : "Reshape")) {
-        onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
-                       "input '%s' is a grouped view of channels; cnnrun "
-                       "supports it only as a channel shuffle: Reshape "
-                       "[N, g, C/g, ...], Transpose perm [0, 2, 1, ...], "
-                       "Reshape [N, C, ...]", v->name);
         return NULL;
     }
     return v;
