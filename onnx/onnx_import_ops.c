@@ -1308,28 +1308,42 @@ static int is_graph_output(const onnx_importer *im, const onnx_value *v)
     return 0;
 }
 
-/* x * Sigmoid(x), as PyTorch exports nn.SiLU (EfficientNet's activation):
- * a sigmoid layer read by this Mul only becomes one silu layer (its index
- * returned, else -1), which
- * saves writing and reading the sigmoid's output. Nothing else reads it,
- * so it may stay where it is in the layer order. */
-static int32_t fuse_silu(onnx_importer *im, const Onnx__NodeProto *node,
+/* x times a gate of x, one layer instead of two (saves writing and
+ * reading the gate): x * Sigmoid(x), as PyTorch exports nn.SiLU
+ * (EfficientNet), becomes silu; x * HardSigmoid(x) with PyTorch's 1/6 and
+ * 1/2, as it exports nn.Hardswish before opset 14 (MobileNetV3), becomes
+ * hardswish. The gate layer, read by this Mul only, is rewritten in place:
+ * nothing else reads it, so it may stay where it is in the layer order.
+ * Returns its index, or -1. */
+static int32_t fuse_gate(onnx_importer *im, const Onnx__NodeProto *node,
                          onnx_value *a, onnx_value *b)
 {
+    char hardswish_hp[64];
+    snprintf(hardswish_hp, sizeof hardswish_hp, ", alpha: %.9g, beta: %.9g",
+             (double)(1.0f / 6.0f), 0.5);
     for (int k = 0; k < 2; k++) {
         onnx_value *x = k ? b : a, *s = k ? a : b;
         onnx_layer *l;
+        const char *fused;
         if (x->is_const || s->is_const || s->layer < 0)
             continue;
         l = &im->layers[s->layer];
-        if (strcmp(l->type, "sigmoid") != 0 || l->n_inputs != 1 ||
-            l->inputs[0] != x->layer || !cnn_shape_equal(&x->shape, &s->shape) ||
+        if (strcmp(l->type, "sigmoid") == 0)
+            fused = "silu";
+        else if (strcmp(l->type, "hardsigmoid") == 0 &&
+                 strcmp(l->hp, hardswish_hp) == 0)
+            fused = "hardswish";
+        else
+            continue;
+        if (l->n_inputs != 1 || l->inputs[0] != x->layer ||
+            !cnn_shape_equal(&x->shape, &s->shape) ||
             onnx_value_uses(im, s) != 1 || is_graph_output(im, s))
             continue;
-        l->type = "silu";
-        /* Named after the Mul, whose output it is: an exported silu
-         * layer comes back under its own name. */
-        onnx_layer_name(im->layer_names, node->name, node->op_type, "silu",
+        l->type = fused;
+        l->hp[0] = '\0';
+        /* Named after the Mul, whose output it is: an exported layer comes
+         * back under its own name. */
+        onnx_layer_name(im->layer_names, node->name, node->op_type, fused,
                         l->name, sizeof l->name);
         return s->layer;
     }
@@ -1357,9 +1371,9 @@ cnn_status onnx_import_mul(onnx_importer *im, const Onnx__NodeProto *node)
                               "multiplying by the constant '%s' is not "
                               "supported", b->name);
     }
-    int32_t silu = fuse_silu(im, node, a, b);
-    if (silu >= 0)
-        return onnx_bind_layer(im, node, 0, silu);
+    int32_t gated = fuse_gate(im, node, a, b);
+    if (gated >= 0)
+        return onnx_bind_layer(im, node, 0, gated);
     /* The [N, C, 1, 1] operand (squeeze-and-excitation) goes second. */
     if (a->shape.rank == 4 && a->shape.dims[2] == 1 && a->shape.dims[3] == 1 &&
         !(b->shape.dims[2] == 1 && b->shape.dims[3] == 1)) {

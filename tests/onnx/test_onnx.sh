@@ -96,6 +96,8 @@ for opset in 13 17 18; do
   run import --quiet "$tmp/a$opset.onnx" --graph "$tmp/a.yaml" --weights "$tmp/a2.st"
   check "... and imports back" $?
   grep -q '^  - {name: swish, type: silu' "$tmp/a.yaml"; check "... silu's Sigmoid and Mul fused back (opset $opset)" $?
+  # Before opset 14 hardswish goes out as HardSigmoid and Mul.
+  grep -q '^  - {name: hsw, type: hardswish' "$tmp/a.yaml"; check "... hardswish comes back as one layer (opset $opset)" $?
   run forward --quiet "$tmp/a.yaml" --weights "$tmp/a2.st" --input "$fix/all_layers.x.npy" --output "$tmp/b.npy"
   run forward --quiet "$root/tests/onnx/all_layers.yaml" --weights "$tmp/a.st" --input "$fix/all_layers.x.npy" --output "$tmp/a.npy"
   "$npy_close" "$tmp/b.npy" "$tmp/a.npy" 1e-5; check "... and computes the same (opset $opset)" $?
