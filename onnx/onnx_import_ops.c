@@ -36,6 +36,31 @@ static cnn_status need_rank(onnx_importer *im, const Onnx__NodeProto *node,
                           rank == 4 ? "[N, C, H, W] tensors" : "[N, K] matrices");
 }
 
+/* A list of ints that moved from attribute `name` to input `input` at
+ * opset `since` (Squeeze's and ReduceMean's axes, Slice's bounds, Split's
+ * sizes): up to max into out, *n = 0 when absent. */
+static cnn_status ints_attr_or_input(onnx_importer *im,
+                                     const Onnx__NodeProto *node,
+                                     const char *name, size_t input,
+                                     int64_t since, int64_t *out, size_t max,
+                                     size_t *n)
+{
+    *n = 0;
+    if (im->opset < since)
+        return onnx_attr_ints(im, node, name, out, max, n);
+    if (!onnx_has_input(node, input))
+        return CNN_OK;
+    onnx_const *c = onnx_input_const(im, node, input, ONNX_C_INT);
+    if (!c)
+        return cnn_context_status(im->ctx);
+    if (c->numel > max)
+        return onnx_node_fail(im, node, CNN_ERR_FORMAT, "too many %s (%zu)",
+                              name, c->numel);
+    *n = c->numel;
+    memcpy(out, c->i, *n * sizeof *out);
+    return CNN_OK;
+}
+
 /* ", key: a" or ", key: [a, b]"; nothing when both equal dflt. */
 static void hp_int2(onnx_layer *l, const char *key, int64_t a, int64_t b,
                     int64_t dflt)
@@ -384,19 +409,9 @@ cnn_status onnx_import_reduce_spatial(onnx_importer *im,
     if ((st = need_rank(im, node, x, 4)) != CNN_OK ||
         (st = onnx_attr_int(im, node, "keepdims", 1, &keepdims)) != CNN_OK)
         return st;
-    if (im->opset < 18) {
-        if ((st = onnx_attr_ints(im, node, "axes", axes, CNN_MAX_RANK, &n)) !=
-            CNN_OK)
-            return st;
-    } else if (onnx_has_input(node, 1)) {
-        onnx_const *c = onnx_input_const(im, node, 1, ONNX_C_INT);
-        if (!c)
-            return cnn_context_status(im->ctx);
-        if (c->numel > CNN_MAX_RANK)
-            return onnx_node_fail(im, node, CNN_ERR_FORMAT, "too many axes");
-        n = c->numel;
-        memcpy(axes, c->i, n * sizeof *axes);
-    }
+    if ((st = ints_attr_or_input(im, node, "axes", 1, 18, axes, CNN_MAX_RANK,
+                                 &n)) != CNN_OK)
+        return st;
     for (size_t k = 0; k < n; k++) {
         int64_t a = axes[k] < 0 ? axes[k] + 4 : axes[k];
         if (a < 0 || a > 3)
@@ -958,23 +973,10 @@ cnn_status onnx_import_slice(onnx_importer *im, const Onnx__NodeProto *node)
     cnn_status st;
     if (!x)
         return cnn_context_status(im->ctx);
-    for (int k = 0; k < 3; k++) {
-        if (im->opset < 10) {
-            if ((st = onnx_attr_ints(im, node, names[k], v[k], CNN_MAX_RANK,
-                                     &n[k])) != CNN_OK)
-                return st;
-        } else if (onnx_has_input(node, (size_t)k + 1)) {
-            onnx_const *cv = onnx_input_const(im, node, (size_t)k + 1,
-                                              ONNX_C_INT);
-            if (!cv)
-                return cnn_context_status(im->ctx);
-            if (cv->numel > CNN_MAX_RANK)
-                return onnx_node_fail(im, node, CNN_ERR_FORMAT,
-                                      "too many %s", names[k]);
-            n[k] = cv->numel;
-            memcpy(v[k], cv->i, n[k] * sizeof(int64_t));
-        }
-    }
+    for (int k = 0; k < 3; k++)
+        if ((st = ints_attr_or_input(im, node, names[k], (size_t)k + 1, 10,
+                                     v[k], CNN_MAX_RANK, &n[k])) != CNN_OK)
+            return st;
     if (im->opset >= 10 && onnx_has_input(node, 4)) {
         onnx_const *steps = onnx_input_const(im, node, 4, ONNX_C_INT);
         if (!steps)
@@ -1035,19 +1037,9 @@ cnn_status onnx_import_split(onnx_importer *im, const Onnx__NodeProto *node)
         return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
                               "%zu outputs (1 to %d are supported)", outs,
                               ONNX_LAYER_INPUTS);
-    if (im->opset < 13) {
-        if ((st = onnx_attr_ints(im, node, "split", sizes, ONNX_LAYER_INPUTS,
-                                 &n)) != CNN_OK)
-            return st;
-    } else if (onnx_has_input(node, 1)) {
-        onnx_const *c = onnx_input_const(im, node, 1, ONNX_C_INT);
-        if (!c)
-            return cnn_context_status(im->ctx);
-        if (c->numel > ONNX_LAYER_INPUTS)
-            return onnx_node_fail(im, node, CNN_ERR_FORMAT, "too many sizes");
-        n = c->numel;
-        memcpy(sizes, c->i, n * sizeof *sizes);
-    }
+    if ((st = ints_attr_or_input(im, node, "split", 1, 13, sizes,
+                                 ONNX_LAYER_INPUTS, &n)) != CNN_OK)
+        return st;
     if (n == 0) {
         if (x->shape.dims[1] % (int64_t)outs)
             return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
@@ -1182,19 +1174,9 @@ cnn_status onnx_import_squeeze(onnx_importer *im, const Onnx__NodeProto *node)
     if (!x)
         return cnn_context_status(im->ctx);
     r = x->shape.rank;
-    if (im->opset < 13) {
-        if ((st = onnx_attr_ints(im, node, "axes", axes, CNN_MAX_RANK, &n)) !=
-            CNN_OK)
-            return st;
-    } else if (onnx_has_input(node, 1)) {
-        onnx_const *c = onnx_input_const(im, node, 1, ONNX_C_INT);
-        if (!c)
-            return cnn_context_status(im->ctx);
-        if (c->numel > CNN_MAX_RANK)
-            return onnx_node_fail(im, node, CNN_ERR_FORMAT, "too many axes");
-        n = c->numel;
-        memcpy(axes, c->i, n * sizeof *axes);
-    }
+    if ((st = ints_attr_or_input(im, node, "axes", 1, 13, axes, CNN_MAX_RANK,
+                                 &n)) != CNN_OK)
+        return st;
     if (n == 0) /* every axis of size 1 but the batch */
         for (int32_t d = 1; d < r; d++)
             if (x->shape.dims[d] == 1)
