@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "channel_shape.h"
 #include "cnn/layer.h"
 
 enum { HP_GROUPS };
@@ -31,20 +32,9 @@ static const cnn_hparam_spec channel_shuffle_hparams[] = {
 static cnn_status channel_shuffle_check(const char *who, int64_t groups,
                                         const cnn_shape *s, cnn_errbuf *err)
 {
-    if (s->rank < 2 || s->rank > CNN_MAX_RANK)
-        return cnn_layer_fail(err, CNN_ERR_SHAPE,
-                              "%s: input rank %d, need 2..%d "
-                              "(batch, channels, ...)",
-                              who, (int)s->rank, CNN_MAX_RANK);
-    if (s->dims[0] < 0)
-        return cnn_layer_fail(err, CNN_ERR_SHAPE,
-                              "%s: batch size %lld is negative", who,
-                              (long long)s->dims[0]);
-    for (int32_t i = 1; i < s->rank; i++)
-        if (s->dims[i] < 1)
-            return cnn_layer_fail(err, CNN_ERR_SHAPE,
-                                  "%s: input dim %d is %lld, must be >= 1",
-                                  who, (int)i, (long long)s->dims[i]);
+    cnn_status st = cnn_channel_shape_check(who, s, err);
+    if (st != CNN_OK)
+        return st;
     if (groups < 1 || s->dims[1] % groups != 0)
         return cnn_layer_fail(err, CNN_ERR_SHAPE,
                               "%s: groups %lld does not divide the input's "

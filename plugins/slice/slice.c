@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "channel_shape.h"
 #include "cnn/layer.h"
 
 enum { HP_START, HP_END };
@@ -35,20 +36,9 @@ static cnn_status slice_check(const char *who, const cnn_hparam_value *hp,
                               cnn_errbuf *err)
 {
     int64_t start = hp[HP_START].i[0], end = hp[HP_END].i[0];
-    if (s->rank < 2 || s->rank > CNN_MAX_RANK)
-        return cnn_layer_fail(err, CNN_ERR_SHAPE,
-                              "%s: input rank %d, need 2..%d "
-                              "(batch, channels, ...)",
-                              who, (int)s->rank, CNN_MAX_RANK);
-    if (s->dims[0] < 0)
-        return cnn_layer_fail(err, CNN_ERR_SHAPE,
-                              "%s: batch size %lld is negative", who,
-                              (long long)s->dims[0]);
-    for (int32_t i = 1; i < s->rank; i++)
-        if (s->dims[i] < 1)
-            return cnn_layer_fail(err, CNN_ERR_SHAPE,
-                                  "%s: input dim %d is %lld, must be >= 1",
-                                  who, (int)i, (long long)s->dims[i]);
+    cnn_status st = cnn_channel_shape_check(who, s, err);
+    if (st != CNN_OK)
+        return st;
     if (start < 0 || start >= end)
         return cnn_layer_fail(err, CNN_ERR_SHAPE,
                               "%s: start %lld and end %lld take no channel "
