@@ -10,7 +10,9 @@ batch (`cnnrun forward`), then timed at batch B and T threads, alternating
 `cnnrun bench`, ONNX Runtime (bench/ort/bench_onnx.js on the same .onnx)
 and PyTorch (the torchvision model itself, under torch.no_grad), REPS
 invocations each. A model that does not import is reported with the
-importer's message, not skipped silently.
+importer's message, not skipped silently, and the script exits 1 when a
+model does not import or run, or differs from PyTorch by more than 1e-4
+of its largest output.
 
   /usr/bin/python3 bench/zoo.py [--models a,b,...] [--batch 1] [--threads 1]
                                 [--reps 3] [--runs 20] [--build build-bench]
@@ -36,6 +38,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PY = "/usr/bin/python3"
 ORT_JS = os.path.join(HERE, "ort", "bench_onnx.js")
+# cnnrun's output against PyTorch's: largest difference over largest value.
+MAX_REL_DIFF = 1e-4
 DEFAULT_MODELS = ["resnet50", "resnext50_32x4d", "densenet121", "googlenet",
                   "squeezenet1_1", "shufflenet_v2_x1_0", "mobilenet_v3_large",
                   "mnasnet1_0", "efficientnet_b0", "regnet_y_400mf"]
@@ -131,13 +135,14 @@ def main():
         print(json.dumps({"ms": time_torch(a.torch_time, a.batch, a.threads,
                                            a.runs, a.warmup)}))
         return
+    a.build = os.path.abspath(a.build)  # the tools run in ROOT
     cnnrun = os.path.join(a.build, "cnnrun", "cnnrun")
     if not os.access(cnnrun, os.X_OK):
         sys.exit(f"zoo: {cnnrun} not found; build it first (bench/run.sh does, "
                  "or: meson setup build-bench --buildtype=release -Dnative=true "
                  "-Dtests=false && ninja -C build-bench)")
     ort = os.path.isdir(os.path.join(HERE, "ort", "node_modules", "onnxruntime-node"))
-    out = a.out or os.path.join(a.build, "bench-results", "zoo")
+    out = os.path.abspath(a.out or os.path.join(a.build, "bench-results", "zoo"))
     models_dir = os.path.join(out, "models")
     os.makedirs(models_dir, exist_ok=True)
     env = cnnrun_env()
@@ -176,6 +181,13 @@ def main():
             if rc == 0:
                 row["torch"].append(json.loads(text)["ms"])
     write(rows, a, out, ort)
+    bad = [r["model"] for r in rows
+           if "error" in r or r.get("max_rel_diff") is None
+           or r["max_rel_diff"] > MAX_REL_DIFF]
+    if bad:
+        sys.exit(f"zoo: {', '.join(bad)}: did not import, did not run, or "
+                 f"differ from PyTorch by more than {MAX_REL_DIFF} of the "
+                 "largest output")
 
 
 def med(v):

@@ -423,6 +423,10 @@ cnn_status onnx_export_channel_shuffle(onnx_exporter *ex,
     if (s.rank < 2 || s.rank >= CNN_MAX_RANK || g < 1 || s.dims[1] % g)
         return onnx_x_fail(ex, info, "input shape and groups do not make a "
                                      "channel shuffle");
+    if (g == 1) { /* moves nothing */
+        unary_node(ex, info, "Identity");
+        return CNN_OK;
+    }
     split[0] = back[0] = 0; /* 0 copies the batch */
     split[1] = g;
     split[2] = s.dims[1] / g;

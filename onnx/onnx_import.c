@@ -176,6 +176,7 @@ cnn_status onnx_bind_layer(onnx_importer *im, const Onnx__NodeProto *node,
         return cnn_context_status(im->ctx);
     v->layer = layer;
     v->shape = im->layers[layer].shape;
+    im->layers[layer].n_names++;
     return CNN_OK;
 }
 
@@ -204,6 +205,8 @@ cnn_status onnx_bind_alias(onnx_importer *im, const Onnx__NodeProto *node,
     v->layer = src->layer;
     v->shape = src->shape;
     v->is_const = src->is_const;
+    if (!src->is_const && src->layer >= 0)
+        im->layers[src->layer].n_names++;
     v->shuffle_stage = src->shuffle_stage;
     v->shuffle_groups = src->shuffle_groups;
     if (src->is_const) {

@@ -119,6 +119,30 @@ static cnn_status bind_new_layer(onnx_importer *im,
     return onnx_bind_layer(im, node, 0, (int32_t)im->n_layers - 1);
 }
 
+static int is_graph_output_name(const onnx_importer *im, const char *name)
+{
+    for (size_t i = 0; i < im->graph->n_output; i++)
+        if (im->graph->output[i]->name &&
+            strcmp(im->graph->output[i]->name, name) == 0)
+            return 1;
+    return 0;
+}
+
+static int is_graph_output(const onnx_importer *im, const onnx_value *v)
+{
+    return v->name && is_graph_output_name(im, v->name);
+}
+
+/* 1 when the layer's output is read once in all and is no graph output:
+ * only then may its reader rewrite it into something else. A layer with
+ * aliases (Identity, Dropout, a no-op reshape) may have readers under
+ * other names, so it never qualifies. */
+static int read_once(onnx_importer *im, const onnx_value *v)
+{
+    return v->layer >= 0 && im->layers[v->layer].n_names == 1 &&
+           onnx_value_uses(im, v) == 1 && !is_graph_output(im, v);
+}
+
 /* ---- Windows: conv and pools -------------------------------------------- */
 
 typedef struct window {
@@ -1063,14 +1087,16 @@ cnn_status onnx_import_split(onnx_importer *im, const Onnx__NodeProto *node)
                               "sizes add up to %lld of %lld channels",
                               (long long)start, (long long)x->shape.dims[1]);
     start = 0;
+    const cnn_shape in_shape = x->shape;
     for (size_t i = 0; i < n; i++) {
-        cnn_shape out = x->shape;
+        cnn_shape out = in_shape;
         int64_t from = start;
         out.dims[1] = sizes[i];
         start += sizes[i];
         /* An output nothing reads gets no layer. */
         if (!node->output[i] || !node->output[i][0] ||
-            onnx_table_get(im->use_counts, node->output[i]) <= 0)
+            (onnx_table_get(im->use_counts, node->output[i]) <= 0 &&
+             !is_graph_output_name(im, node->output[i])))
             continue;
         /* x again: binding outputs may move the values array. */
         if (!(x = onnx_input_dynamic(im, node, 0)) ||
@@ -1251,8 +1277,7 @@ cnn_status onnx_import_add(onnx_importer *im, const Onnx__NodeProto *node)
             return onnx_bind_alias(im, node, 0, a);
         /* MatMul + Add: the bias of the dense layer just made. */
         if (l && l->dense_without_bias &&
-            (size_t)a->layer == im->n_layers - 1 &&
-            onnx_value_uses(im, a) == 1 &&
+            (size_t)a->layer == im->n_layers - 1 && read_once(im, a) &&
             b->c.numel == (size_t)l->units &&
             (b->c.rank == 1 || (b->c.rank == 2 && b->c.dims[0] == 1))) {
             cnn_status st = onnx_layer_param(im, l, "bias",
@@ -1279,15 +1304,6 @@ cnn_status onnx_import_add(onnx_importer *im, const Onnx__NodeProto *node)
     if (!onnx_layer_add(im, node, "add", in, 2, &a->shape, "%s", ""))
         return cnn_context_status(im->ctx);
     return bind_new_layer(im, node);
-}
-
-static int is_graph_output(const onnx_importer *im, const onnx_value *v)
-{
-    for (size_t i = 0; i < im->graph->n_output; i++)
-        if (im->graph->output[i]->name &&
-            strcmp(im->graph->output[i]->name, v->name) == 0)
-            return 1;
-    return 0;
 }
 
 /* x times a gate of x, one layer instead of two (saves writing and
@@ -1318,8 +1334,7 @@ static int32_t fuse_gate(onnx_importer *im, const Onnx__NodeProto *node,
         else
             continue;
         if (l->n_inputs != 1 || l->inputs[0] != x->layer ||
-            !cnn_shape_equal(&x->shape, &s->shape) ||
-            onnx_value_uses(im, s) != 1 || is_graph_output(im, s))
+            !cnn_shape_equal(&x->shape, &s->shape) || !read_once(im, s))
             continue;
         l->type = fused;
         l->hp[0] = '\0';

@@ -106,6 +106,9 @@ typedef struct onnx_layer {
     size_t first_param, n_params; /* in the importer's tensor list */
     /* MatMul then Add: the Add may give a bias-less dense its bias. */
     int dense_without_bias;
+    /* Values bound to this layer's output: more than one when Identity,
+     * Dropout or a no-op reshape made an alias. */
+    uint32_t n_names;
     int64_t units;
 } onnx_layer;
 

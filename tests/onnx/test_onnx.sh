@@ -59,6 +59,8 @@ expect_error reduce_channels "node 'mean_c'" "only a reduction over axes 2 and 3
 expect_error transpose_nhwc "node 'to_nhwc'" "only inside a channel shuffle"
 expect_error view_read "node 'relu_view'" "grouped view of channels"
 grep -q 'type: channel_shuffle, groups: 3' "$tmp/shuffle.yaml"; check "shuffle.yaml: a three-way channel shuffle" $?
+grep -q 'type: sigmoid' "$tmp/gate_alias.yaml" && ! grep -q 'type: silu' "$tmp/gate_alias.yaml"
+check "gate_alias.yaml: a sigmoid read under two names is not fused" $?
 grep -q 'type: slice, start: 3, end: 6' "$tmp/shuffle.yaml"; check "shuffle.yaml: x[:, -3:] of 6 channels as 3 to 6" $?
 # A symbolic H and W can be fixed on the command line.
 run import --quiet "$fix/bad/dynamic_hw.onnx" --input-shape 2,7,7 --graph "$tmp/d.yaml" \
