@@ -118,7 +118,7 @@ static void describe_text(const cnn_plugin *plugin)
             for (const char *const *p = hp->choices; *p; p++)
                 printf(" %s", *p);
         } else if (hp->kind != CNN_HP_BOOL) {
-            printf(" range [%g, %g]", hp->min_value, hp->max_value);
+            printf(" range [%.10g, %.10g]", hp->min_value, hp->max_value); /* exact up to 2^33 */
         }
         printf("%s%s\n", hp->help ? "  " : "", hp->help ? hp->help : "");
     }
