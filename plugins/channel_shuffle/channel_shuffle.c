@@ -86,15 +86,6 @@ static cnn_status channel_shuffle_check_call(const cnn_layer *layer,
     return CNN_OK;
 }
 
-/* Floats per channel plane: the product of the dims after dim 1. */
-static size_t channel_shuffle_plane(const cnn_shape *s)
-{
-    size_t p = 1;
-    for (int32_t i = 2; i < s->rank; i++)
-        p *= (size_t)s->dims[i];
-    return p;
-}
-
 /* Output channel o = j g + i comes from input channel i (C/g) + j. With
  * inverse set, the other way: dx channel i (C/g) + j from dy channel
  * j g + i. */
@@ -103,7 +94,7 @@ static void channel_shuffle_copy(const cnn_shape *s, int64_t groups,
 {
     size_t n = (size_t)s->dims[0], c = (size_t)s->dims[1];
     size_t g = (size_t)groups, cg = c / g;
-    size_t plane = channel_shuffle_plane(s), bytes = plane * sizeof(float);
+    size_t plane = cnn_channel_plane(s), bytes = plane * sizeof(float);
     for (size_t b = 0; b < n; b++) {
         const float *sb = src + b * c * plane;
         float *db = dst + b * c * plane;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "channel_shape.h"
 #include "cnn/layer.h"
 
 #define CONCAT_MAX_INPUTS 256u
@@ -130,15 +131,6 @@ static cnn_status concat_check_call(const cnn_layer *layer,
     return CNN_OK;
 }
 
-/* Floats per sample after dim 1. */
-static size_t concat_inner(const cnn_shape *s)
-{
-    size_t p = 1;
-    for (int32_t i = 2; i < s->rank; i++)
-        p *= (size_t)s->dims[i];
-    return p;
-}
-
 static cnn_status concat_forward(const cnn_layer *layer,
                                  const cnn_forward_args *args, cnn_errbuf *err)
 {
@@ -148,7 +140,7 @@ static cnn_status concat_forward(const cnn_layer *layer,
     if (st != CNN_OK)
         return st;
     size_t n = (size_t)out->shape.dims[0];
-    size_t inner = concat_inner(&out->shape);
+    size_t inner = cnn_channel_plane(&out->shape);
     size_t out_stride = (size_t)out->shape.dims[1] * inner;
     size_t offset = 0;
     for (uint32_t k = 0; k < args->n_inputs; k++) {
@@ -174,7 +166,7 @@ static cnn_status concat_backward(const cnn_layer *layer,
     if (st != CNN_OK)
         return st;
     size_t n = (size_t)dy->shape.dims[0];
-    size_t inner = concat_inner(&dy->shape);
+    size_t inner = cnn_channel_plane(&dy->shape);
     size_t dy_stride = (size_t)dy->shape.dims[1] * inner;
     size_t offset = 0;
     for (uint32_t k = 0; k < args->n_inputs; k++) {

@@ -88,15 +88,6 @@ static cnn_status slice_check_call(const cnn_layer *layer, const cnn_shape *in,
     return CNN_OK;
 }
 
-/* Floats per channel plane: the product of the dims after dim 1. */
-static size_t slice_plane(const cnn_shape *s)
-{
-    size_t p = 1;
-    for (int32_t i = 2; i < s->rank; i++)
-        p *= (size_t)s->dims[i];
-    return p;
-}
-
 static cnn_status slice_forward(const cnn_layer *layer,
                                 const cnn_forward_args *args, cnn_errbuf *err)
 {
@@ -105,7 +96,7 @@ static cnn_status slice_forward(const cnn_layer *layer,
         slice_check_call(layer, &x->shape, &args->output->shape, err);
     if (st != CNN_OK)
         return st;
-    size_t n = (size_t)x->shape.dims[0], plane = slice_plane(&x->shape);
+    size_t n = (size_t)x->shape.dims[0], plane = cnn_channel_plane(&x->shape);
     size_t in_stride = (size_t)x->shape.dims[1] * plane;
     size_t offset = (size_t)layer->hparams[HP_START].i[0] * plane;
     size_t block = (size_t)args->output->shape.dims[1] * plane;
@@ -127,7 +118,7 @@ static cnn_status slice_backward(const cnn_layer *layer,
     cnn_status st = slice_check_call(layer, in, &dy->shape, err);
     if (st != CNN_OK)
         return st;
-    size_t n = (size_t)in->dims[0], plane = slice_plane(in);
+    size_t n = (size_t)in->dims[0], plane = cnn_channel_plane(in);
     size_t in_stride = (size_t)in->dims[1] * plane;
     size_t offset = (size_t)layer->hparams[HP_START].i[0] * plane;
     size_t block = (size_t)dy->shape.dims[1] * plane;
