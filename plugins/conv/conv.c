@@ -319,6 +319,37 @@ static int direct_wastes(const conv_run *r)
     return conv_pw_band_applies(r) && 4 * g->ow < 3 * (g->w + g->pw + g->pr);
 }
 
+conv_algorithm conv_pick_ungrouped(const conv_run *r)
+{
+    if (conv_pw_applies(r))
+        return CONV_ALG_POINTWISE;
+    if (conv_direct_applies(r) && !direct_wastes(r))
+        return CONV_ALG_DIRECT;
+    if (conv_deep_applies(r))
+        return CONV_ALG_DEEP;
+    if (conv_wino_applies(r))
+        return CONV_ALG_WINOGRAD;
+    return CONV_ALG_GEMM;
+}
+
+cnn_status conv_forward_ungrouped(conv_run *r, const float *wino_filters,
+                                  cnn_errbuf *err)
+{
+    switch (conv_pick_ungrouped(r)) {
+    case CONV_ALG_POINTWISE:
+        return conv_pw_forward(r, err);
+    case CONV_ALG_DIRECT:
+        return conv_direct_forward(r, err);
+    case CONV_ALG_DEEP:
+        return conv_deep_forward(r, err);
+    case CONV_ALG_WINOGRAD:
+        return conv_wino_forward_with(r, wino_filters, err);
+    case CONV_ALG_GEMM:
+        break;
+    }
+    return conv_gemm_forward(r, err);
+}
+
 /* Filters in another form than the layer's, kept between calls while the
  * host passes the same params_token and weight pointer (ABI 1.5: the
  * values behind a token never change). */
@@ -412,25 +443,20 @@ static cnn_status conv_forward(const cnn_layer *layer,
                                        conv_fl_packed_floats(&r),
                                        conv_fl_pack)))
         st = conv_fl_forward(&r, filters, err);
-    else if (conv_pw_applies(&r))
-        st = conv_pw_forward(&r, err);
-    else if (conv_direct_applies(&r) && !direct_wastes(&r))
-        st = conv_direct_forward(&r, err);
-    else if (conv_deep_applies(&r))
-        st = conv_deep_forward(&r, err);
-    else if (conv_wino_applies(&r))
-        /* Kept filters save the transform: VGG-16's 28x28 layers at batch
-         * 1, 27.6-28.0 -> 26.1 ms. */
-        st = conv_wino_forward_with(
+    else if (conv_grouped_applies(&r))
+        st = conv_grouped_forward(&r, err);
+    else
+        /* Kept Winograd filters save the transform: VGG-16's 28x28 layers
+         * at batch 1, 27.6-28.0 -> 26.1 ms. */
+        st = conv_forward_ungrouped(
             &r,
-            state && a->params_token
+            state && a->params_token &&
+                    conv_pick_ungrouped(&r) == CONV_ALG_WINOGRAD
                 ? cached_filters(&state->wino, a, &r,
                                  conv_wino_filters_floats(&r),
                                  conv_wino_filters)
                 : NULL,
             err);
-    else
-        st = conv_gemm_forward(&r, err);
     if (st == CNN_OK && r.ep && !r.epilogue_done)
         conv_epilogue_all(&r);
     return st;

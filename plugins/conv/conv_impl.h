@@ -178,6 +178,23 @@ cnn_status conv_dwb_backward_dx(conv_run *r, cnn_errbuf *err);
 #endif
 
 /* im2col + GEMM, any geometry and groups. */
+/* The forward algorithms that take any filters of a layer of one group
+ * (conv.c), in the order they are tried; the filter-lanes kernel, which
+ * keeps repacked filters, is tried before them. wino_filters: the
+ * transformed filters if kept, else NULL (Winograd makes them). */
+typedef enum conv_algorithm {
+    CONV_ALG_POINTWISE,
+    CONV_ALG_DIRECT,
+    CONV_ALG_DEEP,
+    CONV_ALG_WINOGRAD,
+    CONV_ALG_GEMM
+} conv_algorithm;
+conv_algorithm conv_pick_ungrouped(const conv_run *r);
+cnn_status conv_forward_ungrouped(conv_run *r, const float *wino_filters,
+                                  cnn_errbuf *err);
+int conv_grouped_applies(const conv_run *r);
+cnn_status conv_grouped_forward(conv_run *r, cnn_errbuf *err);
+
 cnn_status conv_gemm_forward(conv_run *r, cnn_errbuf *err);
 cnn_status conv_gemm_backward(conv_run *r, cnn_errbuf *err);
 

@@ -74,6 +74,14 @@ const cf_config cf_configs[] = {
     {"conv", "groups 4, large, threaded",
      {"filters=8", "kernel=3", "groups=4", "padding=1"}, 1,
      {S4(2, 8, 24, 20)}, 4, CF_UNIFORM, 0},
+    /* Groups of 16 channels: each group runs as a layer of its own
+     * (grouped.c), through the direct and pointwise kernels. */
+    {"conv", "groups 2 of 16 channels, 3x3",
+     {"filters=32", "kernel=3", "groups=2", "padding=1"}, 1,
+     {S4(2, 32, 10, 9)}, 4, CF_UNIFORM, 0},
+    {"conv", "groups 2 of 16 channels, 1x1",
+     {"filters=32", "kernel=1", "groups=2"}, 1, {S4(2, 32, 5, 6)}, 4,
+     CF_UNIFORM, 0},
     {"conv", "depthwise 3x3", {"filters=6", "kernel=3", "groups=6",
                                "padding=1"},
      1, {S4(2, 6, 9, 8)}, 4, CF_UNIFORM, 0},
