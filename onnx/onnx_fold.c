@@ -382,48 +382,78 @@ static cnn_status fold_transpose(onnx_importer *im,
     return CNN_OK;
 }
 
+/* Slice along one axis, any step but 0 (PyTorch's F.pad export reverses
+ * the rows of its [-1, 2] pad table with step -1). */
 static cnn_status fold_slice(onnx_importer *im, const Onnx__NodeProto *node,
                              onnx_const *const *in, size_t n_in,
                              onnx_const *out)
 {
     const onnx_const *x = in[0];
-    int64_t starts[1] = {0}, ends[1] = {0}, step = 1, b, e, n;
-    size_t ns = 0, ne = 0;
+    int64_t starts[1] = {0}, ends[1] = {0}, step = 1, axis = 0, b, e, n;
+    int64_t dims[CNN_MAX_RANK], dim;
+    size_t ns = 0, ne = 0, outer = 1, inner = 1;
     cnn_status st;
-    if (x->rank != 1)
+    if (x->rank < 1)
         return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
-                              "folding Slice is supported on 1-D data");
+                              "folding Slice of a scalar");
     if (im->opset < 10) {
         if ((st = onnx_attr_ints(im, node, "starts", starts, 1, &ns)) !=
                 CNN_OK ||
-            (st = onnx_attr_ints(im, node, "ends", ends, 1, &ne)) != CNN_OK)
+            (st = onnx_attr_ints(im, node, "ends", ends, 1, &ne)) != CNN_OK ||
+            (st = onnx_attr_ints(im, node, "axes", &axis, 1, &(size_t){0})) !=
+                CNN_OK)
             return st;
     } else {
         if (n_in < 3 || in[1]->type != ONNX_C_INT || in[1]->numel != 1 ||
             in[2]->type != ONNX_C_INT || in[2]->numel != 1 ||
-            (n_in > 4 && (in[4]->type != ONNX_C_INT || in[4]->numel != 1)))
+            (n_in > 3 && in[3] &&
+             (in[3]->type != ONNX_C_INT || in[3]->numel != 1)) ||
+            (n_in > 4 && in[4] &&
+             (in[4]->type != ONNX_C_INT || in[4]->numel != 1)))
             return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
                                   "folding Slice needs one start, one end, "
-                                  "one step");
+                                  "one axis, one step");
         starts[0] = in[1]->i[0];
         ends[0] = in[2]->i[0];
         ns = ne = 1;
-        if (n_in > 4)
+        if (n_in > 3 && in[3])
+            axis = in[3]->i[0];
+        if (n_in > 4 && in[4])
             step = in[4]->i[0];
     }
-    if (ns != 1 || ne != 1 || step < 1)
+    if (axis < 0)
+        axis += x->rank;
+    if (ns != 1 || ne != 1 || step == 0 || axis < 0 || axis >= x->rank)
         return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
-                              "folding Slice needs one start and end and a "
-                              "positive step");
-    b = starts[0] < 0 ? starts[0] + x->dims[0] : starts[0];
-    e = ends[0] < 0 ? ends[0] + x->dims[0] : ends[0];
-    b = b < 0 ? 0 : b > x->dims[0] ? x->dims[0] : b;
-    e = e < b ? b : e > x->dims[0] ? x->dims[0] : e;
-    n = (e - b + step - 1) / step;
-    if ((st = alloc_like(im, node, out, x->type, 1, &n)) != CNN_OK)
+                              "folding Slice needs one start and end, a "
+                              "step other than 0 and an axis of the "
+                              "rank-%d data", (int)x->rank);
+    dim = x->dims[axis];
+    b = starts[0] < 0 ? starts[0] + dim : starts[0];
+    e = ends[0] < 0 ? ends[0] + dim : ends[0];
+    if (step > 0) {
+        b = b < 0 ? 0 : b > dim ? dim : b;
+        e = e < b ? b : e > dim ? dim : e;
+        n = (e - b + step - 1) / step;
+    } else { /* from b down to e + 1 */
+        b = b < 0 ? 0 : b > dim - 1 ? dim - 1 : b;
+        e = e < -1 ? -1 : e > b ? b : e;
+        n = (b - e + (-step) - 1) / (-step);
+    }
+    for (int32_t d = 0; d < x->rank; d++) {
+        dims[d] = d == axis ? n : x->dims[d];
+        if (d < axis)
+            outer *= (size_t)x->dims[d];
+        else if (d > axis)
+            inner *= (size_t)x->dims[d];
+    }
+    if ((st = alloc_like(im, node, out, x->type, x->rank, dims)) != CNN_OK)
         return st;
-    for (int64_t k = 0; k < n; k++)
-        copy_elems(out, (size_t)k, x, (size_t)(b + k * step), 1);
+    for (size_t o = 0; o < outer; o++)
+        for (int64_t k = 0; k < n; k++)
+            copy_elems(out, (o * (size_t)n + (size_t)k) * inner, x,
+                       (o * (size_t)dim + (size_t)(b + k * step)) * inner,
+                       inner);
     return CNN_OK;
 }
 
@@ -591,12 +621,6 @@ cnn_status onnx_fold(onnx_importer *im, const Onnx__NodeProto *node,
             if (!in[i] && i < 3)
                 return onnx_node_fail(im, node, CNN_ERR_FORMAT,
                                       "input %zu is missing", i);
-        if (n_in > 3 && in[3] &&
-            !(in[3]->type == ONNX_C_INT && in[3]->numel == 1 &&
-              (in[3]->i[0] == 0 || in[3]->i[0] == -1)))
-            return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
-                                  "folding Slice is supported along axis 0 "
-                                  "of 1-D data");
         st = fold_slice(im, node, in, n_in, &out);
     } else if (strcmp(op, "ConstantOfShape") == 0) {
         st = fold_constant_of_shape(im, node, in[0], &out);

@@ -118,6 +118,16 @@ onnx_value *onnx_input(onnx_importer *im, const Onnx__NodeProto *node,
                        "Reshape [N, C, ...]", v->name);
         return NULL;
     }
+    /* A zero-padded view is folded into the window that reads it. */
+    if (v->zero_padded && strcmp(node->op_type, "Conv") &&
+        strcmp(node->op_type, "AveragePool") &&
+        strcmp(node->op_type, "Identity") && strcmp(node->op_type, "Dropout")) {
+        onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                       "input '%s' is padded with zeros by a Pad; cnnrun "
+                       "supports such a Pad only before a Conv or an "
+                       "AveragePool, whose padding it becomes", v->name);
+        return NULL;
+    }
     return v;
 }
 
@@ -209,6 +219,8 @@ cnn_status onnx_bind_alias(onnx_importer *im, const Onnx__NodeProto *node,
         im->layers[src->layer].n_names++;
     v->shuffle_stage = src->shuffle_stage;
     v->shuffle_groups = src->shuffle_groups;
+    v->zero_padded = src->zero_padded;
+    memcpy(v->zero_pad, src->zero_pad, sizeof v->zero_pad);
     if (src->is_const) {
         /* A copy: each value frees its own data. */
         onnx_const *c = &v->c;
@@ -832,6 +844,12 @@ static cnn_status check_output(onnx_importer *im, const char *name)
         return cnn_context_fail(im->ctx, CNN_ERR_UNSUPPORTED,
                                 "%s: the graph's output '%s' is a channel "
                                 "shuffle left half done", im->origin, name);
+    if (v->zero_padded)
+        return cnn_context_fail(im->ctx, CNN_ERR_UNSUPPORTED,
+                                "%s: the graph's output '%s' is a Pad's "
+                                "output; cnnrun folds a Pad only into the "
+                                "Conv or AveragePool after it", im->origin,
+                                name);
     last = &im->layers[im->n_layers - 1];
     if ((size_t)v->layer != im->n_layers - 1)
         return cnn_context_fail(im->ctx, CNN_ERR_UNSUPPORTED,

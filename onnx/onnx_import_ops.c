@@ -225,6 +225,16 @@ static cnn_status read_window(onnx_importer *im, const Onnx__NodeProto *node,
                                   (long long)w->dilation[0],
                                   (long long)w->dilation[1]);
     }
+    if (x->zero_padded) { /* the Pad's zeros become the window's padding */
+        if (w->pad.mode != CNN_PAD_EXPLICIT)
+            return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                                  "auto_pad '%s' after a Pad is not "
+                                  "supported (explicit pads are)", autopad);
+        w->pad.top += x->zero_pad[0];
+        w->pad.left += x->zero_pad[1];
+        w->pad.bottom += x->zero_pad[2];
+        w->pad.right += x->zero_pad[3];
+    }
     {
         int64_t p[4] = {w->pad.top, w->pad.left, w->pad.bottom, w->pad.right};
         for (int a = 0; a < 4; a++)
@@ -235,14 +245,19 @@ static cnn_status read_window(onnx_importer *im, const Onnx__NodeProto *node,
     }
     {
         cnn_padding r = w->pad;
-        cnn_padding_resolve(&r, x->shape.dims[2], x->shape.dims[3],
+        int64_t h = x->shape.dims[2], wd = x->shape.dims[3];
+        if (x->zero_padded) { /* the producer's own size */
+            h -= x->zero_pad[0] + x->zero_pad[2];
+            wd -= x->zero_pad[1] + x->zero_pad[3];
+        }
+        cnn_padding_resolve(&r, h, wd,
                             w->dilation[0] * (w->k[0] - 1) + 1,
                             w->dilation[1] * (w->k[1] - 1) + 1, w->stride[0],
                             w->stride[1]);
-        w->out[0] = cnn_window_out_ex(x->shape.dims[2], w->k[0], w->stride[0],
+        w->out[0] = cnn_window_out_ex(h, w->k[0], w->stride[0],
                                       r.top, r.bottom, w->dilation[0],
                                       w->ceil_mode);
-        w->out[1] = cnn_window_out_ex(x->shape.dims[3], w->k[1], w->stride[1],
+        w->out[1] = cnn_window_out_ex(wd, w->k[1], w->stride[1],
                                       r.left, r.right, w->dilation[1],
                                       w->ceil_mode);
     }
@@ -361,6 +376,16 @@ static cnn_status import_pool(onnx_importer *im, const Onnx__NodeProto *node,
     w.ceil_mode = (int)ceil_mode;
     if ((st = read_window(im, node, x, &w, 0)) != CNN_OK)
         return st;
+    if (x->zero_padded && !include_pad &&
+        (w.pad.top != x->zero_pad[0] || w.pad.left != x->zero_pad[1] ||
+         w.pad.bottom != x->zero_pad[2] || w.pad.right != x->zero_pad[3]))
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "pads of its own with count_include_pad 0 "
+                              "after a Pad are not supported (the Pad's "
+                              "zeros count in the averages, its own pads "
+                              "would not)");
+    if (x->zero_padded) /* the Pad's zeros are values: they count */
+        include_pad = 1;
     if (!is_max && (w.dilation[0] != 1 || w.dilation[1] != 1))
         return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
                               "average pooling with dilation is not "
@@ -1433,19 +1458,29 @@ cnn_status onnx_import_concat(onnx_importer *im, const Onnx__NodeProto *node)
     return bind_new_layer(im, node);
 }
 
-/* Pad: only the no-op kind (all pads zero) that exporters emit before
- * pools; real padding belongs to the conv or pool that follows. */
+/* Pad: a no-op one is an alias; one that adds zero rows and columns
+ * (constant mode, value 0, H and W only) is a zero-padded view of its
+ * input, folded into the Conv or AveragePool that reads it (onnx_input
+ * refuses other readers). PyTorch exports avg_pool2d with
+ * count_include_pad (Inception v3) as such a Pad and an AveragePool. */
 cnn_status onnx_import_pad(onnx_importer *im, const Onnx__NodeProto *node)
 {
-    onnx_value *x = onnx_input_dynamic(im, node, 0);
+    onnx_value *x = onnx_input_dynamic(im, node, 0), *v;
     int64_t pads[2 * CNN_MAX_RANK];
     size_t n = 0;
+    float value = 0.0f;
+    char mode[32];
+    int any = 0;
     cnn_status st;
     if (!x)
         return cnn_context_status(im->ctx);
+    if ((st = onnx_attr_string(im, node, "mode", "constant", mode,
+                               sizeof mode)) != CNN_OK)
+        return st;
     if (im->opset < 11) {
         if ((st = onnx_attr_ints(im, node, "pads", pads, 2 * CNN_MAX_RANK,
-                                 &n)) != CNN_OK)
+                                 &n)) != CNN_OK ||
+            (st = onnx_attr_float(im, node, "value", 0.0f, &value)) != CNN_OK)
             return st;
     } else {
         onnx_const *c = onnx_input_const(im, node, 1, ONNX_C_INT);
@@ -1455,14 +1490,58 @@ cnn_status onnx_import_pad(onnx_importer *im, const Onnx__NodeProto *node)
             return onnx_node_fail(im, node, CNN_ERR_FORMAT, "too many pads");
         n = c->numel;
         memcpy(pads, c->i, n * sizeof *pads);
-    }
-    for (size_t k = 0; k < n; k++)
-        if (pads[k] != 0)
+        if (onnx_has_input(node, 2)) {
+            onnx_const *cv = onnx_input_const(im, node, 2, ONNX_C_FLOAT);
+            if (!cv)
+                return cnn_context_status(im->ctx);
+            if (cv->numel != 1)
+                return onnx_node_fail(im, node, CNN_ERR_FORMAT,
+                                      "constant_value has %zu values, not 1",
+                                      cv->numel);
+            value = cv->f[0];
+        }
+        if (onnx_has_input(node, 3))
             return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
-                                  "a Pad that pads (pad %zu is %lld) is not "
-                                  "supported; only no-op pads are removed",
-                                  k, (long long)pads[k]);
-    return onnx_bind_alias(im, node, 0, x);
+                                  "Pad with axes is not supported");
+    }
+    if (n != 2 * (size_t)x->shape.rank)
+        return onnx_node_fail(im, node, CNN_ERR_FORMAT,
+                              "%zu pads for a rank-%d input (2 per axis)", n,
+                              (int)x->shape.rank);
+    for (size_t k = 0; k < n; k++)
+        any |= pads[k] != 0;
+    if (!any)
+        return onnx_bind_alias(im, node, 0, x);
+    /* pads: begins of every axis, then ends; [N, C, H, W] wanted. */
+    if (x->shape.rank != 4 || pads[0] || pads[1] || pads[4] || pads[5])
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "only padding of the two spatial axes of an "
+                              "[N, C, H, W] value is supported");
+    for (size_t k = 0; k < n; k++)
+        if (pads[k] < 0 || pads[k] > 65536)
+            return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                                  "pad %zu is %lld; only 0 to 65536 (no "
+                                  "cropping) is supported", k,
+                                  (long long)pads[k]);
+    if (strcmp(mode, "constant") != 0 || value != 0.0f)
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "only padding with zeros is supported (mode "
+                              "'%s', value %g)", mode, (double)value);
+    if (x->zero_padded)
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "a Pad of a Pad's output is not supported");
+    if ((st = onnx_bind_alias(im, node, 0, x)) != CNN_OK)
+        return st;
+    if (!(v = onnx_value_find(im, node->output[0])))
+        return onnx_node_fail(im, node, CNN_ERR_FORMAT, "output lost");
+    v->zero_padded = 1;
+    v->zero_pad[0] = pads[2];
+    v->zero_pad[1] = pads[3];
+    v->zero_pad[2] = pads[6];
+    v->zero_pad[3] = pads[7];
+    v->shape.dims[2] += pads[2] + pads[6];
+    v->shape.dims[3] += pads[3] + pads[7];
+    return CNN_OK;
 }
 
 /* Sum of n computed values of one shape: one add layer. */

@@ -90,6 +90,12 @@ typedef struct onnx_value {
      * producer's, unshuffled, so nothing else may read it. */
     int shuffle_stage;
     int64_t shuffle_groups;
+    /* The producer's data with zero rows and columns around it (a Pad of
+     * constant 0: top, left, bottom, right); shape is the padded one.
+     * Only a Conv or AveragePool may read it, taking the pad as its own
+     * padding, since no layer materialises it. */
+    int zero_padded;
+    int64_t zero_pad[4];
 } onnx_value;
 
 #define ONNX_LAYER_NAME_MAX 64

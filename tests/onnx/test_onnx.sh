@@ -58,6 +58,12 @@ expect_error external_dotdot "'..'"
 expect_error reduce_channels "node 'mean_c'" "only a reduction over axes 2 and 3"
 expect_error transpose_nhwc "node 'to_nhwc'" "only inside a channel shuffle"
 expect_error view_read "node 'relu_view'" "grouped view of channels"
+expect_error pad_maxpool "node 'max_after_pad'" "padded with zeros by a Pad"
+expect_error pad_reflect "node 'pad_reflect'" "only padding with zeros" "'reflect'"
+grep -q 'type: avgpool, size: 3, stride: 1, padding: 1, count_include_pad: true' "$tmp/pads.yaml"
+check "pads.yaml: a Pad then an AveragePool is one avgpool counting its padding" $?
+grep -q 'type: conv, filters: 4, kernel: 3, padding: \[0, 1, 1, 2\]' "$tmp/pads.yaml"
+check "pads.yaml: a Pad before a conv is the conv's padding" $?
 grep -q 'type: channel_shuffle, groups: 3' "$tmp/shuffle.yaml"; check "shuffle.yaml: a three-way channel shuffle" $?
 grep -q 'type: sigmoid' "$tmp/gate_alias.yaml" && ! grep -q 'type: silu' "$tmp/gate_alias.yaml"
 check "gate_alias.yaml: a sigmoid read under two names is not fused" $?
