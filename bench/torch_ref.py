@@ -3,8 +3,9 @@
 """PyTorch side of the cnnrun benchmarks: the same work as `cnnrun bench`.
 
 Models are built layer by layer from the cnnrun graph file itself (conv,
-maxpool, avgpool, relu, tanh, sigmoid, silu, channel_shuffle, slice,
-flatten, dense, dropout, softmax), so the shapes are the graph's;
+maxpool, avgpool, relu, tanh, sigmoid, silu, gelu, layernorm,
+channel_shuffle, slice, flatten, dense, dropout, softmax), so the shapes
+are the graph's;
 `--shapes` prints them for bench/compare.py to check against
 `cnnrun summary --json`.
 
@@ -84,6 +85,26 @@ class ChannelSlice(nn.Module):
         return x[:, self.start:self.end]
 
 
+class LayerNormChannels(nn.Module):
+    """cnnrun's layernorm: F.layer_norm over dim 1 at every position (the
+    channels-last view, permuted back: ConvNeXt's LayerNorm2d), with
+    weight and bias named as cnnrun's."""
+
+    def __init__(self, channels, eps, affine):
+        super().__init__()
+        self.channels, self.eps = channels, eps
+        self.weight = nn.Parameter(torch.ones(channels)) if affine else None
+        self.bias = nn.Parameter(torch.zeros(channels)) if affine else None
+
+    def forward(self, x):
+        if x.is_meta:  # build_model's shape pass: the shape is x's
+            return x
+        last = (0,) + tuple(range(2, x.dim())) + (1,)
+        back = (0, x.dim() - 1) + tuple(range(1, x.dim() - 1))
+        return F.layer_norm(x.permute(*last), (self.channels,), self.weight,
+                            self.bias, self.eps).permute(*back)
+
+
 def build_torchvision(g):
     """The graphs scripts/torchvision-graphs.py writes are torchvision's own
     models: run those (not a re-creation), then the graph's softmax. The
@@ -149,6 +170,11 @@ def build_model(graph_path):
             m = nn.Sigmoid()
         elif t == "silu":
             m = nn.SiLU()
+        elif t == "gelu":
+            m = nn.GELU(approximate=layer.get("approximate", "none"))
+        elif t == "layernorm":
+            m = LayerNormChannels(shape[0], float(layer.get("eps", 1e-5)),
+                                  bool(layer.get("affine", True)))
         elif t == "channel_shuffle":
             m = ChannelShuffle(int(layer["groups"]))
         elif t == "slice":

@@ -97,8 +97,8 @@ static const char *param_init(onnx_exporter *ex, const cnn_layer_info *info,
     return n;
 }
 
-static const char *scalar_init(onnx_exporter *ex, const cnn_layer_info *info,
-                               const char *suffix, float value)
+const char *onnx_x_scalar(onnx_exporter *ex, const cnn_layer_info *info,
+                          const char *suffix, float value)
 {
     const char *n = onnx_x_name(ex, info, suffix);
     float *v = onnx_w_alloc(ex, sizeof *v);
@@ -344,8 +344,8 @@ static void clip_node(onnx_exporter *ex, const cnn_layer_info *info,
     } else {
         const char *in[3];
         in[0] = onnx_x_input(ex, info, 0);
-        in[1] = scalar_init(ex, info, "min", lo);
-        in[2] = scalar_init(ex, info, "max", hi);
+        in[1] = onnx_x_scalar(ex, info, "min", lo);
+        in[2] = onnx_x_scalar(ex, info, "max", hi);
         onnx_w_node(ex, "Clip", info->name, in, 3, onnx_x_output(ex, info));
     }
 }

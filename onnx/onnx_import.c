@@ -118,6 +118,51 @@ onnx_value *onnx_input(onnx_importer *im, const Onnx__NodeProto *node,
                        "Reshape [N, C, ...]", v->name);
         return NULL;
     }
+    /* A step of a layer norm or GELU written out: only its next step. */
+    if (v->step) {
+        static const char *const next[] = {
+            [ONNX_STEP_LN_MEAN] = "Sub",        [ONNX_STEP_LN_CENTERED] = "Pow Div",
+            [ONNX_STEP_LN_SQUARED] = "ReduceMean", [ONNX_STEP_LN_VAR] = "Add",
+            [ONNX_STEP_LN_VAR_EPS] = "Sqrt",    [ONNX_STEP_LN_STD] = "Div",
+            [ONNX_STEP_GELU_SCALED] = "Erf",    [ONNX_STEP_GELU_ERF] = "Add",
+            [ONNX_STEP_GELU_ERF1] = "Mul",      [ONNX_STEP_GELU_PRODUCT] = "Mul"};
+        const char *ok = next[v->step];
+        size_t n = strlen(node->op_type);
+        const char *hit = strstr(ok, node->op_type);
+        if (!hit || (hit[n] != '\0' && hit[n] != ' ') ||
+            (hit != ok && hit[-1] != ' ')) {
+            onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                           "input '%s' is a step of a %s written out in "
+                           "elementwise ops, which cnnrun maps only whole "
+                           "(its next step here would be %s)",
+                           v->name,
+                           v->step >= ONNX_STEP_GELU_SCALED
+                               ? "GELU"
+                               : "layer normalisation",
+                           ok);
+            return NULL;
+        }
+    }
+    /* Channels-last data: only ops that mean the same on either layout. */
+    if (v->channels_last) {
+        static const char *const readers[] = {
+            "Transpose", "ReduceMean", "Sub", "Div", "MatMul", "Add", "Mul",
+            "Identity", "Dropout", "LayerNormalization", "Relu", "Sigmoid",
+            "Tanh", "HardSwish", "HardSigmoid", "LeakyRelu", "Elu", "Clip"};
+        size_t k = 0;
+        while (k < sizeof readers / sizeof *readers &&
+               strcmp(readers[k], node->op_type))
+            k++;
+        if (k == sizeof readers / sizeof *readers) {
+            onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                           "input '%s' is channels-last (a Transpose perm "
+                           "[0, 2, 3, 1]); cnnrun reads such values only in "
+                           "layer norms, MatMuls over the channels, GELU "
+                           "and activations, then a Transpose perm "
+                           "[0, 3, 1, 2]", v->name);
+            return NULL;
+        }
+    }
     /* A zero-padded view is folded into the window that reads it. */
     if (v->zero_padded && strcmp(node->op_type, "Conv") &&
         strcmp(node->op_type, "AveragePool") &&
@@ -215,12 +260,20 @@ cnn_status onnx_bind_alias(onnx_importer *im, const Onnx__NodeProto *node,
     v->layer = src->layer;
     v->shape = src->shape;
     v->is_const = src->is_const;
-    if (!src->is_const && src->layer >= 0)
+    /* The new name is another of the layer's, unless the old one is read
+     * by this node alone (and is no graph output): then it moved. */
+    if (!src->is_const && src->layer >= 0 &&
+        (onnx_value_uses(im, src) != 1 ||
+         onnx_is_graph_output(im, src->name)))
         im->layers[src->layer].n_names++;
     v->shuffle_stage = src->shuffle_stage;
     v->shuffle_groups = src->shuffle_groups;
     v->zero_padded = src->zero_padded;
     memcpy(v->zero_pad, src->zero_pad, sizeof v->zero_pad);
+    v->channels_last = src->channels_last;
+    v->step = src->step;
+    v->step_src = src->step_src;
+    v->step_eps = src->step_eps;
     if (src->is_const) {
         /* A copy: each value frees its own data. */
         onnx_const *c = &v->c;
@@ -844,6 +897,14 @@ static cnn_status check_output(onnx_importer *im, const char *name)
         return cnn_context_fail(im->ctx, CNN_ERR_UNSUPPORTED,
                                 "%s: the graph's output '%s' is a channel "
                                 "shuffle left half done", im->origin, name);
+    if (v->step || v->channels_last)
+        return cnn_context_fail(im->ctx, CNN_ERR_UNSUPPORTED,
+                                "%s: the graph's output '%s' is %s",
+                                im->origin, name,
+                                v->step ? "a step of a layer norm or GELU "
+                                          "written out, not the whole"
+                                        : "channels-last; cnnrun's outputs "
+                                          "are [N, C, ...]");
     if (v->zero_padded)
         return cnn_context_fail(im->ctx, CNN_ERR_UNSUPPORTED,
                                 "%s: the graph's output '%s' is a Pad's "

@@ -110,16 +110,35 @@ static cnn_status only_first_output(onnx_importer *im,
     return CNN_OK;
 }
 
+cnn_status onnx_bind_new_layer(onnx_importer *im, const Onnx__NodeProto *node,
+                               const onnx_value *like)
+{
+    int channels_last = like && like->channels_last;
+    cnn_status st = only_first_output(im, node);
+    onnx_value *v;
+    if (st != CNN_OK ||
+        (st = onnx_bind_layer(im, node, 0, (int32_t)im->n_layers - 1)) !=
+            CNN_OK)
+        return st;
+    if (channels_last && (v = onnx_value_find(im, node->output[0]))) {
+        const cnn_shape *s = &im->layers[im->n_layers - 1].shape;
+        v->channels_last = 1;
+        v->shape = cnn_shape_make(4, (const int64_t[]){s->dims[0], s->dims[2],
+                                                       s->dims[3], s->dims[1]});
+    }
+    return CNN_OK;
+}
+
+/* Elementwise layers keep their input's layout (channels-last stays). */
 static cnn_status bind_new_layer(onnx_importer *im,
                                  const Onnx__NodeProto *node)
 {
-    cnn_status st = only_first_output(im, node);
-    if (st != CNN_OK)
-        return st;
-    return onnx_bind_layer(im, node, 0, (int32_t)im->n_layers - 1);
+    const onnx_value *x =
+        onnx_has_input(node, 0) ? onnx_value_find(im, node->input[0]) : NULL;
+    return onnx_bind_new_layer(im, node, x);
 }
 
-static int is_graph_output_name(const onnx_importer *im, const char *name)
+int onnx_is_graph_output(const onnx_importer *im, const char *name)
 {
     for (size_t i = 0; i < im->graph->n_output; i++)
         if (im->graph->output[i]->name &&
@@ -130,14 +149,14 @@ static int is_graph_output_name(const onnx_importer *im, const char *name)
 
 static int is_graph_output(const onnx_importer *im, const onnx_value *v)
 {
-    return v->name && is_graph_output_name(im, v->name);
+    return v->name && onnx_is_graph_output(im, v->name);
 }
 
 /* 1 when the layer's output is read once in all and is no graph output:
  * only then may its reader rewrite it into something else. A layer with
  * aliases (Identity, Dropout, a no-op reshape) may have readers under
  * other names, so it never qualifies. */
-static int read_once(onnx_importer *im, const onnx_value *v)
+int onnx_read_once(onnx_importer *im, const onnx_value *v)
 {
     return v->layer >= 0 && im->layers[v->layer].n_names == 1 &&
            onnx_value_uses(im, v) == 1 && !is_graph_output(im, v);
@@ -455,11 +474,14 @@ cnn_status onnx_import_reduce_spatial(onnx_importer *im,
     cnn_status st;
     if (!x)
         return cnn_context_status(im->ctx);
-    if ((st = need_rank(im, node, x, 4)) != CNN_OK ||
-        (st = onnx_attr_int(im, node, "keepdims", 1, &keepdims)) != CNN_OK)
-        return st;
-    if ((st = ints_attr_or_input(im, node, "axes", 1, 18, axes, CNN_MAX_RANK,
+    if ((st = onnx_attr_int(im, node, "keepdims", 1, &keepdims)) != CNN_OK ||
+        (st = ints_attr_or_input(im, node, "axes", 1, 18, axes, CNN_MAX_RANK,
                                  &n)) != CNN_OK)
+        return st;
+    if (strcmp(node->op_type, "ReduceMean") == 0 &&
+        onnx_norm_reduce_mean(im, node, x, axes, n, keepdims, &st))
+        return st;
+    if ((st = need_rank(im, node, x, 4)) != CNN_OK)
         return st;
     for (size_t k = 0; k < n; k++) {
         int64_t a = axes[k] < 0 ? axes[k] + 4 : axes[k];
@@ -576,6 +598,8 @@ cnn_status onnx_import_matmul(onnx_importer *im, const Onnx__NodeProto *node)
 
     if (!a || !(b = onnx_input_const(im, node, 1, ONNX_C_FLOAT)))
         return cnn_context_status(im->ctx);
+    if (onnx_norm_matmul(im, node, a, b, &st))
+        return st;
     if ((st = need_rank(im, node, a, 2)) != CNN_OK)
         return st;
     if (b->rank != 2 || b->dims[0] != a->shape.dims[1])
@@ -690,7 +714,8 @@ static cnn_status unary(onnx_importer *im, const Onnx__NodeProto *node,
     onnx_value *x = onnx_input_dynamic(im, node, 0);
     if (!x)
         return cnn_context_status(im->ctx);
-    *out = onnx_layer_add(im, node, type, &x, 1, &x->shape, "%s", "");
+    cnn_shape shape = onnx_layer_shape_of(x);
+    *out = onnx_layer_add(im, node, type, &x, 1, &shape, "%s", "");
     return *out ? CNN_OK : cnn_context_status(im->ctx);
 }
 
@@ -995,6 +1020,8 @@ cnn_status onnx_import_transpose(onnx_importer *im, const Onnx__NodeProto *node)
     if ((st = onnx_attr_ints(im, node, "perm", perm, CNN_MAX_RANK, &n)) !=
         CNN_OK)
         return st;
+    if (onnx_norm_transpose(im, node, x, perm, n, &st))
+        return st;
     int ok = x->shuffle_stage == 1 && (int32_t)n == x->shape.rank &&
              perm[0] == 0 && perm[1] == 2 && perm[2] == 1;
     for (size_t d = 3; ok && d < n; d++)
@@ -1002,9 +1029,10 @@ cnn_status onnx_import_transpose(onnx_importer *im, const Onnx__NodeProto *node)
     if (!ok)
         return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
                               "a Transpose of computed values is supported "
-                              "only inside a channel shuffle: Reshape [N, g, "
-                              "C/g, ...], Transpose perm [0, 2, 1, ...], "
-                              "Reshape [N, C, ...]");
+                              "only to channels-last and back (perm [0, 2, 3, "
+                              "1], then [0, 3, 1, 2]) or inside a channel "
+                              "shuffle: Reshape [N, g, C/g, ...], Transpose "
+                              "perm [0, 2, 1, ...], Reshape [N, C, ...]");
     cnn_shape out = x->shape;
     out.dims[1] = x->shape.dims[2];
     out.dims[2] = x->shape.dims[1];
@@ -1121,7 +1149,7 @@ cnn_status onnx_import_split(onnx_importer *im, const Onnx__NodeProto *node)
         /* An output nothing reads gets no layer. */
         if (!node->output[i] || !node->output[i][0] ||
             (onnx_table_get(im->use_counts, node->output[i]) <= 0 &&
-             !is_graph_output_name(im, node->output[i])))
+             !onnx_is_graph_output(im, node->output[i])))
             continue;
         /* x again: binding outputs may move the values array. */
         if (!(x = onnx_input_dynamic(im, node, 0)) ||
@@ -1283,6 +1311,8 @@ cnn_status onnx_import_add(onnx_importer *im, const Onnx__NodeProto *node)
     onnx_value *a = onnx_input(im, node, 0), *b = onnx_input(im, node, 1);
     onnx_value *in[2];
     char sa[160], sb[160];
+    cnn_shape shape;
+    cnn_status st;
     if (!a || !b)
         return cnn_context_status(im->ctx);
     if (a->is_const && !b->is_const) {
@@ -1293,6 +1323,9 @@ cnn_status onnx_import_add(onnx_importer *im, const Onnx__NodeProto *node)
     if (a->is_const)
         return onnx_node_fail(im, node, CNN_ERR_INVALID,
                               "both inputs are constants (not folded)");
+    if ((b->is_const || a->step || b->step) &&
+        onnx_norm_add(im, node, a, b, &st))
+        return st;
     if (b->is_const) {
         onnx_layer *l = a->layer >= 0 ? &im->layers[a->layer] : NULL;
         if (b->c.type != ONNX_C_FLOAT)
@@ -1302,10 +1335,10 @@ cnn_status onnx_import_add(onnx_importer *im, const Onnx__NodeProto *node)
             return onnx_bind_alias(im, node, 0, a);
         /* MatMul + Add: the bias of the dense layer just made. */
         if (l && l->dense_without_bias &&
-            (size_t)a->layer == im->n_layers - 1 && read_once(im, a) &&
+            (size_t)a->layer == im->n_layers - 1 && onnx_read_once(im, a) &&
             b->c.numel == (size_t)l->units &&
             (b->c.rank == 1 || (b->c.rank == 2 && b->c.dims[0] == 1))) {
-            cnn_status st = onnx_layer_param(im, l, "bias",
+            st = onnx_layer_param(im, l, "bias",
                                              onnx_const_copy(im, &b->c), 1,
                                              &l->units);
             if (st != CNN_OK)
@@ -1315,9 +1348,11 @@ cnn_status onnx_import_add(onnx_importer *im, const Onnx__NodeProto *node)
         }
         return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
                               "adding the constant '%s' is supported only as "
-                              "the bias right after a MatMul", b->name);
+                              "the bias right after a MatMul or a layer "
+                              "norm", b->name);
     }
-    if (!cnn_shape_equal(&a->shape, &b->shape)) {
+    if (!cnn_shape_equal(&a->shape, &b->shape) ||
+        a->channels_last != b->channels_last) {
         shape_text(&a->shape, sa, sizeof sa);
         shape_text(&b->shape, sb, sizeof sb);
         return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
@@ -1326,7 +1361,8 @@ cnn_status onnx_import_add(onnx_importer *im, const Onnx__NodeProto *node)
     }
     in[0] = a;
     in[1] = b;
-    if (!onnx_layer_add(im, node, "add", in, 2, &a->shape, "%s", ""))
+    shape = onnx_layer_shape_of(a);
+    if (!onnx_layer_add(im, node, "add", in, 2, &shape, "%s", ""))
         return cnn_context_status(im->ctx);
     return bind_new_layer(im, node);
 }
@@ -1359,7 +1395,7 @@ static int32_t fuse_gate(onnx_importer *im, const Onnx__NodeProto *node,
         else
             continue;
         if (l->n_inputs != 1 || l->inputs[0] != x->layer ||
-            !cnn_shape_equal(&x->shape, &s->shape) || !read_once(im, s))
+            !cnn_shape_equal(&x->shape, &s->shape) || !onnx_read_once(im, s))
             continue;
         l->type = fused;
         l->hp[0] = '\0';
@@ -1377,6 +1413,8 @@ cnn_status onnx_import_mul(onnx_importer *im, const Onnx__NodeProto *node)
     onnx_value *a = onnx_input(im, node, 0), *b = onnx_input(im, node, 1);
     onnx_value *in[2];
     char sa[160], sb[160];
+    cnn_shape shape;
+    cnn_status st;
     int broadcast;
     if (!a || !b)
         return cnn_context_status(im->ctx);
@@ -1385,6 +1423,8 @@ cnn_status onnx_import_mul(onnx_importer *im, const Onnx__NodeProto *node)
         a = b;
         b = t;
     }
+    if (onnx_norm_mul(im, node, a, b, &st))
+        return st;
     if (b->is_const) {
         if (b->c.type == ONNX_C_FLOAT && all_equal(&b->c, 1.0f) && !a->is_const &&
             b->c.rank <= a->shape.rank)
@@ -1413,9 +1453,14 @@ cnn_status onnx_import_mul(onnx_importer *im, const Onnx__NodeProto *node)
                               "multiplies %s by %s; equal shapes or [N, C, "
                               "1, 1] are supported", sa, sb);
     }
+    if (a->channels_last != b->channels_last)
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "multiplies a channels-last value by an "
+                              "[N, C, H, W] one");
     in[0] = a;
     in[1] = b;
-    if (!onnx_layer_add(im, node, "mul", in, 2, &a->shape, "%s", ""))
+    shape = onnx_layer_shape_of(a);
+    if (!onnx_layer_add(im, node, "mul", in, 2, &shape, "%s", ""))
         return cnn_context_status(im->ctx);
     return bind_new_layer(im, node);
 }

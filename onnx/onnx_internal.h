@@ -96,7 +96,34 @@ typedef struct onnx_value {
      * padding, since no layer materialises it. */
     int zero_padded;
     int64_t zero_pad[4];
+    /* The producer's [N, C, H, W] data seen as [N, H, W, C] (a Transpose
+     * perm [0, 2, 3, 1]; shape is the NHWC one), as ConvNeXt computes its
+     * layer norms, MLPs and GELUs: onnx_import_norm.c. */
+    int channels_last;
+    /* A step of a layer normalisation or GELU written out in elementwise
+     * ops (ONNX_STEP_*), recognised whole by onnx_import_norm.c; no layer
+     * computes it. step_src: the value the steps started from (an index
+     * into the importer's values); step_eps: the normalisation's epsilon. */
+    int step;
+    size_t step_src;
+    float step_eps;
 } onnx_value;
+
+enum {
+    ONNX_STEP_NONE,
+    /* x - mean(x), (x - mean)^2, their mean, + eps, its root */
+    ONNX_STEP_LN_MEAN,
+    ONNX_STEP_LN_CENTERED,
+    ONNX_STEP_LN_SQUARED,
+    ONNX_STEP_LN_VAR,
+    ONNX_STEP_LN_VAR_EPS,
+    ONNX_STEP_LN_STD,
+    /* x / sqrt(2), erf of it, + 1, x times that (then times 0.5) */
+    ONNX_STEP_GELU_SCALED,
+    ONNX_STEP_GELU_ERF,
+    ONNX_STEP_GELU_ERF1,
+    ONNX_STEP_GELU_PRODUCT
+};
 
 #define ONNX_LAYER_NAME_MAX 64
 #define ONNX_LAYER_HP_MAX 768
@@ -167,6 +194,17 @@ cnn_status onnx_bind_const(onnx_importer *im, const Onnx__NodeProto *node,
                            size_t i, onnx_const *c);
 cnn_status onnx_bind_alias(onnx_importer *im, const Onnx__NodeProto *node,
                            size_t i, const onnx_value *v);
+/* 1 when v is read once in all (under any name) and is no graph output:
+ * only then may its reader rewrite the layer that computes it. */
+int onnx_read_once(onnx_importer *im, const onnx_value *v);
+/* 1 when name is one of the graph's outputs. */
+int onnx_is_graph_output(const onnx_importer *im, const char *name);
+/* Binds the node's output 0 to the layer just added, channels-last (with
+ * the NHWC shape) when like is. */
+cnn_status onnx_bind_new_layer(onnx_importer *im, const Onnx__NodeProto *node,
+                               const onnx_value *like);
+/* The layer shape of a value: [N, C, H, W] also for a channels-last one. */
+cnn_shape onnx_layer_shape_of(const onnx_value *v);
 /* The value named name, or NULL. */
 onnx_value *onnx_value_find(onnx_importer *im, const char *name);
 /* Readers of a value in the part of the graph that is imported. */
@@ -291,6 +329,27 @@ ONNX_IMPORT_FN(concat);
 ONNX_IMPORT_FN(lrn);
 ONNX_IMPORT_FN(pad);
 ONNX_IMPORT_FN(sum);
+/* onnx_import_norm.c: ConvNeXt's channels-last layer norms, MLPs, GELUs */
+ONNX_IMPORT_FN(sub);
+ONNX_IMPORT_FN(pow);
+ONNX_IMPORT_FN(sqrt);
+ONNX_IMPORT_FN(div);
+ONNX_IMPORT_FN(erf);
+ONNX_IMPORT_FN(layernorm);
+/* Hooks of the handlers above into Transpose, ReduceMean, Add, Mul and
+ * MatMul: 1 when the node was taken (*st: how it went), 0 to go on. */
+int onnx_norm_transpose(onnx_importer *im, const Onnx__NodeProto *node,
+                        onnx_value *x, const int64_t *perm, size_t n,
+                        cnn_status *st);
+int onnx_norm_reduce_mean(onnx_importer *im, const Onnx__NodeProto *node,
+                          onnx_value *x, const int64_t *axes, size_t n,
+                          int64_t keepdims, cnn_status *st);
+int onnx_norm_add(onnx_importer *im, const Onnx__NodeProto *node,
+                  onnx_value *a, onnx_value *b, cnn_status *st);
+int onnx_norm_mul(onnx_importer *im, const Onnx__NodeProto *node,
+                  onnx_value *a, onnx_value *b, cnn_status *st);
+int onnx_norm_matmul(onnx_importer *im, const Onnx__NodeProto *node,
+                     onnx_value *x, const onnx_const *b, cnn_status *st);
 
 /* ---- Export (onnx_export.c, onnx_export_ops.c, onnx_write.c) -------------- */
 
@@ -337,6 +396,9 @@ const cnn_hparam_value *onnx_x_hp(const cnn_layer_info *info,
                                   const char *name);
 const cnn_tensor *onnx_x_param(onnx_exporter *ex, const cnn_layer_info *info,
                                const char *pname);
+/* A float scalar initializer named "<layer>_<suffix>"; its name. */
+const char *onnx_x_scalar(onnx_exporter *ex, const cnn_layer_info *info,
+                          const char *suffix, float value);
 /* Shape of input i with batch 1. */
 cnn_shape onnx_x_input_shape(onnx_exporter *ex, const cnn_layer_info *info,
                              uint32_t i);
@@ -349,6 +411,8 @@ cnn_status onnx_x_fail(onnx_exporter *ex, const cnn_layer_info *info,
 
 #define ONNX_EXPORT_FN(n) cnn_status onnx_export_##n(onnx_exporter *, const cnn_layer_info *)
 ONNX_EXPORT_FN(conv);
+ONNX_EXPORT_FN(gelu);      /* onnx_export_norm.c */
+ONNX_EXPORT_FN(layernorm); /* onnx_export_norm.c */
 ONNX_EXPORT_FN(maxpool);
 ONNX_EXPORT_FN(avgpool);
 ONNX_EXPORT_FN(global_pool);

@@ -480,6 +480,46 @@ const cf_config cf_configs[] = {
     {"silu", "rank 2", {NULL}, 1, {{3, 7}}, 2, CF_SILU, 0},
     {"silu", "large, threaded, partial block", {NULL}, 1, {S4(2, 4, 65, 64)},
      4, CF_SILU, 0},
+    {"gelu", "rank 4", {NULL}, 1, {S4(2, 3, 5, 4)}, 4, CF_SILU, 0},
+    {"gelu", "rank 2", {NULL}, 1, {{3, 7}}, 2, CF_SILU, 0},
+    {"gelu", "approximate none, said", {"approximate=none"}, 1,
+     {{2, 5, 9}}, 3, CF_SILU, 0},
+    {"gelu", "tanh, rank 4", {"approximate=tanh"}, 1, {S4(2, 3, 5, 4)}, 4,
+     CF_SILU, 0},
+    {"gelu", "tanh, rank 2", {"approximate=tanh"}, 1, {{4, 9}}, 2, CF_SILU,
+     0},
+    {"gelu", "large, threaded, partial block", {NULL}, 1, {S4(2, 4, 65, 64)},
+     4, CF_SILU, 0},
+    {"gelu", "tanh, large, threaded", {"approximate=tanh"}, 1,
+     {S4(2, 4, 65, 64)}, 4, CF_SILU, 0},
+
+    /* Layer norm over the channels at every position: [N, C] is
+     * nn.LayerNorm(C), [N, C, H, W] ConvNeXt's LayerNorm2d. Planes past a
+     * tile of 128 positions, more units (sample x tile) than the 64 slots
+     * of gradient sums, and the threaded path. */
+    {"layernorm", "rank 4 (LayerNorm2d)", {NULL}, 1, {S4(2, 8, 5, 4)}, 4,
+     CF_UNIFORM, 0},
+    {"layernorm", "rank 2 (nn.LayerNorm)", {NULL}, 1, {{6, 10}}, 2,
+     CF_UNIFORM, 0},
+    {"layernorm", "rank 3", {NULL}, 1, {{2, 6, 7}}, 3, CF_UNIFORM, 0},
+    {"layernorm", "affine false", {"affine=false"}, 1, {S4(2, 5, 3, 4)}, 4,
+     CF_UNIFORM, 0},
+    {"layernorm", "affine false, rank 2", {"affine=false"}, 1, {{5, 9}}, 2,
+     CF_UNIFORM, 0},
+    {"layernorm", "eps 0.1", {"eps=0.1"}, 1, {S4(2, 4, 3, 3)}, 4, CF_UNIFORM,
+     0},
+    {"layernorm", "eps 1e-6, mean 300 (ConvNeXt's eps)", {"eps=1e-6"}, 1,
+     {S4(2, 6, 4, 5)}, 4, CF_OFFSET, 0},
+    {"layernorm", "one channel: y = bias", {NULL}, 1, {S4(2, 1, 3, 4)}, 4,
+     CF_UNIFORM, 0},
+    {"layernorm", "rank 2, 80 samples: units share slots", {NULL}, 1,
+     {{80, 6}}, 2, CF_UNIFORM, 0},
+    {"layernorm", "plane of 130: a tile and 2 positions", {NULL}, 1,
+     {S4(3, 16, 10, 13)}, 4, CF_UNIFORM, 0},
+    {"layernorm", "large, threaded", {"eps=1e-6"}, 1, {S4(2, 24, 33, 25)}, 4,
+     CF_UNIFORM, 0},
+    {"layernorm", "large, affine false, threaded", {"affine=false"}, 1,
+     {S4(2, 24, 33, 25)}, 4, CF_UNIFORM, 0},
 
     /* ShuffleNet V2's channel split (x.chunk(2, 1): two slices) and
      * shuffle (groups 2), and other group counts, blocks and ranks. */

@@ -16,14 +16,18 @@ enum cf_data {
     CF_DISTINCT,  /* all distinct, 0.05 apart (maxpool) */
     CF_TANH,      /* U(-2, 2) */
     CF_SIGMOID,   /* U(-3, 3) */
-    CF_SILU,      /* U(-8, 8): both tails and silu's minimum at -1.28 */
+    CF_SILU,      /* U(-8, 8): both tails and the minima of silu (at
+                     -1.28) and gelu (at -0.75) */
     CF_SHIFTED,   /* U(-4, 4) + 100 (n mod 3 - 1) per sample: exp(104)
                      overflows and exp(-104) underflows float32, so softmax
                      must shift by the maximum */
-    CF_KINKS      /* U(-8, 8), at least 0.05 from -3, -2.5, -1, 0, 1.5,
+    CF_KINKS,     /* U(-8, 8), at least 0.05 from -3, -2.5, -1, 0, 1.5,
                      2.5, 3 and 6: the kinks of relu6, hardswish,
                      hardsigmoid (alpha 1/6 or 0.2) and of clip with min -1,
                      max 1.5 */
+    CF_OFFSET     /* U(-2, 2) + 300: a mean far larger than the spread,
+                     which a one-pass float variance would cancel away
+                     (layernorm) */
 };
 
 typedef struct cf_config {

@@ -21,7 +21,7 @@ static const char *const cf_types[] = {
     "sigmoid", "flatten", "dropout", "add",     "concat",    "batchnorm",
     "leakyrelu", "prelu", "relu6", "clip", "elu", "hardswish", "hardsigmoid",
     "identity", "globalavgpool", "globalmaxpool", "logsoftmax", "mul",
-    "silu", "channel_shuffle", "slice", NULL};
+    "silu", "channel_shuffle", "slice", "gelu", "layernorm", NULL};
 
 int cf_type_known(const char *type)
 {
@@ -193,6 +193,13 @@ void cf_expected_shapes(const lh_layer *L, cf_expected *E)
         cf_param(E, "running_mean", cf_shape1(s->dims[1]));
         cf_param(E, "running_var", cf_shape1(s->dims[1]));
         E->flops = 2u * (uint64_t)cf_numel(s);
+    } else if (strcmp(t, "layernorm") == 0) {
+        E->out_shape = *s;
+        if (lh_hp(L, "affine")->i[0]) {
+            cf_param(E, "weight", cf_shape1(s->dims[1]));
+            cf_param(E, "bias", cf_shape1(s->dims[1]));
+        }
+        E->flops = 8u * (uint64_t)cf_numel(s);
     } else if (strcmp(t, "prelu") == 0) {
         E->out_shape = *s;
         int64_t k = lh_hp(L, "num_parameters")->i[0];
@@ -239,7 +246,8 @@ void cf_expected_shapes(const lh_layer *L, cf_expected *E)
  * definitions (PyTorch's rules at the kinks). ymag and gmag are the scale
  * of each result's float32 rounding error: |y| and |dx| unless a sum in
  * the op can cancel (hardswish's x / 3 + 1/2, hardsigmoid's alpha x +
- * beta, silu's 1 + x (1 - s)), where it is the sum of the absolute terms.
+ * beta, silu's 1 + x (1 - s), gelu's Phi + x phi), where it is the sum
+ * of the absolute terms.
  * Inputs are finite (the harness reads a NaN output as unwritten); at
  * x = -inf these definitions give NaN (-inf * 0), as PyTorch does. */
 static void cf_unary(const lh_layer *L, cf_expected *E, int training,
@@ -260,6 +268,13 @@ static void cf_unary(const lh_layer *L, cf_expected *E, int training,
          * and for dx alike: dx is computed from x, not from a rounded y. */
         ytol = 1e-6;
         dxtol = 1e-6;
+    } else if (strcmp(t, "gelu") == 0) {
+        /* Evaluated in double (erfc, exp) and rounded once: y and dx are
+         * within an ulp or two of the exact values, even where Phi + x phi
+         * cancels (its zero near x = -0.75). */
+        ytol = 4 * CF_U;
+        dxtol = 4 * CF_U;
+        h0 = (double)lh_hp(L, "approximate")->i[0]; /* 1: tanh */
     } else if (strcmp(t, "elu") == 0) {
         ytol = 1e-6; /* expm1f, expf: a few ulps, then one multiply */
         dxtol = 1e-6;
@@ -319,6 +334,27 @@ static void cf_unary(const lh_layer *L, cf_expected *E, int training,
             y = v * s;
             g = d * s * (1.0 + v * (1.0 - s));
             gm = fabs(d) * s * (1.0 + fabs(v) * (1.0 - s));
+        } else if (strcmp(t, "gelu") == 0 && h0 == 0.0) {
+            /* x Phi(x), Phi(x) = erfc(-x / sqrt(2)) / 2 (1 + erf(x /
+             * sqrt(2)) would lose the tail x < -3 to cancellation); the
+             * derivative Phi + x phi is 0 near x = -0.75. */
+            double phi_c = 0.5 * erfc(-v / sqrt(2.0));
+            double pdf = exp(-0.5 * v * v) / sqrt(2.0 * M_PI);
+            y = v * phi_c;
+            g = d * (phi_c + v * pdf);
+            gm = fabs(d) * (phi_c + fabs(v) * pdf);
+        } else if (strcmp(t, "gelu") == 0) {
+            /* 0.5 x (1 + tanh(u)) = x sigmoid(2 u), written so (1 + tanh
+             * rounds to 0 in double below x = -7), and its derivative
+             * s + 2 x s (1 - s) u'. */
+            double k = sqrt(2.0 / M_PI);
+            double u = k * (v + 0.044715 * v * v * v);
+            double du = k * (1.0 + 3.0 * 0.044715 * v * v);
+            double s = 1.0 / (1.0 + exp(-2.0 * u));
+            double c = 1.0 / (1.0 + exp(2.0 * u)); /* 1 - s */
+            y = v * s;
+            g = d * (s + 2.0 * v * s * c * du);
+            gm = fabs(d) * (s + 2.0 * fabs(v) * s * c * du);
         } else if (strcmp(t, "hardsigmoid") == 0) {
             double z = h0 * v + h1;
             y = fmin(fmax(z, 0.0), 1.0);
@@ -710,6 +746,38 @@ static void cf_batchnorm(const lh_layer *L, cf_expected *E, int training)
         free(p[j]);
 }
 
+/* Layer norm: computed in double by the plugin and rounded once to
+ * float32, like batch norm, so a few ulps of the sum of absolute terms;
+ * the statistics are per sample, so sample 0 alone gives the first sample
+ * of y (the batch-1 check needs nothing of its own). */
+static void cf_layernorm(const lh_layer *L, cf_expected *E)
+{
+    const cnn_shape *s = &L->in_shapes[0];
+    int64_t p = 1;
+    for (int32_t i = 2; i < s->rank; i++)
+        p *= s->dims[i];
+    ref_ln g = {s->dims[0], s->dims[1], p, lh_hp(L, "eps")->f};
+    int affine = L->n_params == 2;
+    size_t c = (size_t)g.c;
+    double rtol = 16 * CF_U;
+    double *x = ref_from_float(L->x[0].data, L->x[0].n, 0);
+    double *dy = ref_from_float(L->dy.data, L->dy.n, 0);
+    double *w = affine ? ref_from_float(L->p[0].data, c, 0) : NULL;
+    double *b = affine ? ref_from_float(L->p[1].data, c, 0) : NULL;
+    cf_alloc(&E->y, L->y.n, rtol);
+    cf_alloc(&E->dx[0], L->x[0].n, rtol);
+    if (affine) {
+        cf_alloc(&E->dp[0], c, rtol);
+        cf_alloc(&E->dp[1], c, rtol);
+    }
+    ref_ln_forward(&g, x, w, b, E->y.ref, E->y.mag);
+    ref_ln_backward(&g, x, w, dy, E->dx[0].ref, E->dx[0].mag,
+                    affine ? E->dp[0].ref : NULL, affine ? E->dp[0].mag : NULL,
+                    affine ? E->dp[1].ref : NULL,
+                    affine ? E->dp[1].mag : NULL);
+    free(x), free(dy), free(w), free(b);
+}
+
 void cf_expected_compute(const lh_layer *L, int training, uint64_t seed,
                          cf_expected *E)
 {
@@ -734,6 +802,8 @@ void cf_expected_compute(const lh_layer *L, int training, uint64_t seed,
         cf_batchnorm(L, E, training);
     else if (strcmp(t, "prelu") == 0)
         cf_prelu(L, E);
+    else if (strcmp(t, "layernorm") == 0)
+        cf_layernorm(L, E);
     else if (strcmp(t, "logsoftmax") == 0)
         cf_logsoftmax(L, E);
     else if (strcmp(t, "globalavgpool") == 0)

@@ -505,3 +505,94 @@ void ref_bn_backward(const ref_bn *g, const double *x, const double *mean,
             }
     }
 }
+
+/* ---- Layer normalisation ------------------------------------------------ */
+
+#define LN_AT(g, a, ch, q) ((size_t)(((a) * (g)->c + (ch)) * (g)->p + (q)))
+
+/* Mean and 1 / sqrt(var + eps) of sample a, position q. */
+static void ref_ln_stats(const ref_ln *g, const double *x, int64_t a,
+                         int64_t q, double *mean, double *rstd)
+{
+    double s = 0.0, v = 0.0;
+    for (int64_t ch = 0; ch < g->c; ch++)
+        s += x[LN_AT(g, a, ch, q)];
+    *mean = s / (double)g->c;
+    for (int64_t ch = 0; ch < g->c; ch++) {
+        double d = x[LN_AT(g, a, ch, q)] - *mean;
+        v += d * d;
+    }
+    *rstd = 1.0 / sqrt(v / (double)g->c + g->eps);
+}
+
+void ref_ln_forward(const ref_ln *g, const double *x, const double *gamma,
+                    const double *beta, double *y, double *ymag)
+{
+    for (int64_t a = 0; a < g->n; a++)
+        for (int64_t q = 0; q < g->p; q++) {
+            double mu, rs;
+            ref_ln_stats(g, x, a, q, &mu, &rs);
+            for (int64_t ch = 0; ch < g->c; ch++) {
+                size_t i = LN_AT(g, a, ch, q);
+                double t = (x[i] - mu) * rs * (gamma ? gamma[ch] : 1.0);
+                double b = beta ? beta[ch] : 0.0;
+                y[i] = t + b;
+                if (ymag)
+                    ymag[i] = fabs(t) + fabs(b);
+            }
+        }
+}
+
+void ref_ln_backward(const ref_ln *g, const double *x, const double *gamma,
+                     const double *dy, double *dx, double *dxmag,
+                     double *dgamma, double *dgmag, double *dbeta,
+                     double *dbmag)
+{
+    double m = (double)g->c;
+    if (gamma)
+        for (int64_t ch = 0; ch < g->c; ch++) {
+            dgamma[ch] = dbeta[ch] = 0.0;
+            if (dgmag)
+                dgmag[ch] = 0.0;
+            if (dbmag)
+                dbmag[ch] = 0.0;
+        }
+    for (int64_t a = 0; a < g->n; a++)
+        for (int64_t q = 0; q < g->p; q++) {
+            double mu, rs;
+            double dvar = 0.0, dvara = 0.0, dmean = 0.0, dmeana = 0.0;
+            double sumd = 0.0;
+            ref_ln_stats(g, x, a, q, &mu, &rs);
+            for (int64_t ch = 0; ch < g->c; ch++) {
+                size_t i = LN_AT(g, a, ch, q);
+                double xhat = (x[i] - mu) * rs;
+                double dxhat = dy[i] * (gamma ? gamma[ch] : 1.0);
+                if (gamma) {
+                    dgamma[ch] += dy[i] * xhat;
+                    dbeta[ch] += dy[i];
+                    if (dgmag)
+                        dgmag[ch] += fabs(dy[i] * xhat);
+                    if (dbmag)
+                        dbmag[ch] += fabs(dy[i]);
+                }
+                /* d var: dxhat (x - mean) * -1/2 (var + eps)^-3/2 */
+                dvar += dxhat * (x[i] - mu) * -0.5 * rs * rs * rs;
+                dvara += fabs(dxhat * (x[i] - mu)) * 0.5 * rs * rs * rs;
+                dmean += -dxhat * rs;
+                dmeana += fabs(dxhat) * rs;
+                sumd += -2.0 * (x[i] - mu);
+            }
+            dmean += dvar * sumd / m; /* zero analytically; kept */
+            for (int64_t ch = 0; ch < g->c; ch++) {
+                size_t i = LN_AT(g, a, ch, q);
+                double dxhat = dy[i] * (gamma ? gamma[ch] : 1.0);
+                double t1 = dxhat * rs;
+                double t2 = dvar * 2.0 * (x[i] - mu) / m;
+                double t3 = dmean / m;
+                dx[i] = t1 + t2 + t3;
+                if (dxmag)
+                    dxmag[i] = fabs(t1) + dvara * 2.0 * fabs(x[i] - mu) / m +
+                               dmeana / m;
+            }
+        }
+}

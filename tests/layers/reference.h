@@ -135,4 +135,26 @@ void ref_bn_backward(const ref_bn *g, const double *x, const double *mean,
                      double *dgamma, double *dgmag, double *dbeta,
                      double *dbmag);
 
+/* Layer normalisation over dim 1 of [n, c, p] (p = the product of the dims
+ * after C, or 1 for [n, c]): at each sample and position, the mean and
+ * biased variance of its c values. */
+typedef struct ref_ln {
+    int64_t n, c, p;
+    double eps;
+} ref_ln;
+
+/* y = gamma (x - mean) rstd + beta per channel, or (x - mean) rstd when
+ * gamma and beta are NULL; ymag (may be NULL) gets the sum of the absolute
+ * terms. */
+void ref_ln_forward(const ref_ln *g, const double *x, const double *gamma,
+                    const double *beta, double *y, double *ymag);
+/* The chain rule through mean and variance, as ref_bn_backward writes it,
+ * not the plugin's closed form. gamma NULL: no affine map (dgamma and
+ * dbeta are then not written). The *mag outputs (may be NULL) get sums
+ * of absolute terms. */
+void ref_ln_backward(const ref_ln *g, const double *x, const double *gamma,
+                     const double *dy, double *dx, double *dxmag,
+                     double *dgamma, double *dgmag, double *dbeta,
+                     double *dbmag);
+
 #endif

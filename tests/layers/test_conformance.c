@@ -76,6 +76,7 @@ static void cf_fill_inputs(lh_layer *L, const cf_config *c, lh_rng *rng)
         case CF_TANH: lh_fill_uniform(rng, x, n, -2, 2); break;
         case CF_SIGMOID: lh_fill_uniform(rng, x, n, -3, 3); break;
         case CF_SILU: lh_fill_uniform(rng, x, n, -8, 8); break;
+        case CF_OFFSET: lh_fill_uniform(rng, x, n, 298, 302); break;
         case CF_SHIFTED: {
             size_t per = n / (size_t)L->in_shapes[i].dims[0];
             lh_fill_uniform(rng, x, n, -4, 4);
@@ -767,7 +768,7 @@ static const char *const cf_builtin[] = {
     "sigmoid", "flatten", "dropout", "add",   "concat",  "batchnorm",
     "leakyrelu", "prelu", "relu6", "clip", "elu", "hardswish", "hardsigmoid",
     "identity", "globalavgpool", "globalmaxpool", "logsoftmax", "mul",
-    "silu", "channel_shuffle", "slice", NULL};
+    "silu", "channel_shuffle", "slice", "gelu", "layernorm", NULL};
 
 /* The whole suite for one plugin type. */
 static void cf_conformance(const char *type)
@@ -846,6 +847,8 @@ Test(conformance, channel_shuffle, .timeout = 300)
     cf_conformance("channel_shuffle");
 }
 Test(conformance, slice, .timeout = 300) { cf_conformance("slice"); }
+Test(conformance, gelu, .timeout = 300) { cf_conformance("gelu"); }
+Test(conformance, layernorm, .timeout = 300) { cf_conformance("layernorm"); }
 
 /* A graph whose one layer has a bad value is refused at load with
  * `status` and a message holding every one of the NULL-terminated words
@@ -907,6 +910,24 @@ Test(conformance, slice_refuses_bad_bounds)
                       "layer 'half'", "missing required key 'end'", NULL);
     cf_expect_refused("{name: half, type: slice, start: 4, end: 8}", CNN_OK,
                       NULL);
+}
+
+Test(conformance, gelu_layernorm_refuse_bad_values)
+{
+    cf_expect_refused("{name: act, type: gelu, approximate: fast}",
+                      CNN_ERR_INVALID, "act", "approximate", "\"fast\"",
+                      "none, tanh", NULL);
+    cf_expect_refused("{name: ln, type: layernorm, eps: 0}", CNN_ERR_INVALID,
+                      "ln", "eps", "minimum", NULL);
+    cf_expect_refused("{name: ln, type: layernorm, eps: -1e-5}",
+                      CNN_ERR_INVALID, "ln", "eps", "minimum", NULL);
+    cf_expect_refused("{name: ln, type: layernorm, affine: maybe}",
+                      CNN_ERR_INVALID, "ln", "affine", NULL);
+    /* and good ones load */
+    cf_expect_refused("{name: act, type: gelu, approximate: tanh}", CNN_OK,
+                      NULL);
+    cf_expect_refused("{name: ln, type: layernorm, eps: 1e-6, affine: false}",
+                      CNN_OK, NULL);
 }
 
 /* Every other plugin built in the tree (a new layer type, a third-party

@@ -41,7 +41,7 @@ static const char *const tt_known_types[] = {
     "sigmoid", "flatten", "dropout", "add",   "concat",  "batchnorm",
     "leakyrelu", "prelu", "relu6", "clip", "elu", "hardswish", "hardsigmoid",
     "identity", "globalavgpool", "globalmaxpool", "logsoftmax", "mul",
-    "silu", "channel_shuffle", "slice", NULL};
+    "silu", "channel_shuffle", "slice", "gelu", "layernorm", NULL};
 
 /* Reads the manifest; asserts it is well formed. Returns the case count. */
 static size_t tt_read_manifest(tt_case *cases, size_t capacity)
@@ -305,3 +305,5 @@ Test(torch, mul) { tt_run_type("mul"); }
 Test(torch, silu) { tt_run_type("silu"); }
 Test(torch, channel_shuffle) { tt_run_type("channel_shuffle"); }
 Test(torch, slice) { tt_run_type("slice"); }
+Test(torch, gelu) { tt_run_type("gelu"); }
+Test(torch, layernorm) { tt_run_type("layernorm"); }

@@ -56,8 +56,17 @@ expect_error typed_size "needs 72 elements, float_data holds 70"
 expect_error external_absolute "/etc/hostname" "relative path"
 expect_error external_dotdot "'..'"
 expect_error reduce_channels "node 'mean_c'" "only a reduction over axes 2 and 3"
-expect_error transpose_nhwc "node 'to_nhwc'" "only inside a channel shuffle"
+expect_error transpose_nhwc "output 'y'" "channels-last"
+expect_error transpose_hw "node 'swap_hw'" "channels-last and back" "inside a channel shuffle"
 expect_error view_read "node 'relu_view'" "grouped view of channels"
+expect_error channels_last_pool "node 'pool_last'" "channels-last"
+expect_error gelu_step "node 'relu_of_step'" "step of a GELU"
+for n in convnext_bits convnext_bits_opset17; do
+  [ "$(grep -c 'type: layernorm' "$tmp/$n.yaml")" -eq 5 ] && [ "$(grep -c 'type: gelu' "$tmp/$n.yaml")" -eq 2 ]
+  check "$n.yaml: five layer norms and two GELUs, each one layer" $?
+  grep -q 'type: conv, filters: 32, kernel: 1' "$tmp/$n.yaml"
+  check "$n.yaml: a channels-last Linear is a 1x1 conv" $?
+done
 expect_error pad_maxpool "node 'max_after_pad'" "padded with zeros by a Pad"
 expect_error pad_reflect "node 'pad_reflect'" "only padding with zeros" "'reflect'"
 grep -q 'type: avgpool, size: 3, stride: 1, padding: 1, count_include_pad: true' "$tmp/pads.yaml"
