@@ -190,6 +190,17 @@ typedef struct cnn_ew_pass {
  * HPARAMS a cnn_hparam_spec array (or NULL) of N_HPARAMS entries. */
 #define CNN_ELEMENTWISE_PLUGIN_FULL(NAME, TYPE_STRING, SUMMARY, HPARAMS,     \
                                     N_HPARAMS, GRAD_FROM, COST, EPILOGUE)    \
+    CNN_ELEMENTWISE_BLOCKS(NAME)                                             \
+    CNN_ELEMENTWISE_PLUGIN_WITH_BLOCKS(NAME, TYPE_STRING, SUMMARY, HPARAMS,  \
+                                       N_HPARAMS, GRAD_FROM, COST, EPILOGUE)
+
+/* The loops CNN_ELEMENTWISE_PLUGIN_FULL runs over a block [i0, i1) of a
+ * cnn_ew_pass: NAME_ew_fwd (out = value(a)) and NAME_ew_bwd (out =
+ * grad(a, b), a the saved tensor, b dy). A plugin whose value has forms
+ * chosen by a hyperparameter may write these two itself, one loop per
+ * form (so that each vectorises; plugins/gelu), and define the rest with
+ * CNN_ELEMENTWISE_PLUGIN_WITH_BLOCKS. */
+#define CNN_ELEMENTWISE_BLOCKS(NAME)                                         \
     static void NAME##_ew_fwd(void *arg, size_t i0, size_t i1)               \
     {                                                                        \
         const cnn_ew_pass *q = (const cnn_ew_pass *)arg;                     \
@@ -222,7 +233,11 @@ typedef struct cnn_ew_pass {
         float *restrict dx = q->out + i0;                                    \
         for (size_t i = 0; i < n; i++)                                       \
             dx[i] = NAME##_grad(t[i], dy[i], &p);                            \
-    }                                                                        \
+    }
+
+#define CNN_ELEMENTWISE_PLUGIN_WITH_BLOCKS(NAME, TYPE_STRING, SUMMARY,        \
+                                           HPARAMS, N_HPARAMS, GRAD_FROM,    \
+                                           COST, EPILOGUE)                   \
     static cnn_status NAME##_ew_infer_shape(                                 \
         const cnn_hparam_value *hp, const cnn_shape *inputs,                 \
         uint32_t n_inputs, cnn_shape *output, cnn_errbuf *err)               \
