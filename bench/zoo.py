@@ -41,8 +41,9 @@ ORT_JS = os.path.join(HERE, "ort", "bench_onnx.js")
 # cnnrun's output against PyTorch's: largest difference over largest value.
 MAX_REL_DIFF = 1e-4
 DEFAULT_MODELS = ["resnet50", "resnext50_32x4d", "densenet121", "googlenet",
-                  "squeezenet1_1", "shufflenet_v2_x1_0", "mobilenet_v3_large",
-                  "mnasnet1_0", "efficientnet_b0", "regnet_y_400mf"]
+                  "inception_v3", "squeezenet1_1", "shufflenet_v2_x1_0",
+                  "mobilenet_v3_large", "mnasnet1_0", "efficientnet_b0",
+                  "regnet_y_400mf", "regnet_x_400mf", "convnext_tiny"]
 
 
 def cnnrun_env():
