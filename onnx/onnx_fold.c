@@ -434,11 +434,13 @@ static cnn_status fold_slice(onnx_importer *im, const Onnx__NodeProto *node,
     if (step > 0) {
         b = b < 0 ? 0 : b > dim ? dim : b;
         e = e < b ? b : e > dim ? dim : e;
-        n = (e - b + step - 1) / step;
+        n = e > b ? (e - b - 1) / step + 1 : 0; /* no overflow near 2^63 */
     } else { /* from b down to e + 1 */
         b = b < 0 ? 0 : b > dim - 1 ? dim - 1 : b;
         e = e < -1 ? -1 : e > b ? b : e;
-        n = (b - e + (-step) - 1) / (-step);
+        /* |step| unsigned: step may be INT64_MIN. */
+        uint64_t stride = (uint64_t)(-(step + 1)) + 1u;
+        n = b > e ? (int64_t)((uint64_t)(b - e - 1) / stride) + 1 : 0;
     }
     for (int32_t d = 0; d < x->rank; d++) {
         dims[d] = d == axis ? n : x->dims[d];

@@ -313,7 +313,13 @@ static float *layer_param(onnx_importer *im, const onnx_layer *l, size_t k)
 int onnx_norm_add(onnx_importer *im, const Onnx__NodeProto *node,
                   onnx_value *a, onnx_value *b, cnn_status *st)
 {
-    onnx_layer *l = a->layer >= 0 ? &im->layers[a->layer] : NULL;
+    onnx_layer *l;
+    if (b->step && !a->step) { /* the step first */
+        onnx_value *t = a;
+        a = b;
+        b = t;
+    }
+    l = a->layer >= 0 ? &im->layers[a->layer] : NULL;
     if (a->step == ONNX_STEP_LN_VAR) {
         if (!b->is_const || b->c.type != ONNX_C_FLOAT || b->c.numel != 1)
             *st = not_a_pattern(im, node);
@@ -338,6 +344,10 @@ int onnx_norm_add(onnx_importer *im, const Onnx__NodeProto *node,
         for (size_t k = 0; k < b->c.numel; k++)
             bias[k] += b->c.f[k];
         *st = onnx_bind_alias(im, node, 0, a);
+        return 1;
+    }
+    if (a->step || b->step) { /* a step read other than as its next one */
+        *st = not_a_pattern(im, node);
         return 1;
     }
     return 0;
@@ -371,12 +381,16 @@ int onnx_norm_mul(onnx_importer *im, const Onnx__NodeProto *node,
             return 1;
         }
     }
+    if (a->step || b->step) { /* a step read other than as its next one */
+        *st = not_a_pattern(im, node);
+        return 1;
+    }
     if (a->is_const) {
         onnx_value *t = a;
         a = b;
         b = t;
     }
-    if (a->is_const || !b->is_const || a->step || a->layer < 0)
+    if (a->is_const || !b->is_const || a->layer < 0)
         return 0;
     onnx_layer *l = &im->layers[a->layer];
     /* [C] multiplies the channels of channels-last and [N, C] values,

@@ -244,6 +244,7 @@ static cnn_status read_window(onnx_importer *im, const Onnx__NodeProto *node,
                                   (long long)w->dilation[0],
                                   (long long)w->dilation[1]);
     }
+    int64_t own[4] = {w->pad.top, w->pad.left, w->pad.bottom, w->pad.right};
     if (x->zero_padded) { /* the Pad's zeros become the window's padding */
         if (w->pad.mode != CNN_PAD_EXPLICIT)
             return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
@@ -280,6 +281,18 @@ static cnn_status read_window(onnx_importer *im, const Onnx__NodeProto *node,
                                       r.left, r.right, w->dilation[1],
                                       w->ceil_mode);
     }
+    /* With ceil_mode a last window that starts in the padding is dropped;
+     * one that starts in a Pad's zeros is not (they are data). */
+    if (x->zero_padded && w->ceil_mode &&
+        (cnn_window_out_ex(x->shape.dims[2], w->k[0], w->stride[0], own[0],
+                           own[2], w->dilation[0], 1) != w->out[0] ||
+         cnn_window_out_ex(x->shape.dims[3], w->k[1], w->stride[1], own[1],
+                           own[3], w->dilation[1], 1) != w->out[1]))
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "ceil_mode 1 after a Pad whose zeros hold the "
+                              "start of the last window is not supported "
+                              "(folded into the padding, that window would "
+                              "be dropped)");
     if (w->out[0] < 1 || w->out[1] < 1)
         return onnx_node_fail(im, node, CNN_ERR_SHAPE,
                               "a %lldx%lld window does not fit the padded "
@@ -403,8 +416,23 @@ static cnn_status import_pool(onnx_importer *im, const Onnx__NodeProto *node,
                               "after a Pad are not supported (the Pad's "
                               "zeros count in the averages, its own pads "
                               "would not)");
-    if (x->zero_padded) /* the Pad's zeros are values: they count */
+    if (x->zero_padded) { /* the Pad's zeros are values: they count */
         include_pad = 1;
+        /* The pooling layers take at most half the window as padding
+         * (include/cnn/pool_window.h): a wider Pad is refused here, not
+         * written out as a graph that does not load. */
+        if (2 * w.pad.top > w.k[0] || 2 * w.pad.bottom > w.k[0] ||
+            2 * w.pad.left > w.k[1] || 2 * w.pad.right > w.k[1])
+            return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                                  "a Pad [top %lld, left %lld, bottom %lld, "
+                                  "right %lld] (with the pool's own pads) "
+                                  "wider than half the %lldx%lld window is "
+                                  "not supported",
+                                  (long long)w.pad.top, (long long)w.pad.left,
+                                  (long long)w.pad.bottom,
+                                  (long long)w.pad.right, (long long)w.k[0],
+                                  (long long)w.k[1]);
+    }
     if (!is_max && (w.dilation[0] != 1 || w.dilation[1] != 1))
         return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
                               "average pooling with dilation is not "
@@ -481,6 +509,12 @@ cnn_status onnx_import_reduce_spatial(onnx_importer *im,
     if (strcmp(node->op_type, "ReduceMean") == 0 &&
         onnx_norm_reduce_mean(im, node, x, axes, n, keepdims, &st))
         return st;
+    if (x->channels_last)
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "a reduction of channels-last data (after a "
+                              "Transpose perm [0, 2, 3, 1]) is supported "
+                              "only over the channels, as a layer norm's "
+                              "step");
     if ((st = need_rank(im, node, x, 4)) != CNN_OK)
         return st;
     for (size_t k = 0; k < n; k++) {
@@ -1351,8 +1385,11 @@ cnn_status onnx_import_add(onnx_importer *im, const Onnx__NodeProto *node)
                               "the bias right after a MatMul or a layer "
                               "norm", b->name);
     }
-    if (!cnn_shape_equal(&a->shape, &b->shape) ||
-        a->channels_last != b->channels_last) {
+    if (a->channels_last != b->channels_last)
+        return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
+                              "adds a channels-last value to an [N, C, H, "
+                              "W] one");
+    if (!cnn_shape_equal(&a->shape, &b->shape)) {
         shape_text(&a->shape, sa, sizeof sa);
         shape_text(&b->shape, sb, sizeof sb);
         return onnx_node_fail(im, node, CNN_ERR_UNSUPPORTED,
@@ -1375,7 +1412,7 @@ cnn_status onnx_import_add(onnx_importer *im, const Onnx__NodeProto *node)
  * nothing else reads it, so it may stay where it is in the layer order.
  * Returns its index, or -1. */
 static int32_t fuse_gate(onnx_importer *im, const Onnx__NodeProto *node,
-                         onnx_value *a, onnx_value *b)
+                         onnx_value *a, onnx_value *b, onnx_value **gate)
 {
     char hardswish_hp[64];
     snprintf(hardswish_hp, sizeof hardswish_hp, ", alpha: %.9g, beta: %.9g",
@@ -1403,6 +1440,7 @@ static int32_t fuse_gate(onnx_importer *im, const Onnx__NodeProto *node,
          * back under its own name. */
         onnx_layer_name(im->layer_names, node->name, node->op_type, fused,
                         l->name, sizeof l->name);
+        *gate = s;
         return s->layer;
     }
     return -1;
@@ -1433,9 +1471,20 @@ cnn_status onnx_import_mul(onnx_importer *im, const Onnx__NodeProto *node)
                               "multiplying by the constant '%s' is not "
                               "supported", b->name);
     }
-    int32_t gated = fuse_gate(im, node, a, b);
-    if (gated >= 0)
-        return onnx_bind_layer(im, node, 0, gated);
+    onnx_value *gate = NULL;
+    int32_t gated = fuse_gate(im, node, a, b, &gate);
+    if (gated >= 0) {
+        int channels_last = gate->channels_last;
+        cnn_shape seen = gate->shape; /* the gate's view: the result's too */
+        onnx_value *v;
+        if ((st = onnx_bind_layer(im, node, 0, gated)) != CNN_OK)
+            return st;
+        if (channels_last && (v = onnx_value_find(im, node->output[0]))) {
+            v->channels_last = 1;
+            v->shape = seen;
+        }
+        return CNN_OK;
+    }
     /* The [N, C, 1, 1] operand (squeeze-and-excitation) goes second. */
     if (a->shape.rank == 4 && a->shape.dims[2] == 1 && a->shape.dims[3] == 1 &&
         !(b->shape.dims[2] == 1 && b->shape.dims[3] == 1)) {
@@ -1444,6 +1493,7 @@ cnn_status onnx_import_mul(onnx_importer *im, const Onnx__NodeProto *node)
         b = t;
     }
     broadcast = a->shape.rank == 4 && b->shape.rank == 4 &&
+                !a->channels_last && !b->channels_last &&
                 b->shape.dims[1] == a->shape.dims[1] && b->shape.dims[2] == 1 &&
                 b->shape.dims[3] == 1;
     if (!cnn_shape_equal(&a->shape, &b->shape) && !broadcast) {

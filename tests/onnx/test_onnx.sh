@@ -61,6 +61,12 @@ expect_error transpose_hw "node 'swap_hw'" "channels-last and back" "inside a ch
 expect_error view_read "node 'relu_view'" "grouped view of channels"
 expect_error channels_last_pool "node 'pool_last'" "channels-last"
 expect_error gelu_step "node 'relu_of_step'" "step of a GELU"
+expect_error gelu_step_add "node 'add_erf'" "Add of computed values"
+expect_error reduce_nhwc "node 'mean_wc'" "reduction of channels-last data"
+expect_error pad_ceil_pool "node 'pool_ceil'" "ceil_mode 1 after a Pad"
+expect_error pad_wide_pool "node 'pool_wide'" "wider than half the 3x3 window"
+grep -q 'type: silu' "$tmp/silu_channels_last.yaml"
+check "silu_channels_last.yaml: x * Sigmoid(x) on channels-last data is one silu" $?
 for n in convnext_bits convnext_bits_opset17; do
   [ "$(grep -c 'type: layernorm' "$tmp/$n.yaml")" -eq 5 ] && [ "$(grep -c 'type: gelu' "$tmp/$n.yaml")" -eq 2 ]
   check "$n.yaml: five layer norms and two GELUs, each one layer" $?

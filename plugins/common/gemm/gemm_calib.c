@@ -454,6 +454,18 @@ void gemm_calib_restart(gemm_calib_mode mode, const char *path)
     pthread_mutex_unlock(&lock);
 }
 
+/* At unload (dlclose) or exit: the strings configure() kept would
+ * otherwise outlive the plugin that holds the only pointers to them. */
+__attribute__((destructor)) static void gemm_calib_free(void)
+{
+    pthread_mutex_lock(&lock);
+    free(cache_path);
+    free(machine_key);
+    cache_path = machine_key = NULL;
+    configured = 0;
+    pthread_mutex_unlock(&lock);
+}
+
 size_t gemm_calib_measured_count(void)
 {
     size_t n;
