@@ -192,6 +192,9 @@ typedef enum conv_algorithm {
 conv_algorithm conv_pick_ungrouped(const conv_run *r);
 cnn_status conv_forward_ungrouped(conv_run *r, const float *wino_filters,
                                   cnn_errbuf *err);
+/* The algorithm one group of a grouped layer would take as a layer of its
+ * own (grouped.c). */
+conv_algorithm conv_group_algorithm(const conv_run *r);
 int conv_grouped_applies(const conv_run *r);
 cnn_status conv_grouped_forward(conv_run *r, cnn_errbuf *err);
 

@@ -2,7 +2,9 @@
 /* Direct convolution with the vector lanes over filters, forward on
  * AVX-512, for inference with constant parameters (ABI 1.5's
  * params_token): AlexNet's convolutions, ResNet's 14x14 and 7x7 layers,
- * strided ones and stems, MobileNetV2's 7x7 pointwise layers.
+ * strided ones and stems, MobileNetV2's 7x7 pointwise layers, and the
+ * grouped layers of RegNetX and ResNeXt whose groups hold whole vectors
+ * of filters, each group's filters over its own channels.
  *
  * im2col + GEMM runs these at 78-80% of the FMA peak (the column matrix is
  * written, then packed again), and direct_deep.c, with the lanes over
@@ -83,39 +85,54 @@ typedef struct fl_run {
     float *pad;       /* the padded copies, NULL without padding */
     size_t taps;
     size_t off[FL_MAX_TAPS]; /* tap (a, b) at a Wp + b */
-    size_t chunk, chunks, kblocks;
+    size_t chunk, chunks;
+    size_t kblocks;      /* blocks of filters over all groups */
+    size_t group_blocks; /* of one group */
+    size_t group_floats; /* a group's input channels, padded */
     conv_queue pad_queue, queue;
 } fl_run;
 
+/* Each group's filters (the layer's when groups = 1) in blocks of up to
+ * FL_KB, a block of width v FL_VL at (group's first filter + k0) ckk:
+ * groups of more than one take whole vectors (kg a multiple of FL_VL). */
 size_t conv_fl_packed_floats(const conv_run *r)
 {
-    size_t kblocks = (size_t)(r->k + FL_KB - 1) / FL_KB;
-    return kblocks * FL_KB * (size_t)r->ckk;
+    size_t kg = (size_t)(r->k / r->groups);
+    return (size_t)r->groups * ((kg + FL_VL - 1) / FL_VL * FL_VL) *
+           (size_t)r->ckk;
 }
 
 void conv_fl_pack(const conv_run *r, float *dst)
 {
     const size_t ckk = (size_t)r->ckk, taps = (size_t)(r->g.kh * r->g.kw);
-    const size_t c_count = (size_t)r->g.c, k = (size_t)r->k;
-    for (size_t k0 = 0; k0 < k; k0 += FL_KB) {
-        size_t fv = (k - k0 + FL_VL - 1) / FL_VL;
-        size_t width = (fv < FL_FV ? fv : FL_FV) * FL_VL;
-        float *blk = dst + k0 * ckk;
-        for (size_t c = 0; c < c_count; c++)
-            for (size_t t = 0; t < taps; t++) {
-                float *out = blk + (c * taps + t) * width;
-                for (size_t i = 0; i < width; i++)
-                    out[i] = k0 + i < k ? r->w[(k0 + i) * ckk + c * taps + t]
-                                        : 0.0f;
-            }
-    }
+    const size_t c_count = (size_t)r->g.c, kg = (size_t)(r->k / r->groups);
+    for (size_t g0 = 0; g0 < (size_t)r->k; g0 += kg)
+        for (size_t k0 = 0; k0 < kg; k0 += FL_KB) {
+            size_t fv = (kg - k0 + FL_VL - 1) / FL_VL;
+            size_t width = (fv < FL_FV ? fv : FL_FV) * FL_VL;
+            float *blk = dst + (g0 + k0) * ckk;
+            const float *wk = r->w + (g0 + k0) * ckk;
+            for (size_t c = 0; c < c_count; c++)
+                for (size_t t = 0; t < taps; t++) {
+                    float *out = blk + (c * taps + t) * width;
+                    for (size_t i = 0; i < width; i++)
+                        out[i] = k0 + i < kg ? wk[i * ckk + c * taps + t]
+                                             : 0.0f;
+                }
+        }
 }
 
 int conv_fl_applies(const conv_run *r)
 {
     const conv_geom *g = &r->g;
-    if (!(r->groups == 1 && g->dh == 1 && g->dw == 1 && r->k >= FL_MIN_K &&
-          g->kh * g->kw <= FL_MAX_TAPS && r->ckk >= FL_MIN_CKK))
+    /* Groups of whole vectors of filters (RegNet's 16-channel groups):
+     * each (image, group) is a layer of its own, its block one vector
+     * wide, which still beats the direct kernels grouped.c hands them to
+     * (measured: docs/performance.md, "Grouped, not depthwise"). */
+    int grouped_ok = r->groups > 1 && g->c > 1 && r->kg % FL_VL == 0;
+    if (!((r->groups == 1 ? r->k >= FL_MIN_K : grouped_ok) && g->dh == 1 &&
+          g->dw == 1 && g->kh * g->kw <= FL_MAX_TAPS &&
+          r->ckk >= FL_MIN_CKK))
         return 0;
     if (g->kh * g->kw == 1 && g->sh == 1 && g->sw == 1 &&
         r->ohw > FL_MAX_PW_PIXELS)
@@ -126,6 +143,10 @@ int conv_fl_applies(const conv_run *r)
      * kernel there: AlexNet's conv3-5 at batch 8, 19-30 against 22-33 ms. */
     if (conv_wino_applies(r) && !conv_deep_applies(r))
         return 0;
+    /* The same for a group taken as a layer: RegNetX's 2 groups of 32
+     * at 56x56, 1.43-1.57 ms here against 0.75-0.87 in Winograd. */
+    if (r->groups > 1 && conv_group_algorithm(r) == CONV_ALG_WINOGRAD)
+        return 0;
     return 1;
 }
 
@@ -133,12 +154,12 @@ int conv_fl_applies(const conv_run *r)
  * bias, through the epilogue, into y_img's planes k0 ... */
 static inline __attribute__((always_inline)) void
 fl_block(const fl_run *fr, const float *x, const float *w, size_t k0,
-         size_t p0, float *y_img, const int np, const int nv)
+         size_t kend, size_t p0, float *y_img, const int np, const int nv)
 {
     const conv_run *r = fr->r;
     const conv_geom *g = &r->g;
     const size_t width = (size_t)nv * FL_VL, ow = (size_t)g->ow;
-    const size_t plane = (size_t)r->ohw, kleft = (size_t)r->k - k0;
+    const size_t plane = (size_t)r->ohw, kleft = kend - k0;
     size_t pix[FL_PB];
     __m512 acc[FL_PB][FL_FV];
     __mmask16 lanes[FL_FV];
@@ -191,10 +212,10 @@ fl_block(const fl_run *fr, const float *x, const float *w, size_t k0,
 
 #define FL_BLOCK(NP, NV)                                                       \
     static void fl_block_##NP##_##NV(const fl_run *fr, const float *x,         \
-                                     const float *w, size_t k0, size_t p0,     \
-                                     float *y_img)                             \
+                                     const float *w, size_t k0, size_t kend,   \
+                                     size_t p0, float *y_img)                  \
     {                                                                          \
-        fl_block(fr, x, w, k0, p0, y_img, NP, NV);                             \
+        fl_block(fr, x, w, k0, kend, p0, y_img, NP, NV);                       \
     }
 #define FL_BLOCKS(NV)                                                          \
     FL_BLOCK(1, NV) FL_BLOCK(2, NV) FL_BLOCK(3, NV) FL_BLOCK(4, NV)            \
@@ -205,7 +226,7 @@ FL_BLOCKS(3)
 FL_BLOCKS(4)
 
 typedef void (*fl_block_fn)(const fl_run *, const float *, const float *,
-                            size_t, size_t, float *);
+                            size_t, size_t, size_t, float *);
 static const fl_block_fn fl_blocks[FL_FV][FL_PB] = {
     {fl_block_1_1, fl_block_2_1, fl_block_3_1, fl_block_4_1, fl_block_5_1,
      fl_block_6_1},
@@ -226,10 +247,10 @@ static void fl_pad(void *arg, size_t s0, size_t s1)
     for (size_t s = s0; s < s1; s++) {
         size_t img;
         while (conv_queue_take(&fr->pad_queue, s, &img)) {
-            const float *src = r->x + img * (size_t)g->c * hw;
+            const float *src = r->x + img * (size_t)r->cin * hw;
             float *dst = fr->pad + img * fr->img;
             memset(dst, 0, fr->img * sizeof *dst);
-            for (int64_t c = 0; c < g->c; c++)
+            for (int64_t c = 0; c < r->cin; c++)
                 for (int64_t y = 0; y < g->h; y++)
                     memcpy(dst + (size_t)c * fr->chan +
                                (size_t)(y + g->ph) * (size_t)fr->wpd +
@@ -245,24 +266,26 @@ static void fl_compute(void *arg, size_t s0, size_t s1)
     fl_run *fr = arg;
     const conv_run *r = fr->r;
     const size_t plane = (size_t)r->ohw, k = (size_t)r->k;
-    const size_t ckk = (size_t)r->ckk;
+    const size_t ckk = (size_t)r->ckk, kg = (size_t)(r->k / r->groups);
     for (size_t s = s0; s < s1; s++) {
         size_t item;
         while (conv_queue_take(&fr->queue, s, &item)) {
             size_t img = item / (fr->chunks * fr->kblocks);
             size_t rest = item % (fr->chunks * fr->kblocks);
-            size_t ci = rest / fr->kblocks;
-            size_t k0 = rest % fr->kblocks * FL_KB;
+            size_t ci = rest / fr->kblocks, kb = rest % fr->kblocks;
+            size_t gi = kb / fr->group_blocks;
+            size_t kend = (gi + 1) * kg;
+            size_t k0 = gi * kg + kb % fr->group_blocks * FL_KB;
             size_t p0 = ci * fr->chunk;
             size_t p1 = ci + 1 == fr->chunks ? plane : p0 + fr->chunk;
-            size_t fv = (k - k0 + FL_VL - 1) / FL_VL;
+            size_t fv = (kend - k0 + FL_VL - 1) / FL_VL;
             fv = fv < FL_FV ? fv : FL_FV;
-            const float *x = fr->xp + img * fr->img;
+            const float *x = fr->xp + img * fr->img + gi * fr->group_floats;
             const float *w = fr->wp + k0 * ckk;
             float *y_img = r->y + img * k * plane;
             for (size_t p = p0; p < p1; p += FL_PB) {
                 size_t np = p1 - p < FL_PB ? p1 - p : FL_PB;
-                fl_blocks[fv - 1][np - 1](fr, x, w, k0, p, y_img);
+                fl_blocks[fv - 1][np - 1](fr, x, w, k0, kend, p, y_img);
             }
         }
     }
@@ -281,12 +304,14 @@ cnn_status conv_fl_forward(conv_run *r, const float *packed, cnn_errbuf *err)
     fr.hp = g->h + g->ph + g->pb;
     fr.wpd = g->w + g->pw + g->pr;
     fr.chan = (size_t)(fr.hp * fr.wpd);
-    fr.img = (size_t)g->c * fr.chan;
+    fr.img = (size_t)r->cin * fr.chan;
+    fr.group_floats = (size_t)g->c * fr.chan;
     fr.taps = (size_t)(g->kh * g->kw);
     for (int64_t a = 0; a < g->kh; a++)
         for (int64_t b = 0; b < g->kw; b++)
             fr.off[a * g->kw + b] = (size_t)(a * fr.wpd + b);
-    fr.kblocks = (size_t)(r->k + FL_KB - 1) / FL_KB;
+    fr.group_blocks = (size_t)(r->k / r->groups + FL_KB - 1) / FL_KB;
+    fr.kblocks = (size_t)r->groups * fr.group_blocks;
     /* Chunks of whole blocks; with threads, enough items for four per
      * thread where the images allow (ResNet's 7x7 layers at batch 1 have
      * 8 blocks of filters, 49 pixels). */

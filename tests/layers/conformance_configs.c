@@ -82,6 +82,14 @@ const cf_config cf_configs[] = {
     {"conv", "groups 2 of 16 channels, 1x1",
      {"filters=32", "kernel=1", "groups=2"}, 1, {S4(2, 32, 5, 6)}, 4,
      CF_UNIFORM, 0},
+    /* With a params token, groups of whole vectors of 16 filters run
+     * through filter_lanes.c, a (group, block of 64 filters) at a time. */
+    {"conv", "groups 3 of 16 filters over 8 channels, stride 2",
+     {"filters=48", "kernel=3", "groups=3", "stride=2", "padding=[0,1,2,1]"},
+     1, {S4(2, 24, 9, 11)}, 4, CF_UNIFORM, 0},
+    {"conv", "groups 2 of 80 filters (64 + 16), 5x5",
+     {"filters=160", "kernel=5", "groups=2", "padding=2"}, 1,
+     {S4(1, 32, 5, 4)}, 4, CF_UNIFORM, 0},
     {"conv", "depthwise 3x3", {"filters=6", "kernel=3", "groups=6",
                                "padding=1"},
      1, {S4(2, 6, 9, 8)}, 4, CF_UNIFORM, 0},
