@@ -38,8 +38,12 @@
  * transposes. Strided layers of any size come here (the row kernels' phase
  * planes cost more). */
 #define DWB_MAX_STRIDE1_PIXELS (56 * 56)
-/* Taps whose weight vectors stay in registers (3x3, 5x5). */
-#define DWB_MAX_TAPS 25
+/* Taps up to 7x7 (ConvNeXt). Up to 5x5 the weight vectors stay in
+ * registers; 7x7's 49 do not, and each tap's weight is loaded once per 8
+ * pixels' multiply-adds instead: ConvNeXt-Tiny's 96 channels at 56x56,
+ * one thread, 1.20 -> 0.38 ms against depthwise.c's gather (measured:
+ * docs/performance.md, "Depthwise and grouped convolutions"). */
+#define DWB_MAX_TAPS 49
 
 int conv_dwb_applies(const conv_run *r)
 {

@@ -140,6 +140,14 @@ const cf_config cf_configs[] = {
     {"conv", "depthwise blocked 5x5, 33 channels, threaded",
      {"filters=33", "kernel=5", "groups=33", "padding=2"}, 1,
      {S4(2, 33, 19, 21)}, 4, CF_UNIFORM, 0},
+    /* 7x7 (ConvNeXt): 49 weight vectors, more than the registers. */
+    {"conv", "depthwise blocked 7x7, 20 channels",
+     {"filters=20", "kernel=7", "groups=20", "padding=3"}, 1,
+     {S4(2, 20, 9, 11)}, 4, CF_UNIFORM, 0},
+    {"conv", "depthwise blocked 7x7, stride 2, asymmetric padding",
+     {"filters=16", "kernel=7", "groups=16", "stride=2",
+      "padding=[3,2,1,3]"},
+     1, {S4(1, 16, 12, 13)}, 4, CF_UNIFORM, 0},
     /* Rows wide enough that a block's rows go in several bands (128 KB
      * of interleaved input each: 4 output rows at width 300). */
     {"conv", "depthwise blocked, rows in bands",
