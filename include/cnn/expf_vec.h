@@ -72,4 +72,36 @@ static inline float cnn_expf(float x)
     return x < lo ? 0.0f : y;
 }
 
+/* e^(hi + lo) for a small lo (|lo| up to a few units), without rounding
+ * hi + lo first: n is taken from hi + lo, the reduction r = hi - n ln2 is
+ * exact as in cnn_expf (n ln2's high part has 9 significant bits), and lo
+ * joins r after it, where its rounding is relative to |r| <= ~1 instead of
+ * to |hi| (82 at hi = -82, which would cost 82 units of e^x). For finite
+ * hi >= -103 and hi + lo within cnn_expf's range. Used by plugins/gelu,
+ * whose argument -a^2/2 comes as a float and its FMA remainder. */
+static inline float cnn_expf_sum(float hi, float lo)
+{
+    const float shifter = 12582912.0f; /* 1.5 * 2^23 */
+    float x = hi + lo;
+    x = x > 88.0f ? 88.0f : x;
+    x = x < -103.0f ? -103.0f : x;
+    float t = x * 1.44269504088896341f + shifter;
+    int32_t n = (int32_t)(cnn_float_to_bits(t) - 0x4B400000u);
+    float nf = t - shifter;
+    float r = hi - nf * 0.693359375f;
+    r = r - nf * -2.12194440e-4f;
+    r = r + lo;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t n1 = n / 2, n2 = n - n1;
+    float s1 = cnn_bits_to_float(((uint32_t)(n1 + 127) & 0xFFu) << 23);
+    float s2 = cnn_bits_to_float(((uint32_t)(n2 + 127) & 0xFFu) << 23);
+    return p * s1 * s2;
+}
+
 #endif

@@ -16,9 +16,11 @@
  *
  * The erf form, the one ConvNeXt and BERT use, runs in float arithmetic
  * the compiler vectorises (gelu_tail: cnn_expf and a Chebyshev fit of
- * erfc, no libm call): measured against double on every 97th float of
- * |x| <= 12.8, y is within 8.6 units of float rounding (2^-24 of |y|) and
- * dx within 8.3 of |dy| (Phi + |x| phi), also in the far tail (Phi is
+ * erfc, no libm call; forward needs one exponential, cnn_expf_sum, and
+ * multiply-adds fused, meson.build: [1, 384, 56, 56] 2.9 -> 1.9 ms):
+ * measured against double on 500,000 floats of |x| <= 12.8, y is within
+ * 7.7 units of float rounding (2^-24 of |y|); on every 97th float, dx
+ * within 8.3 of |dy| (Phi + |x| phi), also in the far tail (Phi is
  * taken from erfc, never as 1 + erf, which cancels below x = -3). Below
  * x = -12.8 y is -0 (|y| < 3e-36 there). PyTorch's CPU kernel fits erf
  * with 1.5e-7 absolute error instead. libm's erfc in double had taken
@@ -101,9 +103,33 @@ static inline float gelu_tail(float a, float *pdf)
     return flush ? 0.0f : tail;
 }
 
+/* Q(a) alone (the forward pass): as gelu_tail, with one exponential of the
+ * two-part argument -h/2 + (q - l/2) (cnn_expf_sum), not two. */
+static inline float gelu_tail_value(float a)
+{
+    int flush = !(a <= 12.8f);
+    a = flush ? 12.8f : a;
+    float z = a * (float)M_SQRT1_2;
+    float t = 1.0f / (1.0f + 0.5f * z);
+    float q = 0.17087277f;
+    q = q * t - 0.82215223f;
+    q = q * t + 1.48851587f;
+    q = q * t - 1.13520398f;
+    q = q * t + 0.27886807f;
+    q = q * t - 0.18628806f;
+    q = q * t + 0.09678418f;
+    q = q * t + 0.37409196f;
+    q = q * t + 1.00002368f;
+    q = q * t - 1.26551223f;
+    float h = a * a;
+    float l = fmaf(a, a, -h);
+    float tail = 0.5f * t * cnn_expf_sum(-0.5f * h, q - 0.5f * l);
+    return flush ? 0.0f : tail;
+}
+
 static inline float gelu_erf_value(float x)
 {
-    float pdf, tail = gelu_tail(fabsf(x), &pdf);
+    float tail = gelu_tail_value(fabsf(x));
     return x * (x < 0.0f ? tail : 1.0f - tail);
 }
 

@@ -86,3 +86,32 @@ Test(expf_vec, loop_equals_single_calls)
                      (double)x[i]);
     }
 }
+
+/* cnn_expf_sum(hi, lo) against exp((double)hi + lo): the pair's sum is
+ * not rounded to float first, so the result stays within 2 ulp of the
+ * exact e^(hi + lo) even where hi is large (-a^2/2 in plugins/gelu). */
+Test(expf_vec, sum_of_two_parts_within_two_ulp)
+{
+    int64_t worst = 0;
+    float worst_hi = 0.0f, worst_lo = 0.0f;
+    uint64_t s = 12345;
+    for (int i = 0; i < 2000000; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        float u = (float)(s >> 40) / (float)(1 << 24);
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        float v = (float)(s >> 40) / (float)(1 << 24);
+        float hi = -85.0f + 170.0f * u, lo = -2.5f + 5.0f * v;
+        double exact = exp((double)hi + (double)lo);
+        if (exact < 1.2e-38 || exact > 3.0e38) /* subnormal or overflow */
+            continue;
+        float y = cnn_expf_sum(hi, lo);
+        int64_t d = llabs(ordered((float)exact) - ordered(y));
+        if (d > worst) {
+            worst = d;
+            worst_hi = hi;
+            worst_lo = lo;
+        }
+    }
+    cr_assert(worst <= 2, "%lld ulp at hi = %.9g, lo = %.9g", (long long)worst,
+              (double)worst_hi, (double)worst_lo);
+}
