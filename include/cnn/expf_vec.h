@@ -40,22 +40,19 @@ static inline uint32_t cnn_float_to_bits(float f)
     return u;
 }
 
-static inline float cnn_expf(float x)
+/* n = round(x / ln2) for |x| < 2^22 ln2, and n as a float in *nf. */
+static inline int32_t cnn_expf_round(float x, float *nf)
 {
-    const float hi = 88.72283935546875f;  /* above: +inf (e^hi ~ FLT_MAX) */
-    const float lo = -103.97208404541016f; /* below: 0 (under half of the
-                                              smallest subnormal) */
-    const float shifter = 12582912.0f;     /* 1.5 * 2^23 */
-    /* Clamped so n stays in [-150, 128]; NaN passes through the selects
-     * (every comparison with it is false). */
-    float xc = x > hi ? hi : x;
-    xc = xc < lo ? lo : xc;
-    float t = xc * 1.44269504088896341f + shifter;
+    const float shifter = 12582912.0f; /* 1.5 * 2^23 */
+    float t = x * 1.44269504088896341f + shifter;
+    *nf = t - shifter;
     /* t's low mantissa bits hold n + 2^22 (two's complement). */
-    int32_t n = (int32_t)(cnn_float_to_bits(t) - 0x4B400000u);
-    float nf = t - shifter;
-    float r = xc - nf * 0.693359375f;
-    r = r - nf * -2.12194440e-4f;
+    return (int32_t)(cnn_float_to_bits(t) - 0x4B400000u);
+}
+
+/* e^r 2^n for |r| <= about ln2 / 2 and n in [-150, 128]. */
+static inline float cnn_expf_scaled(float r, int32_t n)
+{
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
     p = p * r + 8.3334519073e-3f;
@@ -67,7 +64,23 @@ static inline float cnn_expf(float x)
     int32_t n1 = n / 2, n2 = n - n1;
     float s1 = cnn_bits_to_float(((uint32_t)(n1 + 127) & 0xFFu) << 23);
     float s2 = cnn_bits_to_float(((uint32_t)(n2 + 127) & 0xFFu) << 23);
-    float y = p * s1 * s2;
+    return p * s1 * s2;
+}
+
+static inline float cnn_expf(float x)
+{
+    const float hi = 88.72283935546875f;  /* above: +inf (e^hi ~ FLT_MAX) */
+    const float lo = -103.97208404541016f; /* below: 0 (under half of the
+                                              smallest subnormal) */
+    /* Clamped so n stays in [-150, 128]; NaN passes through the selects
+     * (every comparison with it is false). */
+    float xc = x > hi ? hi : x;
+    xc = xc < lo ? lo : xc;
+    float nf;
+    int32_t n = cnn_expf_round(xc, &nf);
+    float r = xc - nf * 0.693359375f;
+    r = r - nf * -2.12194440e-4f;
+    float y = cnn_expf_scaled(r, n);
     y = x > hi ? __builtin_inff() : y;
     return x < lo ? 0.0f : y;
 }
@@ -81,27 +94,14 @@ static inline float cnn_expf(float x)
  * whose argument -a^2/2 comes as a float and its FMA remainder. */
 static inline float cnn_expf_sum(float hi, float lo)
 {
-    const float shifter = 12582912.0f; /* 1.5 * 2^23 */
     float x = hi + lo;
     x = x > 88.0f ? 88.0f : x;
     x = x < -103.0f ? -103.0f : x;
-    float t = x * 1.44269504088896341f + shifter;
-    int32_t n = (int32_t)(cnn_float_to_bits(t) - 0x4B400000u);
-    float nf = t - shifter;
+    float nf;
+    int32_t n = cnn_expf_round(x, &nf);
     float r = hi - nf * 0.693359375f;
     r = r - nf * -2.12194440e-4f;
-    r = r + lo;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    int32_t n1 = n / 2, n2 = n - n1;
-    float s1 = cnn_bits_to_float(((uint32_t)(n1 + 127) & 0xFFu) << 23);
-    float s2 = cnn_bits_to_float(((uint32_t)(n2 + 127) & 0xFFu) << 23);
-    return p * s1 * s2;
+    return cnn_expf_scaled(r + lo, n);
 }
 
 #endif

@@ -73,15 +73,10 @@ static inline float gelu_tanh_parts(float x, float *c, float *du)
  * Numerical Recipes' Chebyshev fit P (relative error under 1.2e-7 for
  * every z >= 0). -z^2 = -a^2 / 2 is split into a float h and the rest l
  * (an FMA gives l exactly), so that its rounding, up to 2^-24 of a^2 (5e-6
- * at a = 13), stays out of exp. */
-static inline float gelu_tail(float a, float *pdf)
+ * at a = 13), stays out of exp. This part, for 0 <= a <= 12.8: t, P(t)
+ * and a^2 = h + l exactly. */
+static inline float gelu_erfc_fit(float a, float *t_out, float *h, float *l)
 {
-    /* Beyond 12.8, Q and phi fall below the smallest normal float, where
-     * arithmetic on subnormals runs many times slower (ConvNeXt-sized
-     * tensors of pixels: 6.2 against 2.7 ms): both are 0 there. a^2 would
-     * overflow from 1.8e19 on. */
-    int flush = !(a <= 12.8f); /* and NaN: y = x * 1 keeps it */
-    a = flush ? 12.8f : a;
     float z = a * (float)M_SQRT1_2;
     float t = 1.0f / (1.0f + 0.5f * z);
     float q = 0.17087277f;
@@ -94,8 +89,21 @@ static inline float gelu_tail(float a, float *pdf)
     q = q * t + 0.37409196f;
     q = q * t + 1.00002368f;
     q = q * t - 1.26551223f;
-    float h = a * a;
-    float l = fmaf(a, a, -h);
+    *t_out = t;
+    *h = a * a;
+    *l = fmaf(a, a, -*h);
+    return q;
+}
+
+/* Q(a) and phi(a), for backward. */
+static inline float gelu_tail(float a, float *pdf)
+{
+    /* Beyond 12.8, Q and phi fall below the smallest normal float, where
+     * arithmetic on subnormals runs many times slower (ConvNeXt-sized
+     * tensors of pixels: 6.2 against 2.7 ms): both are 0 there. a^2 would
+     * overflow from 1.8e19 on. */
+    int flush = !(a <= 12.8f); /* and NaN: y = x * 1 keeps it */
+    float t, h, l, q = gelu_erfc_fit(flush ? 12.8f : a, &t, &h, &l);
     float e = cnn_expf(-0.5f * h);
     float pd = e * (1.0f - 0.5f * l) * (float)GELU_INV_SQRT_2PI;
     float tail = 0.5f * t * e * cnn_expf(q - 0.5f * l);
@@ -108,25 +116,10 @@ static inline float gelu_tail(float a, float *pdf)
 static inline float gelu_tail_value(float a)
 {
     int flush = !(a <= 12.8f);
-    a = flush ? 12.8f : a;
-    float z = a * (float)M_SQRT1_2;
-    float t = 1.0f / (1.0f + 0.5f * z);
-    float q = 0.17087277f;
-    q = q * t - 0.82215223f;
-    q = q * t + 1.48851587f;
-    q = q * t - 1.13520398f;
-    q = q * t + 0.27886807f;
-    q = q * t - 0.18628806f;
-    q = q * t + 0.09678418f;
-    q = q * t + 0.37409196f;
-    q = q * t + 1.00002368f;
-    q = q * t - 1.26551223f;
-    float h = a * a;
-    float l = fmaf(a, a, -h);
+    float t, h, l, q = gelu_erfc_fit(flush ? 12.8f : a, &t, &h, &l);
     float tail = 0.5f * t * cnn_expf_sum(-0.5f * h, q - 0.5f * l);
     return flush ? 0.0f : tail;
 }
-
 static inline float gelu_erf_value(float x)
 {
     float tail = gelu_tail_value(fabsf(x));
