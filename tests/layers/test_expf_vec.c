@@ -88,9 +88,10 @@ Test(expf_vec, loop_equals_single_calls)
 }
 
 /* cnn_expf_sum(hi, lo) against exp((double)hi + lo): the pair's sum is
- * not rounded to float first, so the result stays within 2 ulp of the
- * exact e^(hi + lo) even where hi is large (-a^2/2 in plugins/gelu). */
-Test(expf_vec, sum_of_two_parts_within_two_ulp)
+ * not rounded to float first, so the error stays about |lo| + 1 units
+ * (expf_vec.h) even where hi is large (-a^2/2 in plugins/gelu), where
+ * rounding hi + lo first would cost up to |hi| units (82). */
+Test(expf_vec, sum_of_two_parts_within_four_ulp)
 {
     int64_t worst = 0;
     float worst_hi = 0.0f, worst_lo = 0.0f;
@@ -112,6 +113,6 @@ Test(expf_vec, sum_of_two_parts_within_two_ulp)
             worst_lo = lo;
         }
     }
-    cr_assert(worst <= 2, "%lld ulp at hi = %.9g, lo = %.9g", (long long)worst,
+    cr_assert(worst <= 4, "%lld ulp at hi = %.9g, lo = %.9g", (long long)worst,
               (double)worst_hi, (double)worst_lo);
 }
