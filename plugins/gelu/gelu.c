@@ -67,6 +67,22 @@ static inline float gelu_tanh_parts(float x, float *c, float *du)
     return u >= 0.0f ? r : e * r;
 }
 
+/* a^2 - h exactly, for h = a * a rounded. With a hardware FMA, one
+ * fmaf; without (a build for any x86-64, -Dnative=false), glibc's fmaf is
+ * a call that emulates it, and stopped the loop from vectorising (23 ms
+ * against 2.9 on [1, 384, 56, 56]): Dekker's product instead, a split
+ * into two 12-bit halves whose products are exact. */
+static inline float gelu_square_rest(float a, float h)
+{
+#if defined(__FMA__) || defined(FP_FAST_FMAF)
+    return fmaf(a, a, -h);
+#else
+    float c = 4097.0f * a; /* 2^12 + 1: Veltkamp's split */
+    float ah = c - (c - a), al = a - ah;
+    return ((ah * ah - h) + 2.0f * ah * al) + al * al;
+#endif
+}
+
 /* The normal tail Q(a) = Phi(-a) = erfc(a / sqrt 2) / 2 of a >= 0, and the
  * density phi(a), in float arithmetic the compiler vectorises (no libm
  * call: cnn_expf). erfc(z) = t exp(-z^2 + P(t)), t = 1 / (1 + z / 2), with
@@ -91,7 +107,7 @@ static inline float gelu_erfc_fit(float a, float *t_out, float *h, float *l)
     q = q * t - 1.26551223f;
     *t_out = t;
     *h = a * a;
-    *l = fmaf(a, a, -*h);
+    *l = gelu_square_rest(a, *h);
     return q;
 }
 
