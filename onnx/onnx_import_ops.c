@@ -110,23 +110,32 @@ static cnn_status only_first_output(onnx_importer *im,
     return CNN_OK;
 }
 
-cnn_status onnx_bind_new_layer(onnx_importer *im, const Onnx__NodeProto *node,
-                               const onnx_value *like)
+/* The node's output is layer `layer`'s, seen channels-last when
+ * channels_last (the layer itself is NCHW). */
+static cnn_status bind_layer_as(onnx_importer *im, const Onnx__NodeProto *node,
+                                int32_t layer, int channels_last)
 {
-    int channels_last = like && like->channels_last;
-    cnn_status st = only_first_output(im, node);
+    cnn_status st = onnx_bind_layer(im, node, 0, layer);
     onnx_value *v;
-    if (st != CNN_OK ||
-        (st = onnx_bind_layer(im, node, 0, (int32_t)im->n_layers - 1)) !=
-            CNN_OK)
+    if (st != CNN_OK)
         return st;
     if (channels_last && (v = onnx_value_find(im, node->output[0]))) {
-        const cnn_shape *s = &im->layers[im->n_layers - 1].shape;
+        const cnn_shape *s = &im->layers[layer].shape;
         v->channels_last = 1;
         v->shape = cnn_shape_make(4, (const int64_t[]){s->dims[0], s->dims[2],
                                                        s->dims[3], s->dims[1]});
     }
     return CNN_OK;
+}
+
+cnn_status onnx_bind_new_layer(onnx_importer *im, const Onnx__NodeProto *node,
+                               const onnx_value *like)
+{
+    cnn_status st = only_first_output(im, node);
+    if (st != CNN_OK)
+        return st;
+    return bind_layer_as(im, node, (int32_t)im->n_layers - 1,
+                         like && like->channels_last);
 }
 
 /* Elementwise layers keep their input's layout (channels-last stays). */
@@ -1410,9 +1419,9 @@ cnn_status onnx_import_add(onnx_importer *im, const Onnx__NodeProto *node)
  * 1/2, as it exports nn.Hardswish before opset 14 (MobileNetV3), becomes
  * hardswish. The gate layer, read by this Mul only, is rewritten in place:
  * nothing else reads it, so it may stay where it is in the layer order.
- * Returns its index, or -1. */
+ * Returns its index (and its layout in channels_last), or -1. */
 static int32_t fuse_gate(onnx_importer *im, const Onnx__NodeProto *node,
-                         onnx_value *a, onnx_value *b, onnx_value **gate)
+                         onnx_value *a, onnx_value *b, int *channels_last)
 {
     char hardswish_hp[64];
     snprintf(hardswish_hp, sizeof hardswish_hp, ", alpha: %.9g, beta: %.9g",
@@ -1440,7 +1449,7 @@ static int32_t fuse_gate(onnx_importer *im, const Onnx__NodeProto *node,
          * back under its own name. */
         onnx_layer_name(im->layer_names, node->name, node->op_type, fused,
                         l->name, sizeof l->name);
-        *gate = s;
+        *channels_last = s->channels_last;
         return s->layer;
     }
     return -1;
@@ -1471,20 +1480,10 @@ cnn_status onnx_import_mul(onnx_importer *im, const Onnx__NodeProto *node)
                               "multiplying by the constant '%s' is not "
                               "supported", b->name);
     }
-    onnx_value *gate = NULL;
-    int32_t gated = fuse_gate(im, node, a, b, &gate);
-    if (gated >= 0) {
-        int channels_last = gate->channels_last;
-        cnn_shape seen = gate->shape; /* the gate's view: the result's too */
-        onnx_value *v;
-        if ((st = onnx_bind_layer(im, node, 0, gated)) != CNN_OK)
-            return st;
-        if (channels_last && (v = onnx_value_find(im, node->output[0]))) {
-            v->channels_last = 1;
-            v->shape = seen;
-        }
-        return CNN_OK;
-    }
+    int channels_last = 0;
+    int32_t gated = fuse_gate(im, node, a, b, &channels_last);
+    if (gated >= 0) /* in the gate's layout */
+        return bind_layer_as(im, node, gated, channels_last);
     /* The [N, C, 1, 1] operand (squeeze-and-excitation) goes second. */
     if (a->shape.rank == 4 && a->shape.dims[2] == 1 && a->shape.dims[3] == 1 &&
         !(b->shape.dims[2] == 1 && b->shape.dims[3] == 1)) {
