@@ -41,7 +41,7 @@
 /* Taps up to 7x7 (ConvNeXt). Up to 5x5 the weight vectors stay in
  * registers; 7x7's 49 do not, and each tap's weight is loaded once per 8
  * pixels' multiply-adds instead: ConvNeXt-Tiny's 96 channels at 56x56,
- * one thread, 1.20 -> 0.38 ms against depthwise.c's gather (measured:
+ * one thread, 1.41 -> 0.40 ms against depthwise.c's gather (measured:
  * docs/performance.md, "Depthwise and grouped convolutions"). */
 #define DWB_MAX_TAPS 49
 
