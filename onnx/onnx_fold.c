@@ -319,7 +319,9 @@ static cnn_status fold_reshape(onnx_importer *im, const Onnx__NodeProto *node,
             return onnx_node_fail(im, node, CNN_ERR_FORMAT, "target size %lld",
                                   (long long)v);
         dims[d] = v;
-        known *= v;
+        if (__builtin_mul_overflow(known, v, &known))
+            return onnx_node_fail(im, node, CNN_ERR_SHAPE,
+                                  "target shape's sizes multiply past 2^63");
     }
     if (infer >= 0)
         dims[infer] = known ? (int64_t)x->numel / known : 0;
