@@ -29,9 +29,13 @@ static cnn_status alloc_like(onnx_importer *im, const Onnx__NodeProto *node,
                              const int64_t *dims)
 {
     char where[256];
+    cnn_status st;
     snprintf(where, sizeof where, "%s: node '%.100s' (%.40s)", im->origin,
              node->name ? node->name : "", node->op_type);
-    return onnx_const_alloc(im->ctx, where, c, type, rank, dims);
+    memset(c, 0, sizeof *c);
+    st = onnx_charge_computed(im, where, type, rank, dims);
+    return st != CNN_OK ? st
+                        : onnx_const_alloc(im->ctx, where, c, type, rank, dims);
 }
 
 /* Element k of c as a double (integers exactly up to 2^53). */

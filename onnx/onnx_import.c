@@ -249,6 +249,31 @@ cnn_status onnx_bind_const(onnx_importer *im, const Onnx__NodeProto *node,
     return CNN_OK;
 }
 
+cnn_status onnx_charge_computed(onnx_importer *im, const char *where,
+                                onnx_ctype type, int32_t rank,
+                                const int64_t *dims)
+{
+    uint64_t limit = ONNX_MAX_COMPUTED_BYTES + im->total_bytes;
+    uint64_t bytes = type == ONNX_C_FLOAT ? sizeof(float) : sizeof(int64_t);
+    for (int32_t d = 0; d < rank && d < CNN_MAX_RANK; d++) {
+        if (dims[d] <= 0)
+            return CNN_OK; /* empty, or refused by the allocation itself */
+        if (bytes > limit / (uint64_t)dims[d]) {
+            bytes = limit + 1;
+            break;
+        }
+        bytes *= (uint64_t)dims[d];
+    }
+    if (bytes > limit - im->computed_bytes)
+        return cnn_context_fail(im->ctx, CNN_ERR_FORMAT,
+                                "%s: constants computed at import would hold "
+                                "more than %llu MiB (256 MiB plus the "
+                                "initializers' size); refused",
+                                where, (unsigned long long)(limit >> 20));
+    im->computed_bytes += bytes;
+    return CNN_OK;
+}
+
 cnn_status onnx_bind_alias(onnx_importer *im, const Onnx__NodeProto *node,
                            size_t i, const onnx_value *src)
 {
@@ -277,8 +302,15 @@ cnn_status onnx_bind_alias(onnx_importer *im, const Onnx__NodeProto *node,
     if (src->is_const) {
         /* A copy: each value frees its own data. */
         onnx_const *c = &v->c;
-        cnn_status st = onnx_const_alloc(im->ctx, im->origin, c, src->c.type,
-                                         src->c.rank, src->c.dims);
+        char where[256];
+        cnn_status st;
+        snprintf(where, sizeof where, "%s: node '%.100s' (%.40s)", im->origin,
+                 node->name ? node->name : "", node->op_type);
+        st = onnx_charge_computed(im, where, src->c.type, src->c.rank,
+                                  src->c.dims);
+        if (st == CNN_OK)
+            st = onnx_const_alloc(im->ctx, where, c, src->c.type,
+                                  src->c.rank, src->c.dims);
         if (st != CNN_OK)
             return st;
         if (c->numel && c->f)

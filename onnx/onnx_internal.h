@@ -21,6 +21,11 @@
 #define ONNX_MAX_NESTING 32             /* protobuf message depth */
 #define ONNX_MAX_ELEMENTS (1ull << 31)  /* elements in one tensor */
 #define ONNX_MAX_TOTAL_BYTES (8ull << 30) /* all tensors together */
+/* Constants the import computes (folded shape arithmetic, ConstantOfShape,
+ * a constant's copy under another name) are backed by no bytes of the file:
+ * a few bytes could ask for gigabytes. Together they may hold this much
+ * plus the initializers' bytes (room for a Cast of every fp16 weight). */
+#define ONNX_MAX_COMPUTED_BYTES (256ull << 20)
 #define ONNX_MAX_INPUTS 64              /* inputs of one node that we map */
 
 /* The symbolic batch size inside a folded integer tensor (what Shape(x)[0]
@@ -163,8 +168,15 @@ typedef struct onnx_importer {
     cnn_named_tensor *tensors; /* names and data malloc'd */
     size_t n_tensors, cap_tensors;
     onnx_table *layer_names;
-    uint64_t total_bytes;
+    uint64_t total_bytes;    /* initializers, 8 bytes per element */
+    uint64_t computed_bytes; /* see ONNX_MAX_COMPUTED_BYTES */
 } onnx_importer;
+
+/* Counts a constant of this shape, about to be computed, against the
+ * budget of ONNX_MAX_COMPUTED_BYTES; refuses it, naming where, past it. */
+cnn_status onnx_charge_computed(onnx_importer *im, const char *where,
+                                onnx_ctype type, int32_t rank,
+                                const int64_t *dims);
 
 /* Fails with "origin: node 'name' (Op, opset N): message". */
 cnn_status onnx_node_fail(onnx_importer *im, const Onnx__NodeProto *node,

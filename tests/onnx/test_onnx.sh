@@ -65,6 +65,8 @@ expect_error gelu_step_add "node 'add_erf'" "Add of computed values"
 expect_error reduce_nhwc "node 'mean_wc'" "reduction of channels-last data"
 expect_error pad_ceil_pool "node 'pool_ceil'" "ceil_mode 1 after a Pad"
 expect_error pad_wide_pool "node 'pool_wide'" "wider than half the 3x3 window"
+expect_error computed_huge "node 'fill_huge'" "constants computed at import"
+expect_error computed_copy "node 'copy_big'" "constants computed at import"
 grep -q 'type: silu' "$tmp/silu_channels_last.yaml"
 check "silu_channels_last.yaml: x * Sigmoid(x) on channels-last data is one silu" $?
 for n in convnext_bits convnext_bits_opset17; do
