@@ -49,8 +49,13 @@ enum {
     FL_MAX_TAPS = 121, /* 11x11: AlexNet's conv1 */
 };
 
-/* Below this many filters a block is mostly one vector, whose 6
- * accumulators cannot hide the FMA latency: LeNet's layers keep direct.c. */
+/* Below this many filters a block is one vector of 6 accumulators, with
+ * lanes left empty unless the layer has exactly 16 filters. Exactly 16
+ * is taken (LeNet's conv2, batch 8: 0.064 -> 0.039 ms; 16 filters at
+ * 14x14 from 64 channels, batch 1: 0.065 -> 0.042; stride 2 from 16 at
+ * 28x28: 0.146 -> 0.094 at batch 8; elsewhere level); 20 or 24 filters
+ * were level or slower (24 at stride 2 from 8 channels at 56x56, batch 8:
+ * 0.277 -> 0.381 ms), so they keep direct.c and im2col. */
 #ifndef FL_MIN_K
 #define FL_MIN_K 32
 #endif
@@ -130,7 +135,8 @@ int conv_fl_applies(const conv_run *r)
      * wide, which still beats the direct kernels grouped.c hands them to
      * (measured: docs/performance.md, "Grouped, not depthwise"). */
     int grouped_ok = r->groups > 1 && g->c > 1 && r->kg % FL_VL == 0;
-    if (!((r->groups == 1 ? r->k >= FL_MIN_K : grouped_ok) && g->dh == 1 &&
+    int whole_ok = r->k >= FL_MIN_K || r->k == FL_VL;
+    if (!((r->groups == 1 ? whole_ok : grouped_ok) && g->dh == 1 &&
           g->dw == 1 && g->kh * g->kw <= FL_MAX_TAPS &&
           r->ckk >= FL_MIN_CKK))
         return 0;

@@ -234,7 +234,7 @@ const cf_config cf_configs[] = {
      {"filters=34", "kernel=7", "stride=2", "padding=3"}, 1,
      {S4(2, 3, 23, 37)}, 4, CF_UNIFORM, 0},
     /* Filter lanes (filter_lanes.c, AVX-512 builds), taken with a params
-     * token (ABI 1.5) from 32 filters: blocks of 64 filters (96 = 64 + 32,
+     * token (ABI 1.5) from 32 filters or with 16: blocks of 64 filters (96 = 64 + 32,
      * 40 = three vectors, the last one masked), pixel blocks across row
      * ends, several chunks, strides 2 and 4, asymmetric padding, 1x1
      * without padding (read in place). The deep direct configurations
@@ -254,6 +254,9 @@ const cf_config cf_configs[] = {
     {"conv", "filter lanes 1x1, 7x7, 80 filters, no bias",
      {"filters=80", "kernel=1", "bias=false"}, 1, {S4(2, 40, 7, 7)}, 4,
      CF_UNIFORM, 0},
+    /* Exactly one vector of filters (LeNet's conv2). */
+    {"conv", "filter lanes 5x5, 16 filters (LeNet's conv2)",
+     {"filters=16", "kernel=5"}, 1, {S4(3, 6, 14, 14)}, 4, CF_UNIFORM, 0},
 
     {"maxpool", "2x2", {"size=2"}, 1, {S4(2, 3, 8, 8)}, 4, CF_DISTINCT, 0},
     {"maxpool", "3x3 stride 2 padding 1",
