@@ -50,8 +50,8 @@ static inline int32_t cnn_expf_round(float x, float *nf)
     return (int32_t)(cnn_float_to_bits(t) - 0x4B400000u);
 }
 
-/* e^r 2^n for |r| <= about ln2 / 2 and n in [-150, 128]. */
-static inline float cnn_expf_scaled(float r, int32_t n)
+/* e^r for |r| <= about ln2 / 2. */
+static inline float cnn_expf_poly(float r)
 {
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
@@ -59,7 +59,13 @@ static inline float cnn_expf_scaled(float r, int32_t n)
     p = p * r + 4.1665795894e-2f;
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
+    return p * r * r + r + 1.0f;
+}
+
+/* e^r 2^n for |r| <= about ln2 / 2 and n in [-150, 128]. */
+static inline float cnn_expf_scaled(float r, int32_t n)
+{
+    float p = cnn_expf_poly(r);
     /* For NaN, n is garbage but bounded to the mask below; p is NaN. */
     int32_t n1 = n / 2, n2 = n - n1;
     float s1 = cnn_bits_to_float(((uint32_t)(n1 + 127) & 0xFFu) << 23);
@@ -82,6 +88,25 @@ static inline float cnn_expf(float x)
     r = r - nf * -2.12194440e-4f;
     float y = cnn_expf_scaled(r, n);
     y = x > hi ? __builtin_inff() : y;
+    return x < lo ? 0.0f : y;
+}
+
+/* e^x for x <= 0 (or NaN), as sigmoid and silu need it (e^-|x|): the
+ * result is at most 1, so 2^n is one factor 2^(n + 64), normal for every
+ * n >= -150, and 2^-64 after it rounds into the subnormal range once, as
+ * cnn_expf's two factors do. The same value as cnn_expf (tested on every
+ * 997th non-positive float) for fewer operations: silu 0.50 -> 0.35 ns an
+ * element on Zen 4. Garbage for x > 0. */
+static inline float cnn_expf_nonpos(float x)
+{
+    const float lo = -103.97208404541016f; /* as cnn_expf's */
+    float xc = x < lo ? lo : x;
+    float nf;
+    int32_t n = cnn_expf_round(xc, &nf);
+    float r = xc - nf * 0.693359375f;
+    r = r - nf * -2.12194440e-4f;
+    float s = cnn_bits_to_float(((uint32_t)(n + 127 + 64) & 0xFFu) << 23);
+    float y = cnn_expf_poly(r) * s * 5.42101086242752217e-20f; /* 2^-64 */
     return x < lo ? 0.0f : y;
 }
 

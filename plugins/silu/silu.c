@@ -6,7 +6,7 @@
  * s is evaluated as in plugins/sigmoid, from e = exp(-|x|) <= 1 as
  * 1 / (1 + e) or e / (1 + e), so nothing overflows; 1 - s is the other
  * choice of the same select, so it keeps its precision where s is near 1
- * instead of cancelling. Selects, not branches, and cnn_expf
+ * instead of cancelling. Selects, not branches, and cnn_expf_nonpos
  * (cnn/expf_vec.h) rather than libm's expf, so the compiler vectorises
  * both loops. x = -inf gives -inf * 0 = NaN, as PyTorch's x * sigmoid(x). */
 #include <math.h>
@@ -17,7 +17,7 @@
 static inline float silu_value(float x, const cnn_ew_params *p)
 {
     (void)p;
-    float e = cnn_expf(-fabsf(x));
+    float e = cnn_expf_nonpos(-fabsf(x));
     float r = 1.0f / (1.0f + e);
     float s = x >= 0.0f ? r : e * r;
     return x * s;
@@ -26,7 +26,7 @@ static inline float silu_value(float x, const cnn_ew_params *p)
 static inline float silu_grad(float x, float dy, const cnn_ew_params *p)
 {
     (void)p;
-    float e = cnn_expf(-fabsf(x));
+    float e = cnn_expf_nonpos(-fabsf(x));
     float r = 1.0f / (1.0f + e);
     float s = x >= 0.0f ? r : e * r;
     float c = x >= 0.0f ? e * r : r; /* 1 - s */

@@ -116,3 +116,31 @@ Test(expf_vec, sum_of_two_parts_within_four_ulp)
     cr_assert(worst <= 4, "%lld ulp at hi = %.9g, lo = %.9g", (long long)worst,
               (double)worst_hi, (double)worst_lo);
 }
+
+/* cnn_expf_nonpos (sigmoid's and silu's e^-|x|): cnn_expf's very value on
+ * a sample of every non-positive float, subnormal results and 0 included,
+ * and NaN through; in a loop too, as the plugins call it. */
+Test(expf_vec, nonpos_is_cnn_expf_below_zero)
+{
+    enum { N = 1000 };
+    float x[N], y[N];
+    for (uint64_t u = 0x80000000u; u <= 0xFF800000u; u += 997) {
+        uint32_t b = (uint32_t)u;
+        float v;
+        memcpy(&v, &b, sizeof v);
+        cr_assert_eq(ordered(cnn_expf_nonpos(v)), ordered(cnn_expf(v)),
+                     "cnn_expf_nonpos(%.9g) = %.9g, cnn_expf %.9g", (double)v,
+                     (double)cnn_expf_nonpos(v), (double)cnn_expf(v));
+    }
+    cr_assert_eq(cnn_expf_nonpos(-INFINITY), 0.0f);
+    cr_assert_eq(cnn_expf_nonpos(-0.0f), 1.0f);
+    cr_assert(isnan(cnn_expf_nonpos(NAN)));
+    cr_assert(isnan(cnn_expf_nonpos(-NAN)));
+    for (int i = 0; i < N; i++)
+        x[i] = -110.0f + 0.11f * (float)i;
+    for (int i = 0; i < N; i++)
+        y[i] = cnn_expf_nonpos(x[i]);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(ordered(y[i]), ordered(cnn_expf(x[i])), "at x = %.9g",
+                     (double)x[i]);
+}
