@@ -15,6 +15,7 @@
  * as PyTorch requires, so n_ij >= 1. The window walk is
  * cnn/pool_window.h's. */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cnn/layer.h"
@@ -164,6 +165,92 @@ static void avgpool_forward_inside(void *arg, size_t begin, size_t end)
     }
 }
 
+/* Padded windows (or ceil_mode's clipped ones): each plane is copied into
+ * a zero-bordered buffer that holds every window whole, then summed as the
+ * inside path sums, over the buffer's rows. The border's zeros leave each
+ * partial sum as it was (the sum starts from +0), and the divisor of each
+ * output is the per-window loop's, made once per call for all planes: the
+ * results are the bits of avgpool_forward_range. Inception v3's 3x3
+ * stride-1 padding-1 pools (count_include_pad) took 1.4-2.2 ms each
+ * through that loop, 12.8 of its 68 ms at batch 1. */
+typedef struct padded_run {
+    const pool_run *r;
+    int64_t hp, wp;   /* the buffer's rows and columns */
+    const float *inv; /* [oh ow]: 1 / each output's divisor */
+} padded_run;
+
+static inline __attribute__((always_inline)) void
+avgpool_padded_plane(const cnn_pool_geom *g, const float *buf, int64_t wp,
+                     const float *inv, float *y, int64_t kh, int64_t kw,
+                     int64_t sh, int64_t sw)
+{
+    for (int64_t i = 0; i < g->oh; i++, y += g->ow, inv += g->ow) {
+        const float *row = buf + i * sh * wp;
+        for (int64_t j = 0; j < g->ow; j++) {
+            float s = 0.0f;
+            for (int64_t a = 0; a < kh; a++)
+                for (int64_t b = 0; b < kw; b++)
+                    s += row[a * wp + j * sw + b];
+            y[j] = s * inv[j];
+        }
+    }
+}
+
+static void avgpool_forward_padded(void *arg, size_t begin, size_t end)
+{
+    const padded_run *pr = arg;
+    const pool_run *r = pr->r;
+    const cnn_pool_geom *g = &r->g;
+    const size_t in_plane = (size_t)(g->h * g->w);
+    const size_t out_plane = (size_t)(g->oh * g->ow);
+    const int three = g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1;
+    float *buf = calloc((size_t)(pr->hp * pr->wp), sizeof *buf);
+
+    if (!buf) { /* the per-window loop needs no memory */
+        avgpool_forward_range((void *)r, begin, end);
+        return;
+    }
+    for (size_t pl = begin; pl < end; pl++) {
+        const float *x = r->x + pl * in_plane;
+        float *y = r->y + pl * out_plane;
+        /* Only the interior is written: the border stays zero. */
+        for (int64_t a = 0; a < g->h; a++)
+            memcpy(buf + (a + g->ph) * pr->wp + g->pw, x + a * g->w,
+                   (size_t)g->w * sizeof *buf);
+        if (three) /* constants, so the compiler unrolls the window */
+            avgpool_padded_plane(g, buf, pr->wp, pr->inv, y, 3, 3, 1, 1);
+        else
+            avgpool_padded_plane(g, buf, pr->wp, pr->inv, y, g->kh, g->kw,
+                                 g->sh, g->sw);
+    }
+    free(buf);
+}
+
+/* Runs the padded path; 0 (nothing done) without memory for it. */
+static int avgpool_run_padded(const cnn_layer_env *env, const pool_run *r,
+                              size_t planes, size_t work)
+{
+    const cnn_pool_geom *g = &r->g;
+    padded_run pr = {r, 0, 0, NULL};
+    float *inv = malloc((size_t)(g->oh * g->ow) * sizeof *inv + 1);
+    int64_t need_h = (g->oh - 1) * g->sh + g->kh;
+    int64_t need_w = (g->ow - 1) * g->sw + g->kw;
+
+    if (!inv)
+        return 0;
+    pr.hp = g->h + g->ph + g->pb > need_h ? g->h + g->ph + g->pb : need_h;
+    pr.wp = g->w + g->pw + g->pr > need_w ? g->w + g->pw + g->pr : need_w;
+    for (int64_t i = 0; i < g->oh; i++)
+        for (int64_t j = 0; j < g->ow; j++) {
+            int64_t h0, h1, w0, w1;
+            inv[i * g->ow + j] = avgpool_window(r, i, j, &h0, &h1, &w0, &w1);
+        }
+    pr.inv = inv;
+    cnn_pool_for_planes(env, planes, work, avgpool_forward_padded, &pr);
+    free(inv);
+    return 1;
+}
+
 static void avgpool_backward_range(void *arg, size_t begin, size_t end)
 {
     const pool_run *r = arg;
@@ -228,10 +315,13 @@ static cnn_status avgpool_forward(const cnn_layer *layer,
     r.y = a->output->data;
     size_t planes = (size_t)(a->inputs[0].shape.dims[0] *
                              a->inputs[0].shape.dims[1]);
-    cnn_pool_for_planes(a->env, planes, cnn_tensor_numel(&a->inputs[0]),
-                        cnn_pool_inside(&r.g) ? avgpool_forward_inside
-                                              : avgpool_forward_range,
-                        &r);
+    if (cnn_pool_inside(&r.g))
+        cnn_pool_for_planes(a->env, planes, cnn_tensor_numel(&a->inputs[0]),
+                            avgpool_forward_inside, &r);
+    else if (!avgpool_run_padded(a->env, &r, planes,
+                                 cnn_tensor_numel(&a->inputs[0])))
+        cnn_pool_for_planes(a->env, planes, cnn_tensor_numel(&a->inputs[0]),
+                            avgpool_forward_range, &r);
     return CNN_OK;
 }
 

@@ -351,6 +351,14 @@ const cf_config cf_configs[] = {
     {"avgpool", "padding same, count_include_pad false (ONNX)",
      {"size=3", "stride=2", "padding=same", "count_include_pad=false"}, 1,
      {S4(2, 2, 8, 7)}, 4, CF_UNIFORM, 0},
+    /* Inception's branch pools: 3x3 stride 1 padding 1, through the
+     * zero-bordered buffer, in both count modes. */
+    {"avgpool", "3x3 stride 1 padding 1 (Inception)",
+     {"size=3", "stride=1", "padding=1"}, 1, {S4(2, 3, 9, 8)}, 4, CF_UNIFORM,
+     0},
+    {"avgpool", "3x3 stride 1 padding 1, count_include_pad false",
+     {"size=3", "stride=1", "padding=1", "count_include_pad=false"}, 1,
+     {S4(2, 3, 9, 8)}, 4, CF_UNIFORM, 0},
     {"avgpool", "large, threaded, ceil_mode",
      {"size=3", "stride=2", "padding=1", "ceil_mode=true"}, 1,
      {S4(2, 8, 48, 46)}, 4, CF_UNIFORM, 0},
