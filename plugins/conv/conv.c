@@ -439,6 +439,8 @@ static cnn_status conv_forward(const cnn_layer *layer,
         st = conv_dwr_forward(&r, err);
     else if (conv_dw_applies(&r))
         st = conv_dw_forward(&r, err);
+    else if (conv_stem_applies(&r))
+        st = conv_stem_forward(&r, err);
     else if (state && a->params_token && conv_fl_applies(&r) &&
              (filters = cached_filters(&state->lanes, a, &r,
                                        conv_fl_packed_floats(&r),

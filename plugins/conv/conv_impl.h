@@ -228,6 +228,11 @@ size_t conv_fl_packed_floats(const conv_run *r);
 void conv_fl_pack(const conv_run *r, float *dst);
 cnn_status conv_fl_forward(conv_run *r, const float *packed, cnn_errbuf *err);
 
+/* 3x3 stride-2 stems of at most 4 input channels, forward with bias and
+ * epilogue in the store (stem.c; AVX-512 builds, else never applies). */
+int conv_stem_applies(const conv_run *r);
+cnn_status conv_stem_forward(conv_run *r, cnn_errbuf *err);
+
 /* Pointwise (1x1) forward with bias and epilogue in the tile's store
  * (pointwise.c; AVX-512 builds, else never applies). */
 int conv_pw_applies(const conv_run *r);

@@ -254,6 +254,19 @@ const cf_config cf_configs[] = {
     {"conv", "filter lanes 1x1, 7x7, 80 filters, no bias",
      {"filters=80", "kernel=1", "bias=false"}, 1, {S4(2, 40, 7, 7)}, 4,
      CF_UNIFORM, 0},
+    /* 3x3 stride-2 stems of at most 4 channels (stem.c, AVX-512 builds):
+     * rows of 16 outputs and a masked rest, 16 + 16, 16 + 8 and 5 filters,
+     * TF-style padding, no bias. */
+    {"conv", "stem 3x3 stride 2 padding 1, 3 channels, 32 filters",
+     {"filters=32", "kernel=3", "stride=2", "padding=1"}, 1,
+     {S4(2, 3, 37, 35)}, 4, CF_UNIFORM, 0},
+    {"conv", "stem 3x3 stride 2, padding [0,0,1,1], 24 filters, no bias",
+     {"filters=24", "kernel=3", "stride=2", "padding=[0,0,1,1]",
+      "bias=false"},
+     1, {S4(1, 3, 34, 40)}, 4, CF_UNIFORM, 0},
+    {"conv", "stem 3x3 stride 2, 1 channel, 5 filters",
+     {"filters=5", "kernel=3", "stride=2"}, 1, {S4(2, 1, 33, 34)}, 4,
+     CF_UNIFORM, 0},
     /* Exactly one vector of filters (LeNet's conv2). */
     {"conv", "filter lanes 5x5, 16 filters (LeNet's conv2)",
      {"filters=16", "kernel=5"}, 1, {S4(3, 6, 14, 14)}, 4, CF_UNIFORM, 0},
