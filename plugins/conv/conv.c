@@ -20,7 +20,9 @@
  *
  * This file checks shapes and picks, per product and from the geometry
  * alone, the algorithm: a pointwise kernel for 1x1 stride-1 layers
- * (pointwise.c, MobileNet, AVX-512 builds), a direct convolution for
+ * (pointwise.c, MobileNet, AVX-512 builds), a stem kernel for 3x3
+ * stride-2 layers of at most 4 channels (stem.c, AVX-512 builds), a
+ * direct convolution for
  * stride 1 and few filters
  * (direct.c, LeNet), another for stride 1, many filters and small planes
  * in forward (direct_deep.c, ResNet's 14x14 and 7x7 layers, AVX-512

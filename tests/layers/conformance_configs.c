@@ -286,6 +286,14 @@ const cf_config cf_configs[] = {
     {"maxpool", "2x2 stride 1", {"size=2", "stride=1"}, 1, {S4(2, 2, 5, 6)},
      4, CF_DISTINCT, 0},
     /* No padding, not 2x2: the separable forward path (AlexNet's pools). */
+    /* Stride 1 on small planes (GoogLeNet's branch pools), with
+     * asymmetric padding too. */
+    {"maxpool", "3x3 stride 1 padding 1 ceil_mode (GoogLeNet)",
+     {"size=3", "stride=1", "padding=1", "ceil_mode=true"}, 1,
+     {S4(2, 3, 9, 11)}, 4, CF_DISTINCT, 0},
+    {"maxpool", "[2,3] stride 1, padding [1,0,0,1]",
+     {"size=[2,3]", "stride=1", "padding=[1,0,0,1]"}, 1, {S4(1, 2, 7, 8)}, 4,
+     CF_DISTINCT, 0},
     {"maxpool", "3x3 stride 2 (AlexNet)", {"size=3", "stride=2"}, 1,
      {S4(2, 3, 13, 11)}, 4, CF_DISTINCT, 0},
     {"maxpool", "large, threaded", {"size=3", "stride=2", "padding=1"}, 1,
