@@ -17,6 +17,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "cnn/layer.h"
 #include "im2col.h"
@@ -135,6 +136,24 @@ static inline void conv_epilogue_rows(const conv_run *r, float *y_img,
     for (int64_t k = k0; k < k1; k++)
         cnn_epilogue_apply(r->ep, k, y_img + (size_t)k * (size_t)r->ohw + p0,
                            cols);
+}
+
+/* Image img of r->x, zero-padded into dst (img_floats floats): channel c
+ * at dst + c chan, input row y at row y + ph of width wpd, from column pw
+ * (filter_lanes.c and stem.c pad their images so before the sums). */
+static inline void conv_pad_image(const conv_run *r, size_t img, float *dst,
+                                  size_t img_floats, size_t chan, int64_t wpd)
+{
+    const conv_geom *g = &r->g;
+    const size_t hw = (size_t)(g->h * g->w);
+    const float *src = r->x + img * (size_t)r->cin * hw;
+    memset(dst, 0, img_floats * sizeof *dst);
+    for (int64_t c = 0; c < r->cin; c++)
+        for (int64_t y = 0; y < g->h; y++)
+            memcpy(dst + (size_t)c * chan + (size_t)(y + g->ph) * (size_t)wpd +
+                       (size_t)g->pw,
+                   src + (size_t)c * hw + (size_t)y * (size_t)g->w,
+                   (size_t)g->w * sizeof *dst);
 }
 
 /* Applies r->ep to the whole output, in parallel over its planes. */

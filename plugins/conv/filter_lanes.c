@@ -247,23 +247,11 @@ static const fl_block_fn fl_blocks[FL_FV][FL_PB] = {
 static void fl_pad(void *arg, size_t s0, size_t s1)
 {
     fl_run *fr = arg;
-    const conv_run *r = fr->r;
-    const conv_geom *g = &r->g;
-    const size_t hw = (size_t)(g->h * g->w);
     for (size_t s = s0; s < s1; s++) {
         size_t img;
-        while (conv_queue_take(&fr->pad_queue, s, &img)) {
-            const float *src = r->x + img * (size_t)r->cin * hw;
-            float *dst = fr->pad + img * fr->img;
-            memset(dst, 0, fr->img * sizeof *dst);
-            for (int64_t c = 0; c < r->cin; c++)
-                for (int64_t y = 0; y < g->h; y++)
-                    memcpy(dst + (size_t)c * fr->chan +
-                               (size_t)(y + g->ph) * (size_t)fr->wpd +
-                               (size_t)g->pw,
-                           src + (size_t)c * hw + (size_t)y * (size_t)g->w,
-                           (size_t)g->w * sizeof *dst);
-        }
+        while (conv_queue_take(&fr->pad_queue, s, &img))
+            conv_pad_image(fr->r, img, fr->pad + img * fr->img, fr->img,
+                           fr->chan, fr->wpd);
     }
 }
 

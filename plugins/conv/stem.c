@@ -54,23 +54,11 @@ int conv_stem_applies(const conv_run *r)
 static void st_pad(void *arg, size_t s0, size_t s1)
 {
     st_run *sr = arg;
-    const conv_run *r = sr->r;
-    const conv_geom *g = &r->g;
-    const size_t hw = (size_t)(g->h * g->w);
     for (size_t s = s0; s < s1; s++) {
         size_t img;
-        while (conv_queue_take(&sr->pad_queue, s, &img)) {
-            const float *src = r->x + img * (size_t)g->c * hw;
-            float *dst = sr->xp + img * sr->img;
-            memset(dst, 0, sr->img * sizeof *dst);
-            for (int64_t c = 0; c < g->c; c++)
-                for (int64_t y = 0; y < g->h; y++)
-                    memcpy(dst + (size_t)c * sr->chan +
-                               (size_t)(y + g->ph) * (size_t)sr->wp +
-                               (size_t)g->pw,
-                           src + (size_t)c * hw + (size_t)y * (size_t)g->w,
-                           (size_t)g->w * sizeof *dst);
-        }
+        while (conv_queue_take(&sr->pad_queue, s, &img))
+            conv_pad_image(sr->r, img, sr->xp + img * sr->img, sr->img,
+                           sr->chan, sr->wp);
     }
 }
 
