@@ -30,8 +30,7 @@ static cnn_status alloc_like(onnx_importer *im, const Onnx__NodeProto *node,
 {
     char where[256];
     cnn_status st;
-    snprintf(where, sizeof where, "%s: node '%.100s' (%.40s)", im->origin,
-             node->name ? node->name : "", node->op_type);
+    onnx_node_where(im, node, where, sizeof where);
     memset(c, 0, sizeof *c);
     st = onnx_charge_computed(im, where, type, rank, dims);
     return st != CNN_OK ? st

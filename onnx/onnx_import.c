@@ -249,6 +249,13 @@ cnn_status onnx_bind_const(onnx_importer *im, const Onnx__NodeProto *node,
     return CNN_OK;
 }
 
+void onnx_node_where(const onnx_importer *im, const Onnx__NodeProto *node,
+                     char *buf, size_t size)
+{
+    snprintf(buf, size, "%s: node '%.100s' (%.40s)", im->origin,
+             node->name ? node->name : "", node->op_type);
+}
+
 cnn_status onnx_charge_computed(onnx_importer *im, const char *where,
                                 onnx_ctype type, int32_t rank,
                                 const int64_t *dims)
@@ -304,8 +311,7 @@ cnn_status onnx_bind_alias(onnx_importer *im, const Onnx__NodeProto *node,
         onnx_const *c = &v->c;
         char where[256];
         cnn_status st;
-        snprintf(where, sizeof where, "%s: node '%.100s' (%.40s)", im->origin,
-                 node->name ? node->name : "", node->op_type);
+        onnx_node_where(im, node, where, sizeof where);
         st = onnx_charge_computed(im, where, src->c.type, src->c.rank,
                                   src->c.dims);
         if (st == CNN_OK)

@@ -178,6 +178,10 @@ cnn_status onnx_charge_computed(onnx_importer *im, const char *where,
                                 onnx_ctype type, int32_t rank,
                                 const int64_t *dims);
 
+/* "origin: node 'name' (Op)" into buf, for messages about one node. */
+void onnx_node_where(const onnx_importer *im, const Onnx__NodeProto *node,
+                     char *buf, size_t size);
+
 /* Fails with "origin: node 'name' (Op, opset N): message". */
 cnn_status onnx_node_fail(onnx_importer *im, const Onnx__NodeProto *node,
                           cnn_status status, const char *fmt, ...)

@@ -50,6 +50,16 @@ static inline int32_t cnn_expf_round(float x, float *nf)
     return (int32_t)(cnn_float_to_bits(t) - 0x4B400000u);
 }
 
+/* r = x - n ln2 with n = round(x / ln2), ln2 in two parts so that r is
+ * exact, for |x| < 2^22 ln2. */
+static inline float cnn_expf_reduce(float x, int32_t *n)
+{
+    float nf;
+    *n = cnn_expf_round(x, &nf);
+    float r = x - nf * 0.693359375f;
+    return r - nf * -2.12194440e-4f;
+}
+
 /* e^r for |r| <= about ln2 / 2. */
 static inline float cnn_expf_poly(float r)
 {
@@ -82,10 +92,8 @@ static inline float cnn_expf(float x)
      * (every comparison with it is false). */
     float xc = x > hi ? hi : x;
     xc = xc < lo ? lo : xc;
-    float nf;
-    int32_t n = cnn_expf_round(xc, &nf);
-    float r = xc - nf * 0.693359375f;
-    r = r - nf * -2.12194440e-4f;
+    int32_t n;
+    float r = cnn_expf_reduce(xc, &n);
     float y = cnn_expf_scaled(r, n);
     y = x > hi ? __builtin_inff() : y;
     return x < lo ? 0.0f : y;
@@ -101,10 +109,8 @@ static inline float cnn_expf_nonpos(float x)
 {
     const float lo = -103.97208404541016f; /* as cnn_expf's */
     float xc = x < lo ? lo : x;
-    float nf;
-    int32_t n = cnn_expf_round(xc, &nf);
-    float r = xc - nf * 0.693359375f;
-    r = r - nf * -2.12194440e-4f;
+    int32_t n;
+    float r = cnn_expf_reduce(xc, &n);
     float s = cnn_bits_to_float(((uint32_t)(n + 127 + 64) & 0xFFu) << 23);
     float y = cnn_expf_poly(r) * s * 5.42101086242752217e-20f; /* 2^-64 */
     return x < lo ? 0.0f : y;
