@@ -27,7 +27,9 @@
  * (direct.c, LeNet), another for stride 1, many filters and small planes
  * in forward (direct_deep.c, ResNet's 14x14 and 7x7 layers, AVX-512
  * builds), Winograd F(2x2, 3x3) for 3x3 stride-1 kernels with
- * enough channels and pixels (winograd.c, winograd_dw.c; VGG), both for
+ * enough channels and pixels (winograd.c, winograd_dw.c; VGG), F(4x4, 3x3)
+ * for those at inference, with a params token, where 4x4 tiles fit the
+ * plane (winograd4.c), all for
  * groups 1, no dilation and equal padding on both sides; per-channel
  * kernels for depthwise layers (groups == C, depthwise.c; MobileNet); or
  * im2col + GEMM for anything (conv_gemm.c). All spread their work over
@@ -366,7 +368,7 @@ typedef struct conv_cached {
 /* The layer's state: its filters repacked for filter_lanes.c, and
  * transformed for Winograd. */
 typedef struct conv_state {
-    conv_cached lanes, wino;
+    conv_cached lanes, wino, wino4;
 } conv_state;
 
 static cnn_status conv_create(cnn_layer *layer, cnn_errbuf *err)
@@ -390,6 +392,7 @@ static void conv_destroy(cnn_layer *layer)
     if (st) {
         cached_drop(&st->lanes);
         cached_drop(&st->wino);
+        cached_drop(&st->wino4);
     }
     free(st);
     layer->state = NULL;
@@ -436,6 +439,7 @@ static cnn_status conv_forward(const cnn_layer *layer,
     if (state && !a->params_token) { /* training, or weights that may move */
         cached_drop(&state->lanes);
         cached_drop(&state->wino);
+        cached_drop(&state->wino4);
     }
     if (conv_dwr_applies(&r))
         st = conv_dwr_forward(&r, err);
@@ -450,6 +454,13 @@ static cnn_status conv_forward(const cnn_layer *layer,
         st = conv_fl_forward(&r, filters, err);
     else if (conv_grouped_applies(&r))
         st = conv_grouped_forward(&r, err);
+    else if (state && a->params_token &&
+             conv_pick_ungrouped(&r) == CONV_ALG_WINOGRAD &&
+             conv_wino4_applies(&r) &&
+             (filters = cached_filters(&state->wino4, a, &r,
+                                       conv_wino4_filters_floats(&r),
+                                       conv_wino4_filters)))
+        st = conv_wino4_forward(&r, filters, err);
     else
         /* Kept Winograd filters save the transform: VGG-16's 28x28 layers
          * at batch 1, 27.6-28.0 -> 26.1 ms. */

@@ -14,10 +14,13 @@
  * M_xi [K, tiles] = U_xi [K, C] V_xi [C, tiles], with U the transformed
  * filters and V the transformed patches: 16 * C multiply-adds per output
  * tile of each filter instead of 36 * C, so 2.25 times fewer than im2col
- * + GEMM, for a few additions in the transforms. F(2x2, 3x3) rather than
- * F(4x4, 3x3): its transforms have coefficients 0, +-1 and 1/2 only, so the
- * rounding error stays that of a plain sum of products (the larger tile's
- * grows by an order of magnitude, too much for float32 tolerances).
+ * + GEMM, for a few additions in the transforms. Its transforms have
+ * coefficients 0, +-1 and 1/2 only, so the rounding error stays that of a
+ * plain sum of products; that is why training (forward and backward) uses
+ * it. Inference with kept filters takes F(4x4, 3x3) instead where its tiles
+ * fit the plane (winograd4.c: fewer multiplies again, about ten times the
+ * rounding error, still a few parts in a million); both run through the
+ * block loop below.
  *
  * The input gradient of a 3x3 stride-1 convolution with padding p is again
  * one: dy convolved with the filters rotated by 180 degrees and with input
@@ -144,6 +147,8 @@ static void split_row(const wino_job *j, const float *plane, int64_t y,
  * transform reuses it. */
 size_t wino_scratch_floats(const wino_job *j, size_t rows)
 {
+    if (wino_m(j) == 4)
+        return wino4_scratch_floats(j, rows);
     size_t ts = wino_tile_stride(j);
     return 4 * ((rows + 1) * ts + 1) + 16 * rows * ts;
 }
@@ -279,14 +284,15 @@ static void block_range(void *arg, size_t s0, size_t s1)
 {
     wino_job *j = arg;
     const size_t rows_total = (size_t)(j->n * j->th), th = (size_t)j->th;
-    const size_t ts = wino_tile_stride(j);
+    const size_t ts = wino_tile_stride(j), points = wino_points(j);
     const size_t ldv = (size_t)j->rows_per_block * ts;
     const size_t ci = (size_t)j->ci, kg = (size_t)j->kg;
+    const int f4 = wino_m(j) == 4;
 
     for (size_t s = s0; s < s1; s++) {
         float *v = j->ws + s * j->slot_floats;
-        float *m = v + 16 * ci * ldv;
-        float *scratch = m + 16 * kg * ldv;
+        float *m = v + points * ci * ldv;
+        float *scratch = m + points * kg * ldv;
         size_t b;
         while (conv_queue_take(&j->queue, s, &b)) {
             size_t r0 = b * (size_t)j->rows_per_block;
@@ -297,24 +303,51 @@ static void block_range(void *arg, size_t s0, size_t s1)
             for (size_t r = r0; r < r1;) {
                 size_t img = r / th, ty = r % th;
                 size_t rows = th - ty < r1 - r ? th - ty : r1 - r;
-                wino_input_segment(j, img, (int64_t)ty, rows, v, ldv,
-                              (r - r0) * ts, scratch);
+                (f4 ? wino4_input_segment : wino_input_segment)(
+                    j, img, (int64_t)ty, rows, v, ldv, (r - r0) * ts,
+                    scratch);
                 r += rows;
             }
-            for (int xi = 0; xi < 16; xi++)
+            for (size_t xi = 0; xi < points; xi++)
                 cnn_sgemm(j->transpose, 0, kg, (r1 - r0) * ts, ci, 1.0f,
-                          j->u + (size_t)xi * kg * ci, j->transpose ? kg : ci,
-                          v + (size_t)xi * ci * ldv, ldv, 0.0f,
-                          m + (size_t)xi * kg * ldv, ldv);
+                          j->u + xi * kg * ci, j->transpose ? kg : ci,
+                          v + xi * ci * ldv, ldv, 0.0f, m + xi * kg * ldv,
+                          ldv);
             for (size_t r = r0; r < r1;) {
                 size_t img = r / th, ty = r % th;
                 size_t rows = th - ty < r1 - r ? th - ty : r1 - r;
-                output_segment(j, img, (int64_t)ty, rows, m, ldv,
-                               (r - r0) * ts, scratch);
+                (f4 ? wino4_output_segment : output_segment)(
+                    j, img, (int64_t)ty, rows, m, ldv, (r - r0) * ts,
+                    scratch);
                 r += rows;
             }
         }
     }
+}
+
+void wino_run_blocks(wino_job *j)
+{
+    const cnn_layer_env *env = j->env;
+    conv_queue_init(&j->queue, (size_t)j->blocks, j->slots);
+    if (j->slots > 1)
+        env->parallel_for(env->host, j->slots, block_range, j);
+    else
+        block_range(j, 0, 1);
+}
+
+void wino_job_init(wino_job *j, const conv_run *r)
+{
+    memset(j, 0, sizeof *j);
+    j->in = r->x;
+    j->n = r->n;
+    j->ci = r->g.c;
+    j->ih = r->g.h;
+    j->iw = r->g.w;
+    j->co = r->k;
+    j->oh = r->g.oh;
+    j->ow = r->g.ow;
+    j->ph = r->g.ph;
+    j->pw = r->g.pw;
 }
 
 void wino_plan(wino_job *j, const conv_run *r, size_t extra)
@@ -324,11 +357,14 @@ void wino_plan(wino_job *j, const conv_run *r, size_t extra)
                     (uint64_t)j->ow * (uint64_t)j->ci * 9u;
     size_t rows_total, ldv, tiles, max_rows;
 
+    const int64_t m = wino_m(j);
+    const size_t points = wino_points(j);
+
     j->env = env;
-    j->th = (j->oh + 1) / 2;
-    j->tw = (j->ow + 1) / 2;
+    j->th = (j->oh + m - 1) / m;
+    j->tw = (j->ow + m - 1) / m;
     rows_total = (size_t)(j->n * j->th);
-    tiles = WINO_SLOT_FLOATS / (16 * (size_t)(j->ci + j->kg));
+    tiles = WINO_SLOT_FLOATS / (points * (size_t)(j->ci + j->kg));
     max_rows = tiles / wino_tile_stride(j);
     if (max_rows < 1)
         max_rows = 1;
@@ -359,7 +395,7 @@ void wino_plan(wino_job *j, const conv_run *r, size_t extra)
                           (size_t)j->rows_per_block);
     j->slots = conv_slots(r, (size_t)j->blocks, macs);
     ldv = (size_t)j->rows_per_block * wino_tile_stride(j);
-    j->slot_floats = 16 * (size_t)(j->ci + j->kg) * ldv +
+    j->slot_floats = points * (size_t)(j->ci + j->kg) * ldv +
                      wino_scratch_floats(j, (size_t)j->rows_per_block) +
                      extra;
     j->slot_floats = (j->slot_floats + 15) / 16 * 16; /* 64-byte aligned */
@@ -410,11 +446,7 @@ static cnn_status wino_run(wino_job *j, const conv_run *r,
             env->parallel_for(env->host, j->slots, filter_range, j);
         else
             filter_range(j, 0, 1);
-        conv_queue_init(&j->queue, (size_t)j->blocks, j->slots);
-        if (j->slots > 1)
-            env->parallel_for(env->host, j->slots, block_range, j);
-        else
-            block_range(j, 0, 1);
+        wino_run_blocks(j);
     }
     return CNN_OK;
 }
@@ -445,20 +477,10 @@ cnn_status conv_wino_forward_with(conv_run *r, const float *filters,
                                   cnn_errbuf *err)
 {
     wino_job j;
-    memset(&j, 0, sizeof j);
-    j.in = r->x;
+    wino_job_init(&j, r);
     j.out = r->y;
     j.w = r->w;
     j.b = r->b;
-    j.n = r->n;
-    j.ci = r->g.c;
-    j.ih = r->g.h;
-    j.iw = r->g.w;
-    j.co = r->k;
-    j.oh = r->g.oh;
-    j.ow = r->g.ow;
-    j.ph = r->g.ph;
-    j.pw = r->g.pw;
     if (wino_run(&j, r, filters) == CNN_OK)
         return CNN_OK;
     return conv_gemm_forward(r, err); /* short of workspace */
