@@ -28,8 +28,8 @@
  * in forward (direct_deep.c, ResNet's 14x14 and 7x7 layers, AVX-512
  * builds), Winograd F(2x2, 3x3) for 3x3 stride-1 kernels with
  * enough channels and pixels (winograd.c, winograd_dw.c; VGG), F(4x4, 3x3)
- * for those at inference, with a params token, where 4x4 tiles fit the
- * plane (winograd4.c), all for
+ * for those and F(2x2, 5x5) for 5x5 ones at inference, with a params
+ * token, where the tiles fit the plane (winograd6.c), all for
  * groups 1, no dilation and equal padding on both sides; per-channel
  * kernels for depthwise layers (groups == C, depthwise.c; MobileNet); or
  * im2col + GEMM for anything (conv_gemm.c). All spread their work over
@@ -368,7 +368,7 @@ typedef struct conv_cached {
 /* The layer's state: its filters repacked for filter_lanes.c, and
  * transformed for Winograd. */
 typedef struct conv_state {
-    conv_cached lanes, wino, wino4;
+    conv_cached lanes, wino, wino6;
 } conv_state;
 
 static cnn_status conv_create(cnn_layer *layer, cnn_errbuf *err)
@@ -392,7 +392,7 @@ static void conv_destroy(cnn_layer *layer)
     if (st) {
         cached_drop(&st->lanes);
         cached_drop(&st->wino);
-        cached_drop(&st->wino4);
+        cached_drop(&st->wino6);
     }
     free(st);
     layer->state = NULL;
@@ -420,6 +420,16 @@ static const float *cached_filters(conv_cached *c, const cnn_forward_args *a,
     return c->data;
 }
 
+/* Winograd on 6x6 tiles at inference (winograd6.c): a 3x3 layer that
+ * would take F(2x2, 3x3) (not the direct or pointwise kernels), or a 5x5
+ * one, where the tiles fit the plane. */
+static int wino6_wanted(const conv_run *r)
+{
+    if (!conv_wino6_applies(r))
+        return 0;
+    return r->g.kh != 3 || conv_pick_ungrouped(r) == CONV_ALG_WINOGRAD;
+}
+
 static cnn_status conv_forward(const cnn_layer *layer,
                                const cnn_forward_args *a, cnn_errbuf *err)
 {
@@ -439,7 +449,7 @@ static cnn_status conv_forward(const cnn_layer *layer,
     if (state && !a->params_token) { /* training, or weights that may move */
         cached_drop(&state->lanes);
         cached_drop(&state->wino);
-        cached_drop(&state->wino4);
+        cached_drop(&state->wino6);
     }
     if (conv_dwr_applies(&r))
         st = conv_dwr_forward(&r, err);
@@ -447,6 +457,11 @@ static cnn_status conv_forward(const cnn_layer *layer,
         st = conv_dw_forward(&r, err);
     else if (conv_stem_applies(&r))
         st = conv_stem_forward(&r, err);
+    else if (state && a->params_token && wino6_wanted(&r) &&
+             (filters = cached_filters(&state->wino6, a, &r,
+                                       conv_wino6_filters_floats(&r),
+                                       conv_wino6_filters)))
+        st = conv_wino6_forward(&r, filters, err);
     else if (state && a->params_token && conv_fl_applies(&r) &&
              (filters = cached_filters(&state->lanes, a, &r,
                                        conv_fl_packed_floats(&r),
@@ -454,13 +469,6 @@ static cnn_status conv_forward(const cnn_layer *layer,
         st = conv_fl_forward(&r, filters, err);
     else if (conv_grouped_applies(&r))
         st = conv_grouped_forward(&r, err);
-    else if (state && a->params_token &&
-             conv_pick_ungrouped(&r) == CONV_ALG_WINOGRAD &&
-             conv_wino4_applies(&r) &&
-             (filters = cached_filters(&state->wino4, a, &r,
-                                       conv_wino4_filters_floats(&r),
-                                       conv_wino4_filters)))
-        st = conv_wino4_forward(&r, filters, err);
     else
         /* Kept Winograd filters save the transform: VGG-16's 28x28 layers
          * at batch 1, 27.6-28.0 -> 26.1 ms. */

@@ -2,7 +2,7 @@
 /* What conv.c shares with its algorithms: im2col + GEMM (conv_gemm.c, any
  * geometry, groups one GEMM each), direct convolution for small layers
  * (direct.c), Winograd F(2x2, 3x3) (winograd.c, winograd_dw.c) and, at
- * inference, F(4x4, 3x3) (winograd4.c), and the
+ * inference, F(4x4, 3x3) and F(2x2, 5x5) (winograd6.c), and the
  * depthwise kernels (depthwise.c).
  *
  * Each splits a call into independent pieces (images, bands of output
@@ -281,13 +281,14 @@ cnn_status conv_wino_forward_with(conv_run *r, const float *filters,
 /* dx only (the full correlation of dy with the rotated filters is again a
  * 3x3 stride-1 convolution). */
 cnn_status conv_wino_backward_dx(conv_run *r, cnn_errbuf *err);
-/* Winograd F(4x4, 3x3) forward at inference (winograd4.c): where the
- * Winograd row applies and the 4x4 tiles waste at most a fifth of their
- * area; `filters` are conv_wino4_filters' (kept by conv.c, never NULL). */
-int conv_wino4_applies(const conv_run *r);
-size_t conv_wino4_filters_floats(const conv_run *r);
-void conv_wino4_filters(const conv_run *r, float *dst);
-cnn_status conv_wino4_forward(conv_run *r, const float *filters,
+/* Winograd on 6x6 tiles, forward at inference (winograd6.c): F(4x4, 3x3)
+ * where the Winograd row applies, F(2x2, 5x5) for 5x5 stride-1 layers with
+ * as many channels and pixels, both where the tiles waste at most a fifth
+ * of their area; `filters` are conv_wino6_filters' (kept by conv.c). */
+int conv_wino6_applies(const conv_run *r);
+size_t conv_wino6_filters_floats(const conv_run *r);
+void conv_wino6_filters(const conv_run *r, float *dst);
+cnn_status conv_wino6_forward(conv_run *r, const float *filters,
                               cnn_errbuf *err);
 /* dw only (winograd_dw.c). */
 cnn_status conv_wino_backward_dw(conv_run *r, cnn_errbuf *err);

@@ -18,7 +18,7 @@
  * coefficients 0, +-1 and 1/2 only, so the rounding error stays that of a
  * plain sum of products; that is why training (forward and backward) uses
  * it. Inference with kept filters takes F(4x4, 3x3) instead where its tiles
- * fit the plane (winograd4.c: fewer multiplies again, about ten times the
+ * fit the plane (winograd6.c: fewer multiplies again, about ten times the
  * rounding error, still a few parts in a million); both run through the
  * block loop below.
  *
@@ -101,7 +101,7 @@ static void filter_range(void *arg, size_t s0, size_t s1)
  * costs 1 / (tw + 1) more GEMM columns. */
 size_t wino_tile_stride(const wino_job *j)
 {
-    return (size_t)j->tw + 1;
+    return (size_t)(j->tw + (wino_m(j) + wino_taps(j) - 2) / wino_m(j));
 }
 
 /* Even and odd columns of padded input row y of channel plane src:
@@ -147,8 +147,8 @@ static void split_row(const wino_job *j, const float *plane, int64_t y,
  * transform reuses it. */
 size_t wino_scratch_floats(const wino_job *j, size_t rows)
 {
-    if (wino_m(j) == 4)
-        return wino4_scratch_floats(j, rows);
+    if (wino_points(j) == 36)
+        return wino6_scratch_floats(j, rows);
     size_t ts = wino_tile_stride(j);
     return 4 * ((rows + 1) * ts + 1) + 16 * rows * ts;
 }
@@ -287,7 +287,7 @@ static void block_range(void *arg, size_t s0, size_t s1)
     const size_t ts = wino_tile_stride(j), points = wino_points(j);
     const size_t ldv = (size_t)j->rows_per_block * ts;
     const size_t ci = (size_t)j->ci, kg = (size_t)j->kg;
-    const int f4 = wino_m(j) == 4;
+    const int six = points == 36; /* 6x6 tiles: winograd6.c */
 
     for (size_t s = s0; s < s1; s++) {
         float *v = j->ws + s * j->slot_floats;
@@ -303,7 +303,7 @@ static void block_range(void *arg, size_t s0, size_t s1)
             for (size_t r = r0; r < r1;) {
                 size_t img = r / th, ty = r % th;
                 size_t rows = th - ty < r1 - r ? th - ty : r1 - r;
-                (f4 ? wino4_input_segment : wino_input_segment)(
+                (six ? wino6_input_segment : wino_input_segment)(
                     j, img, (int64_t)ty, rows, v, ldv, (r - r0) * ts,
                     scratch);
                 r += rows;
@@ -316,7 +316,7 @@ static void block_range(void *arg, size_t s0, size_t s1)
             for (size_t r = r0; r < r1;) {
                 size_t img = r / th, ty = r % th;
                 size_t rows = th - ty < r1 - r ? th - ty : r1 - r;
-                (f4 ? wino4_output_segment : output_segment)(
+                (six ? wino6_output_segment : output_segment)(
                     j, img, (int64_t)ty, rows, m, ldv, (r - r0) * ts,
                     scratch);
                 r += rows;

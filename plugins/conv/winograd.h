@@ -44,9 +44,10 @@ typedef struct wino_job {
     float *out;      /* [n, co, oh, ow] */
     const float *w;  /* the layer's weight [K, C, 3, 3] */
     const float *b;  /* forward bias or NULL */
-    const cnn_epilogue *ep; /* F(4x4, 3x3): folded followers, or NULL */
+    const cnn_epilogue *ep; /* 6x6 tiles: folded followers, or NULL */
     int transpose;   /* 1: filter (co, ci) is w[ci][co] rotated 180 degrees */
     int tile;        /* outputs per tile side: 2 (0 means 2) or 4 */
+    int taps;        /* filter side: 3 (0 means 3) or 5 */
     int64_t n, ci, ih, iw, co, oh, ow, ph, pw;
     int64_t th, tw;   /* tiles down and across one image */
     int64_t rows_per_block, blocks;
@@ -66,18 +67,25 @@ typedef struct wino_job {
  * `rotate`, for g rotated by 180 degrees. */
 void wino_filter_matrix(float t[16 * 9], int rotate);
 
-/* Outputs per tile side (2 or 4) and transformed points per tile
- * ((tile + 2)^2: 16 or 36). */
+/* Outputs per tile side (2 or 4), the filter's side (3 or 5) and the
+ * transformed points per tile ((tile + taps - 1)^2: 16 or 36). */
 static inline int64_t wino_m(const wino_job *j)
 {
     return j->tile ? j->tile : 2;
 }
+static inline int64_t wino_taps(const wino_job *j)
+{
+    return j->taps ? j->taps : 3;
+}
 static inline size_t wino_points(const wino_job *j)
 {
-    return (size_t)((wino_m(j) + 2) * (wino_m(j) + 2));
+    int64_t side = wino_m(j) + wino_taps(j) - 1;
+    return (size_t)(side * side);
 }
 
-/* Tile-row stride of a block (tw + 1: one dummy tile per row). */
+/* Tile-row stride of a block: tw plus the dummy tiles that let a row's
+ * last tile read its patch's columns from the row's own phase arrays
+ * ((patch - 1) / tile: one, or two for 5x5 filters). */
 size_t wino_tile_stride(const wino_job *j);
 
 /* A job over the layer's own geometry (x [n, c, h, w] -> y [n, k, oh, ow],
@@ -98,12 +106,12 @@ void wino_input_segment(const wino_job *j, size_t img, int64_t ty0,
                         size_t rows, float *v, size_t ldv, size_t col,
                         float *scratch);
 size_t wino_scratch_floats(const wino_job *j, size_t rows);
-/* The same for F(4x4, 3x3) (winograd4.c), with its output transform. */
-size_t wino4_scratch_floats(const wino_job *j, size_t rows);
-void wino4_input_segment(const wino_job *j, size_t img, int64_t ty0,
+/* The same for 6x6 tiles (winograd6.c), with their output transform. */
+size_t wino6_scratch_floats(const wino_job *j, size_t rows);
+void wino6_input_segment(const wino_job *j, size_t img, int64_t ty0,
                          size_t rows, float *v, size_t ldv, size_t col,
                          float *scratch);
-void wino4_output_segment(const wino_job *j, size_t img, int64_t ty0,
+void wino6_output_segment(const wino_job *j, size_t img, int64_t ty0,
                           size_t rows, const float *m, size_t ldm, size_t col,
                           float *scratch);
 

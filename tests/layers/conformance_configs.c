@@ -56,6 +56,13 @@ const cf_config cf_configs[] = {
      CF_UNIFORM, 0},
     {"conv", "winograd F(4x4) 3x3, no padding, 22x26 -> 20x24, 2 images",
      {"filters=17", "kernel=3"}, 1, {S4(2, 16, 22, 26)}, 4, CF_UNIFORM, 0},
+    /* And F(2x2, 5x5) for 5x5 layers: AlexNet's conv2 plane (27x27, part
+     * tiles at the edges), and one without padding. */
+    {"conv", "winograd F(2x2) 5x5, 27x27, padding 2, 24 filters",
+     {"filters=24", "kernel=5", "padding=2"}, 1, {S4(1, 16, 27, 27)}, 4,
+     CF_UNIFORM, 0},
+    {"conv", "winograd F(2x2) 5x5, no padding, 20x21 -> 16x17, 2 images",
+     {"filters=20", "kernel=5"}, 1, {S4(2, 17, 20, 21)}, 4, CF_UNIFORM, 0},
 
     /* Groups, dilation, asymmetric and "same" padding (ABI 1.2). */
     {"conv", "dilation 2", {"filters=4", "kernel=3", "dilation=2",
