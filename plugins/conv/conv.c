@@ -457,6 +457,8 @@ static cnn_status conv_forward(const cnn_layer *layer,
         st = conv_dw_forward(&r, err);
     else if (conv_stem_applies(&r))
         st = conv_stem_forward(&r, err);
+    else if (conv_pws_applies(&r))
+        st = conv_pws_forward(&r, err);
     else if (state && a->params_token && wino6_wanted(&r) &&
              (filters = cached_filters(&state->wino6, a, &r,
                                        conv_wino6_filters_floats(&r),

@@ -257,6 +257,10 @@ cnn_status conv_stem_forward(conv_run *r, cnn_errbuf *err);
  * (pointwise.c; AVX-512 builds, else never applies). */
 int conv_pw_applies(const conv_run *r);
 cnn_status conv_pw_forward(conv_run *r, cnn_errbuf *err);
+/* 1x1 with a stride, no padding, over 64 output pixels, where the
+ * pointwise kernel takes the gathered image (pointwise_strided.c). */
+int conv_pws_applies(const conv_run *r);
+cnn_status conv_pws_forward(conv_run *r, cnn_errbuf *err);
 /* Its tiles for another product with the layer's filters, bias and
  * epilogue: Y[kb0:kb1, p0:p1] = W X + b, then the epilogue, with X
  * [c_count, *] (row stride ldx) and Y (row stride ldy) pointing at column

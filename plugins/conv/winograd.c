@@ -354,7 +354,8 @@ void wino_plan(wino_job *j, const conv_run *r, size_t extra)
 {
     const cnn_layer_env *env = r->env;
     uint64_t macs = (uint64_t)j->n * (uint64_t)j->co * (uint64_t)j->oh *
-                    (uint64_t)j->ow * (uint64_t)j->ci * 9u;
+                    (uint64_t)j->ow * (uint64_t)j->ci *
+                    (uint64_t)(wino_taps(j) * wino_taps(j));
     size_t rows_total, ldv, tiles, max_rows;
 
     const int64_t m = wino_m(j);

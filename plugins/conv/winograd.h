@@ -42,7 +42,7 @@
 typedef struct wino_job {
     const float *in; /* [n, ci, ih, iw] */
     float *out;      /* [n, co, oh, ow] */
-    const float *w;  /* the layer's weight [K, C, 3, 3] */
+    const float *w;  /* the layer's weight [K, C, taps, taps] */
     const float *b;  /* forward bias or NULL */
     const cnn_epilogue *ep; /* 6x6 tiles: folded followers, or NULL */
     int transpose;   /* 1: filter (co, ci) is w[ci][co] rotated 180 degrees */
@@ -101,7 +101,8 @@ void wino_run_blocks(wino_job *j);
 void wino_plan(wino_job *j, const conv_run *r, size_t extra);
 
 /* V[xi][c][col + k] = (B^T d B)[xi] for tile rows [ty0, ty0 + rows) of
- * image img, k = row * (tw + 1) + tx; scratch of wino_scratch_floats. */
+ * image img, k = row * wino_tile_stride + tx; scratch of
+ * wino_scratch_floats. */
 void wino_input_segment(const wino_job *j, size_t img, int64_t ty0,
                         size_t rows, float *v, size_t ldv, size_t col,
                         float *scratch);

@@ -18,6 +18,11 @@ const cf_config cf_configs[] = {
      CF_UNIFORM, 0},
     {"conv", "1x1 stride 2", {"filters=2", "kernel=1", "stride=2"}, 1,
      {S4(2, 3, 7, 6)}, 4, CF_UNIFORM, 0},
+    /* Over 64 output pixels a strided 1x1 layer is gathered and run
+     * through the pointwise kernel (AVX-512 builds); odd sides. */
+    {"conv", "1x1 stride 2 over 64 pixels, 2 images",
+     {"filters=40", "kernel=1", "stride=2"}, 1, {S4(2, 24, 21, 19)}, 4,
+     CF_UNIFORM, 0},
     {"conv", "no bias, batch 1",
      {"filters=2", "kernel=2", "stride=2", "bias=false"}, 1,
      {S4(1, 3, 6, 5)}, 4, CF_UNIFORM, 0},
