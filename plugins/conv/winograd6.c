@@ -129,6 +129,57 @@ void conv_wino6_filters(const conv_run *r, float *dst)
 
 /* ---- Input transform ---------------------------------------------------- */
 
+/* ph[q][i] = row[m i + q - pw], 0 outside the row, for i in [i0, i1). */
+static void split_edge(const float *row, int64_t iw, int64_t pw, int64_t m,
+                       float *const ph[4], int64_t i0, int64_t i1)
+{
+    for (int64_t i = i0; i < i1; i++)
+        for (int64_t q = 0; q < m; q++) {
+            int64_t x = m * i + q - pw;
+            ph[q][i] = x >= 0 && x < iw ? row[x] : 0.0f;
+        }
+}
+
+/* ph[q][at + t] = src[4 t + q] for t < cnt, q < 4. */
+static void deinterleave4(const float *restrict src, float *const ph[4],
+                          int64_t at, int64_t cnt)
+{
+    float *restrict p0 = ph[0] + at, *restrict p1 = ph[1] + at;
+    float *restrict p2 = ph[2] + at, *restrict p3 = ph[3] + at;
+    int64_t t = 0;
+#if defined(__SSE2__)
+    /* Four tiles' columns at once, a 4x4 transpose. */
+    for (; t + 4 <= cnt; t += 4) {
+        __m128 a = _mm_loadu_ps(src + 4 * t);
+        __m128 b = _mm_loadu_ps(src + 4 * t + 4);
+        __m128 c = _mm_loadu_ps(src + 4 * t + 8);
+        __m128 d = _mm_loadu_ps(src + 4 * t + 12);
+        _MM_TRANSPOSE4_PS(a, b, c, d);
+        _mm_storeu_ps(p0 + t, a);
+        _mm_storeu_ps(p1 + t, b);
+        _mm_storeu_ps(p2 + t, c);
+        _mm_storeu_ps(p3 + t, d);
+    }
+#endif
+    for (; t < cnt; t++) {
+        p0[t] = src[4 * t];
+        p1[t] = src[4 * t + 1];
+        p2[t] = src[4 * t + 2];
+        p3[t] = src[4 * t + 3];
+    }
+}
+
+/* ph[q][at + t] = src[2 t + q] for t < cnt, q < 2. */
+static void deinterleave2(const float *restrict src, float *const ph[4],
+                          int64_t at, int64_t cnt)
+{
+    float *restrict p0 = ph[0] + at, *restrict p1 = ph[1] + at;
+    for (int64_t t = 0; t < cnt; t++) {
+        p0[t] = src[2 * t];
+        p1[t] = src[2 * t + 1];
+    }
+}
+
 /* Column phases of padded input row y of plane: with e[x] = src[y][x - pw]
  * (0 outside), ph[q][i] = e[m i + q] for q < m, i in [0, len). */
 static void split_row(const wino_job *j, const float *plane, int64_t y,
@@ -140,56 +191,21 @@ static void split_row(const wino_job *j, const float *plane, int64_t y,
             memset(ph[q], 0, len * sizeof(float));
         return;
     }
-    const float *restrict row = plane + y * iw;
-    /* i in [lo, hi) has all of m i - pw .. m i + m - 1 - pw inside. */
-    int64_t lo = (pw + m - 1) / m, hi = iw - m + pw >= 0 ? (iw - m + pw) / m + 1 : 0;
+    const float *row = plane + y * iw;
+    /* i in [lo, hi) has all of m i - pw .. m i + m - 1 - pw inside the
+     * row: no bounds to check there. */
+    int64_t lo = (pw + m - 1) / m;
+    int64_t hi = iw - m + pw >= 0 ? (iw - m + pw) / m + 1 : 0;
     if (hi > n)
         hi = n;
     if (lo > hi)
         lo = hi;
-    for (int64_t i = 0; i < n; i++) {
-        if (i == lo) {
-            const float *restrict rm = row + (m * lo - pw);
-            int64_t t = 0, cnt = hi - lo;
-            if (m == 4) {
-                float *restrict p0 = ph[0] + lo, *restrict p1 = ph[1] + lo;
-                float *restrict p2 = ph[2] + lo, *restrict p3 = ph[3] + lo;
-#if defined(__SSE2__)
-                /* Four tiles' columns at once, a 4x4 transpose. */
-                for (; t + 4 <= cnt; t += 4) {
-                    __m128 a = _mm_loadu_ps(rm + 4 * t);
-                    __m128 b = _mm_loadu_ps(rm + 4 * t + 4);
-                    __m128 c = _mm_loadu_ps(rm + 4 * t + 8);
-                    __m128 d = _mm_loadu_ps(rm + 4 * t + 12);
-                    _MM_TRANSPOSE4_PS(a, b, c, d);
-                    _mm_storeu_ps(p0 + t, a);
-                    _mm_storeu_ps(p1 + t, b);
-                    _mm_storeu_ps(p2 + t, c);
-                    _mm_storeu_ps(p3 + t, d);
-                }
-#endif
-                for (; t < cnt; t++) {
-                    p0[t] = rm[4 * t];
-                    p1[t] = rm[4 * t + 1];
-                    p2[t] = rm[4 * t + 2];
-                    p3[t] = rm[4 * t + 3];
-                }
-            } else {
-                float *restrict p0 = ph[0] + lo, *restrict p1 = ph[1] + lo;
-                for (; t < cnt; t++) {
-                    p0[t] = rm[2 * t];
-                    p1[t] = rm[2 * t + 1];
-                }
-            }
-            i = hi;
-            if (i >= n)
-                break;
-        }
-        for (int64_t q = 0; q < m; q++) {
-            int64_t x = m * i + q - pw;
-            ph[q][i] = x >= 0 && x < iw ? row[x] : 0.0f;
-        }
-    }
+    split_edge(row, iw, pw, m, ph, 0, lo);
+    split_edge(row, iw, pw, m, ph, hi, n);
+    if (hi > lo && m == 4)
+        deinterleave4(row + (4 * lo - pw), ph, lo, hi - lo);
+    else if (hi > lo)
+        deinterleave2(row + (2 * lo - pw), ph, lo, hi - lo);
 }
 
 /* Tile columns (and rows) past its own that a tile's 6-wide patch reaches

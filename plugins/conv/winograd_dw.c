@@ -195,19 +195,9 @@ cnn_status conv_wino_backward_dw(conv_run *r, cnn_errbuf *err)
     wino_job j;
     float *ws;
 
-    memset(&j, 0, sizeof j);
-    j.in = r->x;
+    wino_job_init(&j, r);
     j.dy = r->dy;
     j.out = r->dw;
-    j.n = r->n;
-    j.ci = r->g.c;
-    j.ih = r->g.h;
-    j.iw = r->g.w;
-    j.co = r->k;
-    j.oh = r->g.oh;
-    j.ow = r->g.ow;
-    j.ph = r->g.ph;
-    j.pw = r->g.pw;
     j.kg = j.co;
     wino_plan(&j, r, 16 * (size_t)(j.co * j.ci));
     ws = env && env->workspace
