@@ -8,7 +8,8 @@ token. Prints, per layer, the worst error as a fraction of the output's
 largest value and as a fraction of the sum of |terms| (the conformance
 suite's error scale).
 
-    /usr/bin/python3 bench/winograd_error.py [CNNRUN]   (default build-bench/cnnrun/cnnrun)
+    /usr/bin/python3 bench/winograd_error.py [CNNRUN]   (default build-bench/cnnrun/cnnrun,
+                                                        which bench/run.sh builds)
 """
 import json
 import os
@@ -53,6 +54,9 @@ def conv(x, w, b, pad):
 
 def main():
     cnnrun = sys.argv[1] if len(sys.argv) > 1 else "build-bench/cnnrun/cnnrun"
+    if not os.access(cnnrun, os.X_OK):
+        sys.exit(f"winograd_error.py: no cnnrun at {cnnrun}: build one first "
+                 "(bench/run.sh builds build-bench/, or pass the path of a built cnnrun)")
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
