@@ -365,10 +365,10 @@ typedef struct conv_cached {
     size_t floats;
 } conv_cached;
 
-/* The layer's state: its filters repacked for filter_lanes.c, and
- * transformed for Winograd. */
+/* The layer's state: its filters repacked for filter_lanes.c and
+ * pointwise.c, and transformed for Winograd. */
 typedef struct conv_state {
-    conv_cached lanes, wino, wino6;
+    conv_cached lanes, pointwise, wino, wino6;
 } conv_state;
 
 static cnn_status conv_create(cnn_layer *layer, cnn_errbuf *err)
@@ -391,6 +391,7 @@ static void conv_destroy(cnn_layer *layer)
     conv_state *st = layer->state;
     if (st) {
         cached_drop(&st->lanes);
+        cached_drop(&st->pointwise);
         cached_drop(&st->wino);
         cached_drop(&st->wino6);
     }
@@ -448,6 +449,7 @@ static cnn_status conv_forward(const cnn_layer *layer,
         return CNN_OK;
     if (state && !a->params_token) { /* training, or weights that may move */
         cached_drop(&state->lanes);
+        cached_drop(&state->pointwise);
         cached_drop(&state->wino);
         cached_drop(&state->wino6);
     }
@@ -464,6 +466,11 @@ static cnn_status conv_forward(const cnn_layer *layer,
                                        conv_wino6_filters_floats(&r),
                                        conv_wino6_filters)))
         st = conv_wino6_forward(&r, filters, err);
+    else if (state && a->params_token && conv_pw_applies(&r) &&
+             (filters = cached_filters(&state->pointwise, a, &r,
+                                       conv_pw_packed_floats(&r),
+                                       conv_pw_pack)))
+        st = conv_pw_forward_with(&r, filters, err);
     else if (state && a->params_token && conv_fl_applies(&r) &&
              (filters = cached_filters(&state->lanes, a, &r,
                                        conv_fl_packed_floats(&r),

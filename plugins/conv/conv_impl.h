@@ -257,6 +257,13 @@ cnn_status conv_stem_forward(conv_run *r, cnn_errbuf *err);
  * (pointwise.c; AVX-512 builds, else never applies). */
 int conv_pw_applies(const conv_run *r);
 cnn_status conv_pw_forward(conv_run *r, cnn_errbuf *err);
+/* The same with the filters packed by conv_pw_pack into
+ * conv_pw_packed_floats floats (conv.c keeps them under a params token),
+ * or NULL for W's rows. */
+size_t conv_pw_packed_floats(const conv_run *r);
+void conv_pw_pack(const conv_run *r, float *dst);
+cnn_status conv_pw_forward_with(conv_run *r, const float *packed,
+                                cnn_errbuf *err);
 /* 1x1 with a stride, no padding, over 64 output pixels, where the
  * pointwise kernel takes the gathered image (pointwise_strided.c). */
 int conv_pws_applies(const conv_run *r);

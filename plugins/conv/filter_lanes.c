@@ -2,7 +2,7 @@
 /* Direct convolution with the vector lanes over filters, forward on
  * AVX-512, for inference with constant parameters (ABI 1.5's
  * params_token): AlexNet's convolutions, ResNet's 14x14 and 7x7 layers,
- * strided ones and stems, MobileNetV2's 7x7 pointwise layers, and the
+ * strided ones and stems, and the
  * grouped layers of RegNetX and ResNeXt whose groups hold whole vectors
  * of filters, each group's filters over its own channels.
  *
@@ -70,7 +70,10 @@ enum {
 /* 1x1 stride-1 layers up to this many pixels (7x7); on larger planes
  * pointwise.c, which reads whole pixel vectors, is faster (MobileNetV2,
  * batch 1: 160 -> 960 at 7x7 0.24 -> 0.18 ms here; its 56x56 and 28x28
- * layers 1.4-1.7x slower here). */
+ * layers 1.4-1.7x slower here). conv.c now gives every 1x1 stride-1
+ * layer under a params token to pointwise.c's packed filters (7x7:
+ * 0.18 -> 0.16 ms); this kernel takes them only if that copy cannot be
+ * allocated. */
 #ifndef FL_MAX_PW_PIXELS
 #define FL_MAX_PW_PIXELS 64
 #endif
