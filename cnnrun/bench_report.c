@@ -193,6 +193,14 @@ void bench_print_table(const bench_graph *b, const bench_summary *s)
     printf("%-18s %11.3f ms (mean %.3f ms), %.1f images/s\n",
            b->train ? "Step (wall)" : "Pass (wall)", 1e3 * s->step,
            1e3 * s->step_mean, s->step > 0 ? (double)o->batch / s->step : 0.0);
+    if (cnn_exec_per_image_until(b->ex) >= 0) {
+        cnn_layer_info cut;
+        cnn_graph_layer_info(b->m.graph,
+                             (size_t)cnn_exec_per_image_until(b->ex), &cut);
+        printf("Layers up to %s run image by image (their outputs over the "
+               "batch exceed the cache)\n",
+               cut.name);
+    }
     printf("\nMemory: weights %.1f MiB", (double)s->weights_bytes / MIB);
     if (b->train)
         printf(", gradients %.1f MiB, optimizer state %.1f MiB",
@@ -285,6 +293,8 @@ static int layers_json(const bench_graph *b, const bench_summary *s,
         bad |= set(o, "type", json_string(li.type));
         if (folded_into(b, l))
             bad |= set(o, "folded_into", json_string(folded_into(b, l)));
+        if ((int64_t)l <= cnn_exec_per_image_until(b->ex))
+            bad |= set(o, "image_by_image", json_true());
         bad |= set(o, "forward_ms", ms(s->layer_fwd[l]));
         bad |= set(o, "forward_flops", json_real(b->fwd_flops[l]));
         bad |= set(o, "forward_gflops",

@@ -23,6 +23,7 @@
 #include "cnn/memory.h"
 #include "context_internal.h"
 #include "exec_fuse.h"
+#include "exec_micro.h"
 #include "exec_plan.h"
 #include "hook_site_internal.h"
 #include "rng.h"
@@ -93,6 +94,11 @@ struct cnn_exec {
     cnn_exec_allreduce_fn allreduce; /* NULL: the pass sees the whole batch */
     void *allreduce_user;
     cnn_fusion fusion; /* inference: followers folded into the layer below */
+    /* Inference at batch > 1: layers [0, micro_end] run image by image
+     * through this batch-1 executor of the same graph (exec_micro.h), or
+     * NULL. */
+    struct cnn_exec *micro;
+    size_t micro_end;
 };
 
 static float *alloc_floats(size_t n)
@@ -192,6 +198,7 @@ void cnn_exec_destroy(cnn_exec *ex)
     free(ex->fwd_seconds);
     free(ex->bwd_seconds);
     cnn_fusion_release(&ex->fusion);
+    cnn_exec_destroy(ex->micro);
     free(ex);
 }
 
@@ -531,6 +538,87 @@ static cnn_status bind_other_target(cnn_exec *ex, size_t target)
     return CNN_OK;
 }
 
+/* ---- Image by image through the large early layers (exec_micro.h) ---- */
+
+static int micro_disabled(void)
+{
+    const char *v = getenv("CNN_EXEC_NO_MICROBATCH");
+    return v && strcmp(v, "1") == 0;
+}
+
+static cnn_status plan_micro(cnn_exec *ex, const cnn_exec_options *opts)
+{
+    cnn_exec_options one = *opts;
+    int64_t c;
+    cnn_status st;
+
+    if (ex->training || ex->batch < 2 || opts->keep_layer < -1 ||
+        !ex->params || micro_disabled())
+        return CNN_OK;
+    c = cnn_micro_cut(ex->info, ex->n_layers, ex->output_layer,
+                      ex->sample_floats, ex->batch, ex->params,
+                      &ex->fusion, cnn_micro_bytes());
+    /* A kept layer before the cut would not be kept. */
+    if (c < 0 || (opts->keep_layer >= 0 && opts->keep_layer < c))
+        return CNN_OK;
+    one.batch = 1;
+    /* Kept there, so that no follower is folded into the cut's layer. */
+    one.keep_layer = (int32_t)c;
+    st = cnn_exec_create(ex->ctx, ex->graph, ex->params, &one, &ex->micro);
+    if (st != CNN_OK)
+        return st;
+    /* The same values under the same token: plugins keep one copy of
+     * what they derive from them for both executors. */
+    ex->micro->params_token = ex->params_token;
+    ex->micro_end = (size_t)c;
+    ex->bytes += ex->micro->bytes;
+    return CNN_OK;
+}
+
+static cnn_tensor layer_view(const cnn_exec *ex, size_t l, float *data,
+                             int64_t n);
+
+/* Layers [0, micro_end] for each image of input, through ex->micro; the
+ * cut's output lands in ex's buffer, image by image. */
+static cnn_status micro_forward(cnn_exec *ex, const cnn_tensor *input,
+                                uint64_t seed)
+{
+    cnn_exec *m = ex->micro;
+    const size_t c = ex->micro_end, in_floats = (size_t)(
+        input->shape.dims[1] * input->shape.dims[2] * input->shape.dims[3]);
+    const int64_t n = input->shape.dims[0];
+
+    if (ex->timing)
+        for (size_t l = 0; l <= c; l++)
+            ex->fwd_seconds[l] = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        cnn_tensor one = *input;
+        const cnn_tensor *o;
+        cnn_status st;
+        one.shape.dims[0] = 1;
+        one.data = input->data + (size_t)i * in_floats;
+        m->sample_offset = ex->sample_offset + i;
+        st = cnn_exec_forward(m, &one, 0, seed, c);
+        if (st != CNN_OK)
+            return st;
+        o = cnn_exec_output(m, c);
+        if (!o)
+            return cnn_fail(ex->ctx, CNN_ERR_INVALID,
+                            "layer '%s': its output was not kept when run "
+                            "image by image",
+                            ex->info[c].name);
+        memcpy(ex->out[c] + (size_t)i * ex->sample_floats[c], o->data,
+               ex->sample_floats[c] * sizeof(float));
+        if (ex->timing)
+            for (size_t l = 0; l <= c; l++)
+                ex->fwd_seconds[l] += m->fwd_seconds[l];
+    }
+    for (size_t l = 0; l <= c; l++)
+        ex->views[l] = layer_view(ex, l, ex->out[l], n);
+    ex->have_output[c] = 1;
+    return CNN_OK;
+}
+
 /* A token no other executor of the process had (ABI 1.5), or 0 with
  * CNN_EXEC_NO_PREPACK=1 in the environment: plugins then keep no derived
  * copy of the weights (less memory, slower inference; and a way to tell a
@@ -622,6 +710,11 @@ cnn_status cnn_exec_create(cnn_context *ctx, const cnn_graph *graph,
     ex->env.workspace = exec_workspace;
     ex->env.parallel_for = exec_parallel_for;
     ex->env.threads = cnn_context_threads(ctx);
+    st = plan_micro(ex, opts);
+    if (st != CNN_OK) {
+        cnn_exec_destroy(ex);
+        return st;
+    }
     *out = ex;
     return CNN_OK;
 }
@@ -708,7 +801,14 @@ cnn_status cnn_exec_forward(cnn_exec *ex, const cnn_tensor *input,
     ex->last_seed = seed;
     ex->last_training = training;
     ex->input = *input;
-    for (size_t l = 0; l <= until; l++) {
+    size_t first = 0;
+    if (ex->micro && until >= ex->micro_end) {
+        cnn_status st = micro_forward(ex, input, seed);
+        if (st != CNN_OK)
+            return st;
+        first = ex->micro_end + 1;
+    }
+    for (size_t l = first; l <= until; l++) {
         const cnn_layer_info *li = &ex->info[l];
         cnn_forward_args args;
         cnn_tensor *values, *grads;
@@ -775,6 +875,11 @@ const cnn_tensor *cnn_exec_output(const cnn_exec *ex, size_t layer)
         ex->items[act_root(ex, layer)].last < ex->clock)
         return NULL; /* never computed, overwritten, or its memory reused */
     return &ex->views[layer];
+}
+
+int64_t cnn_exec_per_image_until(const cnn_exec *ex)
+{
+    return ex->micro ? (int64_t)ex->micro_end : -1;
 }
 
 int32_t cnn_exec_in_place_input(const cnn_exec *ex, size_t layer)
@@ -958,6 +1063,8 @@ size_t cnn_exec_memory_bytes(const cnn_exec *ex)
 
 void cnn_exec_set_timing(cnn_exec *ex, int enabled)
 {
+    if (ex->micro)
+        cnn_exec_set_timing(ex->micro, enabled);
     ex->timing = enabled != 0;
 }
 

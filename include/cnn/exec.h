@@ -63,6 +63,16 @@ cnn_status cnn_exec_forward(cnn_exec *exec, const cnn_tensor *input,
  * Backward reuses activation memory for gradients as it goes. */
 const cnn_tensor *cnn_exec_output(const cnn_exec *exec, size_t layer);
 
+/* The last layer that forward runs image by image, or -1. An inference
+ * executor of batch > 1 runs its early layers, whose outputs over the
+ * batch would not fit the last-level cache (over 8 MiB, or
+ * CNN_EXEC_MICROBATCH_BYTES), one image at a time through a batch-1
+ * executor, up to a layer after which only that layer's output is read;
+ * the rest of the graph runs batched. The outputs are those of batch-1
+ * passes. Not with keep_layer before that layer, nor CNN_EXEC_KEEP_ALL;
+ * CNN_EXEC_NO_MICROBATCH=1 when the executor is made turns it off. */
+int64_t cnn_exec_per_image_until(const cnn_exec *exec);
+
 /* The input layer whose output `layer` overwrote by running in place
  * (CNN_LAYER_FLAG_IN_PLACE), or -1. */
 int32_t cnn_exec_in_place_input(const cnn_exec *exec, size_t layer);
