@@ -565,13 +565,14 @@ static cnn_status plan_micro(cnn_exec *ex, const cnn_exec_options *opts)
     /* Kept there, so that no follower is folded into the cut's layer. */
     one.keep_layer = (int32_t)c;
     st = cnn_exec_create(ex->ctx, ex->graph, ex->params, &one, &ex->micro);
-    if (st != CNN_OK)
-        return st;
+    if (st != CNN_OK) { /* an optimisation only: run batched instead */
+        ex->micro = NULL;
+        return CNN_OK;
+    }
     /* The same values under the same token: plugins keep one copy of
      * what they derive from them for both executors. */
     ex->micro->params_token = ex->params_token;
     ex->micro_end = (size_t)c;
-    ex->bytes += ex->micro->bytes;
     return CNN_OK;
 }
 
@@ -584,9 +585,9 @@ static cnn_status micro_forward(cnn_exec *ex, const cnn_tensor *input,
                                 uint64_t seed)
 {
     cnn_exec *m = ex->micro;
-    const size_t c = ex->micro_end, in_floats = (size_t)(
-        input->shape.dims[1] * input->shape.dims[2] * input->shape.dims[3]);
     const int64_t n = input->shape.dims[0];
+    const size_t c = ex->micro_end,
+                 in_floats = cnn_shape_numel(&input->shape) / (size_t)n;
 
     if (ex->timing)
         for (size_t l = 0; l <= c; l++)
@@ -615,6 +616,7 @@ static cnn_status micro_forward(cnn_exec *ex, const cnn_tensor *input,
     }
     for (size_t l = 0; l <= c; l++)
         ex->views[l] = layer_view(ex, l, ex->out[l], n);
+    ex->clock = step_forward(c);
     ex->have_output[c] = 1;
     return CNN_OK;
 }
@@ -1058,7 +1060,8 @@ void cnn_exec_set_sample_offset(cnn_exec *ex, int64_t offset)
 
 size_t cnn_exec_memory_bytes(const cnn_exec *ex)
 {
-    return ex->bytes;
+    /* The batch-1 executor's workspace is mapped at its first pass. */
+    return ex->bytes + (ex->micro ? cnn_exec_memory_bytes(ex->micro) : 0);
 }
 
 void cnn_exec_set_timing(cnn_exec *ex, int enabled)

@@ -334,7 +334,10 @@ typedef struct cnn_forward_args {
      * (the executor's caller promised not to change them while it lives).
      * A plugin may keep data derived from them, such as repacked weights,
      * and reuse it while the token and the data pointers stay the same.
-     * The host never hands out a token twice in a process. */
+     * The host gives one token to one set of parameter values only: two
+     * executors share it only when they run the same graph on the same
+     * parameters (cnnrun's batch-1 executor for the first layers of a
+     * batch, core/exec_micro.h). */
     uint64_t params_token;
 } cnn_forward_args;
 

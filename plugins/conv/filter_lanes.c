@@ -71,9 +71,9 @@ enum {
  * pointwise.c, which reads whole pixel vectors, is faster (MobileNetV2,
  * batch 1: 160 -> 960 at 7x7 0.24 -> 0.18 ms here; its 56x56 and 28x28
  * layers 1.4-1.7x slower here). conv.c now gives every 1x1 stride-1
- * layer under a params token to pointwise.c's packed filters (7x7:
- * 0.18 -> 0.16 ms); this kernel takes them only if that copy cannot be
- * allocated. */
+ * layer of up to 1024 channels under a params token to pointwise.c's
+ * packed filters (7x7: 0.18 -> 0.16 ms); this kernel takes deeper ones
+ * (ResNet-50's 2048 -> 512) and any whose copy cannot be allocated. */
 #ifndef FL_MAX_PW_PIXELS
 #define FL_MAX_PW_PIXELS 64
 #endif

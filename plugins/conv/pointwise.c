@@ -338,7 +338,8 @@ static void pw_dot_columns(const pw_mat *mt, const float *x, float *y,
 
 /* Columns [p0, p1) and filters [kb0, kb1) of Y = W X + b, then the
  * epilogue. Packed filters (mt->wp; kb0 a multiple of 16) take 48-pixel
- * tiles and leave the last 1 to 16 columns to pw_dot_columns; W's rows
+ * tiles and leave the last 1 to 16 columns (or all, if no more) to
+ * pw_dot_columns; W's rows
  * take a 6 x 64 tile there instead. */
 static void pw_columns(const pw_mat *mt, const float *x, float *y,
                        size_t p0, size_t p1, int64_t kb0, int64_t kb1)
@@ -346,8 +347,9 @@ static void pw_columns(const pw_mat *mt, const float *x, float *y,
     const size_t ldy = mt->ldy, width = p1 - p0;
     size_t tiled = width, tail = 0; /* columns for tiles; after them */
 
-    if (mt->wp && width > 16 && width % PW_NR != 0 &&
-        width % PW_NR <= 16) {
+    if (mt->wp && width % PW_NR != 0 && width % PW_NR <= 16) {
+        /* Also a whole plane of 1 to 16 pixels (squeeze-and-excitation's
+         * 1x1 planes): a pixel tile there would use 1 of 16 lanes. */
         tail = width % PW_NR;
         tiled = width - tail;
     } else if (!mt->wp && width > PW_NR && width % PW_NR != 0 &&

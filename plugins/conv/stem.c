@@ -13,7 +13,11 @@
  * the odd lanes and the even lanes two further of the padded input row
  * from column 2 j0 (two loads and a two-source permute each), and each of
  * those three vectors feeds 16 (or 8) filters' accumulators, the weights
- * broadcast. The image is zero-padded first, into the host's workspace.
+ * broadcast. Each work item first copies the 3 input rows of each channel
+ * it reads, zero-padded, into a buffer of its slot in the host's workspace
+ * (a few KiB, in L1): padding the whole image first wrote and read it once
+ * more, which inside a network, with the image and the output coming from
+ * memory, was a fifth of the layer's traffic.
  *
  * Sums run over channels, kernel rows, then kernel columns, from the bias:
  * results do not depend on the thread count. Work items are (image, output
@@ -37,10 +41,10 @@ enum {
 typedef struct st_run {
     conv_run *r;
     const float *wpad; /* the filters, zero rows up to a multiple of 8 */
-    float *xp;         /* padded images */
-    int64_t hp, wp;    /* padded plane */
-    size_t chan, img;  /* floats per padded channel and image */
-    conv_queue pad_queue, queue;
+    float *rows;       /* per slot: C x 3 padded input rows of wp floats */
+    int64_t wp;        /* padded row width */
+    size_t slot_floats;
+    conv_queue queue;
 } st_run;
 
 int conv_stem_applies(const conv_run *r)
@@ -51,19 +55,34 @@ int conv_stem_applies(const conv_run *r)
            g->ow >= 16 && r->k <= 1024;
 }
 
-static void st_pad(void *arg, size_t s0, size_t s1)
+/* Input rows 2 i - ph .. 2 i - ph + 2 of each channel of image img,
+ * zero-padded to wp floats with the image from column pw: rows[(c 3 + a)
+ * wp + column]. */
+static void st_rows(const st_run *sr, size_t img, int64_t i, float *rows)
 {
-    st_run *sr = arg;
-    for (size_t s = s0; s < s1; s++) {
-        size_t img;
-        while (conv_queue_take(&sr->pad_queue, s, &img))
-            conv_pad_image(sr->r, img, sr->xp + img * sr->img, sr->img,
-                           sr->chan, sr->wp);
-    }
+    const conv_run *r = sr->r;
+    const conv_geom *g = &r->g;
+    const size_t hw = (size_t)(g->h * g->w), wp = (size_t)sr->wp;
+    const float *src = r->x + img * (size_t)g->c * hw;
+    for (int64_t c = 0; c < g->c; c++)
+        for (int64_t a = 0; a < 3; a++) {
+            float *dst = rows + (size_t)(c * 3 + a) * wp;
+            int64_t y = 2 * i + a - g->ph;
+            if (y < 0 || y >= g->h) {
+                memset(dst, 0, wp * sizeof *dst);
+                continue;
+            }
+            memset(dst, 0, (size_t)g->pw * sizeof *dst);
+            memcpy(dst + g->pw, src + (size_t)c * hw + (size_t)y * (size_t)g->w,
+                   (size_t)g->w * sizeof *dst);
+            memset(dst + g->pw + g->w, 0,
+                   (wp - (size_t)(g->pw + g->w)) * sizeof *dst);
+        }
 }
 
 /* Output row i, pixels [j0, j0 + 16) (lanes m), filters [k0, k0 + nf),
- * nf <= NF, of one image: x its padded image, y its output. */
+ * nf <= NF, of one image: x the row's padded input rows (st_rows), y the
+ * image's output. */
 static inline __attribute__((always_inline)) void
 st_block(const st_run *sr, const float *x, float *y, int64_t i, int64_t j0,
          __mmask16 m, int64_t k0, int nf, const int NF)
@@ -82,8 +101,7 @@ st_block(const st_run *sr, const float *x, float *y, int64_t i, int64_t j0,
         acc[f] = _mm512_set1_ps(r->b && f < nf ? r->b[k0 + f] : 0.0f);
     for (int64_t c = 0; c < c_count; c++)
         for (int a = 0; a < 3; a++) {
-            const float *row = x + (size_t)c * sr->chan +
-                               (size_t)(2 * i + a) * (size_t)sr->wp +
+            const float *row = x + (size_t)(c * 3 + a) * (size_t)sr->wp +
                                (size_t)(2 * j0);
             __m512 lo = _mm512_loadu_ps(row), hi = _mm512_loadu_ps(row + 16);
             __m512 lo2 = _mm512_loadu_ps(row + 2);
@@ -134,8 +152,9 @@ static void st_compute(void *arg, size_t s0, size_t s1)
         while (conv_queue_take(&sr->queue, s, &item)) {
             size_t img = item / (size_t)oh;
             int64_t i = (int64_t)(item % (size_t)oh);
-            const float *x = sr->xp + img * sr->img;
+            float *x = sr->rows + s * sr->slot_floats;
             float *y = r->y + img * (size_t)k * (size_t)r->ohw;
+            st_rows(sr, img, i, x);
             for (int64_t j0 = 0; j0 < ow; j0 += 16) {
                 int64_t left = ow - j0;
                 __mmask16 m = left >= 16 ? (__mmask16)0xFFFF
@@ -161,37 +180,28 @@ cnn_status conv_stem_forward(conv_run *r, cnn_errbuf *err)
      * read: columns up to 2 (j0 + 15) + 2, from two loads of 16 at 2 j0
      * and 2 j0 + 2 and two at 16 past them. */
     const int64_t reach_w = 2 * ((g->ow + 15) / 16 * 16) + 2;
-    const int64_t reach_h = 2 * (g->oh - 1) + 3;
     st_run sr;
     float *wpad;
 
     memset(&sr, 0, sizeof sr);
     sr.r = r;
-    sr.hp = g->h + g->ph + g->pb > reach_h ? g->h + g->ph + g->pb : reach_h;
     sr.wp = g->w + g->pw + g->pr > reach_w ? g->w + g->pw + g->pr : reach_w;
-    sr.chan = (size_t)(sr.hp * sr.wp);
-    sr.img = (size_t)g->c * sr.chan;
-    size_t need = (size_t)r->n * sr.img + kpad * ckk;
-    sr.xp = r->env && r->env->workspace ? r->env->workspace(r->env->host, need)
-                                        : NULL;
-    if (!sr.xp)
+    sr.slot_floats = ((size_t)g->c * 3 * (size_t)sr.wp + 15) / 16 * 16;
+
+    uint64_t macs = (uint64_t)r->n * (uint64_t)k * (uint64_t)r->ohw * ckk;
+    size_t items = (size_t)r->n * (size_t)g->oh;
+    r->slots = conv_slots(r, items, macs);
+    size_t need = r->slots * sr.slot_floats + kpad * ckk;
+    sr.rows = r->env && r->env->workspace
+                  ? r->env->workspace(r->env->host, need)
+                  : NULL;
+    if (!sr.rows)
         return conv_gemm_forward(r, err); /* its own, smaller, workspace */
-    wpad = sr.xp + (size_t)r->n * sr.img;
+    wpad = sr.rows + r->slots * sr.slot_floats;
     memcpy(wpad, r->w, k * ckk * sizeof *wpad);
     memset(wpad + k * ckk, 0, (kpad - k) * ckk * sizeof *wpad);
     sr.wpad = wpad;
 
-    uint64_t macs = (uint64_t)r->n * (uint64_t)k * (uint64_t)r->ohw * ckk;
-    size_t pad_slots = conv_slots(r, (size_t)r->n, macs);
-    conv_queue_init(&sr.pad_queue, (size_t)r->n, pad_slots);
-    r->slots = pad_slots;
-    if (pad_slots > 1)
-        r->env->parallel_for(r->env->host, pad_slots, st_pad, &sr);
-    else
-        st_pad(&sr, 0, 1);
-
-    size_t items = (size_t)r->n * (size_t)g->oh;
-    r->slots = conv_slots(r, items, macs);
     conv_queue_init(&sr.queue, items, r->slots);
     if (r->slots > 1)
         r->env->parallel_for(r->env->host, r->slots, st_compute, &sr);

@@ -175,6 +175,18 @@ Test(microbatch, cut_where_only_its_output_is_read_outputs_match)
      * other orders (the dense layer's GEMM against its GEMV). */
     expect_close(got, one_by_one, BATCH * 10);
 
+    /* A pass that stops at the cut, after full ones: its output is the
+     * pass's, as without image by image. */
+    size_t cat = layer_index(&m, "cat");
+    cr_assert_eq(cnn_exec_forward(micro, &x, 0, 1, cat), CNN_OK);
+    cr_assert_eq(cnn_exec_forward(plain, &x, 0, 1, cat), CNN_OK);
+    const cnn_tensor *cut_got = cnn_exec_output(micro, cat);
+    const cnn_tensor *cut_want = cnn_exec_output(plain, cat);
+    cr_assert_not_null(cut_got, "the cut's output after a pass to it");
+    cr_assert_not_null(cut_want);
+    expect_close(cut_got->data, cut_want->data,
+                 cnn_shape_numel(&cut_want->shape));
+
     /* A partial batch: 2 of 5 images. */
     cnn_tensor two = x;
     two.shape.dims[0] = 2;

@@ -26,15 +26,17 @@ const cf_config cf_configs[] = {
     /* 1x1 stride 1 with a params token takes packed filters (panels of
      * 16; AVX-512 builds): 48-pixel tiles, the last 1 to 16 columns as dot
      * products over the panels (7x7 leaves 1, 10x11 14), filters and
-     * channels off the panel and step sizes, and X's columns as the outer
-     * loop where a chunk of X exceeds 512 KiB (96 channels at 40x40). */
+     * channels off the panel and step sizes, and a plane of 4 pixels that
+     * is all dot products (squeeze-and-excitation's planes are 1x1). */
     {"conv", "1x1, 7x7 (48 + 1 columns), 37 channels, 40 filters, 2 images",
      {"filters=40", "kernel=1"}, 1, {S4(2, 37, 7, 7)}, 4, CF_UNIFORM, 0},
     {"conv", "1x1, 10x11 (2 x 48 + 14 columns), 19 channels, 100 filters",
      {"filters=100", "kernel=1"}, 1, {S4(1, 19, 10, 11)}, 4, CF_UNIFORM,
      0},
-    {"conv", "1x1, 40x40, 96 channels, 21 filters (columns outer)",
+    {"conv", "1x1, 40x40, 96 channels, 21 filters",
      {"filters=21", "kernel=1"}, 1, {S4(1, 96, 40, 40)}, 4, CF_UNIFORM, 0},
+    {"conv", "1x1 on a 2x2 plane, 24 channels, 36 filters, 2 images",
+     {"filters=36", "kernel=1"}, 1, {S4(2, 24, 2, 2)}, 4, CF_UNIFORM, 0},
     {"conv", "no bias, batch 1",
      {"filters=2", "kernel=2", "stride=2", "bias=false"}, 1,
      {S4(1, 3, 6, 5)}, 4, CF_UNIFORM, 0},
