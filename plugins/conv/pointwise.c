@@ -66,7 +66,6 @@ enum {
 #define PW_CHUNK (PW_NR * 32)
 #endif
 
-
 /* A product Y[K, cols] = W[K, c_count] X[c_count, cols] + b, then the
  * epilogue: W, b and the epilogue are the layer's (r). */
 typedef struct pw_mat {
@@ -313,34 +312,23 @@ static void pw_dot_columns(const pw_mat *mt, const float *x, float *y,
 {
     for (int64_t k0 = kb0; k0 < kb1; k0 += PW_PANEL) {
         const int rows = kb1 - k0 < PW_PANEL ? (int)(kb1 - k0) : PW_PANEL;
-        for (size_t q = p; q < p + cols;) {
-            switch (p + cols - q) {
-            case 1:
-                pw_dot_panel(mt, x, y, k0, rows, q, 1);
-                q += 1;
-                break;
-            case 2:
-                pw_dot_panel(mt, x, y, k0, rows, q, 2);
-                q += 2;
-                break;
-            case 3:
-                pw_dot_panel(mt, x, y, k0, rows, q, 3);
-                q += 3;
-                break;
-            default:
-                pw_dot_panel(mt, x, y, k0, rows, q, 4);
-                q += 4;
-                break;
-            }
-        }
+        /* Four columns at a time, then the 1 to 3 left. */
+        size_t q = p, end = p + cols;
+        for (; q + 4 <= end; q += 4)
+            pw_dot_panel(mt, x, y, k0, rows, q, 4);
+        if (end - q == 3)
+            pw_dot_panel(mt, x, y, k0, rows, q, 3);
+        else if (end - q == 2)
+            pw_dot_panel(mt, x, y, k0, rows, q, 2);
+        else if (end - q == 1)
+            pw_dot_panel(mt, x, y, k0, rows, q, 1);
     }
 }
 
 /* Columns [p0, p1) and filters [kb0, kb1) of Y = W X + b, then the
  * epilogue. Packed filters (mt->wp; kb0 a multiple of 16) take 48-pixel
- * tiles and leave the last 1 to 16 columns (or all, if no more) to
- * pw_dot_columns; W's rows
- * take a 6 x 64 tile there instead. */
+ * tiles and leave the last 1 to 16 columns (all of them on a plane that
+ * small) to pw_dot_columns; W's rows take a 6 x 64 tile there instead. */
 static void pw_columns(const pw_mat *mt, const float *x, float *y,
                        size_t p0, size_t p1, int64_t kb0, int64_t kb1)
 {
