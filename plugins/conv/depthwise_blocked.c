@@ -128,16 +128,22 @@ static void unpack(const float *src, size_t cnt, size_t hw, float *dst,
     }
 }
 
-/* Tap t's 16 channels' weights, zeros past cnt. */
+/* Tap t's 16 channels' weights, zeros past cnt: a channel's taps are
+ * contiguous, so 16 channels' runs of up to 16 taps are one transpose
+ * (scalar copies through a stack array cost a store-forwarding stall per
+ * tap, a fifth of a 7x7 plane's block). */
 static void weights(const float *w, size_t khw, size_t cnt, int rotate,
                     __m512 *wv)
 {
-    float tmp[16];
-    for (size_t t = 0; t < khw; t++) {
-        size_t e = rotate ? khw - 1 - t : t;
+    __m512 v[16];
+    for (size_t t0 = 0; t0 < khw; t0 += 16) {
+        size_t n = khw - t0 < 16 ? khw - t0 : 16;
         for (size_t c = 0; c < 16; c++)
-            tmp[c] = c < cnt ? w[c * khw + e] : 0.0f;
-        wv[t] = _mm512_loadu_ps(tmp);
+            v[c] = c < cnt ? _mm512_maskz_loadu_ps(lanes(n), w + c * khw + t0)
+                           : _mm512_setzero_ps();
+        transpose16(v);
+        for (size_t i = 0; i < n; i++)
+            wv[rotate ? khw - 1 - (t0 + i) : t0 + i] = v[i];
     }
 }
 
@@ -258,6 +264,23 @@ row_seg(const float *xb, size_t at, size_t sw, const size_t *tap, size_t nt,
         _mm512_storeu_ps(yb + i * 16, acc[i]);
 }
 
+/* A row's last 1-7 pixels as one segment of that many. */
+static inline __attribute__((always_inline)) void
+row_tail(const float *xb, size_t at, size_t sw, const size_t *tap, size_t nt,
+         const __m512 *wv, __m512 bias, float *yb, size_t J)
+{
+    switch (J) {
+    case 7: row_seg(xb, at, sw, tap, nt, wv, bias, yb, 7); break;
+    case 6: row_seg(xb, at, sw, tap, nt, wv, bias, yb, 6); break;
+    case 5: row_seg(xb, at, sw, tap, nt, wv, bias, yb, 5); break;
+    case 4: row_seg(xb, at, sw, tap, nt, wv, bias, yb, 4); break;
+    case 3: row_seg(xb, at, sw, tap, nt, wv, bias, yb, 3); break;
+    case 2: row_seg(xb, at, sw, tap, nt, wv, bias, yb, 2); break;
+    case 1: row_seg(xb, at, sw, tap, nt, wv, bias, yb, 1); break;
+    default: break;
+    }
+}
+
 static inline __attribute__((always_inline)) void
 forward_block(const dwb_job *j, const float *xb, const __m512 *wv,
               __m512 bias, float *yb, size_t oh, size_t nt)
@@ -271,19 +294,8 @@ forward_block(const dwb_job *j, const float *xb, const __m512 *wv,
         for (; x + 8 <= ow; x += 8)
             row_seg(xb, at + x * sw, sw, j->tap, nt, wv, bias, yr + x * 16,
                     8);
-        if (x + 4 <= ow) {
-            row_seg(xb, at + x * sw, sw, j->tap, nt, wv, bias, yr + x * 16,
-                    4);
-            x += 4;
-        }
-        if (x + 2 <= ow) {
-            row_seg(xb, at + x * sw, sw, j->tap, nt, wv, bias, yr + x * 16,
-                    2);
-            x += 2;
-        }
-        if (x < ow)
-            row_seg(xb, at + x * sw, sw, j->tap, nt, wv, bias, yr + x * 16,
-                    1);
+        row_tail(xb, at + x * sw, sw, j->tap, nt, wv, bias, yr + x * 16,
+                 ow - x);
     }
 }
 
@@ -316,9 +328,14 @@ static void forward_slot(void *arg, size_t s0, size_t s1)
                       (bo - 1) * g->sh + (j->band_rows - (j->band - 1) *
                                                              g->sh),
                       xb);
+            /* 3x3 and 5x5 with the taps unrolled, their weights in
+             * registers. */
             if (khw == 9)
                 forward_block(j, xb, wv, _mm512_loadu_ps(bias), yb,
                               (size_t)bo, 9);
+            else if (khw == 25)
+                forward_block(j, xb, wv, _mm512_loadu_ps(bias), yb,
+                              (size_t)bo, 25);
             else
                 forward_block(j, xb, wv, _mm512_loadu_ps(bias), yb,
                               (size_t)bo, khw);
