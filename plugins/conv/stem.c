@@ -40,7 +40,8 @@ enum {
 
 typedef struct st_run {
     conv_run *r;
-    const float *wpad; /* the filters, zero rows up to a multiple of 8 */
+    const float *wpad; /* the filters in blocks of 16, [K/16][C 9][16],
+                          zeros past K */
     float *rows;       /* per slot: C x 3 padded input rows of wp floats */
     int64_t wp;        /* padded row width */
     size_t slot_floats;
@@ -93,7 +94,7 @@ st_block(const st_run *sr, const float *x, float *y, int64_t i, int64_t j0,
                                           12, 10, 8, 6, 4, 2, 0);
     const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15,
                                          13, 11, 9, 7, 5, 3, 1);
-    const float *w = sr->wpad + k0 * ckk;
+    const float *w = sr->wpad + k0 * ckk; /* k0 is a multiple of 16 */
     __m512 acc[ST_FB];
 
 #pragma GCC unroll 16
@@ -109,13 +110,17 @@ st_block(const st_run *sr, const float *x, float *y, int64_t i, int64_t j0,
             __m512 v0 = _mm512_permutex2var_ps(lo, even, hi);
             __m512 v1 = _mm512_permutex2var_ps(lo, odd, hi);
             __m512 v2 = _mm512_permutex2var_ps(lo2, even, hi2);
-            const float *wt = w + c * ST_TAPS + a * 3;
+            /* Tap t's weight of filter f at wt[t 16 + f]: one pointer
+             * (16 filters' rows as they are took 16 registers, and the
+             * compiler spilled them inside this loop). */
+            const float *wt = w + (size_t)(c * ST_TAPS + a * 3) * ST_FB;
 #pragma GCC unroll 16
             for (int f = 0; f < NF; f++) {
-                const float *wf = wt + f * ckk;
-                acc[f] = _mm512_fmadd_ps(_mm512_set1_ps(wf[0]), v0, acc[f]);
-                acc[f] = _mm512_fmadd_ps(_mm512_set1_ps(wf[1]), v1, acc[f]);
-                acc[f] = _mm512_fmadd_ps(_mm512_set1_ps(wf[2]), v2, acc[f]);
+                acc[f] = _mm512_fmadd_ps(_mm512_set1_ps(wt[f]), v0, acc[f]);
+                acc[f] = _mm512_fmadd_ps(_mm512_set1_ps(wt[ST_FB + f]), v1,
+                                         acc[f]);
+                acc[f] = _mm512_fmadd_ps(_mm512_set1_ps(wt[2 * ST_FB + f]),
+                                         v2, acc[f]);
             }
         }
 #pragma GCC unroll 16
@@ -175,7 +180,7 @@ cnn_status conv_stem_forward(conv_run *r, cnn_errbuf *err)
 {
     const conv_geom *g = &r->g;
     const size_t ckk = (size_t)r->ckk, k = (size_t)r->k;
-    const size_t kpad = (k + 7) / 8 * 8;
+    const size_t kpad = (k + ST_FB - 1) / ST_FB * ST_FB;
     /* The wider of the padded input and what the last 16 outputs of a row
      * read: columns up to 2 (j0 + 15) + 2, from two loads of 16 at 2 j0
      * and 2 j0 + 2 and two at 16 past them. */
@@ -198,8 +203,11 @@ cnn_status conv_stem_forward(conv_run *r, cnn_errbuf *err)
     if (!sr.rows)
         return conv_gemm_forward(r, err); /* its own, smaller, workspace */
     wpad = sr.rows + r->slots * sr.slot_floats;
-    memcpy(wpad, r->w, k * ckk * sizeof *wpad);
-    memset(wpad + k * ckk, 0, (kpad - k) * ckk * sizeof *wpad);
+    for (size_t k0 = 0; k0 < kpad; k0 += ST_FB)
+        for (size_t t = 0; t < ckk; t++)
+            for (size_t f = 0; f < ST_FB; f++)
+                wpad[k0 * ckk + t * ST_FB + f] =
+                    k0 + f < k ? r->w[(k0 + f) * ckk + t] : 0.0f;
     sr.wpad = wpad;
 
     conv_queue_init(&sr.queue, items, r->slots);

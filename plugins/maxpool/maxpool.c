@@ -355,6 +355,15 @@ static void maxpool_forward_plane_separable(const cnn_pool_geom *g,
             continue;
         }
         float *buf = rowmax + lead;
+        /* The rows output row i + 4 adds (at i = 0 also those before),
+         * ahead of their use: at batch > 1 the input comes from memory,
+         * and over rows of a few cache lines the prefetchers did not keep
+         * up (ResNet-18's pool, 64 x 112 x 112 at batch 8, one thread, Zen
+         * 5: 6.4 -> 1.8-2.1 ms, 4 -> 13 GB/s of input). */
+        for (int64_t r = i == 0 ? r1 : r1 + 3 * g->sh;
+             r < r1 + 4 * g->sh && r < g->h; r++)
+            for (int64_t b = 0; b < n; b += 16)
+                __builtin_prefetch(x + (size_t)r * (size_t)w + b);
 #ifdef MAXPOOL_ROWS_AVX512
         maxpool_col_max_avx512(x, w, r0, r1, n, buf);
 #else
