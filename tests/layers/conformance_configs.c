@@ -289,6 +289,19 @@ const cf_config cf_configs[] = {
     {"conv", "filter lanes 1x1, 7x7, 80 filters, no bias",
      {"filters=80", "kernel=1", "bias=false"}, 1, {S4(2, 40, 7, 7)}, 4,
      CF_UNIFORM, 0},
+    /* Blocks of more than 256 KiB of filters are summed in slabs of
+     * channels (16 KiB: 7 channels of 3x3, 64 of 1x1), the partial sums
+     * kept between them: slabs with a shorter last one, a masked 16-filter
+     * block, several chunks of pixels, and 1x1 past pointwise.c's 1024
+     * channels. */
+    {"conv", "filter lanes in slabs of channels, 3x3, 122 channels",
+     {"filters=80", "kernel=3", "padding=1"}, 1, {S4(2, 122, 7, 9)}, 4,
+     CF_UNIFORM, 0},
+    {"conv", "filter lanes in slabs, 3x3 stride 2, 15x13 in chunks",
+     {"filters=70", "kernel=3", "stride=2", "padding=[1,0,1,1]"}, 1,
+     {S4(1, 120, 30, 26)}, 4, CF_UNIFORM, 0},
+    {"conv", "filter lanes in slabs, 1x1, 1100 channels",
+     {"filters=40", "kernel=1"}, 1, {S4(1, 1100, 5, 6)}, 4, CF_UNIFORM, 0},
     /* 3x3 stride-2 stems of at most 4 channels (stem.c, AVX-512 builds):
      * rows of 16 outputs and a masked rest, 16 + 16, 16 + 8 and 5 filters,
      * TF-style padding, no bias. */
