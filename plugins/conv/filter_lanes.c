@@ -84,9 +84,9 @@ enum {
  * (C kh kw 256 bytes: 1.2 MiB for ResNet-50's 512-channel 3x3 layers)
  * exceed L2. Partial sums between slabs wait in a per-slot buffer; the
  * sums still run over channels in order (the same bits). ResNet-50 at
- * batch 1, one thread, Zen 5, in the network: its 7x7 3x3 layers 1.65-1.95
- * -> 1.55-1.65 ms, 2048 -> 512 0.92 -> 0.79 ms; ResNet-18 at batch 8 and
- * AlexNet level. */
+ * batch 1, one thread, Zen 5, in the network: its 7x7 3x3 layers 1.73-2.08
+ * -> 1.39-1.55 ms, 2048 -> 512 0.92-0.96 -> 0.72-0.74 ms; ResNet-18 at
+ * batch 8 and AlexNet level (docs/performance.md, "A second machine"). */
 #ifndef FL_SLAB_BYTES
 #define FL_SLAB_BYTES ((size_t)16 << 10)
 #endif
@@ -328,8 +328,25 @@ static void fl_compute(void *arg, size_t s0, size_t s1)
             for (int64_t c0 = 0; c0 < cin; c0 += fr->cblock) {
                 int64_t c1 = cin - c0 < fr->cblock ? cin : c0 + fr->cblock;
                 const float *wc = w + (size_t)c0 * fr->taps * fv * FL_VL;
-                for (size_t p = p0; p < p1; p += FL_PB) {
+                /* The next slab's filters, spread over this slab's pixel
+                 * blocks: they come from L3 or memory, and a slab read on
+                 * demand at its first block waited for them. */
+                const char *next = (const char *)(wc + (size_t)(c1 - c0) *
+                                                           fr->taps * fv *
+                                                           FL_VL);
+                size_t next_bytes =
+                    c1 < cin ? (size_t)(c1 + fr->cblock < cin
+                                            ? fr->cblock
+                                            : cin - c1) *
+                                   fr->taps * fv * FL_VL * sizeof(float)
+                             : 0;
+                size_t blocks = (p1 - p0 + FL_PB - 1) / FL_PB;
+                size_t step = (next_bytes / 64 + blocks - 1) / blocks * 64;
+                for (size_t p = p0, at = 0; p < p1; p += FL_PB) {
                     size_t np = p1 - p < FL_PB ? p1 - p : FL_PB;
+                    for (size_t e = at + step; at < e && at < next_bytes;
+                         at += 64)
+                        __builtin_prefetch(next + at);
                     fl_blocks[fv - 1][np - 1](
                         fr, x, wc, k0, kend, p, y_img,
                         part ? part + (p - p0) * FL_KB : NULL, c0, c1);
