@@ -322,24 +322,21 @@ static void fl_compute(void *arg, size_t s0, size_t s1)
             float *y_img = r->y + img * k * plane;
             float *part = fr->part ? fr->part + s * fr->part_floats : NULL;
             const int64_t cin = r->g.c;
+            const size_t chan_floats = fr->taps * fv * FL_VL; /* per channel */
             /* A slab of channels' filters at a time over every pixel block
              * of the chunk, so that the slab is read from L1 (see
              * FL_SLAB_BYTES); the sums still run over channels in order. */
             for (int64_t c0 = 0; c0 < cin; c0 += fr->cblock) {
                 int64_t c1 = cin - c0 < fr->cblock ? cin : c0 + fr->cblock;
-                const float *wc = w + (size_t)c0 * fr->taps * fv * FL_VL;
-                /* The next slab's filters, spread over this slab's pixel
-                 * blocks: they come from L3 or memory, and a slab read on
-                 * demand at its first block waited for them. */
-                const char *next = (const char *)(wc + (size_t)(c1 - c0) *
-                                                           fr->taps * fv *
-                                                           FL_VL);
-                size_t next_bytes =
-                    c1 < cin ? (size_t)(c1 + fr->cblock < cin
-                                            ? fr->cblock
-                                            : cin - c1) *
-                                   fr->taps * fv * FL_VL * sizeof(float)
-                             : 0;
+                const float *wc = w + (size_t)c0 * chan_floats;
+                /* The next slab's filters (none after the last), a share
+                 * before each of this slab's pixel blocks: they come from
+                 * L3 or memory, and a slab read on demand at its first
+                 * block waited for them. */
+                int64_t c2 = cin - c1 < fr->cblock ? cin : c1 + fr->cblock;
+                const char *next = (const char *)(w + (size_t)c1 * chan_floats);
+                size_t next_bytes = (size_t)(c2 - c1) * chan_floats *
+                                    sizeof(float);
                 size_t blocks = (p1 - p0 + FL_PB - 1) / FL_PB;
                 size_t step = (next_bytes / 64 + blocks - 1) / blocks * 64;
                 for (size_t p = p0, at = 0; p < p1; p += FL_PB) {
